@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use, once: real servers for integration tests
+# (exim4, dovecot), nmap (benchmark baseline, nmap-xml fixtures) and chromium (HTML report).
+# The packages' own daemons are not started: tests start private instances on loopback.
+set -euo pipefail
+need=()
+command -v exim4 >/dev/null || need+=(exim4-daemon-light)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
+[ -f /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+command -v nmap >/dev/null || need+=(nmap)
+command -v chromium >/dev/null || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# no service may start during install: tests run their own instances
+printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+$SUDO chmod +x /usr/sbin/policy-rc.d
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+$SUDO rm -f /usr/sbin/policy-rc.d

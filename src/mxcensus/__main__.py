@@ -1,0 +1,3 @@
+from mxcensus.cli import main
+
+main()

@@ -1,0 +1,314 @@
+"""The command line: parses, wires, renders. The library never prints.
+
+Exit codes: 0 done, 1 failed, 2 bad usage. Every error is one line on stderr that says what
+and where; no traceback reaches the user (``MXCENSUS_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from typer._click import exceptions as click_exc
+
+from mxcensus import __version__
+from mxcensus.errors import MxcensusError, NotAvailableError, UsageError
+
+app = typer.Typer(
+    name="mxcensus",
+    help=(
+        "Find exposed mail servers, identify their exact software and build, and judge them "
+        "against exploited CVEs and end-of-support dates. Scans only what you allow, politely; "
+        "or imports others' scans (Shodan, Censys, ZGrab2, nmap, masscan, Shadowserver)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+rules_app = typer.Typer(help="Fingerprint rules: validate the rule files.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: load newer data files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(kb_app, name="kb")
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="MXCENSUS_DB",
+        help="DuckDB file (default: the user data directory; env MXCENSUS_DB).",
+        show_default=False,
+    ),
+]
+ScanOption = Annotated[
+    str | None,
+    typer.Option("--scan", help="Scan id or --name (default: the newest scan in the store)."),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")
+]
+
+
+def _not_yet(what: str) -> NoReturn:
+    raise NotAvailableError(f"{what}: not available yet in mxcensus {__version__}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"mxcensus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """mxcensus."""
+
+
+# -- collection ------------------------------------------------------------------------
+
+
+@app.command()
+def scan(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="IPs, CIDRs, ranges (a.b.c.d-e.f.g.h), hostnames; '-' reads stdin."),
+    ] = None,
+    ports: Annotated[
+        str | None, typer.Option("-p", "--ports", help="Ports, e.g. 25,465,587,993 or 2525.")
+    ] = None,
+    probes: Annotated[
+        str | None,
+        typer.Option("--probes", help="Probes to run: smtp,imap,pop3,owa (default: all)."),
+    ] = None,
+    input_list: Annotated[
+        Path | None,
+        typer.Option("-iL", "--input-list", help="File of targets, or masscan/ZMap output."),
+    ] = None,
+    rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
+    concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="CIDR or range never to contact (repeatable).")
+    ] = None,
+    exclude_file: Annotated[
+        Path | None, typer.Option(help="File of CIDRs/ranges never to contact.")
+    ] = None,
+    allow_reserved: Annotated[
+        bool,
+        typer.Option(help="Allow loopback and private space (the lab, your own networks)."),
+    ] = False,
+    db: DbOption = None,
+    name: Annotated[str | None, typer.Option(help="A name for this scan.")] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Resume the interrupted scan SCAN (id or name).")
+    ] = None,
+    shards: Annotated[int, typer.Option(help="Split the target space into N shards.")] = 1,
+    shard: Annotated[int, typer.Option(help="Which shard this process scans (0-based).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the pseudo-random order.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Scan TARGETs for mail services and store transcripts, identifications and verdicts.
+
+    Responsible by default: IANA special-purpose ranges are never contacted (loopback and
+    private space only with --allow-reserved), the rate is capped, the EHLO name and
+    User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
+    """
+    _not_yet("scan")
+
+
+@app.command("import")
+def import_(
+    fmt: Annotated[
+        str,
+        typer.Argument(
+            metavar="FORMAT", help="shodan, censys, zgrab2, nmap-xml, masscan or shadowserver."
+        ),
+    ],
+    files: Annotated[list[Path], typer.Argument(help="Files to import (.gz is read as is).")],
+    db: DbOption = None,
+    name: Annotated[str | None, typer.Option(help="A name for this import.")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first malformed record and write nothing.")
+    ] = False,
+) -> None:
+    """Import scans made by others; each record is identified and assessed like a live scan."""
+    _not_yet("import")
+
+
+@app.command()
+def reassess(
+    scan_ref: Annotated[str, typer.Argument(metavar="SCAN", help="Scan id or name.")],
+    db: DbOption = None,
+) -> None:
+    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline."""
+    _not_yet("reassess")
+
+
+# -- reporting -------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    scan_ref: ScanOption = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            help="Group by: product, product_line, version, release, cve, verdict, kev, eol, "
+            "country, continent, asn, port (comma-separated)."
+        ),
+    ] = "product_line",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
+    output: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Count services and hosts by the chosen fields."""
+    _not_yet("report")
+
+
+@app.command()
+def trend(
+    from_: Annotated[str | None, typer.Option("--from", help="Scan or date (YYYY-MM-DD).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Scan or date (YYYY-MM-DD).")] = None,
+    by: Annotated[str, typer.Option(help="Group by (as report).")] = "product_line",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    output: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Compare scans over time: counts, absolute and relative change, host churn."""
+    _not_yet("trend")
+
+
+@app.command()
+def export(
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl, csv, parquet or shadowserver.")
+    ] = "jsonl",
+    scan_ref: ScanOption = None,
+    output: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Export one record per service (JSONL schema in schema/record.schema.json)."""
+    _not_yet("export")
+
+
+@app.command()
+def notify(
+    per: Annotated[str, typer.Option(help="asn, country or prefix.")] = "asn",
+    out: Annotated[Path, typer.Option("--out", help="Directory for one file per owner.")] = Path(
+        "notify"
+    ),
+    scan_ref: ScanOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write one Shadowserver-compatible CSV per network owner."""
+    _not_yet("notify")
+
+
+# -- interpretation --------------------------------------------------------------------
+
+
+@app.command()
+def identify(
+    protocol: Annotated[
+        str, typer.Option(help="smtp, imap, pop3 or http: what the banners are.")
+    ] = "smtp",
+) -> None:
+    """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
+    _not_yet("identify")
+
+
+@app.command()
+def explain(
+    target: Annotated[str, typer.Argument(metavar="IP[:PORT]")],
+    scan_ref: ScanOption = None,
+    db: DbOption = None,
+) -> None:
+    """Show the evidence chain: what was seen, which rule, which knowledge row, why."""
+    _not_yet("explain")
+
+
+@rules_app.command("check")
+def rules_check() -> None:
+    """Load every rule file and run every example."""
+    _not_yet("rules check")
+
+
+@kb_app.command("update")
+def kb_update(
+    kev: Annotated[Path, typer.Option("--kev", help="A CISA KEV catalog JSON file.")],
+) -> None:
+    """Load a newer CISA KEV catalog without a release."""
+    _not_yet("kb update")
+
+
+# -- lab and demo ----------------------------------------------------------------------
+
+
+@app.command()
+def lab(
+    size: Annotated[int, typer.Option(help="Simulated hosts.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the population.")] = 1,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 600.0,
+) -> None:
+    """Serve a simulated population of mail servers on loopback addresses."""
+    _not_yet("lab")
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    size: Annotated[int, typer.Option(help="Simulated hosts in the lab.")] = 300,
+) -> None:
+    """A first look: start the lab, scan it, report what was found."""
+    _not_yet("demo")
+
+
+_COMMANDS = {
+    "scan", "import", "reassess", "report", "trend", "export", "notify", "identify", "explain",
+    "rules", "kb", "lab", "demo",
+}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="mxcensus", standalone_mode=False)
+    except click_exc.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "")
+        sys.exit(0)
+    except click_exc.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "mxcensus"
+        if where == "mxcensus" and args and args[0] in _COMMANDS:
+            where = f"mxcensus {args[0]}"
+        print(f"{where}: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("mxcensus: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        print(f"mxcensus: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except MxcensusError as exc:
+        if os.environ.get("MXCENSUS_DEBUG"):
+            raise
+        print(f"mxcensus: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("mxcensus: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,44 @@
+"""The error roots. Library errors are translated at the edge into one of these.
+
+MxcensusError
+├── UsageError        bad input from the user: exit code 2
+│   └── TargetError   a target, range, file or exclusion that cannot be used
+├── RuleError         a fingerprint rule file that does not load (file, line, id)
+├── KnowledgeError    a knowledge file that does not load (file, line, id)
+├── StoreError        the DuckDB file cannot be opened, migrated or written
+└── ImportFormatError an import file that is not what its format says (file, line)
+"""
+
+from __future__ import annotations
+
+
+class MxcensusError(Exception):
+    exit_code = 1
+
+
+class UsageError(MxcensusError):
+    exit_code = 2
+
+
+class TargetError(UsageError):
+    pass
+
+
+class RuleError(MxcensusError):
+    pass
+
+
+class KnowledgeError(MxcensusError):
+    pass
+
+
+class StoreError(MxcensusError):
+    pass
+
+
+class ImportFormatError(MxcensusError):
+    pass
+
+
+class NotAvailableError(MxcensusError):
+    """A command of the contract that this release does not implement yet."""

@@ -1,0 +1,302 @@
+"""The records that flow through the pipeline.
+
+targets -> engine -> probes -> :class:`Transcript` -> identify -> :class:`Identification`
+-> assess -> :class:`Finding` / :class:`EolStatus` -> :class:`ServiceRecord` (exported).
+
+Every record is a frozen dataclass. Raw bytes a server sent are kept as ``bytes``; the
+JSON/DuckDB edge stores them as latin-1 text, which maps every byte to one code point and
+back without loss (:func:`bytes_to_text` / :func:`text_to_bytes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import IntEnum, StrEnum
+from typing import Any, NewType
+
+ScanId = NewType("ScanId", str)
+
+SCHEMA_VERSION = 1
+"""Version of the exported JSONL record (``schema`` field)."""
+
+
+class Outcome(StrEnum):
+    """How a probe of one service ended. Closed set: every transcript has exactly one."""
+
+    OK = "ok"  # the dialogue ran to its end
+    REFUSED = "refused"  # connection refused (RST to SYN)
+    UNREACHABLE = "unreachable"  # no route / host unreachable
+    CONNECT_TIMEOUT = "connect-timeout"  # no answer to the connection attempt in time
+    TIMEOUT = "timeout"  # connected, but the server stopped answering in time (tarpit, silent)
+    CLOSED = "closed"  # the server closed the connection before the dialogue ended
+    RESET = "reset"  # the server reset an established connection
+    TLS_ERROR = "tls-error"  # the TLS handshake failed (implicit TLS or after STARTTLS)
+    PROTOCOL_ERROR = "protocol-error"  # the server spoke, but not the protocol we asked for
+    TOO_LARGE = "too-large"  # a reply exceeded the read bound
+    EXCLUDED = "excluded"  # never contacted: the address is on the blocklist
+    ERROR = "error"  # anything else; the transcript's ``error`` says what
+
+
+class Transport(StrEnum):
+    PLAIN = "plain"
+    STARTTLS = "starttls"  # upgraded in-band; the transcript holds both halves
+    TLS = "tls"  # implicit TLS from the first byte
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One exchange of the dialogue: what we sent and what came back, unparsed.
+
+    ``name`` says which step it is (``greeting``, ``ehlo``, ``starttls``, ``ehlo-tls``,
+    ``capability``, ``GET /owa/`` …). For HTTP, ``code`` is the status, ``headers`` the
+    response headers in the order received and ``received`` the (bounded) body. For line
+    protocols ``code`` is the reply code when there is one.
+    """
+
+    name: str
+    sent: bytes = b""
+    received: bytes = b""
+    code: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    serial: str  # hex
+    sha256: str  # hex fingerprint of the DER
+    self_signed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    version: str  # "TLSv1.3"
+    cipher: str
+    chain: tuple[Certificate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What one probe of one service saw. Produced by probes and importers alike."""
+
+    ip: str
+    port: int
+    protocol: str  # smtp, submission, smtps, imap, imaps, pop3, pop3s, http, https
+    transport: Transport
+    observed_at: datetime
+    outcome: Outcome
+    steps: tuple[Step, ...] = ()
+    tls: TlsInfo | None = None
+    error: str = ""
+    duration_ms: int = 0
+    hostname: str = ""
+    source: str = "scan"  # scan, shodan, censys, zgrab2, nmap-xml, masscan, shadowserver
+    extra: tuple[tuple[str, str], ...] = ()  # importer's own fields kept as evidence
+
+    def step(self, name: str) -> Step | None:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        return None
+
+
+class Precision(IntEnum):
+    """How much of the version the evidence pins down."""
+
+    NONE = 0
+    PRODUCT = 1  # "Postfix", no version
+    MAJOR = 2  # "Exchange Server 2016"
+    VERSION = 3  # "4.96", "15.1.2375" for non-Exchange products
+    BUILD3 = 4  # Exchange major.minor.build: the CU
+    BUILD4 = 5  # Exchange full build: CU and SU
+
+    @property
+    def label(self) -> str:
+        return _PRECISION_LABELS[self]
+
+    @classmethod
+    def from_label(cls, label: str) -> Precision:
+        for p, text in _PRECISION_LABELS.items():
+            if text == label:
+                return p
+        raise ValueError(f"unknown precision {label!r}")
+
+
+_PRECISION_LABELS = {
+    Precision.NONE: "none",
+    Precision.PRODUCT: "product",
+    Precision.MAJOR: "major",
+    Precision.VERSION: "version",
+    Precision.BUILD3: "build3",
+    Precision.BUILD4: "build4",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One observation that supports an identification."""
+
+    field: str  # e.g. "smtp.banner", "http.header.x-owa-version", "ecp.manifest"
+    rule: str  # rule id, "file#id"
+    value: str  # the matched text, shortened
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """What software a service (or host) runs, and how we know."""
+
+    product: str  # from the closed vocabulary, "unknown" when nothing matched
+    vendor: str = ""
+    version: str = ""
+    precision: Precision = Precision.NONE
+    cpe: str = ""
+    distro: str = ""  # a packaging hint seen in the evidence ("debian", "ubuntu")
+    evidence: tuple[Evidence, ...] = ()
+    conflicts: tuple[Evidence, ...] = ()  # evidence that disagreed and lost
+    reason: str = ""  # for unknown: why
+
+    @classmethod
+    def unknown(cls, reason: str) -> Identification:
+        return cls(product="unknown", reason=reason)
+
+    @property
+    def is_known(self) -> bool:
+        return self.product != "unknown"
+
+
+class Status(StrEnum):
+    VULNERABLE = "vulnerable"
+    POTENTIALLY_VULNERABLE = "potentially-vulnerable"
+    NOT_VULNERABLE = "not-vulnerable"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """The verdict for one service and one CVE, always with its reason."""
+
+    cve: str
+    status: Status
+    reason: str
+    fixed_in: str = ""
+    kev: bool = False
+    kev_date: date | None = None
+    ransomware: bool = False
+    cvss: float | None = None
+    tags: tuple[str, ...] = ()  # short names used in Shadowserver-style tags ("21nails")
+
+
+@dataclass(frozen=True, slots=True)
+class EolStatus:
+    eol: bool | None  # None: cannot tell
+    line: str = ""
+    date: date | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    product_line: str = ""  # "Exchange Server 2016", "Exim 4"
+    release: str = ""  # "CU22 Oct21SU"
+    confidence: str = ""  # high / medium / low
+    findings: tuple[Finding, ...] = ()
+    eol: EolStatus = field(default_factory=lambda: EolStatus(eol=None))
+    remediation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """One exported record per service: the shape of DESIGN.md's JSONL."""
+
+    scan: str
+    transcript: Transcript
+    identification: Identification
+    assessment: Assessment
+    country: str = ""
+    continent: str = ""
+    region: str = ""
+    asn: int | None = None
+    org: str = ""
+    city: str = ""
+    geo_source: str = ""
+    banner: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        t, ident, a = self.transcript, self.identification, self.assessment
+        return {
+            "schema": SCHEMA_VERSION,
+            "scan": self.scan,
+            "ip": t.ip,
+            "port": t.port,
+            "protocol": t.protocol,
+            "transport": t.transport.value,
+            "observed_at": t.observed_at.isoformat(),
+            "outcome": t.outcome.value,
+            "source": t.source,
+            "vendor": ident.vendor or None,
+            "product": ident.product,
+            "product_line": a.product_line or None,
+            "version": ident.version or None,
+            "precision": ident.precision.label,
+            "release": a.release or None,
+            "confidence": a.confidence or None,
+            "distro": ident.distro or None,
+            "evidence": [e.field for e in ident.evidence],
+            "cves": [
+                {
+                    "id": f.cve,
+                    "status": f.status.value,
+                    "kev": f.kev,
+                    "cvss": f.cvss,
+                    "reason": f.reason,
+                    "fixed_in": f.fixed_in or None,
+                }
+                for f in a.findings
+            ],
+            "eol": {
+                "eol": a.eol.eol,
+                "line": a.eol.line or None,
+                "date": a.eol.date.isoformat() if a.eol.date else None,
+            },
+            "remediation": list(a.remediation),
+            "country": self.country or None,
+            "continent": self.continent or None,
+            "asn": self.asn,
+            "org": self.org or None,
+            "banner": self.banner,
+        }
+
+
+def bytes_to_text(data: bytes) -> str:
+    """Lossless bytes -> str for JSON/SQL storage (one code point per byte)."""
+    return data.decode("latin-1")
+
+
+def text_to_bytes(text: str) -> bytes:
+    return text.encode("latin-1")
+
+
+def printable(data: bytes, limit: int = 512) -> str:
+    """A display form of raw server bytes: UTF-8 where valid, control bytes escaped, bounded.
+
+    Used for banners in reports and exports; never for identification input.
+    """
+    text = data[:limit].decode("utf-8", errors="backslashreplace")
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch in "\r\n\t":
+            out.append({"\r": "\\r", "\n": "\\n", "\t": "\\t"}[ch])
+        elif o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    s = "".join(out)
+    return s + ("…" if len(data) > limit else "")

@@ -1,0 +1,1 @@
+"""Probes: one file per protocol, one registry line each (see ``interface.py``)."""

@@ -1,0 +1,133 @@
+"""Transcripts to and from plain JSON-able dicts, losslessly (the store and fixtures use it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from mxcensus.model import (
+    Certificate,
+    Outcome,
+    Step,
+    TlsInfo,
+    Transcript,
+    Transport,
+    bytes_to_text,
+    text_to_bytes,
+)
+
+
+def _cert_to_dict(c: Certificate) -> dict[str, Any]:
+    return {
+        "subject": c.subject,
+        "issuer": c.issuer,
+        "sans": list(c.sans),
+        "not_before": c.not_before.isoformat(),
+        "not_after": c.not_after.isoformat(),
+        "serial": c.serial,
+        "sha256": c.sha256,
+        "self_signed": c.self_signed,
+    }
+
+
+def _cert_from_dict(d: dict[str, Any]) -> Certificate:
+    return Certificate(
+        subject=d["subject"],
+        issuer=d["issuer"],
+        sans=tuple(d["sans"]),
+        not_before=datetime.fromisoformat(d["not_before"]),
+        not_after=datetime.fromisoformat(d["not_after"]),
+        serial=d["serial"],
+        sha256=d["sha256"],
+        self_signed=bool(d["self_signed"]),
+    )
+
+
+def tls_to_dict(t: TlsInfo | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {"version": t.version, "cipher": t.cipher, "chain": [_cert_to_dict(c) for c in t.chain]}
+
+
+def tls_from_dict(d: dict[str, Any] | None) -> TlsInfo | None:
+    if d is None:
+        return None
+    return TlsInfo(
+        version=d["version"],
+        cipher=d["cipher"],
+        chain=tuple(_cert_from_dict(c) for c in d["chain"]),
+    )
+
+
+def steps_to_list(steps: tuple[Step, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": s.name,
+            "sent": bytes_to_text(s.sent),
+            "received": bytes_to_text(s.received),
+            "code": s.code,
+            "headers": [list(h) for h in s.headers],
+            "truncated": s.truncated,
+        }
+        for s in steps
+    ]
+
+
+def steps_from_list(items: list[dict[str, Any]]) -> tuple[Step, ...]:
+    return tuple(
+        Step(
+            name=i["name"],
+            sent=text_to_bytes(i["sent"]),
+            received=text_to_bytes(i["received"]),
+            code=i["code"],
+            headers=tuple((str(k), str(v)) for k, v in i["headers"]),
+            truncated=bool(i["truncated"]),
+        )
+        for i in items
+    )
+
+
+def transcript_to_dict(t: Transcript) -> dict[str, Any]:
+    return {
+        "ip": t.ip,
+        "port": t.port,
+        "protocol": t.protocol,
+        "transport": t.transport.value,
+        "observed_at": t.observed_at.isoformat(),
+        "outcome": t.outcome.value,
+        "steps": steps_to_list(t.steps),
+        "tls": tls_to_dict(t.tls),
+        "error": t.error,
+        "duration_ms": t.duration_ms,
+        "hostname": t.hostname,
+        "source": t.source,
+        "extra": [list(kv) for kv in t.extra],
+    }
+
+
+def transcript_from_dict(d: dict[str, Any]) -> Transcript:
+    return Transcript(
+        ip=d["ip"],
+        port=int(d["port"]),
+        protocol=d["protocol"],
+        transport=Transport(d["transport"]),
+        observed_at=datetime.fromisoformat(d["observed_at"]),
+        outcome=Outcome(d["outcome"]),
+        steps=steps_from_list(d["steps"]),
+        tls=tls_from_dict(d["tls"]),
+        error=d.get("error", ""),
+        duration_ms=int(d.get("duration_ms", 0)),
+        hostname=d.get("hostname", ""),
+        source=d.get("source", "scan"),
+        extra=tuple((str(k), str(v)) for k, v in d.get("extra", [])),
+    )
+
+
+def dumps(t: Transcript) -> bytes:
+    return orjson.dumps(transcript_to_dict(t))
+
+
+def loads(data: bytes | str) -> Transcript:
+    return transcript_from_dict(orjson.loads(data))

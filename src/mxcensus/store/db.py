@@ -1,0 +1,402 @@
+"""The DuckDB store: one file holds every scan, its raw transcripts and its verdicts.
+
+Writes are batched as Arrow tables, each batch in one transaction, so a crash leaves either
+the whole batch or none of it. A finished scan is immutable: writing to it raises.
+Only one process may hold the file open for writing (DuckDB's rule); scan workers send their
+transcripts to the process that owns the store.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import platformdirs
+import pyarrow as pa
+
+from mxcensus.errors import StoreError, UsageError
+from mxcensus.model import ScanId, ServiceRecord, Status, Transcript
+from mxcensus.serialize import transcript_from_dict, transcript_to_dict
+from mxcensus.store.schema import LATEST, MIGRATIONS
+
+_STATUS_ORDER = {
+    Status.VULNERABLE.value: 3,
+    Status.POTENTIALLY_VULNERABLE.value: 2,
+    Status.UNKNOWN.value: 1,
+    Status.NOT_VULNERABLE.value: 0,
+}
+
+
+def default_db_path() -> Path:
+    env = os.environ.get("MXCENSUS_DB")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("mxcensus")) / "mxcensus.duckdb"
+
+
+def new_scan_id() -> ScanId:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return ScanId(f"{stamp}-{secrets.token_hex(3)}")
+
+
+class Store:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.con = con
+        self.path = path
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, *, read_only: bool = False) -> Store:
+        p = Path(path) if path is not None else default_db_path()
+        if read_only and not p.exists():
+            raise UsageError(f"{p}: no such database (run a scan or an import first)")
+        if not read_only:
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{p}: cannot create its directory: {exc.strerror}") from exc
+            if p.exists() and not os.access(p, os.W_OK):
+                raise StoreError(f"{p}: database file is not writable")
+            if not p.exists() and not os.access(p.parent, os.W_OK):
+                raise StoreError(f"{p}: directory {p.parent} is not writable")
+        try:
+            con = duckdb.connect(str(p), read_only=read_only)
+        except duckdb.Error as exc:
+            msg = str(exc).splitlines()[0]
+            raise StoreError(f"{p}: cannot open database: {msg}") from exc
+        store = cls(con, p)
+        store._migrate(read_only=read_only)
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        tables = {
+            r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        if "meta" not in tables:
+            return 0
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self, *, read_only: bool) -> None:
+        current = self.schema_version()
+        if current > LATEST:
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this mxcensus ({LATEST})"
+            )
+        if current == LATEST:
+            return
+        if read_only:
+            raise StoreError(
+                f"{self.path}: schema version {current} needs migrating to {LATEST}; "
+                "open it once without read-only"
+            )
+        for version in range(current + 1, LATEST + 1):
+            try:
+                self.con.execute("BEGIN TRANSACTION")
+                self.con.execute(MIGRATIONS[version - 1])
+                self.con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
+                )
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: migration {version} failed: {exc}") from exc
+
+    # -- scans -------------------------------------------------------------------------
+
+    def create_scan(
+        self,
+        *,
+        name: str | None,
+        kind: str,
+        source: str,
+        params: dict[str, Any] | None = None,
+        targets_total: int | None = None,
+        scan_id: ScanId | None = None,
+        started_at: datetime | None = None,
+    ) -> ScanId:
+        sid = scan_id or new_scan_id()
+        if name is not None and self.find_scan(name) is not None:
+            raise UsageError(f"--name {name!r}: a scan with that name exists already")
+        self.con.execute(
+            "INSERT INTO scans VALUES (?, ?, ?, ?, ?, NULL, 'running', ?, ?)",
+            [
+                sid,
+                name,
+                kind,
+                source,
+                started_at or datetime.now(UTC),
+                orjson.dumps(params or {}).decode(),
+                targets_total,
+            ],
+        )
+        return sid
+
+    def find_scan(self, ref: str) -> dict[str, Any] | None:
+        """A scan by id or name (the newest of that name), or None."""
+        row = self.con.execute(
+            "SELECT id, name, kind, source, started_at, finished_at, status, params, targets_total"
+            " FROM scans WHERE id = ? OR name = ? ORDER BY started_at DESC LIMIT 1",
+            [ref, ref],
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "name", "kind", "source", "started_at", "finished_at", "status")
+        out = dict(zip(keys, row[:7], strict=True))
+        out["params"] = orjson.loads(row[7]) if row[7] else {}
+        out["targets_total"] = row[8]
+        return out
+
+    def resolve_scan(self, ref: str | None) -> ScanId:
+        """SCAN as the user wrote it (id or name) or, when None, the newest finished scan."""
+        if ref is None:
+            row = self.con.execute(
+                "SELECT id FROM scans ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise UsageError(f"{self.path}: the database holds no scan yet")
+            return ScanId(row[0])
+        found = self.find_scan(ref)
+        if found is None:
+            raise UsageError(f"--scan {ref!r}: no scan with that id or name in {self.path}")
+        return ScanId(found["id"])
+
+    def list_scans(self) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT s.id, s.name, s.kind, s.source, s.started_at, s.finished_at, s.status,"
+            " (SELECT count(*) FROM services v WHERE v.scan = s.id) AS services"
+            " FROM scans s ORDER BY s.started_at"
+        ).fetchall()
+        keys = ("id", "name", "kind", "source", "started_at", "finished_at", "status", "services")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def _require_open(self, scan: ScanId) -> None:
+        row = self.con.execute("SELECT status FROM scans WHERE id = ?", [scan]).fetchone()
+        if row is None:
+            raise StoreError(f"scan {scan}: no such scan")
+        if row[0] == "finished":
+            raise StoreError(f"scan {scan}: finished scans are immutable")
+
+    def finish_scan(self, scan: ScanId, status: str = "finished") -> None:
+        self.con.execute(
+            "UPDATE scans SET status = ?, finished_at = ? WHERE id = ?",
+            [status, datetime.now(UTC), scan],
+        )
+
+    def reopen_scan(self, scan: ScanId) -> None:
+        """For ``reassess``: replace derived rows of a finished scan. Transcripts stay."""
+        self.con.execute("DELETE FROM services WHERE scan = ?", [scan])
+        self.con.execute("DELETE FROM findings WHERE scan = ?", [scan])
+
+    # -- transcripts -------------------------------------------------------------------
+
+    def write_transcripts(self, scan: ScanId, transcripts: Sequence[Transcript]) -> None:
+        """One batch, one transaction."""
+        if not transcripts:
+            return
+        self._require_open(scan)
+        table = pa.table(
+            {
+                "scan": pa.array([scan] * len(transcripts), pa.string()),
+                "ip": pa.array([t.ip for t in transcripts], pa.string()),
+                "port": pa.array([t.port for t in transcripts], pa.int32()),
+                "protocol": pa.array([t.protocol for t in transcripts], pa.string()),
+                "transport": pa.array([t.transport.value for t in transcripts], pa.string()),
+                "observed_at": pa.array(
+                    [t.observed_at for t in transcripts], pa.timestamp("us", tz="UTC")
+                ),
+                "outcome": pa.array([t.outcome.value for t in transcripts], pa.string()),
+                "source": pa.array([t.source for t in transcripts], pa.string()),
+                "data": pa.array(
+                    [orjson.dumps(transcript_to_dict(t)).decode() for t in transcripts],
+                    pa.string(),
+                ),
+            }
+        )
+        self._insert_arrow("transcripts", table)
+
+    def _insert_arrow(self, table_name: str, table: pa.Table) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.register("_batch", table)
+            self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM _batch")
+            self.con.unregister("_batch")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def iter_transcripts(self, scan: ScanId, batch: int = 10_000) -> Iterator[Transcript]:
+        cur = self.con.cursor()
+        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        while rows := cur.fetchmany(batch):
+            for (data,) in rows:
+                yield transcript_from_dict(orjson.loads(data))
+
+    def count(self, table: str, scan: ScanId) -> int:
+        if table not in {"transcripts", "services", "findings"}:
+            raise ValueError(table)
+        row = self.con.execute(f"SELECT count(*) FROM {table} WHERE scan = ?", [scan]).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- services and findings ---------------------------------------------------------
+
+    def write_services(self, scan: ScanId, records: Iterable[ServiceRecord]) -> int:
+        """Write the analysed records of one batch (services and findings together)."""
+        svc: dict[str, list[Any]] = {k: [] for k in _SERVICE_COLUMNS}
+        fnd: dict[str, list[Any]] = {k: [] for k in _FINDING_COLUMNS}
+        n = 0
+        for r in records:
+            n += 1
+            t, ident, a = r.transcript, r.identification, r.assessment
+            worst = max(
+                (f.status.value for f in a.findings),
+                key=lambda s: _STATUS_ORDER[s],
+                default=Status.UNKNOWN.value if not ident.is_known else "none",
+            )
+            kev = any(
+                f.kev and f.status in (Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE)
+                for f in a.findings
+            )
+            values = {
+                "scan": scan,
+                "ip": t.ip,
+                "port": t.port,
+                "protocol": t.protocol,
+                "transport": t.transport.value,
+                "observed_at": t.observed_at,
+                "outcome": t.outcome.value,
+                "source": t.source,
+                "hostname": t.hostname or None,
+                "vendor": ident.vendor or None,
+                "product": ident.product,
+                "product_line": a.product_line or None,
+                "version": ident.version or None,
+                "version_key": None,
+                "precision": ident.precision.label,
+                "release": a.release or None,
+                "confidence": a.confidence or None,
+                "distro": ident.distro or None,
+                "evidence": [e.field for e in ident.evidence],
+                "eol": a.eol.eol,
+                "eol_line": a.eol.line or None,
+                "eol_date": a.eol.date,
+                "kev": kev,
+                "worst_status": worst,
+                "country": r.country or None,
+                "continent": r.continent or None,
+                "region": r.region or None,
+                "asn": r.asn,
+                "org": r.org or None,
+                "city": r.city or None,
+                "geo_source": r.geo_source or None,
+                "banner": r.banner,
+                "record": orjson.dumps(r.to_json()).decode(),
+            }
+            for k in _SERVICE_COLUMNS:
+                svc[k].append(values[k])
+            for f in a.findings:
+                fv = {
+                    "scan": scan,
+                    "ip": t.ip,
+                    "port": t.port,
+                    "cve": f.cve,
+                    "status": f.status.value,
+                    "kev": f.kev,
+                    "ransomware": f.ransomware,
+                    "cvss": f.cvss,
+                    "reason": f.reason,
+                    "fixed_in": f.fixed_in or None,
+                    "tags": list(f.tags),
+                }
+                for k in _FINDING_COLUMNS:
+                    fnd[k].append(fv[k])
+        if n == 0:
+            return 0
+        svc_table = pa.table({k: pa.array(v, _SERVICE_TYPES.get(k)) for k, v in svc.items()})
+        fnd_table = pa.table({k: pa.array(v, _FINDING_TYPES.get(k)) for k, v in fnd.items()})
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for name, table in (("services", svc_table), ("findings", fnd_table)):
+                if table.num_rows:
+                    self.con.register("_batch", table)
+                    self.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _batch")
+                    self.con.unregister("_batch")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return n
+
+    def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """The exported JSONL records of a scan, in (ip, port) order."""
+        cur = self.con.cursor()
+        cur.execute(
+            "SELECT record FROM services WHERE scan = ? ORDER BY ip, port, protocol", [scan]
+        )
+        while rows := cur.fetchmany(batch):
+            for (record,) in rows:
+                yield orjson.loads(record)
+
+    # -- resume checkpoints ------------------------------------------------------------
+
+    def save_progress(self, scan: ScanId, shard: str, position: int) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?)",
+            [scan, shard, position, datetime.now(UTC)],
+        )
+
+    def load_progress(self, scan: ScanId) -> dict[str, int]:
+        rows = self.con.execute(
+            "SELECT shard, position FROM progress WHERE scan = ?", [scan]
+        ).fetchall()
+        return {str(s): int(p) for s, p in rows}
+
+
+_SERVICE_COLUMNS = (
+    "scan", "ip", "port", "protocol", "transport", "observed_at", "outcome", "source",
+    "hostname", "vendor", "product", "product_line", "version", "version_key", "precision",
+    "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
+    "worst_status", "country", "continent", "region", "asn", "org", "city", "geo_source",
+    "banner", "record",
+)  # fmt: skip
+_SERVICE_TYPES: dict[str, pa.DataType] = {
+    "port": pa.int32(),
+    "observed_at": pa.timestamp("us", tz="UTC"),
+    "evidence": pa.list_(pa.string()),
+    "eol": pa.bool_(),
+    "eol_date": pa.date32(),
+    "kev": pa.bool_(),
+    "asn": pa.int32(),
+}
+for _c in _SERVICE_COLUMNS:
+    _SERVICE_TYPES.setdefault(_c, pa.string())
+_FINDING_COLUMNS = (
+    "scan", "ip", "port", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in",
+    "tags",
+)  # fmt: skip
+_FINDING_TYPES: dict[str, pa.DataType] = {
+    "port": pa.int32(),
+    "kev": pa.bool_(),
+    "ransomware": pa.bool_(),
+    "cvss": pa.float64(),
+    "tags": pa.list_(pa.string()),
+}
+for _c in _FINDING_COLUMNS:
+    _FINDING_TYPES.setdefault(_c, pa.string())

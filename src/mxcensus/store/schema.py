@@ -1,0 +1,93 @@
+"""The store's schema, as an ordered list of migrations.
+
+Migration N brings the schema from version N-1 to N; ``meta.schema_version`` records the
+version a file is at. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+    CREATE TABLE scans (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        kind VARCHAR NOT NULL,            -- scan | import
+        source VARCHAR NOT NULL,          -- scan, shodan, censys, zgrab2, nmap-xml, ...
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,          -- running | finished | failed
+        params JSON,
+        targets_total BIGINT
+    );
+    CREATE TABLE transcripts (
+        scan VARCHAR NOT NULL,
+        ip VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        protocol VARCHAR NOT NULL,
+        transport VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL,
+        outcome VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        data JSON NOT NULL                -- the whole Transcript, lossless (serialize.py)
+    );
+    CREATE TABLE services (
+        scan VARCHAR NOT NULL,
+        ip VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        protocol VARCHAR NOT NULL,
+        transport VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL,
+        outcome VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        hostname VARCHAR,
+        vendor VARCHAR,
+        product VARCHAR NOT NULL,
+        product_line VARCHAR,
+        version VARCHAR,
+        version_key VARCHAR,              -- sortable key of version (versions/ package)
+        precision VARCHAR NOT NULL,
+        release VARCHAR,
+        confidence VARCHAR,
+        distro VARCHAR,
+        evidence VARCHAR[],
+        eol BOOLEAN,
+        eol_line VARCHAR,
+        eol_date DATE,
+        kev BOOLEAN NOT NULL,             -- any finding on a KEV CVE vulnerable/potentially
+        worst_status VARCHAR NOT NULL,    -- most severe CVE status of the service
+        country VARCHAR,
+        continent VARCHAR,
+        region VARCHAR,
+        asn INTEGER,
+        org VARCHAR,
+        city VARCHAR,
+        geo_source VARCHAR,
+        banner VARCHAR,
+        record JSON NOT NULL              -- the exported JSONL record
+    );
+    CREATE TABLE findings (
+        scan VARCHAR NOT NULL,
+        ip VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        cve VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        kev BOOLEAN NOT NULL,
+        ransomware BOOLEAN NOT NULL,
+        cvss DOUBLE,
+        reason VARCHAR NOT NULL,
+        fixed_in VARCHAR,
+        tags VARCHAR[]
+    );
+    CREATE TABLE progress (
+        scan VARCHAR NOT NULL,
+        shard VARCHAR NOT NULL,           -- worker/shard key
+        position BIGINT NOT NULL,         -- index in the permuted target order, all below done
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (scan, shard)
+    );
+    """,
+)
+
+LATEST = len(MIGRATIONS)
