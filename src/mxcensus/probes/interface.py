@@ -33,6 +33,7 @@ class Endpoint:
     ip: str
     port: int
     hostname: str = ""  # SNI / Host header when known
+    tls: bool | None = None  # implicit TLS; None: decided by the port (465, 993, 995, 443)
 
 
 class Probe(Protocol):
