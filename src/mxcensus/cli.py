@@ -225,7 +225,17 @@ def identify(
     ] = "smtp",
 ) -> None:
     """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
-    _not_yet("identify")
+    import orjson
+
+    from mxcensus.identify.engine import decode
+    from mxcensus.identify.lines import identifier, identify_lines
+
+    identifier(protocol)  # a bad --protocol fails before reading stdin
+    lines = (decode(raw) for raw in sys.stdin.buffer)
+    out = sys.stdout.buffer
+    for record in identify_lines(lines, protocol):
+        out.write(orjson.dumps(record) + b"\n")
+    out.flush()
 
 
 @app.command()
@@ -239,9 +249,31 @@ def explain(
 
 
 @rules_app.command("check")
-def rules_check() -> None:
+def rules_check(
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Check the rule files in DIR instead of the packaged ones."),
+    ] = None,
+) -> None:
     """Load every rule file and run every example."""
-    _not_yet("rules check")
+    from mxcensus.identify.rules import RULES_DIR, load_reports
+
+    if rules_dir is not None and not rules_dir.is_dir():
+        raise UsageError(f"rules check: {rules_dir} is not a directory")
+    failed = 0
+    for report in load_reports(rules_dir or RULES_DIR):
+        if report.errors:
+            failed += len(report.errors)
+            typer.echo(f"{report.file}: FAIL ({len(report.errors)} problem(s))")
+            for problem in report.errors:
+                typer.echo(f"  {problem}")
+        else:
+            typer.echo(
+                f"{report.file}: ok ({report.field}, {len(report.rules)} rules, "
+                f"{report.examples} examples)"
+            )
+    if failed:
+        raise MxcensusError(f"rules check: {failed} problem(s) in the rule files")
 
 
 @kb_app.command("update")
