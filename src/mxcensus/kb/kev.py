@@ -82,6 +82,7 @@ class KevUpdate:
     entries: int
     path: Path
     changed: tuple[str, ...]  # knowledge-base CVEs whose KEV flags differ from before
+    missing: tuple[str, ...]  # shipped KEV CVEs absent from the catalog (they stay KEV)
 
 
 def update(src: Path, dest: Path | None = None) -> KevUpdate:
@@ -102,9 +103,14 @@ def update(src: Path, dest: Path | None = None) -> KevUpdate:
     changed = tuple(
         a.id
         for a in shipped.advisories
-        if (a.id in cat.entries) != a.kev
-        or (a.id in cat.entries and cat.entries[a.id].date_added != a.kev_date)
+        if a.id in cat.entries
+        and (
+            not a.kev
+            or cat.entries[a.id].date_added != a.kev_date
+            or cat.entries[a.id].ransomware != a.ransomware
+        )
     )
+    missing = tuple(a.id for a in shipped.advisories if a.kev and a.id not in cat.entries)
     target = dest or user_kev_path()
     payload = {
         "catalogVersion": cat.version,
@@ -127,7 +133,13 @@ def update(src: Path, dest: Path | None = None) -> KevUpdate:
         os.replace(tmp, target)
     except OSError as exc:
         raise KnowledgeError(f"{target}: cannot write: {exc.strerror or exc}") from exc
-    return KevUpdate(version=cat.version, entries=len(cat.entries), path=target, changed=changed)
+    return KevUpdate(
+        version=cat.version,
+        entries=len(cat.entries),
+        path=target,
+        changed=changed,
+        missing=missing,
+    )
 
 
 def load_user_catalog(path: Path | None = None) -> KevCatalog | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -496,9 +496,9 @@ def load(data_dir: Path | None = None, kev: KevCatalog | None = None) -> Knowled
 
 
 def apply_kev(adv: Advisory, kev: KevCatalog) -> Advisory:
-    from dataclasses import replace
-
+    """The catalog's flags for ``adv``. A CVE missing from the catalog keeps the shipped flags:
+    KEV entries are almost never withdrawn, and a partial file must not clear them."""
     entry = kev.entries.get(adv.id)
     if entry is None:
-        return replace(adv, kev=False, kev_date=None, ransomware=False)
+        return adv
     return replace(adv, kev=True, kev_date=entry.date_added, ransomware=entry.ransomware)
