@@ -280,8 +280,23 @@ def rules_check(
 def kb_update(
     kev: Annotated[Path, typer.Option("--kev", help="A CISA KEV catalog JSON file.")],
 ) -> None:
-    """Load a newer CISA KEV catalog without a release."""
-    _not_yet("kb update")
+    """Load a newer CISA KEV catalog without a release.
+
+    The catalog (CISA's JSON: catalogVersion, vulnerabilities[] with cveID, dateAdded,
+    knownRansomwareCampaignUse) is validated and kept in the user data directory
+    (MXCENSUS_DATA_DIR overrides it); its KEV flags then replace the shipped ones.
+    """
+    from mxcensus.kb import kev as kevmod
+
+    result = kevmod.update(kev)
+    typer.echo(f"KEV catalog {result.version}: {result.entries} entries installed at {result.path}")
+    if result.changed:
+        typer.echo(f"KEV flags changed for: {', '.join(result.changed)}")
+    if result.missing:
+        typer.echo(
+            f"{len(result.missing)} CVEs marked KEV in the shipped knowledge are not in this "
+            "catalog; they stay marked."
+        )
 
 
 # -- lab and demo ----------------------------------------------------------------------
