@@ -1,1 +1,48 @@
-"""Probes: one file per protocol, one registry line each (see ``interface.py``)."""
+"""Probes: one file per protocol, one registry line each (see ``interface.py``).
+
+``PROBES`` maps a probe's name to its instance; ``PORTS`` maps the well-known ports to the
+probe that speaks there and whether TLS starts on the first byte; :func:`probe_for` is what
+the engine asks for each port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mxcensus.probes.interface import Probe
+from mxcensus.probes.smtp import SmtpProbe
+
+PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(),)}
+
+PORTS: dict[int, tuple[str, bool]] = {
+    25: ("smtp", False),
+    465: ("smtp", True),
+    587: ("smtp", False),
+    143: ("imap", False),
+    993: ("imap", True),
+    110: ("pop3", False),
+    995: ("pop3", True),
+    80: ("owa", False),
+    443: ("owa", True),
+}
+
+DEFAULT_PROBE = "smtp"
+
+
+def probe_for(port: int, names: Iterable[str] | None = None) -> tuple[Probe, bool] | None:
+    """The probe to run on ``port`` and whether TLS is implicit there.
+
+    ``names`` restricts the choice to the enabled probes (all when ``None``). A well-known
+    port whose probe is not enabled gets ``None`` (skip it); any other port gets the SMTP
+    probe in plain text (with STARTTLS when offered), or the first enabled probe when SMTP
+    is not enabled.
+    """
+    enabled = list(PROBES) if names is None else [n for n in names if n in PROBES]
+    known = PORTS.get(port)
+    if known is not None:
+        name, implicit = known
+        return (PROBES[name], implicit) if name in enabled else None
+    if not enabled:
+        return None
+    name = DEFAULT_PROBE if DEFAULT_PROBE in enabled else enabled[0]
+    return PROBES[name], False
