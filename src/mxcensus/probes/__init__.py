@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mxcensus.probes.imap import ImapProbe
 from mxcensus.probes.interface import Probe
+from mxcensus.probes.pop3 import Pop3Probe
 from mxcensus.probes.smtp import SmtpProbe
 
-PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(),)}
+PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(), ImapProbe(), Pop3Probe())}
 
 PORTS: dict[int, tuple[str, bool]] = {
     25: ("smtp", False),

@@ -16,25 +16,15 @@ Never AUTH, MAIL, RCPT, VRFY or EXPN. A greeting other than 220 ends the dialogu
 
 from __future__ import annotations
 
-import ssl
-
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
 from mxcensus.probes.dialogue import Dialogue, Ended
 from mxcensus.probes.interface import Endpoint, ProbeConfig
-from mxcensus.probes.tls import client_context
+from mxcensus.probes.tls import shared_context
 from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
 
 IMPLICIT_TLS_PORTS = frozenset({465})
 _PROTOCOLS = {25: "smtp", 465: "smtps", 587: "submission"}
-_CONTEXT: ssl.SSLContext | None = None
-
-
-def _context() -> ssl.SSLContext:
-    global _CONTEXT
-    if _CONTEXT is None:
-        _CONTEXT = client_context()
-    return _CONTEXT
 
 
 def _raw(reply: Reply) -> bytes:
@@ -57,7 +47,7 @@ class SmtpProbe:
         protocol = "smtps" if implicit else _PROTOCOLS.get(endpoint.port, "smtp")
         d = Dialogue(endpoint, config, protocol)
         try:
-            await d.open(self.connector, implicit_tls=_context() if implicit else None)
+            await d.open(self.connector, implicit_tls=shared_context() if implicit else None)
             await self._talk(d, config)
         except Ended as end:
             return d.transcript(end.outcome, end.error)
@@ -78,7 +68,7 @@ class SmtpProbe:
                 reply = await d.exchange("starttls", b"STARTTLS\r\n", feed, take, _raw, code=_code)
                 if reply.code == 220:
                     d.transport = Transport.STARTTLS
-                    await d.start_tls(_context())
+                    await d.start_tls(shared_context())
                     parser = ReplyParser(config.max_reply_bytes)
                     feed, take = parser.feed, parser.next_reply
                     await d.exchange(

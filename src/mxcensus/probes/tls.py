@@ -11,6 +11,7 @@ a certificate it cannot parse is skipped, never raised.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import ssl
@@ -44,6 +45,12 @@ def client_context(alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     return ctx
+
+
+@functools.cache
+def shared_context(alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """One :func:`client_context` per process and ALPN list (contexts are costly to build)."""
+    return client_context(alpn)
 
 
 def tls_facts(sslobj: ssl.SSLObject | ssl.SSLSocket | None) -> TlsInfo:
