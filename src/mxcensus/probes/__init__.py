@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mxcensus.errors import UsageError
 from mxcensus.probes.imap import ImapProbe
-from mxcensus.probes.interface import Probe
+from mxcensus.probes.interface import Probe, ProbeConfig
+from mxcensus.probes.owa import OwaProbe
 from mxcensus.probes.pop3 import Pop3Probe
 from mxcensus.probes.smtp import SmtpProbe
 
-PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(), ImapProbe(), Pop3Probe())}
+PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(), ImapProbe(), Pop3Probe(), OwaProbe())}
 
 PORTS: dict[int, tuple[str, bool]] = {
     25: ("smtp", False),
@@ -39,7 +41,7 @@ def probe_for(port: int, names: Iterable[str] | None = None) -> tuple[Probe, boo
     probe in plain text (with STARTTLS when offered), or the first enabled probe when SMTP
     is not enabled.
     """
-    enabled = list(PROBES) if names is None else [n for n in names if n in PROBES]
+    enabled = list(PROBES) if names is None else check_names(names)
     known = PORTS.get(port)
     if known is not None:
         name, implicit = known
@@ -48,3 +50,25 @@ def probe_for(port: int, names: Iterable[str] | None = None) -> tuple[Probe, boo
         return None
     name = DEFAULT_PROBE if DEFAULT_PROBE in enabled else enabled[0]
     return PROBES[name], False
+
+
+def check_names(names: Iterable[str]) -> list[str]:
+    """The probe names, in order; an unknown one is a ``UsageError`` naming the valid ones."""
+    out = []
+    for name in names:
+        if name not in PROBES:
+            raise UsageError(f"unknown probe {name!r} (choose from {', '.join(PROBES)})")
+        out.append(name)
+    return out
+
+
+def default_ports(names: Iterable[str] | None, config: ProbeConfig) -> tuple[int, ...]:
+    """The ports scanned when none are given: each enabled probe's ``ports``, plus plain
+    HTTP 80 for owa when ``config.http`` is set."""
+    enabled = list(PROBES) if names is None else check_names(names)
+    ports: list[int] = []
+    for name in enabled:
+        ports.extend(p for p in PROBES[name].ports if p not in ports)
+    if "owa" in enabled and config.http and 80 not in ports:
+        ports.append(80)
+    return tuple(ports)
