@@ -147,3 +147,24 @@ def test_html_and_ansi_are_kept_raw() -> None:
     data = b"220 <script>alert(1)</script> \x1b[31mred\x1b[0m\r\n"
     [r] = replies(data)
     assert r.raw == data
+
+
+def _outcome(chunks: list[bytes], limit: int) -> list[object]:
+    p = ReplyParser(limit)
+    out: list[object] = []
+    try:
+        for chunk in chunks:
+            p.feed(chunk)
+            while (r := p.next_reply()) is not None:
+                out.append(r)
+    except (FramingError, TooLarge) as exc:
+        out.append(type(exc))
+    return out
+
+
+@given(st.binary(max_size=80).map(lambda b: bytes(b"0123456789 -\r\nA"[x % 15] for x in b)))
+def test_whole_and_bytewise_parsing_agree_on_any_input(data: bytes) -> None:
+    # feeding everything at once takes the fast path; one byte at a time the line walker
+    whole = _outcome([data], 40)
+    bytewise = _outcome([data[i : i + 1] for i in range(len(data))], 40)
+    assert whole == bytewise

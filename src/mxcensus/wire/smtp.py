@@ -9,11 +9,14 @@ line's), since grabbing is not judging.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mxcensus.wire import DEFAULT_LIMIT, FramingError, TooLarge
 
 _DIGITS = frozenset(b"0123456789")
+# a complete reply at the start of the buffer: continuation lines, then a final line
+_WHOLE_REPLY = re.compile(rb"(?:[0-9]{3}-[^\n]*\n)*[0-9]{3}(?:[ \r][^\n]*)?\n")
 _SEPARATORS = frozenset(b" -\r\n")
 
 
@@ -52,6 +55,22 @@ class ReplyParser:
 
     def next_reply(self) -> Reply | None:
         buf = self._buf
+        if not buf:
+            return None
+        if self._pos == 0:
+            m = _WHOLE_REPLY.match(buf)
+            if m is not None and m.end() <= self._limit:  # fast path: a whole reply is here
+                end = m.end()
+                raw = bytes(buf[:end])
+                del buf[:end]
+                self._searched = 0
+                lines = raw.split(b"\n")
+                lines.pop()
+                return Reply(
+                    int(raw[:3]),
+                    tuple(x[4:-1] if x.endswith(b"\r") else x[4:] for x in lines),
+                    raw,
+                )
         while True:
             pos = self._pos
             nl = buf.find(b"\n", max(pos, self._searched))
