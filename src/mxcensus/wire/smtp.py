@@ -64,11 +64,11 @@ class ReplyParser:
                 raw = bytes(buf[:end])
                 del buf[:end]
                 self._searched = 0
-                lines = raw.split(b"\n")
-                lines.pop()
+                parts = raw.split(b"\n")
+                parts.pop()
                 return Reply(
                     int(raw[:3]),
-                    tuple(x[4:-1] if x.endswith(b"\r") else x[4:] for x in lines),
+                    tuple(x[4:-1] if x.endswith(b"\r") else x[4:] for x in parts),
                     raw,
                 )
         while True:
@@ -87,9 +87,10 @@ class ReplyParser:
                 code = int(buf[pos : pos + 3])
                 raw = bytes(buf[: nl + 1])
                 del buf[: nl + 1]
-                lines, self._lines = tuple(self._lines), []
+                reply = Reply(code, tuple(self._lines), raw)
+                self._lines = []
                 self._pos = self._searched = 0
-                return Reply(code, lines, raw)
+                return reply
             if self._pos > self._limit:
                 raise TooLarge(self._limit, bytes(buf[: self._limit]))
 
