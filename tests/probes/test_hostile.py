@@ -106,3 +106,19 @@ def test_pop3_err_greeting_then_quit() -> None:
     assert t.outcome is Outcome.OK
     assert [s.name for s in t.steps] == ["greeting", "quit"]
     assert log == [b"QUIT\r\n"]
+
+
+def test_imap_broken_tls_after_starttls_keeps_the_capabilities() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n")
+        assert (await reader.readline()).startswith(b"a1 CAPABILITY")
+        writer.write(b"* CAPABILITY IMAP4rev1 STARTTLS\r\na1 OK done\r\n")
+        assert (await reader.readline()).startswith(b"a2 STARTTLS")
+        writer.write(b"a2 OK Begin TLS\r\n")
+        await reader.read(1)
+        writer.write(b"* BYE not really TLS\r\n")
+        await writer.drain()
+
+    t = run(probe("imap", handler))
+    assert t.outcome is Outcome.TLS_ERROR, (t.outcome, t.error)
+    assert [s.name for s in t.steps] == ["greeting", "capability", "starttls"]

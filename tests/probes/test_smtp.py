@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 from pathlib import Path
 
@@ -185,3 +186,29 @@ def test_ten_megabyte_banner_is_cut_at_the_bound_with_bounded_memory() -> None:
     assert len(g.received) == config.max_reply_bytes
     assert g.received.startswith(b"220 AAAA")
     assert peak < 4 * 1024 * 1024, peak  # a tenth of what reading it all would take
+
+
+def test_starttls_refused_stays_plain_and_ends_ok() -> None:
+    handler = hostile.smtp_server(
+        ehlo=b"250-mx.test\r\n250 STARTTLS\r\n",
+        answers={b"STARTTLS": b"454 4.7.0 TLS not available due to local problem\r\n"},
+    )
+    t = run(probe(handler))
+    assert t.outcome is Outcome.OK
+    assert t.transport is Transport.PLAIN
+    assert names(t) == ["greeting", "ehlo", "starttls", "quit"]
+    assert t.tls is None
+
+
+def test_greet_pause_server_is_waited_for() -> None:
+    # a greet-pause server speaks only after a delay; the greeting timeout covers it
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.5)
+        await hostile.smtp_server()(reader, writer)
+
+    t = run(probe(handler, ProbeConfig(greeting_timeout=3.0, read_timeout=0.2, total_timeout=5)))
+    assert t.outcome is Outcome.OK, t.error
+
+
+def test_default_greeting_timeout_allows_greet_pause() -> None:
+    assert ProbeConfig().greeting_timeout >= 6
