@@ -73,3 +73,60 @@ def make_cert(
         serial=serial,
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
     )
+
+
+@dataclass(frozen=True)
+class TestChain:
+    chain: Path  # leaf then CA, PEM
+    key: Path
+    leaf_sha256: str
+    ca_sha256: str
+
+
+def make_chain(directory: Path, common_name: str, ca_name: str = "mxcensus test CA") -> TestChain:
+    """A leaf signed by a test CA; ``chain`` holds both, as servers send them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_subject)
+        .issuer_name(ca_subject)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=60))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    chain_path = directory / f"{common_name}.chain.pem"
+    key_path = directory / f"{common_name}.chain.key"
+    chain_path.write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+    )
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return TestChain(
+        chain=chain_path,
+        key=key_path,
+        leaf_sha256=leaf.fingerprint(hashes.SHA256()).hex(),
+        ca_sha256=ca.fingerprint(hashes.SHA256()).hex(),
+    )
