@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
-class TestCert:
+class CertFiles:
     cert: Path
     key: Path
     common_name: str
@@ -25,7 +25,7 @@ class TestCert:
 
 def make_cert(
     directory: Path, common_name: str = "mx.test.invalid", sans: tuple[str, ...] = ()
-) -> TestCert:
+) -> CertFiles:
     """A self-signed EC certificate valid from yesterday for 30 days."""
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -65,7 +65,7 @@ def make_cert(
         )
     )
     key_path.chmod(0o640)
-    return TestCert(
+    return CertFiles(
         cert=cert_path,
         key=key_path,
         common_name=common_name,
@@ -76,14 +76,14 @@ def make_cert(
 
 
 @dataclass(frozen=True)
-class TestChain:
+class ChainFiles:
     chain: Path  # leaf then CA, PEM
     key: Path
     leaf_sha256: str
     ca_sha256: str
 
 
-def make_chain(directory: Path, common_name: str, ca_name: str = "mxcensus test CA") -> TestChain:
+def make_chain(directory: Path, common_name: str, ca_name: str = "mxcensus test CA") -> ChainFiles:
     """A leaf signed by a test CA; ``chain`` holds both, as servers send them."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
@@ -124,7 +124,7 @@ def make_chain(directory: Path, common_name: str, ca_name: str = "mxcensus test 
             serialization.NoEncryption(),
         )
     )
-    return TestChain(
+    return ChainFiles(
         chain=chain_path,
         key=key_path,
         leaf_sha256=leaf.fingerprint(hashes.SHA256()).hex(),

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.certs import TestCert, make_cert
+from tests.certs import CertFiles, make_cert
 
 EXIM = "/usr/sbin/exim4"
 DOVECOT = "/usr/sbin/dovecot"
@@ -62,7 +62,7 @@ PORTS_UNPRIVILEGED = {name: 10000 + port for name, port in PORTS_ROOT.items()}
 class RunningServer:
     address: str
     ports: dict[str, int]  # service name ("smtp", "smtps", "imap" …) -> port
-    cert: TestCert
+    cert: CertFiles
     pid: int
     workdir: Path
 
