@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,18 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def key_of(addr: IPAddress) -> int:
     """The position of an address in the combined key space."""
     return int(addr) if addr.version == 4 else V6_OFFSET + int(addr)
+
+
+def text_of(key: int) -> str:
+    """The address of a key as text (fast path for IPv4, which the walk calls per target)."""
+    if key < V6_OFFSET:
+        return socket.inet_ntoa(key.to_bytes(4, "big"))
+    return str(ipaddress.IPv6Address(key - V6_OFFSET))
+
+
+def net_of(key: int) -> int:
+    """The key of the /24 (IPv4) or /56 (IPv6) holding a key: the per-network cap's unit."""
+    return key >> 8 if key < V6_OFFSET else V6_OFFSET | ((key - V6_OFFSET) >> 72)
 
 
 def addr_of(key: int) -> IPAddress:

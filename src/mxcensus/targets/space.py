@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from mxcensus.errors import TargetError
 from mxcensus.targets import blocklist
-from mxcensus.targets.intervals import IntervalSet, addr_of, key_of
+from mxcensus.targets.intervals import IntervalSet, addr_of, key_of, net_of, text_of
 from mxcensus.targets.parse import Parsed, parse_exclusions, parse_targets
 from mxcensus.targets.permute import MAX_DOMAIN
 
@@ -110,6 +110,7 @@ class Endpoint:
     port: int
     probe: str
     hostname: str
+    net: int  # the /24 (IPv6: /56) it lies in, for the per-network cap
 
 
 class TargetSpace:
@@ -130,4 +131,4 @@ class TargetSpace:
         a, p = divmod(index, len(self.ports))
         key = self.targets.addresses.nth(a)
         port, probe = self.ports[p]
-        return Endpoint(str(addr_of(key)), port, probe, self.targets.hostnames.get(key, ""))
+        return Endpoint(text_of(key), port, probe, self.targets.hostnames.get(key, ""), net_of(key))
