@@ -5,14 +5,20 @@ alone writes the store, one transaction per batch with its checkpoint.
 """
 
 from mxcensus.engine.plan import ScanPlan, load_probes, port_plan
-from mxcensus.engine.run import EngineError, Progress, ScanResult, run_scan
+from mxcensus.engine.run import EngineError, Progress, ScanResult, run_scan, shard_total
+from mxcensus.engine.session import analyze, new_plan, resume, start
 
 __all__ = [
     "EngineError",
     "Progress",
     "ScanPlan",
     "ScanResult",
+    "analyze",
     "load_probes",
+    "new_plan",
     "port_plan",
+    "resume",
     "run_scan",
+    "shard_total",
+    "start",
 ]

@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import logging
+import os
 import queue
 import resource
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 FLUSH_SECONDS = 0.25
 _IMPLICIT_TLS = {465, 993, 995, 443}
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,13 +245,27 @@ class StreamRunner:
                 self.out.put_nowait(batch)
                 return
             except queue.Full:
+                if os.getppid() == 1:  # orphaned: nobody will read this
+                    os._exit(1)
                 await asyncio.sleep(0.02)  # the parent is writing: back off, never block
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the parent dies (kill -9 of the scan)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def worker_main(plan: ScanPlan, worker: int, state: StreamState, out: Any) -> None:
     """Entry point of a worker process."""
     import uvloop
 
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
     raise_nofile(plan.concurrency + 256)
     try:
 
