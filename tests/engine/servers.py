@@ -17,6 +17,8 @@ class CountingServers:
         self.addrs = addrs
         self.delay = delay
         self.counts: collections.Counter[tuple[str, int]] = collections.Counter()
+        self.open: collections.Counter[str] = collections.Counter()  # per /24, now
+        self.peak: collections.Counter[str] = collections.Counter()  # per /24, highest
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.servers: list[asyncio.Server] = []
@@ -39,6 +41,9 @@ class CountingServers:
     def _handler(self, ip: str, port: int):  # type: ignore[no-untyped-def]
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.counts[(ip, port)] += 1
+            net = ip.rsplit(".", 1)[0]
+            self.open[net] += 1
+            self.peak[net] = max(self.peak[net], self.open[net])
             try:
                 if self.delay:
                     await asyncio.sleep(self.delay)
@@ -50,6 +55,7 @@ class CountingServers:
             except (ConnectionError, OSError):
                 pass
             finally:
+                self.open[net] -= 1
                 writer.close()
 
         return handle

@@ -65,3 +65,32 @@ def test_excluded_addresses_receive_nothing(tmp_path: Path) -> None:
     assert result.done == 12
     assert not ips & {f"127.0.6.{i}" for i in range(4, 8)}
     assert counts == {(f"127.0.6.{i}", port): 1 for i in (1, 2, 3, 8)}
+
+
+def test_per_net_and_concurrency_caps_hold(tmp_path: Path) -> None:
+    port = free_port()
+    listening = [(f"127.0.{n}.{i}", port) for n in (11, 12) for i in range(1, 21)]
+    with counting_servers(listening, delay=0.2) as srv, Store.open(tmp_path / "s.duckdb") as st:
+        plan = plan_for(["127.0.11.1-20", "127.0.12.1-20"], port, per_net=3, concurrency=5)
+        scan = st.create_scan(name=None, kind="scan", source="scan")
+        result = run_scan(st, scan, plan)
+        peak = dict(srv.peak)
+        counts = srv.snapshot()
+    assert result.outcomes == {"ok": 40}
+    assert counts == dict.fromkeys(listening, 1)
+    assert peak["127.0.11"] <= 3 and peak["127.0.12"] <= 3
+    assert max(peak.values()) == 3  # the cap is reached, not just respected by slowness
+
+
+def test_a_crashing_probe_becomes_an_error_outcome(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.duckdb") as store:
+        plan = ScanPlan(
+            targets=load_targets(["127.0.13.0/30"], allow_reserved=True),
+            ports=((25, "boom"),),
+            seed=3,
+            probe_table="tests.engine.tinyprobe:BROKEN",
+        )
+        scan = store.create_scan(name=None, kind="scan", source="scan")
+        result = run_scan(store, scan, plan)
+        errors = store.con.execute("SELECT DISTINCT outcome FROM transcripts").fetchall()
+    assert result.done == 4 and errors == [("error",)]

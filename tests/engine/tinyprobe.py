@@ -61,3 +61,16 @@ class TinyProbe:
 
 PROBES = {"smtp": TinyProbe()}
 TABLE = "tests.engine.tinyprobe:PROBES"
+
+
+class BrokenProbe:
+    """A probe with a bug: the engine must turn it into Outcome.ERROR, not lose the target."""
+
+    name = "boom"
+    ports = (25,)
+
+    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
+        raise RuntimeError("bug in probe")
+
+
+BROKEN = {"boom": BrokenProbe()}

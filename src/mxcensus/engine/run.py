@@ -25,6 +25,8 @@ from mxcensus.targets.permute import stream_length
 
 log = logging.getLogger(__name__)
 
+WRITE_MEMORY_LIMIT = "64MB"
+
 
 class EngineError(MxcensusError):
     """A worker process died or reported a failure; the scan can be resumed."""
@@ -107,6 +109,9 @@ def run_scan(
         )
         for w in range(plan.workers)
     ]
+    # Flat memory while walking millions of targets: DuckDB spills instead of caching the
+    # whole transcripts table (restored when the scan ends; analysis may use more).
+    store.con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
     t0 = time.monotonic()
     probed = 0
     last_report = 0.0
@@ -146,6 +151,7 @@ def run_scan(
             p.join(timeout=5)
         out.close()
         out.join_thread()
+        store.con.execute("RESET memory_limit")
     return ScanResult(scan, total, done, probed, dict(outcomes), time.monotonic() - t0)
 
 

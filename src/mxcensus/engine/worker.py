@@ -210,7 +210,7 @@ class StreamRunner:
         except TimeoutError:
             outcome, error = Outcome.TIMEOUT, f"total timeout {cfg.total_timeout:g}s exceeded"
         except Exception as exc:
-            log.exception("probe %s failed on %s:%d", name, ip, port)
+            log.debug("probe %s failed on %s:%d", name, ip, port, exc_info=True)
             outcome, error = Outcome.ERROR, f"probe {name} failed: {exc!r}"[:500]
         return Transcript(
             ip=ip,
