@@ -4,7 +4,7 @@
 alone writes the store, one transaction per batch with its checkpoint.
 """
 
-from mxcensus.engine.plan import ScanPlan, load_probes, port_plan
+from mxcensus.engine.plan import ScanPlan, load_port_table, load_probes, port_plan
 from mxcensus.engine.run import EngineError, Progress, ScanResult, run_scan, shard_total
 from mxcensus.engine.session import analyze, new_plan, resume, start
 
@@ -14,6 +14,7 @@ __all__ = [
     "ScanPlan",
     "ScanResult",
     "analyze",
+    "load_port_table",
     "load_probes",
     "new_plan",
     "port_plan",

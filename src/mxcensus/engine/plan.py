@@ -80,42 +80,71 @@ class ScanPlan:
         )
 
 
+def _registry_module(table: str) -> tuple[Any, str]:
+    module_name, _, attr = table.partition(":")
+    try:
+        return importlib.import_module(module_name), attr or "PROBES"
+    except ImportError as exc:
+        raise UsageError(f"probe registry {table}: cannot be loaded ({exc})") from exc
+
+
 def load_probes(table: str = DEFAULT_PROBES) -> dict[str, Probe]:
     """The probe registry named ``module:attribute``, keyed by probe name.
 
     The registry may be keyed by name or by port; either way each probe says its name.
     """
-    module_name, _, attr = table.partition(":")
-    try:
-        registry = getattr(importlib.import_module(module_name), attr or "PROBES")
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"probe registry {table}: cannot be loaded ({exc})") from exc
+    module, attr = _registry_module(table)
+    registry = getattr(module, attr, None)
+    if registry is None:
+        raise UsageError(f"probe registry {table}: {module.__name__} has no {attr}")
     out: dict[str, Probe] = {}
     for probe in registry.values():
         out.setdefault(probe.name, probe)
     return out
 
 
+def load_port_table(table: str = DEFAULT_PROBES) -> dict[int, str]:
+    """Well-known port -> probe name: the registry module's ``PORTS`` when it has one
+    (``{25: ("smtp", False), …}``), else each probe's own default ports."""
+    module, _ = _registry_module(table)
+    ports = getattr(module, "PORTS", None)
+    if ports is not None:
+        return {int(p): (v[0] if isinstance(v, tuple) else str(v)) for p, v in ports.items()}
+    out: dict[int, str] = {}
+    for probe in load_probes(table).values():
+        for port in probe.ports:
+            out.setdefault(port, probe.name)
+    return out
+
+
 def port_plan(
-    probes: Mapping[str, Probe], ports: tuple[int, ...] | None, selected: list[str] | None
+    probes: Mapping[str, Probe],
+    well_known: Mapping[int, str],
+    ports: tuple[int, ...] | None,
+    selected: list[str] | None,
 ) -> tuple[tuple[int, str], ...]:
     """(port, probe) pairs to scan.
 
-    ``--probes`` alone: each chosen probe on its default ports. ``-p`` alone: each port's
-    probe by the registry's default ports; a port no probe claims gets the SMTP dialogue
-    (mail servers listen on odd ports: 2525, 26, 1025). Both: each port's probe among the
-    chosen ones, else the first chosen probe.
+    ``--probes`` alone: each chosen probe on its default ports. ``-p``: each well-known port
+    gets its own probe (and is skipped when that probe is not chosen); any other port gets
+    the SMTP dialogue, mail servers listen on odd ports (2525, 26, 1025), or the first
+    chosen probe when SMTP is not chosen.
     """
     names = selected or list(probes)
     for n in names:
         if n not in probes:
             raise UsageError(f"--probes {n}: no such probe (known: {', '.join(sorted(probes))})")
-    chosen = [probes[n] for n in names]
     if ports is None:
-        return tuple(sorted({(p, pr.name) for pr in chosen for p in pr.ports}))
-    fallback = names[0] if selected else ("smtp" if "smtp" in probes else names[0])
+        return tuple(sorted({(p, n) for n in names for p in probes[n].ports}))
+    fallback = "smtp" if "smtp" in names else names[0]
     out = []
     for port in ports:
-        owner = next((pr.name for pr in chosen if port in pr.ports), fallback)
-        out.append((port, owner))
+        owner = well_known.get(port, fallback)
+        if owner in names:
+            out.append((port, owner))
+    if not out:
+        raise UsageError(
+            f"-p {','.join(map(str, ports))}: none of these ports is served by the chosen "
+            f"probes ({', '.join(names)})"
+        )
     return tuple(out)

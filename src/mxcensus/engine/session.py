@@ -8,7 +8,13 @@ import secrets
 from pathlib import Path
 from typing import TextIO
 
-from mxcensus.engine.plan import DEFAULT_PROBES, ScanPlan, load_probes, port_plan
+from mxcensus.engine.plan import (
+    DEFAULT_PROBES,
+    ScanPlan,
+    load_port_table,
+    load_probes,
+    port_plan,
+)
 from mxcensus.engine.run import shard_total
 from mxcensus.engine.worker import raise_nofile
 from mxcensus.errors import UsageError
@@ -45,7 +51,7 @@ def new_plan(
     table = os.environ.get(PROBE_TABLE_ENV) or DEFAULT_PROBES
     registry = load_probes(table)
     selected = [p.strip() for p in probes.split(",") if p.strip()] if probes else None
-    pairs = port_plan(registry, port_list, selected)
+    pairs = port_plan(registry, load_port_table(table), port_list, selected)
     if not targets and input_list is None:
         raise UsageError("no targets given (name IPs, CIDRs, ranges, hostnames, -iL FILE or -)")
     tgts = load_targets(
