@@ -95,6 +95,7 @@ def scan(
     ] = None,
     rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
     concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
+    per_net: Annotated[int, typer.Option(help="Open connections per /24 (IPv6 /56) at most.")] = 64,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
@@ -124,7 +125,63 @@ def scan(
     private space only with --allow-reserved), the rate is capped, the EHLO name and
     User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
     """
-    _not_yet("scan")
+    import signal
+
+    from rich.console import Console
+
+    from mxcensus import engine
+    from mxcensus.engine.view import ProgressView, summary
+    from mxcensus.store.db import Store
+
+    if resume is not None and (targets or input_list):
+        raise UsageError("--resume SCAN takes no targets: the scan's own are used")
+    plan = None
+    if resume is None:
+        plan = engine.new_plan(
+            list(targets or []),
+            ports=ports,
+            probes=probes,
+            input_list=input_list,
+            exclude=exclude,
+            exclude_file=exclude_file,
+            allow_reserved=allow_reserved,
+            rate=rate,
+            concurrency=concurrency,
+            per_net=per_net,
+            workers=workers,
+            shards=shards,
+            shard=shard,
+            seed=seed,
+        )
+    store = Store.open(db)
+    try:
+        if resume is not None:
+            scan_id, plan = engine.resume(store, resume)
+        else:
+            assert plan is not None
+            scan_id = engine.start(store, plan, name)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        console = Console()
+        show = not quiet and sys.stdout.isatty()
+        try:
+            if show:
+                with ProgressView(console, engine.shard_total(plan)) as view:
+                    result = engine.run_scan(store, scan_id, plan, progress=view.update)
+            else:
+                result = engine.run_scan(store, scan_id, plan)
+        except KeyboardInterrupt:
+            print(
+                f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
+                f" --db {store.path}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
+        services = engine.analyze(store, scan_id)
+        store.finish_scan(scan_id)
+    finally:
+        store.close()
+    for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
+        typer.echo(line)
 
 
 @app.command("import")
