@@ -2,9 +2,9 @@
 
 One listening socket per (address, port); one small :class:`asyncio.Protocol` per
 connection, no streams, so that a worker on uvloop serves tens of thousands of short SMTP
-sessions per second. TLS (implicit or after STARTTLS/STLS) is real TLS through
-:meth:`asyncio.loop.start_tls`, started after the TCP accept so that every accepted
-connection is counted, even one whose handshake fails.
+sessions per second. TLS is real TLS: the loop's own for implicit-TLS ports,
+:meth:`asyncio.loop.start_tls` after STARTTLS/STLS. Connections are counted in the protocol
+factory, which runs on every TCP accept, so one whose handshake fails counts too.
 
 Line dialogues (SMTP, IMAP, POP3) share :class:`_LineSession`; HTTP is framed by h11.
 Hostile behaviours are their own small protocols.
@@ -20,6 +20,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import h11
 
@@ -58,7 +59,7 @@ class _Session(asyncio.Protocol):
         self.svc = svc
         self.slot = slot
         self.done = False
-        self.tls = False
+        self.tls = svc.implicit_tls
         self.upgrading = False
         self.stash = b""
         self.task: asyncio.Task[None] | None = None
@@ -67,16 +68,11 @@ class _Session(asyncio.Protocol):
     # -- lifecycle ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._t = transport
+        self._t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         env = self.env
-        env.counts[self.slot] += 1
         env.live.add(self)
         self.timer = env.loop.call_later(self.cap(), self.expire)
-        if self.svc.implicit_tls and self.svc.handler is not Handler.BROKEN_TLS:
-            self.upgrade()
-        else:
-            self.ready()
+        self.ready()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.done = True
@@ -144,12 +140,9 @@ class _Session(asyncio.Protocol):
             return
         if new is None or self.done:
             return
-        assert isinstance(new, asyncio.Transport)
         self._t = new
         self.tls = True
         self.upgrading = False
-        if self.svc.implicit_tls:
-            self.ready()
         if self.stash:
             data, self.stash = self.stash, b""
             self.on_data(data)
@@ -561,8 +554,15 @@ class LabServers:
                     slot = len(self.slots)
                     self.slots.append((host.address, svc.port))
                     env.counts.append(0)
-                    factory = partial(SESSIONS[svc.handler], env, svc, slot)
-                    server = await loop.create_server(factory, sock=sock, backlog=self.backlog)
+                    factory = partial(_accepted, SESSIONS[svc.handler], env, svc, slot)
+                    tls = svc.implicit_tls and svc.handler is not Handler.BROKEN_TLS
+                    server = await loop.create_server(
+                        factory,
+                        sock=sock,
+                        backlog=self.backlog,
+                        ssl=ctx if tls else None,
+                        ssl_handshake_timeout=15.0 if tls else None,
+                    )
                     self.servers.append(server)
         except BaseException:
             await self.close()
@@ -592,6 +592,12 @@ class LabServers:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _accepted(cls: type[_Session], env: Env, svc: Service, slot: int) -> _Session:
+    """The protocol factory: called on every TCP accept, before any TLS handshake."""
+    env.counts[slot] += 1
+    return cls(env, svc, slot)
 
 
 def _listen_socket(address: str, port: int) -> socket.socket:
