@@ -55,7 +55,7 @@ class NmapXmlImporter:
                 if root is None:
                     if event != "start" or elem.tag != "nmaprun":
                         raise WrongFormatError(
-                            path, f"not nmap XML: the root element is <{elem.tag}>", n
+                            path, f"not nmap XML: the root element is <{_local(elem.tag)}>", n
                         )
                     root = elem
                     start = elem.get("start")
@@ -84,6 +84,10 @@ class NmapXmlImporter:
                 where,
                 ImportProblem(where, "the file ends before </nmaprun> (an interrupted scan?)"),
             )
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
 
 
 def _host(host: ET.Element, line: int, run_start: datetime) -> Iterator[Item]:

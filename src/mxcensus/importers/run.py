@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import duckdb
 
@@ -288,8 +288,9 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
     try:
         magic = raw.peek(2)[:2]
         if magic == b"\x1f\x8b":
-            gz = gzip.GzipFile(fileobj=raw, mode="rb")
-            yield io.BufferedReader(gz, buffer_size=1 << 20), raw
+            # GzipFile buffers little, so a truncated file fails near the line it cuts
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield cast(BinaryIO, gz), raw
         else:
             yield raw, raw
     finally:

@@ -25,8 +25,9 @@ import io
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mxcensus.importers import _common as c
 from mxcensus.importers.interface import ImportProblem, Item, Skipped, WrongFormatError
@@ -73,51 +74,54 @@ class ShadowserverImporter:
     name = "shadowserver"
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
-        now = datetime.now(UTC)
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text)
         try:
-            header = next(reader)
+            yield from _rows(csv.reader(text), path, datetime.now(UTC))
+        finally:
+            with suppress(ValueError):  # the caller owns (and may have closed) the stream
+                text.detach()
+
+
+def _rows(reader: Any, path: str, now: datetime) -> Iterator[Item]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise WrongFormatError(path, "empty file: no Shadowserver CSV header", 1) from None
+    except csv.Error as exc:
+        raise WrongFormatError(path, f"not a Shadowserver CSV report: {exc}", 1) from exc
+    cols = [h.strip().lower() for h in header]
+    missing = {"timestamp", "ip", "port"} - set(cols)
+    if missing:
+        raise WrongFormatError(
+            path,
+            "not a Shadowserver CSV report: the header lacks " + ", ".join(sorted(missing)),
+            1,
+        )
+    report = report_of(path) or _guess(cols)
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            row = next(reader)
         except StopIteration:
-            raise WrongFormatError(path, "empty file: no Shadowserver CSV header", 1) from None
+            return
         except csv.Error as exc:
-            raise WrongFormatError(path, f"not a Shadowserver CSV report: {exc}", 1) from exc
-        cols = [h.strip().lower() for h in header]
-        missing = {"timestamp", "ip", "port"} - set(cols)
-        if missing:
-            raise WrongFormatError(
-                path,
-                "not a Shadowserver CSV report: the header lacks " + ", ".join(sorted(missing)),
-                1,
-            )
-        report = report_of(path) or _guess(cols)
-        line = reader.line_num
-        while True:
-            start = line + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                line = reader.line_num
-                yield start, ImportProblem(start, f"bad CSV: {exc}")
-                continue
             line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != len(cols):
-                yield (
-                    start,
-                    ImportProblem(start, f"{len(row)} fields where the header has {len(cols)}"),
-                )
-                continue
-            rec = dict(zip(cols, row, strict=True))
-            try:
-                item = _row(rec, report, now)
-            except ValueError as exc:
-                yield start, ImportProblem(start, str(exc))
-                continue
-            yield start, item if item is not None else Skipped("not a mail or web service")
+            yield start, ImportProblem(start, f"bad CSV: {exc}")
+            continue
+        line = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(cols):
+            yield start, ImportProblem(start, f"{len(row)} fields where the header has {len(cols)}")
+            continue
+        rec = dict(zip(cols, row, strict=True))
+        try:
+            item = _row(rec, report, now)
+        except ValueError as exc:
+            yield start, ImportProblem(start, str(exc))
+            continue
+        yield start, item if item is not None else Skipped("not a mail or web service")
 
 
 def _guess(cols: list[str]) -> str:
