@@ -198,9 +198,32 @@ def import_(
     strict: Annotated[
         bool, typer.Option(help="Stop at the first malformed record and write nothing.")
     ] = False,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--geo-db",
+            metavar="MMDB",
+            help="MaxMind/DB-IP/ipinfo MMDB for ASN, organisation and city (repeatable).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import scans made by others; each record is identified and assessed like a live scan."""
-    _not_yet("import")
+    from mxcensus.enrich import GeoEnricher
+    from mxcensus.importers import import_files
+    from mxcensus.importers.summary import render_summary, rich_progress
+    from mxcensus.store.db import Store
+
+    enricher = GeoEnricher(geo_db or ())
+    with Store.open(db) as store, rich_progress(enabled=not quiet) as progress:
+        result = import_files(
+            store, fmt, files, name=name, strict=strict, progress=progress, enricher=enricher
+        )
+    enricher.close()
+    out, warnings = render_summary(result)
+    typer.echo(out)
+    if warnings:
+        typer.echo(warnings, err=True)
 
 
 @app.command()
