@@ -16,8 +16,8 @@ def _escape(m: re.Match[str]) -> str:
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
-def visible(text: str, limit: int = 200) -> str:
+def visible(text: str, limit: int | None = 200) -> str:
     """``text`` with every control character (C0, C1, DEL, ESC of ANSI sequences, and the
     bidirectional overrides) written as an escape, shortened to ``limit`` characters."""
     out = _CONTROL.sub(_escape, text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+    return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"

@@ -5,24 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from mxcensus.export.safe import csv_cell
 from mxcensus.report.document import Document, Value
-
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Value) -> str:
-    """A cell spreadsheets will not run: text starting with = + - @ TAB or CR gets a leading
-    apostrophe (OWASP's CSV-injection advice); numbers stay numbers, None is empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    text = str(value)
-    if text.startswith(FORMULA_LEADS):
-        return "'" + text
-    return text
 
 
 def write_csv_rows(
