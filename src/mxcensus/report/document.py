@@ -12,6 +12,9 @@ from typing import Literal
 
 Value = str | int | float | bool | None
 
+IDENTIFIERS = frozenset({"asn", "port"})
+"""Integer columns that are names, not counts: shown without thousands separators."""
+
 
 @dataclass(frozen=True, slots=True)
 class Chart:

@@ -15,7 +15,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from mxcensus.report.document import Chart, Document, Section, Value
+from mxcensus.report.document import IDENTIFIERS, Chart, Document, Section, Value
 from mxcensus.report.text import visible
 
 CSP = (
@@ -48,7 +48,7 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def fmt(value: Value) -> str:
+def fmt(value: Value, column: str = "") -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -56,7 +56,7 @@ def fmt(value: Value) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     if isinstance(value, int):
-        return f"{value:,}"
+        return str(value) if column in IDENTIFIERS else f"{value:,}"
     return visible(str(value), 300)
 
 
@@ -175,10 +175,10 @@ def table_html(section: Section) -> str:
     body = []
     for r in section.rows:
         tds = "".join(
-            f'<td class="n">{esc(fmt(v))}</td>'
+            f'<td class="n">{esc(fmt(v, c))}</td>'
             if isinstance(v, int | float) and not isinstance(v, bool)
-            else f"<td>{esc(fmt(v))}</td>"
-            for v in r
+            else f"<td>{esc(fmt(v, c))}</td>"
+            for v, c in zip(r, section.columns, strict=True)
         )
         body.append(f"<tr>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -9,11 +9,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mxcensus.report.document import Document, Value
+from mxcensus.report.document import IDENTIFIERS, Document, Value
 from mxcensus.report.text import visible
 
 
-def cell(value: Value) -> Text:
+def cell(value: Value, column: str = "") -> Text:
     if value is None:
         return Text("—", style="dim")
     if isinstance(value, bool):
@@ -21,7 +21,7 @@ def cell(value: Value) -> Text:
     if isinstance(value, float):
         return Text(f"{value:.2f}")
     if isinstance(value, int):
-        return Text(f"{value:,}")
+        return Text(str(value) if column in IDENTIFIERS else f"{value:,}")
     return Text(visible(str(value)))
 
 
@@ -52,7 +52,7 @@ class TableFormat:
             for c in s.columns:
                 t.add_column(Text(visible(c)), overflow="fold")
             for r in s.rows:
-                t.add_row(*(cell(v) for v in r))
+                t.add_row(*(cell(v, c) for v, c in zip(r, s.columns, strict=True)))
             console.print()
             console.print(t)
             for n in s.notes:
