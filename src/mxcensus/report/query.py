@@ -110,15 +110,41 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
 
+VERDICT_ORDER = (
+    (4, "vulnerable"),
+    (3, "potentially-vulnerable"),
+    (2, "unknown"),
+    (1, "not-vulnerable"),
+    (0, "none"),
+)
+
+
 def totals(store: Store, scan: ScanId) -> dict[str, int]:
+    """Hosts, exposed services, and both per verdict, in one pass over the services (one
+    GROUP BY ip); ``rows`` also counts the ports that never connected."""
+    sev = SEVERITY_SQL.format(col="s.worst_status")
+    per_sev = ", ".join(f"count_if(sev = {n}) AS s{n}" for n, _ in VERDICT_ORDER)
+    host_cols = ", ".join(f"count_if(ms = {n})" for n, _ in VERDICT_ORDER)
+    svc_cols = ", ".join(f"coalesce(sum(s{n}), 0)::BIGINT" for n, _ in VERDICT_ORDER)
     row = store.con.execute(
-        "SELECT count(*) FILTER (WHERE " + EXPOSED_SQL + "),"
-        " count(DISTINCT ip) FILTER (WHERE " + EXPOSED_SQL + "),"
-        " count(*) FROM services s WHERE s.scan = $scan",
+        f"""
+        WITH h AS (SELECT ip, max(sev) AS ms, count(*) AS n, {per_sev}
+                   FROM (SELECT s.ip, {sev} AS sev FROM services s
+                         WHERE s.scan = $scan AND {EXPOSED_SQL})
+                   GROUP BY ip)
+        SELECT count(*), coalesce(sum(n), 0)::BIGINT, {host_cols}, {svc_cols},
+               (SELECT count(*) FROM services WHERE scan = $scan)
+        FROM h
+        """,
         {"scan": scan},
     ).fetchone()
     assert row is not None
-    return {"services": int(row[0]), "hosts": int(row[1]), "rows": int(row[2])}
+    out = {"hosts": int(row[0]), "services": int(row[1]), "rows": int(row[-1])}
+    k = len(VERDICT_ORDER)
+    for i, (_, name) in enumerate(VERDICT_ORDER):
+        out[f"hosts:{name}"] = int(row[2 + i])
+        out[f"services:{name}"] = int(row[2 + k + i])
+    return out
 
 
 def scan_meta(store: Store, scan: ScanId) -> dict[str, Any]:
@@ -166,7 +192,7 @@ def build_report(
             ),
             chart=Chart("bars", by[0].name, ("vulnerable", "potentially-vulnerable")),
         ),
-        _verdict_section(store, scan, tot),
+        _verdict_section(tot),
     ]
     if full:
         sections += [
@@ -196,27 +222,22 @@ def build_report(
     )
 
 
-def _verdict_section(store: Store, scan: ScanId, tot: dict[str, int]) -> Section:
-    sev = SEVERITY_SQL.format(col="s.worst_status")
-    rows = store.con.execute(
-        f"""
-        WITH svc AS (SELECT s.ip, {sev} AS sev FROM services s
-                     WHERE s.scan = $scan AND {EXPOSED_SQL}),
-             host AS (SELECT ip, max(sev) AS sev FROM svc GROUP BY ip),
-             v(sev, verdict) AS (VALUES (4, 'vulnerable'), (3, 'potentially-vulnerable'),
-                                 (2, 'unknown'), (1, 'not-vulnerable'), (0, 'none'))
-        SELECT v.verdict,
-               (SELECT count(*) FROM host WHERE host.sev = v.sev),
-               (SELECT count(*) FROM svc WHERE svc.sev = v.sev)
-        FROM v ORDER BY v.sev DESC
-        """,
-        {"scan": scan},
-    ).fetchall()
+def _verdict_section(tot: dict[str, int]) -> Section:
+    rows = tuple(
+        (
+            name,
+            tot[f"hosts:{name}"],
+            _pct(tot[f"hosts:{name}"], tot["hosts"]),
+            tot[f"services:{name}"],
+            _pct(tot[f"services:{name}"], tot["services"]),
+        )
+        for _, name in VERDICT_ORDER
+    )
     return Section(
         key="verdicts",
         title="Hosts and services by verdict",
         columns=("verdict", "hosts", "% of hosts", "services", "% of services"),
-        rows=tuple((v, h, _pct(h, tot["hosts"]), s, _pct(s, tot["services"])) for v, h, s in rows),
+        rows=rows,
         notes=(
             "A host counts once, under the most severe verdict of its services; host counts "
             f"add up to the {tot['hosts']} hosts.",
