@@ -45,6 +45,15 @@ def test_end_of_support_exchange_fell_by_half(mx: RunCli, fixture_db: Path) -> N
     assert got[("unknown", None)] == (1, 1, 0, 0.0, 1, 1, 0.0)
     assert len(got) == 5
     assert any("denominator is always the first scan's count" in d for d in doc["definitions"])
+    words = [r["statement"] for r in rows(doc, "in_words")]
+    assert (
+        "Hosts with product ms-exchange, end of support yes: fell from 2 to 1 (-50.00% of the "
+        "2 in april (2026-04-01)) between april (2026-04-01) and november (2026-11-01)."
+    ) in words
+    assert (
+        "Hosts with product unknown, end of support unknown: stayed at 1 between "
+        "april (2026-04-01) and november (2026-11-01)."
+    ) in words
 
 
 def test_host_churn(mx: RunCli, fixture_db: Path) -> None:

@@ -149,7 +149,12 @@ def build_trend(store: Store, scans: list[dict[str, Any]], by: tuple[Field, ...]
             ("generated", datetime.now(UTC).replace(microsecond=0).isoformat()),
         ),
         definitions=DEFINITIONS + TREND_DEFINITIONS,
-        sections=(changes, _totals(store, scans, params, in_list), _churn(store, first, last)),
+        sections=(
+            changes,
+            _sentences(by, rows, first_l, last_l),
+            _totals(store, scans, params, in_list),
+            _churn(store, first, last),
+        ),
     )
 
 
@@ -235,4 +240,48 @@ def _churn(store: Store, first: str, last: str) -> Section:
             "of support. Hosts are matched by IP address.",
         ),
         chart=Chart("bars", "category", ("hosts",)),
+    )
+
+
+SENTENCES = 25
+
+
+def _words(f: Field, v: Value) -> str:
+    if v is None:
+        return f"{f.label} unknown"
+    if isinstance(v, bool):
+        return f"{f.label} {'yes' if v else 'no'}"
+    return f"{f.label} {v}"
+
+
+def _sentences(
+    by: tuple[Field, ...], rows: list[tuple[Value, ...]], first: str, last: str
+) -> Section:
+    """The changes in words, ready to quote, each with its unit and denominator."""
+    out: list[tuple[Value, ...]] = []
+    n = len(by)
+    for r in rows[:SENTENCES]:
+        what = ", ".join(_words(f, v) for f, v in zip(by, r[:n], strict=True))
+        h_first, h_last, h_rel = int(r[n] or 0), int(r[-7] or 0), r[-5]
+        verb = "rose" if h_last > h_first else "fell" if h_last < h_first else "stayed"
+        rel = f" ({h_rel:+.2f}% of the {h_first} in {first})" if h_rel is not None else ""
+        if verb == "stayed":
+            verb, rel = "stayed at", ""
+        out.append(
+            (
+                f"Hosts with {what}: {verb} from {h_first} to {h_last}{rel} between {first} "
+                f"and {last}."
+                if verb != "stayed at"
+                else f"Hosts with {what}: stayed at {h_last} between {first} and {last}.",
+            )
+        )
+    return Section(
+        key="in_words",
+        title="In words",
+        columns=("statement",),
+        rows=tuple(out),
+        notes=(
+            "A host is an IP address with at least one exposed service in the row's "
+            "category; relative change is against the first scan's count of the same row.",
+        ),
     )
