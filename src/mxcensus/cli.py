@@ -294,7 +294,17 @@ def identify(
     ] = "smtp",
 ) -> None:
     """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
-    _not_yet("identify")
+    import orjson
+
+    from mxcensus.identify.engine import decode
+    from mxcensus.identify.lines import identifier, identify_lines
+
+    identifier(protocol)  # a bad --protocol fails before reading stdin
+    lines = (decode(raw) for raw in sys.stdin.buffer)
+    out = sys.stdout.buffer
+    for record in identify_lines(lines, protocol):
+        out.write(orjson.dumps(record) + b"\n")
+    out.flush()
 
 
 @app.command()
@@ -308,17 +318,54 @@ def explain(
 
 
 @rules_app.command("check")
-def rules_check() -> None:
+def rules_check(
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Check the rule files in DIR instead of the packaged ones."),
+    ] = None,
+) -> None:
     """Load every rule file and run every example."""
-    _not_yet("rules check")
+    from mxcensus.identify.rules import RULES_DIR, load_reports
+
+    if rules_dir is not None and not rules_dir.is_dir():
+        raise UsageError(f"rules check: {rules_dir} is not a directory")
+    failed = 0
+    for report in load_reports(rules_dir or RULES_DIR):
+        if report.errors:
+            failed += len(report.errors)
+            typer.echo(f"{report.file}: FAIL ({len(report.errors)} problem(s))")
+            for problem in report.errors:
+                typer.echo(f"  {problem}")
+        else:
+            typer.echo(
+                f"{report.file}: ok ({report.field}, {len(report.rules)} rules, "
+                f"{report.examples} examples)"
+            )
+    if failed:
+        raise MxcensusError(f"rules check: {failed} problem(s) in the rule files")
 
 
 @kb_app.command("update")
 def kb_update(
     kev: Annotated[Path, typer.Option("--kev", help="A CISA KEV catalog JSON file.")],
 ) -> None:
-    """Load a newer CISA KEV catalog without a release."""
-    _not_yet("kb update")
+    """Load a newer CISA KEV catalog without a release.
+
+    The catalog (CISA's JSON: catalogVersion, vulnerabilities[] with cveID, dateAdded,
+    knownRansomwareCampaignUse) is validated and kept in the user data directory
+    (MXCENSUS_DATA_DIR overrides it); its KEV flags then replace the shipped ones.
+    """
+    from mxcensus.kb import kev as kevmod
+
+    result = kevmod.update(kev)
+    typer.echo(f"KEV catalog {result.version}: {result.entries} entries installed at {result.path}")
+    if result.changed:
+        typer.echo(f"KEV flags changed for: {', '.join(result.changed)}")
+    if result.missing:
+        typer.echo(
+            f"{len(result.missing)} CVEs marked KEV in the shipped knowledge are not in this "
+            "catalog; they stay marked."
+        )
 
 
 # -- lab and demo ----------------------------------------------------------------------
