@@ -16,6 +16,7 @@ from mxcensus.engine.plan import (
 )
 from mxcensus.engine.run import shard_total
 from mxcensus.engine.worker import raise_nofile
+from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.errors import UsageError
 from mxcensus.model import ScanId
 from mxcensus.pipeline import analyze_scan
@@ -110,4 +111,8 @@ def analyze(store: Store, scan: ScanId) -> int | None:
 
     Returns the number of services written.
     """
-    return analyze_scan(store, scan)
+    enricher = GeoEnricher()
+    try:
+        return analyze_scan(store, scan, enricher=enricher)
+    finally:
+        enricher.close()

@@ -13,7 +13,6 @@ whatever this import had written is removed again.
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 import logging
 import os
@@ -40,6 +39,7 @@ from mxcensus.importers.interface import (
 )
 from mxcensus.importers.registry import IMPORTERS
 from mxcensus.model import ScanId, Transcript
+from mxcensus.pipeline import analyze_scan
 from mxcensus.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -298,18 +298,8 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
 
 
 def _analyze(store: Store, scan: ScanId, enricher: Enricher | None) -> int | None:
-    """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline).
-
-    None when this build has no pipeline yet: the transcripts are stored and can be
-    analysed later (``mxcensus reassess``)."""
-    try:
-        pipeline = importlib.import_module("mxcensus.pipeline")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mxcensus.pipeline":
-            raise
-        log.info("no analysis pipeline in this build: transcripts stored, not analysed")
-        return None
-    return int(pipeline.analyze_scan(store, scan, enricher=enricher))
+    """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline)."""
+    return analyze_scan(store, scan, enricher=enricher)
 
 
 def _discard(store: Store, scan: ScanId) -> None:
