@@ -9,6 +9,7 @@ library never prints.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import multiprocessing as mp
 import queue
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from mxcensus.engine.plan import ScanPlan
+from mxcensus.engine.plan import ScanPlan, load_probes
 from mxcensus.engine.worker import Batch, StreamState, raise_nofile, worker_main
 from mxcensus.errors import MxcensusError
 from mxcensus.model import ScanId
@@ -115,8 +116,14 @@ def run_scan(
     t0 = time.monotonic()
     probed = 0
     last_report = 0.0
-    for p in procs:
-        p.start()
+    load_probes(plan.probe_table)  # imported once here, shared by the forked workers
+    gc.collect()
+    gc.freeze()  # the workers' GC then never walks (nor copies) the parent's heap
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        gc.unfreeze()
     running = set(range(plan.workers))
     try:
         while running:

@@ -36,9 +36,10 @@ from mxcensus.targets.permute import stream_length
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 0.1
 LAG_TICK = 0.02  # the loop-lag probe's period, seconds
-LAG_LIMIT = 0.05  # pause new connections while the event loop runs this late, seconds
+LAG_LIMIT = 0.2  # pause new connections while the event loop runs this late, seconds …
+LAG_FLOOR = 32  # … unless fewer than this many are open (a busy machine lags anyway)
 _IMPLICIT_TLS = {465, 993, 995, 443}
 _PR_SET_PDEATHSIG = 1
 
@@ -163,7 +164,7 @@ class StreamRunner:
         items = self._items()
         exhausted = False
         while True:
-            if self.lag > LAG_LIMIT and self.running:
+            if self.lag > LAG_LIMIT and self.running >= LAG_FLOOR:
                 await asyncio.sleep(LAG_TICK)
                 await self._maybe_flush()
                 continue
