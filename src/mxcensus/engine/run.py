@@ -2,7 +2,7 @@
 
 Workers send :class:`~mxcensus.engine.worker.Batch` messages over one bounded queue; each
 batch is written with its stream checkpoint in one transaction
-(:meth:`Store.write_transcripts`). Progress reaches the caller through a callback; the
+(:meth:`Store.write_transcript_rows`). Progress reaches the caller through a callback; the
 library never prints.
 """
 
@@ -135,15 +135,15 @@ def run_scan(
             if batch is not None:
                 if batch.error:
                     raise EngineError(f"worker {batch.worker} failed: {batch.error}")
-                store.write_transcripts(
+                store.write_transcript_rows(
                     scan,
-                    batch.transcripts,
+                    batch.rows,
                     progress=[(plan.stream_key(batch.worker), batch.next, batch.pending)],
                 )
-                n = len(batch.transcripts)
+                n = len(batch.rows)
                 probed += n
                 done += n
-                outcomes.update(t.outcome.value for t in batch.transcripts)
+                outcomes.update(row[5] for row in batch.rows)
                 if batch.done:
                     running.discard(batch.worker)
             now = time.monotonic()
