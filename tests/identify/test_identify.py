@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mxcensus.identify import identify, identify_field, identify_http_text
+from mxcensus.identify import identify, identify_field, identify_http_text, rulesets
 from mxcensus.model import Outcome, Precision, Step, Transcript, Transport
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -229,3 +229,27 @@ def test_prefilter_agrees_with_plain_matching(
         text = text.upper()
     for rs in rulesets().values():
         assert rs.first_rule(text) is rs.first_rule_slow(text)
+
+
+EXAMPLES = sorted(
+    {(rs.field, ex.input) for rs in rulesets().values() for r in rs.rules for ex in r.examples}
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    example=st.sampled_from(EXAMPLES),
+    prefix=st.text(alphabet="aZ9_-. \u212a\u0131\xe9\x00", max_size=4),
+    suffix=st.text(alphabet="aZ9_-. \u212a\u0131\xe9\x00", max_size=4),
+    cut=st.integers(min_value=0, max_value=400),
+    glue=st.sampled_from(["", "x", "_", "9", "K"]),
+)
+def test_prefilter_agrees_on_glued_examples(
+    example: tuple[str, str], prefix: str, suffix: str, cut: int, glue: str
+) -> None:
+    """Examples with letters glued on or into them: the prefilter still agrees."""
+    field, text = example
+    cut = min(cut, len(text))
+    rs = rulesets()[field]
+    for variant in (prefix + text + suffix, text[:cut] + glue + text[cut:]):
+        assert rs.first_rule(variant) is rs.first_rule_slow(variant), variant
