@@ -66,3 +66,23 @@ def test_coverage_25_products_with_3_forms_each() -> None:
         "communigate-pro", "domino", "dovecot", "courier", "cyrus",
     ):  # fmt: skip
         assert must in covered, must
+
+
+def test_keywords_are_whole_words_in_every_pattern() -> None:
+    """Glue a letter or digit onto each keyword occurrence in every example: if the rule
+    still matches, its keyword was not a whole word and the prefilter would miss it."""
+    import re
+
+    leaks = []
+    for rs in rulesets().values():
+        for rule in rs.rules:
+            for ex in rule.examples:
+                for kw in rule.keywords:
+                    for m in re.finditer(re.escape(kw), ex.input, re.IGNORECASE):
+                        for glued in (
+                            ex.input[: m.start()] + "x" + ex.input[m.start() :],
+                            ex.input[: m.end()] + "9" + ex.input[m.end() :],
+                        ):
+                            if rs.first_rule(glued) is not rs.first_rule_slow(glued):
+                                leaks.append(f"{rule.address}: {glued!r}")
+    assert leaks == []

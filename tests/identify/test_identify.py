@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -253,3 +254,27 @@ def test_prefilter_agrees_on_glued_examples(
     rs = rulesets()[field]
     for variant in (prefix + text + suffix, text[:cut] + glue + text[cut:]):
         assert rs.first_rule(variant) is rs.first_rule_slow(variant), variant
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("smtp.banner", "220 mx.example.com ESMTP"),
+        ("smtp.banner", "220 exim.example.com ESMTP ready"),
+        ("smtp.banner", "220 sendmail.example.com ESMTP"),
+        ("smtp.banner", "220 qmail.example.com ESMTP"),
+        ("smtp.banner", "220 zimbra-mx.example.com ESMTP"),
+        ("smtp.banner", "220 mdaemon.example.com ESMTP service ready"),
+        ("smtp.banner", "220 mail.example.com ESMTP Exim4 ready"),
+        ("smtp.banner", "220 outlook.example.com ESMTP ready"),
+        ("imap.banner", "* OK dovecot.example.com IMAP4rev1 ready"),
+        ("imap.banner", "* OK IMAP4rev1 server ready"),
+        ("pop3.banner", "+OK POP3 ready"),
+        ("http.owa-path", "/owa/auth/logon.aspx"),
+        ("http.header", "Server: Microsoft-IIS/10.0"),
+        ("ecp.manifest", '<assemblyIdentity name="x" version="1.0.0.0" />'),
+    ],
+)
+def test_no_identification_from_host_names_or_generic_text(field: str, text: str) -> None:
+    ident = identify_field(field, text)
+    assert not ident.is_known, ident
