@@ -86,3 +86,26 @@ def test_keywords_are_whole_words_in_every_pattern() -> None:
                             if rs.first_rule(glued) is not rs.first_rule_slow(glued):
                                 leaks.append(f"{rule.address}: {glued!r}")
     assert leaks == []
+
+
+def test_accelerated_patterns_match_exactly_like_the_written_ones() -> None:
+    import re
+
+    from mxcensus.identify.rules import accelerate
+
+    assert accelerate(r"\bMicrosoft ESMTP") == r"Microsoft ESMTP(?<=\bMicrosoft ESMTP)"
+    assert accelerate(r"\bFoo?bar") == r"\bFoo?bar"
+    assert accelerate(r"(?i)\bexim") == r"(?i)\bexim"
+    changed = 0
+    for rs in rulesets().values():
+        for rule in rs.rules:
+            written = re.compile(rule.written, re.ASCII)
+            if written.pattern == rule.regex.pattern:
+                continue
+            changed += 1
+            for ex in rule.examples:
+                text = ex.input
+                for variant in (text, "x" + text, text.replace(" ", "x", 3), text.lower()):
+                    a, b = written.search(variant), rule.regex.search(variant)
+                    assert (a and (a.span(), a.groupdict())) == (b and (b.span(), b.groupdict()))
+    assert changed >= 20

@@ -111,6 +111,8 @@ _FILTERS: dict[str, Callable[[str], str]] = {
 }
 _LINE = "__line__"
 _EVIDENCE_MAX = 160
+_CACHE_TEXT_MAX = 256  # longer matches (HTML spans) are not worth keeping
+_CACHE_ENTRIES = 4096  # per rule; cleared when full
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -124,6 +126,26 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any,
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+_LEADING_WORD = re.compile(r"\\b([A-Za-z0-9][A-Za-z0-9 ]{2,})")
+
+
+def accelerate(pattern: str) -> str:
+    """The same regex, faster to search: ``\\bLiteral rest`` becomes
+    ``Literal(?<=\\bLiteral)rest``. A leading ``\\b`` hides the literal from ``re``'s
+    prefix scan; after the rewrite ``re`` skips straight to each occurrence of the literal
+    and the look-behind keeps the word boundary. Other patterns are returned unchanged."""
+    m = _LEADING_WORD.match(pattern)
+    if m is None:
+        return pattern
+    literal = m.group(1)
+    rest = pattern[m.end() :]
+    if rest[:1] in ("?", "*", "+", "{"):  # the quantifier binds to the literal's last char
+        literal, rest = literal[:-1], literal[-1] + rest
+    if len(literal) < 3:
+        return pattern
+    return f"{literal}(?<=\\b{literal}){rest}"
 
 
 class Template:
@@ -177,6 +199,7 @@ class Rule:
     line: int
     field: str
     regex: re.Pattern[str]
+    written: str  # the pattern as written in the file (regex may be its accelerated form)
     product: str
     vendor: str
     precision: Precision
@@ -212,9 +235,10 @@ class Rule:
             evidence=(Evidence(evidence_field, self.address, _shorten(matched)),),
             reason=t["note"].render(groups) if "note" in t else "",
         )
-        if len(self._cache) >= 4096:
-            self._cache.clear()
-        self._cache[key] = ident
+        if len(matched) <= _CACHE_TEXT_MAX:
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = ident
         return ident
 
 
@@ -400,6 +424,9 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
     except re.error as exc:
         _err(report, line, rid, f"bad regex: {exc}")
         return None
+    fast = accelerate(pattern)
+    if fast != pattern:
+        regex = re.compile(fast, re.ASCII)
     named = set(regex.groupindex)
     if regex.groups != len(named):
         _err(report, line, rid, "unnamed capturing group: use (?:...) or (?P<name>...)")
@@ -454,6 +481,7 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
         line=line,
         field=fname,
         regex=regex,
+        written=pattern,
         product=product,
         vendor=vendor,
         precision=precision,
