@@ -212,3 +212,16 @@ def test_greet_pause_server_is_waited_for() -> None:
 
 def test_default_greeting_timeout_allows_greet_pause() -> None:
     assert ProbeConfig().greeting_timeout >= 6
+
+
+def test_silent_tls_handshake_after_starttls_times_out_with_steps_kept() -> None:
+    t = run(probe(hostile.starttls_smtp_server(None, after_220=b"")))
+    assert t.outcome is Outcome.TIMEOUT, (t.outcome, t.error)
+    assert t.transport is Transport.STARTTLS
+    assert names(t) == ["greeting", "ehlo", "starttls"]
+
+
+def test_closed_without_a_word() -> None:
+    t = run(probe(hostile.send_then_close(b"")))
+    assert t.outcome is Outcome.CLOSED
+    assert names(t) == ["greeting"] and t.steps[0].received == b""
