@@ -203,10 +203,10 @@ def test_starttls_refused_stays_plain_and_ends_ok() -> None:
 def test_greet_pause_server_is_waited_for() -> None:
     # a greet-pause server speaks only after a delay; the greeting timeout covers it
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # longer than the read timeout below
         await hostile.smtp_server()(reader, writer)
 
-    t = run(probe(handler, ProbeConfig(greeting_timeout=3.0, read_timeout=0.2, total_timeout=5)))
+    t = run(probe(handler, ProbeConfig(greeting_timeout=3.0, read_timeout=0.5, total_timeout=5)))
     assert t.outcome is Outcome.OK, t.error
 
 
