@@ -225,3 +225,20 @@ def test_closed_without_a_word() -> None:
     t = run(probe(hostile.send_then_close(b"")))
     assert t.outcome is Outcome.CLOSED
     assert names(t) == ["greeting"] and t.steps[0].received == b""
+
+
+def test_postscreen_style_pause_inside_a_multi_line_greeting() -> None:
+    # Postfix postscreen sends "220-", waits, then "220 ": the whole greeting gets the
+    # greeting timeout, not the shorter read timeout
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220-mx.test ESMTP Postfix\r\n")
+        await writer.drain()
+        await asyncio.sleep(1.0)
+        await hostile.smtp_server(greeting=b"220 mx.test ESMTP Postfix\r\n")(reader, writer)
+
+    config = ProbeConfig(greeting_timeout=3.0, read_timeout=0.5, total_timeout=5)
+    t = run(probe(handler, config))
+    assert t.outcome is Outcome.OK, t.error
+    g = t.step("greeting")
+    assert g is not None
+    assert g.received == b"220-mx.test ESMTP Postfix\r\n220 mx.test ESMTP Postfix\r\n"
