@@ -95,6 +95,7 @@ def scan(
     ] = None,
     rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
     concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
+    per_net: Annotated[int, typer.Option(help="Open connections per /24 (IPv6 /56) at most.")] = 64,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
@@ -124,7 +125,63 @@ def scan(
     private space only with --allow-reserved), the rate is capped, the EHLO name and
     User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
     """
-    _not_yet("scan")
+    import signal
+
+    from rich.console import Console
+
+    from mxcensus import engine
+    from mxcensus.engine.view import ProgressView, summary
+    from mxcensus.store.db import Store
+
+    if resume is not None and (targets or input_list):
+        raise UsageError("--resume SCAN takes no targets: the scan's own are used")
+    plan = None
+    if resume is None:
+        plan = engine.new_plan(
+            list(targets or []),
+            ports=ports,
+            probes=probes,
+            input_list=input_list,
+            exclude=exclude,
+            exclude_file=exclude_file,
+            allow_reserved=allow_reserved,
+            rate=rate,
+            concurrency=concurrency,
+            per_net=per_net,
+            workers=workers,
+            shards=shards,
+            shard=shard,
+            seed=seed,
+        )
+    store = Store.open(db)
+    try:
+        if resume is not None:
+            scan_id, plan = engine.resume(store, resume)
+        else:
+            assert plan is not None
+            scan_id = engine.start(store, plan, name)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        console = Console()
+        show = not quiet and sys.stdout.isatty()
+        try:
+            if show:
+                with ProgressView(console, engine.shard_total(plan)) as view:
+                    result = engine.run_scan(store, scan_id, plan, progress=view.update)
+            else:
+                result = engine.run_scan(store, scan_id, plan)
+        except KeyboardInterrupt:
+            print(
+                f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
+                f" --db {store.path}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
+        services = engine.analyze(store, scan_id)
+        store.finish_scan(scan_id)
+    finally:
+        store.close()
+    for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
+        typer.echo(line)
 
 
 @app.command("import")
@@ -141,9 +198,32 @@ def import_(
     strict: Annotated[
         bool, typer.Option(help="Stop at the first malformed record and write nothing.")
     ] = False,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--geo-db",
+            metavar="MMDB",
+            help="MaxMind/DB-IP/ipinfo MMDB for ASN, organisation and city (repeatable).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import scans made by others; each record is identified and assessed like a live scan."""
-    _not_yet("import")
+    from mxcensus.enrich import GeoEnricher
+    from mxcensus.importers import import_files
+    from mxcensus.importers.summary import render_summary, rich_progress
+    from mxcensus.store.db import Store
+
+    enricher = GeoEnricher(geo_db or ())
+    with Store.open(db) as store, rich_progress(enabled=not quiet) as progress:
+        result = import_files(
+            store, fmt, files, name=name, strict=strict, progress=progress, enricher=enricher
+        )
+    enricher.close()
+    out, warnings = render_summary(result)
+    typer.echo(out)
+    if warnings:
+        typer.echo(warnings, err=True)
 
 
 @app.command()
@@ -156,6 +236,26 @@ def reassess(
 
 
 # -- reporting -------------------------------------------------------------------------
+
+
+def _terminal(output: Path | None) -> tuple[int, bool]:
+    """Width and colour for terminal tables: colour only on a terminal, never in a file."""
+    import shutil
+
+    tty = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return shutil.get_terminal_size((120, 24)).columns, tty
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    """stdout, or FILE written atomically (temp file + rename)."""
+    from mxcensus.report.output import atomic_file
+
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_file(output) as fh:
+        fh.write(data)
 
 
 @app.command()
@@ -172,8 +272,19 @@ def report(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Count services and hosts by the chosen fields."""
-    _not_yet("report")
+    """Count services and hosts by the chosen fields.
+
+    Hosts count once per group, and once under their most severe verdict; services are
+    ip:port; every percentage names its denominator (the rules are printed in the report).
+    The HTML report is self-contained (no network) with charts and a world map.
+    """
+    from mxcensus.report.render import render_report
+    from mxcensus.store.db import Store
+
+    width, color = _terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_report(store, scan_ref, by, fmt, width=width, color=color)
+    _emit(data, output)
 
 
 @app.command()
@@ -185,8 +296,18 @@ def trend(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Compare scans over time: counts, absolute and relative change, host churn."""
-    _not_yet("trend")
+    """Compare scans over time: counts, absolute and relative change, host churn.
+
+    The series is every finished scan started between --from and --to (a scan or a date
+    YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
+    """
+    from mxcensus.report.render import render_trend
+    from mxcensus.store.db import Store
+
+    width, color = _terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_trend(store, from_, to, by, fmt, width=width, color=color)
+    _emit(data, output)
 
 
 @app.command()
@@ -198,8 +319,25 @@ def export(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Export one record per service (JSONL schema in schema/record.schema.json)."""
-    _not_yet("export")
+    """Export one record per service (JSONL schema in schema/record.schema.json).
+
+    csv and shadowserver neutralise formula cells; shadowserver writes Shadowserver's
+    14-column common prefix and tags such as exchange;cve-2021-26855.
+    """
+    from mxcensus.export.formats import export_scan, get_format
+    from mxcensus.report.output import atomic_file
+    from mxcensus.store.db import Store
+
+    get_format(fmt)
+    if fmt == "parquet" and output is None and sys.stdout.isatty():
+        raise UsageError("--format parquet: binary output; give -o FILE or redirect stdout")
+    with Store.open(db, read_only=True) as store:
+        if output is None:
+            export_scan(store, scan_ref, fmt, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_file(output) as fh:
+                export_scan(store, scan_ref, fmt, fh)
 
 
 @app.command()
@@ -211,8 +349,19 @@ def notify(
     scan_ref: ScanOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write one Shadowserver-compatible CSV per network owner."""
-    _not_yet("notify")
+    """Write one Shadowserver-compatible CSV per network owner, plus index.csv.
+
+    Only services needing action (vulnerable, potentially vulnerable, end of support);
+    one file per owner and Shadowserver report type, e.g.
+    2026-04-01-scan_exchange-as3320-asn.csv.
+    """
+    from mxcensus.export.notify import notify as write_notices
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        files = write_notices(store, scan_ref, per, out)
+    owners = len({f.owner for f in files})
+    print(f"{len(files)} files for {owners} owners in {out} (index: {out / 'index.csv'})")
 
 
 # -- interpretation --------------------------------------------------------------------
@@ -225,7 +374,17 @@ def identify(
     ] = "smtp",
 ) -> None:
     """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
-    _not_yet("identify")
+    import orjson
+
+    from mxcensus.identify.engine import decode
+    from mxcensus.identify.lines import identifier, identify_lines
+
+    identifier(protocol)  # a bad --protocol fails before reading stdin
+    lines = (decode(raw) for raw in sys.stdin.buffer)
+    out = sys.stdout.buffer
+    for record in identify_lines(lines, protocol):
+        out.write(orjson.dumps(record) + b"\n")
+    out.flush()
 
 
 @app.command()
@@ -239,17 +398,54 @@ def explain(
 
 
 @rules_app.command("check")
-def rules_check() -> None:
+def rules_check(
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Check the rule files in DIR instead of the packaged ones."),
+    ] = None,
+) -> None:
     """Load every rule file and run every example."""
-    _not_yet("rules check")
+    from mxcensus.identify.rules import RULES_DIR, load_reports
+
+    if rules_dir is not None and not rules_dir.is_dir():
+        raise UsageError(f"rules check: {rules_dir} is not a directory")
+    failed = 0
+    for report in load_reports(rules_dir or RULES_DIR):
+        if report.errors:
+            failed += len(report.errors)
+            typer.echo(f"{report.file}: FAIL ({len(report.errors)} problem(s))")
+            for problem in report.errors:
+                typer.echo(f"  {problem}")
+        else:
+            typer.echo(
+                f"{report.file}: ok ({report.field}, {len(report.rules)} rules, "
+                f"{report.examples} examples)"
+            )
+    if failed:
+        raise MxcensusError(f"rules check: {failed} problem(s) in the rule files")
 
 
 @kb_app.command("update")
 def kb_update(
     kev: Annotated[Path, typer.Option("--kev", help="A CISA KEV catalog JSON file.")],
 ) -> None:
-    """Load a newer CISA KEV catalog without a release."""
-    _not_yet("kb update")
+    """Load a newer CISA KEV catalog without a release.
+
+    The catalog (CISA's JSON: catalogVersion, vulnerabilities[] with cveID, dateAdded,
+    knownRansomwareCampaignUse) is validated and kept in the user data directory
+    (MXCENSUS_DATA_DIR overrides it); its KEV flags then replace the shipped ones.
+    """
+    from mxcensus.kb import kev as kevmod
+
+    result = kevmod.update(kev)
+    typer.echo(f"KEV catalog {result.version}: {result.entries} entries installed at {result.path}")
+    if result.changed:
+        typer.echo(f"KEV flags changed for: {', '.join(result.changed)}")
+    if result.missing:
+        typer.echo(
+            f"{len(result.missing)} CVEs marked KEV in the shipped knowledge are not in this "
+            "catalog; they stay marked."
+        )
 
 
 # -- lab and demo ----------------------------------------------------------------------
@@ -261,9 +457,59 @@ def lab(
     seed: Annotated[int, typer.Option(help="Seed of the population.")] = 1,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 600.0,
+    base: Annotated[
+        str, typer.Option(help="Hosts get the loopback addresses after this one.")
+    ] = "127.64.0.0",
+    hostile_fraction: Annotated[
+        float, typer.Option(help="Share of hostile hosts (tarpit, reset, giant banner, …).")
+    ] = 0.05,
+    ports: Annotated[
+        str,
+        typer.Option(help="Ports to serve (subset of 25,587,465,143,993,110,995,80,443)."),
+    ] = "25,587,465,143,993,110,995,80,443",
+    counters: Annotated[
+        Path | None,
+        typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (default: up to 2).")
+    ] = None,
+    tarpit_interval: Annotated[
+        float, typer.Option(help="Seconds between the bytes of a tarpit greeting.")
+    ] = 2.0,
 ) -> None:
-    """Serve a simulated population of mail servers on loopback addresses."""
-    _not_yet("lab")
+    """Serve a simulated population of mail servers on loopback addresses.
+
+    Exim, Exchange (builds below and at the ProxyLogon/ProxyShell/ProxyNotShell fixes, with
+    varying exposure of the build), Postfix, Sendmail, OpenSMTPD, Dovecot, Courier,
+    hMailServer, MDaemon, Zimbra and hostile servers, deterministic by --seed. The truth file
+    appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
+    SIGUSR1 writes the counters.
+    """
+    from mxcensus.lab.population import LabConfig, parse_ports
+    from mxcensus.lab.runner import run_lab
+
+    config = LabConfig(
+        size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
+        ports=parse_ports(ports), tarpit_interval=tarpit_interval,
+    )  # fmt: skip
+    if duration <= 0:
+        raise UsageError(f"lab --duration: must be positive, got {duration}")
+
+    def ready(hosts: int, sockets: int) -> None:
+        print(
+            f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
+            f" (seed {seed}); stops in {duration:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = run_lab(
+        config, duration=duration, truth=truth, counters=counters, workers=workers,
+        on_ready=ready,
+    )  # fmt: skip
+    total = sum(result.counters.values())
+    print(f"mxcensus lab: stopped ({result.reason}); {total} connections", file=sys.stderr)
 
 
 @app.command()
