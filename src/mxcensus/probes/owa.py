@@ -206,4 +206,7 @@ class OwaProbe:
                         await x.get(REDIRECT_STEP, target, host)
         except Ended as end:
             return d.transcript(end.outcome, end.error)
+        except BaseException:  # cancelled by the engine: release the socket, then go
+            d.close()
+            raise
         return d.transcript(Outcome.OK)
