@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from typer._click import exceptions as click_exc
 
 from mxcensus import __version__
-from mxcensus.errors import MxcensusError, NotAvailableError, UsageError
+from mxcensus.errors import MxcensusError, UsageError
 
 app = typer.Typer(
     name="mxcensus",
@@ -51,10 +51,6 @@ ScanOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")
 ]
-
-
-def _not_yet(what: str) -> NoReturn:
-    raise NotAvailableError(f"{what}: not available yet in mxcensus {__version__}")
 
 
 def version_callback(value: bool) -> None:
@@ -95,6 +91,7 @@ def scan(
     ] = None,
     rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
     concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
+    per_net: Annotated[int, typer.Option(help="Open connections per /24 (IPv6 /56) at most.")] = 64,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
@@ -124,7 +121,63 @@ def scan(
     private space only with --allow-reserved), the rate is capped, the EHLO name and
     User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
     """
-    _not_yet("scan")
+    import signal
+
+    from rich.console import Console
+
+    from mxcensus import engine
+    from mxcensus.engine.view import ProgressView, summary
+    from mxcensus.store.db import Store
+
+    if resume is not None and (targets or input_list):
+        raise UsageError("--resume SCAN takes no targets: the scan's own are used")
+    plan = None
+    if resume is None:
+        plan = engine.new_plan(
+            list(targets or []),
+            ports=ports,
+            probes=probes,
+            input_list=input_list,
+            exclude=exclude,
+            exclude_file=exclude_file,
+            allow_reserved=allow_reserved,
+            rate=rate,
+            concurrency=concurrency,
+            per_net=per_net,
+            workers=workers,
+            shards=shards,
+            shard=shard,
+            seed=seed,
+        )
+    store = Store.open(db)
+    try:
+        if resume is not None:
+            scan_id, plan = engine.resume(store, resume)
+        else:
+            assert plan is not None
+            scan_id = engine.start(store, plan, name)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        console = Console()
+        show = not quiet and sys.stdout.isatty()
+        try:
+            if show:
+                with ProgressView(console, engine.shard_total(plan)) as view:
+                    result = engine.run_scan(store, scan_id, plan, progress=view.update)
+            else:
+                result = engine.run_scan(store, scan_id, plan)
+        except KeyboardInterrupt:
+            print(
+                f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
+                f" --db {store.path}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
+        services = engine.analyze(store, scan_id)
+        store.finish_scan(scan_id)
+    finally:
+        store.close()
+    for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
+        typer.echo(line)
 
 
 @app.command("import")
@@ -141,21 +194,83 @@ def import_(
     strict: Annotated[
         bool, typer.Option(help="Stop at the first malformed record and write nothing.")
     ] = False,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--geo-db",
+            metavar="MMDB",
+            help="MaxMind/DB-IP/ipinfo MMDB for ASN, organisation and city (repeatable).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import scans made by others; each record is identified and assessed like a live scan."""
-    _not_yet("import")
+    from mxcensus.enrich import GeoEnricher
+    from mxcensus.importers import import_files
+    from mxcensus.importers.summary import render_summary, rich_progress
+    from mxcensus.store.db import Store
+
+    enricher = GeoEnricher(geo_db or ())
+    with Store.open(db) as store, rich_progress(enabled=not quiet) as progress:
+        result = import_files(
+            store, fmt, files, name=name, strict=strict, progress=progress, enricher=enricher
+        )
+    enricher.close()
+    out, warnings = render_summary(result)
+    typer.echo(out)
+    if warnings:
+        typer.echo(warnings, err=True)
 
 
 @app.command()
 def reassess(
     scan_ref: Annotated[str, typer.Argument(metavar="SCAN", help="Scan id or name.")],
     db: DbOption = None,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option("--geo-db", help="MMDB file(s) for ASN / organisation / city."),
+    ] = None,
 ) -> None:
-    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline."""
-    _not_yet("reassess")
+    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline.
+
+    The raw transcripts stay as they were; services and findings are replaced in one go.
+    """
+    from mxcensus.enrich.geo import GeoEnricher
+    from mxcensus.pipeline import analyze_scan
+    from mxcensus.store.db import Store
+
+    with Store.open(db) as store:
+        scan_id = store.resolve_scan(scan_ref)
+        transcripts = store.count("transcripts", scan_id)
+        enricher = GeoEnricher(geo_db or ())
+        try:
+            services = analyze_scan(store, scan_id, enricher=enricher)
+        finally:
+            enricher.close()
+    typer.echo(f"reassessed scan {scan_id}: {transcripts} transcripts, {services} services")
 
 
 # -- reporting -------------------------------------------------------------------------
+
+
+def _terminal(output: Path | None) -> tuple[int, bool]:
+    """Width and colour for terminal tables: colour only on a terminal, never in a file."""
+    import shutil
+
+    tty = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return shutil.get_terminal_size((120, 24)).columns, tty
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    """stdout, or FILE written atomically (temp file + rename)."""
+    from mxcensus.report.output import atomic_file
+
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_file(output) as fh:
+        fh.write(data)
 
 
 @app.command()
@@ -172,8 +287,19 @@ def report(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Count services and hosts by the chosen fields."""
-    _not_yet("report")
+    """Count services and hosts by the chosen fields.
+
+    Hosts count once per group, and once under their most severe verdict; services are
+    ip:port; every percentage names its denominator (the rules are printed in the report).
+    The HTML report is self-contained (no network) with charts and a world map.
+    """
+    from mxcensus.report.render import render_report
+    from mxcensus.store.db import Store
+
+    width, color = _terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_report(store, scan_ref, by, fmt, width=width, color=color)
+    _emit(data, output)
 
 
 @app.command()
@@ -185,8 +311,18 @@ def trend(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Compare scans over time: counts, absolute and relative change, host churn."""
-    _not_yet("trend")
+    """Compare scans over time: counts, absolute and relative change, host churn.
+
+    The series is every finished scan started between --from and --to (a scan or a date
+    YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
+    """
+    from mxcensus.report.render import render_trend
+    from mxcensus.store.db import Store
+
+    width, color = _terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_trend(store, from_, to, by, fmt, width=width, color=color)
+    _emit(data, output)
 
 
 @app.command()
@@ -198,8 +334,25 @@ def export(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Export one record per service (JSONL schema in schema/record.schema.json)."""
-    _not_yet("export")
+    """Export one record per service (JSONL schema in schema/record.schema.json).
+
+    csv and shadowserver neutralise formula cells; shadowserver writes Shadowserver's
+    14-column common prefix and tags such as exchange;cve-2021-26855.
+    """
+    from mxcensus.export.formats import export_scan, get_format
+    from mxcensus.report.output import atomic_file
+    from mxcensus.store.db import Store
+
+    get_format(fmt)
+    if fmt == "parquet" and output is None and sys.stdout.isatty():
+        raise UsageError("--format parquet: binary output; give -o FILE or redirect stdout")
+    with Store.open(db, read_only=True) as store:
+        if output is None:
+            export_scan(store, scan_ref, fmt, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_file(output) as fh:
+                export_scan(store, scan_ref, fmt, fh)
 
 
 @app.command()
@@ -211,8 +364,19 @@ def notify(
     scan_ref: ScanOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write one Shadowserver-compatible CSV per network owner."""
-    _not_yet("notify")
+    """Write one Shadowserver-compatible CSV per network owner, plus index.csv.
+
+    Only services needing action (vulnerable, potentially vulnerable, end of support);
+    one file per owner and Shadowserver report type, e.g.
+    2026-04-01-scan_exchange-as3320-asn.csv.
+    """
+    from mxcensus.export.notify import notify as write_notices
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        files = write_notices(store, scan_ref, per, out)
+    owners = len({f.owner for f in files})
+    print(f"{len(files)} files for {owners} owners in {out} (index: {out / 'index.csv'})")
 
 
 # -- interpretation --------------------------------------------------------------------
@@ -225,7 +389,17 @@ def identify(
     ] = "smtp",
 ) -> None:
     """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
-    _not_yet("identify")
+    import orjson
+
+    from mxcensus.identify.engine import decode
+    from mxcensus.identify.lines import identifier, identify_lines
+
+    identifier(protocol)  # a bad --protocol fails before reading stdin
+    lines = (decode(raw) for raw in sys.stdin.buffer)
+    out = sys.stdout.buffer
+    for record in identify_lines(lines, protocol):
+        out.write(orjson.dumps(record) + b"\n")
+    out.flush()
 
 
 @app.command()
@@ -234,22 +408,68 @@ def explain(
     scan_ref: ScanOption = None,
     db: DbOption = None,
 ) -> None:
-    """Show the evidence chain: what was seen, which rule, which knowledge row, why."""
-    _not_yet("explain")
+    """Show the evidence chain: what was seen, which rule, which knowledge row, why.
+
+    Without --scan, the newest scan that saw the address is used. Identification and
+    assessment are re-run with the current rules and knowledge.
+    """
+    from mxcensus.explain import explain as explain_chain
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        lines = explain_chain(store, target, scan_ref)
+    typer.echo("\n".join(lines).rstrip())
 
 
 @rules_app.command("check")
-def rules_check() -> None:
+def rules_check(
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Check the rule files in DIR instead of the packaged ones."),
+    ] = None,
+) -> None:
     """Load every rule file and run every example."""
-    _not_yet("rules check")
+    from mxcensus.identify.rules import RULES_DIR, load_reports
+
+    if rules_dir is not None and not rules_dir.is_dir():
+        raise UsageError(f"rules check: {rules_dir} is not a directory")
+    failed = 0
+    for report in load_reports(rules_dir or RULES_DIR):
+        if report.errors:
+            failed += len(report.errors)
+            typer.echo(f"{report.file}: FAIL ({len(report.errors)} problem(s))")
+            for problem in report.errors:
+                typer.echo(f"  {problem}")
+        else:
+            typer.echo(
+                f"{report.file}: ok ({report.field}, {len(report.rules)} rules, "
+                f"{report.examples} examples)"
+            )
+    if failed:
+        raise MxcensusError(f"rules check: {failed} problem(s) in the rule files")
 
 
 @kb_app.command("update")
 def kb_update(
     kev: Annotated[Path, typer.Option("--kev", help="A CISA KEV catalog JSON file.")],
 ) -> None:
-    """Load a newer CISA KEV catalog without a release."""
-    _not_yet("kb update")
+    """Load a newer CISA KEV catalog without a release.
+
+    The catalog (CISA's JSON: catalogVersion, vulnerabilities[] with cveID, dateAdded,
+    knownRansomwareCampaignUse) is validated and kept in the user data directory
+    (MXCENSUS_DATA_DIR overrides it); its KEV flags then replace the shipped ones.
+    """
+    from mxcensus.kb import kev as kevmod
+
+    result = kevmod.update(kev)
+    typer.echo(f"KEV catalog {result.version}: {result.entries} entries installed at {result.path}")
+    if result.changed:
+        typer.echo(f"KEV flags changed for: {', '.join(result.changed)}")
+    if result.missing:
+        typer.echo(
+            f"{len(result.missing)} CVEs marked KEV in the shipped knowledge are not in this "
+            "catalog; they stay marked."
+        )
 
 
 # -- lab and demo ----------------------------------------------------------------------
@@ -324,11 +544,50 @@ def lab(
 
 @app.command()
 def demo(
-    db: DbOption = None,
+    db: Annotated[
+        Path,
+        typer.Option("--db", help="DuckDB file the demo scan is stored in."),
+    ] = Path("mxcensus-demo.duckdb"),
     size: Annotated[int, typer.Option(help="Simulated hosts in the lab.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the lab population.")] = 1,
 ) -> None:
-    """A first look: start the lab, scan it, report what was found."""
-    _not_yet("demo")
+    """A first look: start the lab on loopback, scan it, report what was found.
+
+    Everything stays on 127.0.0.0/8. The scan is kept in --db so you can go on with
+    report, export and explain.
+    """
+    from rich.console import Console
+
+    from mxcensus.demo import run_demo
+    from mxcensus.engine.view import ProgressView
+
+    if size < 1:
+        raise UsageError(f"--size {size}: the lab needs at least one host")
+    width, color = _terminal(None)
+    console = Console()
+    say = typer.echo
+    if sys.stdout.isatty():
+        with ProgressView(console, size * 9) as view:
+            res = run_demo(
+                db, size=size, seed=seed, say=say, progress=view.update, width=width, color=color
+            )
+    else:
+        res = run_demo(db, size=size, seed=seed, say=say, width=width, color=color)
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(res.result.outcomes.items()))
+    typer.echo(
+        f"scanned {res.result.done} endpoints of {res.hosts} hosts in {res.result.duration:.1f} s;"
+        f" {res.services} services stored; outcomes: {outcomes}"
+    )
+    for data in res.reports.values():
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    typer.echo(
+        f"\nnext: mxcensus report --db {res.db} --format html -o report.html"
+        f"\n      mxcensus export --db {res.db} --format jsonl"
+        f"\n      mxcensus explain IP --db {res.db}"
+    )
 
 
 _COMMANDS = {

@@ -1,0 +1,189 @@
+"""Shodan: the JSON lines of ``shodan download`` (one banner per line, gzip as shipped).
+
+A banner has ``ip_str``, ``port``, ``transport``, ``timestamp``, ``hostnames``, ``data`` (what
+the crawler received: for SMTP the greeting and EHLO reply, for IMAP/POP3 the greeting and
+capabilities, for HTTP the response head), ``_shodan.module``, ``http.*`` (``status``,
+``title``, ``html``, ``location``), ``ssl.*`` (``cipher``, ``versions``, ``chain``, ``cert``),
+``location.*``, ``asn``, ``org``, ``product``, ``version``. SMTP, IMAP, POP3 and HTTP(S)
+banners become transcripts; others are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from mxcensus.importers import _common as c
+from mxcensus.importers._jsonlines import read_json_lines
+from mxcensus.importers.interface import Item
+from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
+
+_TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
+_KEEP = ("product", "version", "info", "os", "org", "isp", "asn", "devicetype")
+
+
+class ShodanImporter:
+    name = "shodan"
+
+    def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
+        now = datetime.now(UTC)
+        return read_json_lines(
+            stream,
+            path,
+            fmt=self.name,
+            looks_right=lambda d: "port" in d and ("ip_str" in d or "ip" in d),
+            convert=lambda d: _convert(d, now),
+            what="a Shodan banner",
+        )
+
+
+def _ip(doc: dict[str, Any]) -> str:
+    ip = doc.get("ip_str")
+    if isinstance(ip, str) and ip:
+        return ip
+    raw = doc["ip"]
+    if isinstance(raw, int):
+        import ipaddress
+
+        return str(ipaddress.ip_address(raw))
+    if isinstance(raw, str) and raw:
+        return raw
+    raise ValueError("no ip_str")
+
+
+def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
+    port = doc["port"]
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"bad port {port!r}")
+    ip = _ip(doc)
+    transport_l4 = doc.get("transport") or "tcp"
+    if transport_l4 != "tcp":
+        return
+    meta = doc.get("_shodan") or {}
+    module = str(meta.get("module") or "")
+    http = doc.get("http")
+    family = "http" if isinstance(http, dict) else c.family_of(port, module)
+    if family is None:
+        return
+    ssl = doc.get("ssl")
+    has_ssl = isinstance(ssl, dict)
+    implicit = (
+        module in _TLS_MODULES
+        or (family == "http" and has_ssl)
+        or (has_ssl and port in (465, 993, 995))
+    )
+    protocol = c.protocol_of(family, port, tls=implicit, name=module)
+    data = c.to_bytes(doc.get("data"))
+    steps: tuple[Step, ...]
+    starttls = False
+    if family == "smtp":
+        steps = c.smtp_steps(data)
+        starttls = has_ssl and protocol != "smtps"
+    elif family == "imap":
+        steps = c.line_protocol_steps(data, "capability")
+        starttls = has_ssl and protocol != "imaps"
+    elif family == "pop3":
+        steps = c.line_protocol_steps(data, "capa")
+        starttls = has_ssl and protocol != "pop3s"
+    else:
+        code, headers, _ = c.http_head(data)
+        body = b""
+        path = "/"
+        if isinstance(http, dict):
+            body = c.to_bytes(http.get("html"))
+            status = http.get("status")
+            if isinstance(status, int):
+                code = status
+            loc = http.get("location")
+            if isinstance(loc, str) and loc.startswith("/"):
+                path = loc.split("?", 1)[0]
+        steps = (c.http_step(path, code, headers, body),)
+    tls = _tls(ssl) if isinstance(ssl, dict) else None
+    extra: list[tuple[str, str]] = []
+    keep = c.keep
+    for k in _KEEP:
+        keep(extra, f"shodan.{k}", doc.get(k))
+    keep(extra, "shodan.module", module)
+    keep(extra, "shodan.id", meta.get("id"))
+    keep(extra, "shodan.cpe", doc.get("cpe23") or doc.get("cpe"))
+    keep(extra, "shodan.domains", doc.get("domains"))
+    if isinstance(http, dict):
+        keep(extra, "shodan.http.title", http.get("title"))
+        keep(extra, "shodan.http.server", http.get("server"))
+        keep(extra, "shodan.http.host", http.get("host"))
+    loc = doc.get("location")
+    if isinstance(loc, dict):
+        keep(extra, "shodan.location.country_code", loc.get("country_code"))
+        keep(extra, "shodan.location.city", loc.get("city"))
+        keep(extra, "shodan.location.region_code", loc.get("region_code"))
+        keep(extra, "geo.country", loc.get("country_code"))
+        keep(extra, "geo.city", loc.get("city"))
+    asn = c.parse_asn(doc.get("asn"))
+    if asn is not None:
+        extra.append(("geo.asn", str(asn)))
+    keep(extra, "geo.org", doc.get("org") or doc.get("isp"))
+    hostnames = doc.get("hostnames") or ()
+    yield Transcript(
+        ip=ip,
+        port=port,
+        protocol=protocol,
+        transport=c.transport_of(protocol, starttls=starttls),
+        observed_at=c.parse_time(doc.get("timestamp"), now),
+        outcome=Outcome.OK,
+        steps=steps,
+        tls=tls,
+        hostname=str(hostnames[0]) if hostnames else "",
+        source="shodan",
+        extra=tuple(extra),
+    )
+
+
+def _tls(ssl: dict[str, Any]) -> TlsInfo:
+    cipher = ssl.get("cipher") or {}
+    versions = [v for v in ssl.get("versions") or () if isinstance(v, str) and v[:1] != "-"]
+    version = _best(versions) or str(cipher.get("version") or "")
+    chain: list[Certificate] = []
+    pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]
+    summary = ssl.get("cert")
+    if isinstance(summary, dict) and summary.get("subject"):
+        # Shodan parsed the leaf already: its summary is enough and far cheaper than X.509
+        # parsing; the rest of the chain (the same few intermediates everywhere) is cached.
+        chain.append(_cert_summary(summary))
+        pems = pems[1:]
+    for pem in pems:
+        cert = c.cert_from_pem(pem)
+        if cert is not None:
+            chain.append(cert)
+    return c.tls_info(version, str(cipher.get("name") or ""), tuple(chain))
+
+
+_STAMP = ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))
+_ORDER = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+def _best(versions: list[str]) -> str:
+    known = [v for v in versions if v in _ORDER]
+    return max(known, key=_ORDER.index) if known else ""
+
+
+def _cert_summary(cert: dict[str, Any]) -> Certificate:
+    def when(v: Any) -> datetime | None:
+        if isinstance(v, str) and len(v) >= 14 and v[:14].isdigit():
+            y, mo, d, h, mi, s = (int(v[a:b]) for a, b in _STAMP)
+            try:
+                return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
+            except ValueError:
+                return None
+        return None
+
+    fp = cert.get("fingerprint") or {}
+    serial = cert.get("serial")
+    return c.cert_from_fields(
+        subject=c.name_string(cert.get("subject")),
+        issuer=c.name_string(cert.get("issuer")),
+        not_before=when(cert.get("issued")),
+        not_after=when(cert.get("expires")),
+        serial=format(serial, "x") if isinstance(serial, int) else str(serial or ""),
+        sha256=str(fp.get("sha256") or ""),
+    )
