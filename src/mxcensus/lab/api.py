@@ -1,10 +1,10 @@
 """The lab for tests and benchmarks.
 
 ``Lab`` runs ``mxcensus lab`` in a subprocess (its own processes, so a benchmark measures the
-scanner, not a lab sharing its event loop). ``base="auto"`` picks a free range, so parallel
-tests and several people on one machine do not collide::
+scanner, not a lab sharing its event loop). Its ``base`` is ``"auto"`` unless given: a free range
+above 127.128.0.0, so parallel tests and several people on one machine do not collide::
 
-    with Lab(size=2000, seed=7, base="auto", hostile_fraction=0.05) as lab:
+    with Lab(size=2000, seed=7, hostile_fraction=0.05) as lab:
         lab.addresses          # ["127.64.0.1", …]
         lab.truth["hosts"]     # the ground truth, as written to the truth file
         lab.counters()         # {"connections": {address: n}, "by_port": …, "total": n}
@@ -46,7 +46,7 @@ class Lab:
         size: int = 200,
         seed: int = 1,
         *,
-        base: str = DEFAULT_BASE,
+        base: str = "auto",
         hostile_fraction: float = 0.05,
         ports: tuple[int, ...] = ALL_PORTS,
         workers: int | None = None,
