@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -143,6 +144,9 @@ async def _worker(
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", servers.sockets))
+    # the specs live as long as the worker: keep them out of every garbage collection
+    gc.collect()
+    gc.freeze()
     loop = asyncio.get_running_loop()
     stopping = loop.create_future()
 
