@@ -95,6 +95,7 @@ def scan(
     ] = None,
     rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
     concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
+    per_net: Annotated[int, typer.Option(help="Open connections per /24 (IPv6 /56) at most.")] = 64,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
@@ -124,7 +125,63 @@ def scan(
     private space only with --allow-reserved), the rate is capped, the EHLO name and
     User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
     """
-    _not_yet("scan")
+    import signal
+
+    from rich.console import Console
+
+    from mxcensus import engine
+    from mxcensus.engine.view import ProgressView, summary
+    from mxcensus.store.db import Store
+
+    if resume is not None and (targets or input_list):
+        raise UsageError("--resume SCAN takes no targets: the scan's own are used")
+    plan = None
+    if resume is None:
+        plan = engine.new_plan(
+            list(targets or []),
+            ports=ports,
+            probes=probes,
+            input_list=input_list,
+            exclude=exclude,
+            exclude_file=exclude_file,
+            allow_reserved=allow_reserved,
+            rate=rate,
+            concurrency=concurrency,
+            per_net=per_net,
+            workers=workers,
+            shards=shards,
+            shard=shard,
+            seed=seed,
+        )
+    store = Store.open(db)
+    try:
+        if resume is not None:
+            scan_id, plan = engine.resume(store, resume)
+        else:
+            assert plan is not None
+            scan_id = engine.start(store, plan, name)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        console = Console()
+        show = not quiet and sys.stdout.isatty()
+        try:
+            if show:
+                with ProgressView(console, engine.shard_total(plan)) as view:
+                    result = engine.run_scan(store, scan_id, plan, progress=view.update)
+            else:
+                result = engine.run_scan(store, scan_id, plan)
+        except KeyboardInterrupt:
+            print(
+                f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
+                f" --db {store.path}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
+        services = engine.analyze(store, scan_id)
+        store.finish_scan(scan_id)
+    finally:
+        store.close()
+    for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
+        typer.echo(line)
 
 
 @app.command("import")
@@ -248,7 +305,17 @@ def identify(
     ] = "smtp",
 ) -> None:
     """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
-    _not_yet("identify")
+    import orjson
+
+    from mxcensus.identify.engine import decode
+    from mxcensus.identify.lines import identifier, identify_lines
+
+    identifier(protocol)  # a bad --protocol fails before reading stdin
+    lines = (decode(raw) for raw in sys.stdin.buffer)
+    out = sys.stdout.buffer
+    for record in identify_lines(lines, protocol):
+        out.write(orjson.dumps(record) + b"\n")
+    out.flush()
 
 
 @app.command()
@@ -262,17 +329,54 @@ def explain(
 
 
 @rules_app.command("check")
-def rules_check() -> None:
+def rules_check(
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Check the rule files in DIR instead of the packaged ones."),
+    ] = None,
+) -> None:
     """Load every rule file and run every example."""
-    _not_yet("rules check")
+    from mxcensus.identify.rules import RULES_DIR, load_reports
+
+    if rules_dir is not None and not rules_dir.is_dir():
+        raise UsageError(f"rules check: {rules_dir} is not a directory")
+    failed = 0
+    for report in load_reports(rules_dir or RULES_DIR):
+        if report.errors:
+            failed += len(report.errors)
+            typer.echo(f"{report.file}: FAIL ({len(report.errors)} problem(s))")
+            for problem in report.errors:
+                typer.echo(f"  {problem}")
+        else:
+            typer.echo(
+                f"{report.file}: ok ({report.field}, {len(report.rules)} rules, "
+                f"{report.examples} examples)"
+            )
+    if failed:
+        raise MxcensusError(f"rules check: {failed} problem(s) in the rule files")
 
 
 @kb_app.command("update")
 def kb_update(
     kev: Annotated[Path, typer.Option("--kev", help="A CISA KEV catalog JSON file.")],
 ) -> None:
-    """Load a newer CISA KEV catalog without a release."""
-    _not_yet("kb update")
+    """Load a newer CISA KEV catalog without a release.
+
+    The catalog (CISA's JSON: catalogVersion, vulnerabilities[] with cveID, dateAdded,
+    knownRansomwareCampaignUse) is validated and kept in the user data directory
+    (MXCENSUS_DATA_DIR overrides it); its KEV flags then replace the shipped ones.
+    """
+    from mxcensus.kb import kev as kevmod
+
+    result = kevmod.update(kev)
+    typer.echo(f"KEV catalog {result.version}: {result.entries} entries installed at {result.path}")
+    if result.changed:
+        typer.echo(f"KEV flags changed for: {', '.join(result.changed)}")
+    if result.missing:
+        typer.echo(
+            f"{len(result.missing)} CVEs marked KEV in the shipped knowledge are not in this "
+            "catalog; they stay marked."
+        )
 
 
 # -- lab and demo ----------------------------------------------------------------------
@@ -284,9 +388,59 @@ def lab(
     seed: Annotated[int, typer.Option(help="Seed of the population.")] = 1,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 600.0,
+    base: Annotated[
+        str, typer.Option(help="Hosts get the loopback addresses after this one.")
+    ] = "127.64.0.0",
+    hostile_fraction: Annotated[
+        float, typer.Option(help="Share of hostile hosts (tarpit, reset, giant banner, …).")
+    ] = 0.05,
+    ports: Annotated[
+        str,
+        typer.Option(help="Ports to serve (subset of 25,587,465,143,993,110,995,80,443)."),
+    ] = "25,587,465,143,993,110,995,80,443",
+    counters: Annotated[
+        Path | None,
+        typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (default: up to 2).")
+    ] = None,
+    tarpit_interval: Annotated[
+        float, typer.Option(help="Seconds between the bytes of a tarpit greeting.")
+    ] = 2.0,
 ) -> None:
-    """Serve a simulated population of mail servers on loopback addresses."""
-    _not_yet("lab")
+    """Serve a simulated population of mail servers on loopback addresses.
+
+    Exim, Exchange (builds below and at the ProxyLogon/ProxyShell/ProxyNotShell fixes, with
+    varying exposure of the build), Postfix, Sendmail, OpenSMTPD, Dovecot, Courier,
+    hMailServer, MDaemon, Zimbra and hostile servers, deterministic by --seed. The truth file
+    appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
+    SIGUSR1 writes the counters.
+    """
+    from mxcensus.lab.population import LabConfig, parse_ports
+    from mxcensus.lab.runner import run_lab
+
+    config = LabConfig(
+        size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
+        ports=parse_ports(ports), tarpit_interval=tarpit_interval,
+    )  # fmt: skip
+    if duration <= 0:
+        raise UsageError(f"lab --duration: must be positive, got {duration}")
+
+    def ready(hosts: int, sockets: int) -> None:
+        print(
+            f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
+            f" (seed {seed}); stops in {duration:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = run_lab(
+        config, duration=duration, truth=truth, counters=counters, workers=workers,
+        on_ready=ready,
+    )  # fmt: skip
+    total = sum(result.counters.values())
+    print(f"mxcensus lab: stopped ({result.reason}); {total} connections", file=sys.stderr)
 
 
 @app.command()

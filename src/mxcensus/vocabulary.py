@@ -12,7 +12,7 @@ from typing import NamedTuple
 class Product(NamedTuple):
     vendor: str
     name: str  # display name
-    kind: str  # mta, imap-pop, groupware, webmail, http
+    kind: str  # mta, imap-pop, groupware, webmail, hosted (a provider's front end), http
 
 
 PRODUCTS: dict[str, Product] = {
@@ -35,6 +35,20 @@ PRODUCTS: dict[str, Product] = {
     "dovecot": Product("dovecot", "Dovecot", "imap-pop"),
     "courier": Product("courier", "Courier Mail Server", "imap-pop"),
     "cyrus": Product("cmu", "Cyrus IMAP", "imap-pop"),
+    "axigen": Product("axigen", "Axigen Mail Server", "groupware"),
+    "mailenable": Product("mailenable", "MailEnable", "groupware"),
+    "mercury": Product("pmail", "Mercury Mail Transport System", "mta"),
+    "sun-messaging": Product("oracle", "Sun/Oracle Communications Messaging Server", "groupware"),
+    "apache-james": Product("apache", "Apache James", "mta"),
+    "imail": Product("progress", "Ipswitch/Progress IMail Server", "groupware"),
+    "groupwise": Product("microfocus", "Novell/Micro Focus GroupWise", "groupware"),
+    "zmailer": Product("zmailer", "ZMailer", "mta"),
+    "ecelerity": Product("sparkpost", "Momentum (Ecelerity)", "mta"),
+    "uw-imap": Product("uw", "UW IMAP", "imap-pop"),
+    "qpopper": Product("qualcomm", "Qpopper", "imap-pop"),
+    "roundcube": Product("roundcube", "Roundcube Webmail", "webmail"),
+    "gmail": Product("google", "Gmail (Google front end)", "hosted"),
+    "exchange-online": Product("microsoft", "Exchange Online (Microsoft 365)", "hosted"),
     "unknown": Product("", "unknown", ""),
 }
 

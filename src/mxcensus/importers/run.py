@@ -13,7 +13,6 @@ whatever this import had written is removed again.
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 import logging
 import os
@@ -84,7 +83,7 @@ class ImportResult:
     malformed: int
     problems: tuple[ProblemAt, ...]  # the first MAX_PROBLEMS_KEPT malformed records
     services: int  # service rows the analysis wrote
-    analyzed: bool  # False: analysis not run (analyze=False, or no pipeline in this build)
+    analyzed: bool  # False: import_files(analyze=False), transcripts only
     bytes_read: int
     seconds: float
 
@@ -297,19 +296,13 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
         raw.close()
 
 
-def _analyze(store: Store, scan: ScanId, enricher: Enricher | None) -> int | None:
-    """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline).
+def _analyze(store: Store, scan: ScanId, enricher: Enricher | None) -> int:
+    """Identify, combine, assess and enrich the imported transcripts, as for a live scan."""
+    from mxcensus import pipeline
 
-    None when this build has no pipeline yet: the transcripts are stored and can be
-    analysed later (``mxcensus reassess``)."""
-    try:
-        pipeline = importlib.import_module("mxcensus.pipeline")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mxcensus.pipeline":
-            raise
-        log.info("no analysis pipeline in this build: transcripts stored, not analysed")
-        return None
-    return int(pipeline.analyze_scan(store, scan, enricher=enricher))
+    # pipeline.Geo is a Protocol with settable members, which a frozen Geo cannot satisfy for
+    # mypy although the pipeline only reads them; enrich.interface.Enricher is the contract.
+    return pipeline.analyze_scan(store, scan, enricher=cast(pipeline.Enricher | None, enricher))
 
 
 def _discard(store: Store, scan: ScanId) -> None:

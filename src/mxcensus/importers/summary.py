@@ -61,7 +61,7 @@ def render_summary(r: ImportResult) -> tuple[str, str]:
     if r.analyzed:
         lines.append(f"  services     {r.services:>12,}   (identified, assessed, enriched)")
     else:
-        lines.append("  services     not analysed: this build has no analysis pipeline yet")
+        lines.append("  services     not analysed")
     lines.append(f"  time         {r.seconds:>12.1f} s ({rate:,.0f} records/s)")
     warn: list[str] = []
     if r.malformed:

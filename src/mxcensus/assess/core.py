@@ -1,0 +1,233 @@
+"""``assess(ident, transcript)``: product line, release, CVE verdicts, EoL, remediation.
+
+Everything that depends only on (product, version, precision, distro, observation day) is
+computed once and cached; the transcript adds only the EHLO notes of configuration-dependent
+verdicts (cached per EHLO reply as well).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from functools import lru_cache
+
+from mxcensus import kb as kbase
+from mxcensus.assess import eol as eolmod
+from mxcensus.assess import exchange, ranges
+from mxcensus.assess.ehlo import EhloFacts, ehlo_facts
+from mxcensus.assess.remediation import advise
+from mxcensus.kb import KnowledgeBase
+from mxcensus.kb.records import Advisory, Requires
+from mxcensus.model import (
+    Assessment,
+    EolStatus,
+    Finding,
+    Identification,
+    Precision,
+    Status,
+    Transcript,
+)
+from mxcensus.versions import scheme_for
+from mxcensus.vocabulary import PRODUCTS
+
+_CONFIDENCE = {
+    Precision.BUILD4: "high",
+    Precision.BUILD3: "medium",
+    Precision.VERSION: "medium",
+    Precision.MAJOR: "low",
+    Precision.PRODUCT: "low",
+}
+
+_RESTRICT = {
+    "ms-exchange": (
+        "do not expose OWA, ECP, EWS, Autodiscover or remote PowerShell to the internet; allow "
+        "only the networks that need them (VPN, reverse proxy with pre-authentication)"
+    ),
+}
+_RESTRICT_DEFAULT = "allow only the hosts and networks that need this service"
+
+
+def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Finding:
+    return Finding(
+        cve=adv.id,
+        status=status,
+        reason=reason,
+        fixed_in=fixed_in,
+        kev=adv.kev,
+        kev_date=adv.kev_date,
+        ransomware=adv.ransomware,
+        cvss=adv.cvss,
+        tags=adv.tags,
+    )
+
+
+def _exchange(
+    k: KnowledgeBase, version: str, precision: Precision, on: date
+) -> tuple[str, str, tuple[Finding, ...], EolStatus, str]:
+    ix = exchange.index(k)
+    parts = exchange.visible_parts(version, precision) if version else None
+    pline = exchange.product_line(parts) if parts else ""
+    release = exchange.release(parts, ix) if parts and pline else ""
+    lc = k.lifecycles.get("ms-exchange")
+    eol_dates = {ln.line: ln.eol_date for ln in lc.lines} if lc else {}
+    findings: list[Finding] = []
+    for adv in k.by_product.get("ms-exchange", ()):
+        v = exchange.verdict(adv, parts, pline, ix, eol_dates)
+        if v is not None:
+            findings.append(_finding(adv, *v))
+    if lc is None or not pline:
+        eol = EolStatus(eol=None, reason="Exchange version not visible")
+    elif pline == exchange.AMBIGUOUS_15_2:
+        eol = EolStatus(
+            eol=None,
+            line=pline,
+            reason="Exchange 2019 (end of support 2025-10-14) or SE (supported): cannot tell",
+        )
+    else:
+        eol = eolmod.by_line_name(lc, pline, on) or EolStatus(eol=None, line=pline)
+    latest = ix.latest.get(pline)
+    install = ""
+    if latest is not None and pline in ("Exchange Server 2016", "Exchange Server 2019"):
+        install = (
+            f"Install the newest CU and security update of {pline}: {latest.build} "
+            f"({latest.release}; after 2025-10-14 only through Extended Security Updates), "
+            "or move to Exchange Server SE."
+        )
+    elif latest is not None and not eol.eol:
+        install = f"Install the newest security update: {latest.build} ({pline} {latest.release})."
+    elif pline:
+        install = "No security updates exist for this line any more: migrate to Exchange Server SE."
+    return pline, release, tuple(findings), eol, install
+
+
+def _versioned(
+    k: KnowledgeBase, product: str, version: str, precision: Precision, distro: str, on: date
+) -> tuple[str, tuple[Finding, ...], EolStatus, str]:
+    sch = scheme_for(product)
+    name = PRODUCTS[product].name
+    findings = tuple(
+        _finding(adv, *ranges.verdict(adv, version, precision, distro, sch, k))
+        for adv in k.by_product.get(product, ())
+    )
+    lc = k.lifecycles.get(product)
+    known = bool(version) and precision >= Precision.VERSION and sch.parses(version)
+    if lc is None:
+        eol = EolStatus(eol=None, reason=f"no end-of-support data for {name}")
+    elif lc.policy == "newest-release-only":
+        eol = (
+            eolmod.newest_only(k, product, name, version, sch, on)
+            if known
+            else EolStatus(eol=None, reason="version not visible")
+        )
+    else:
+        eol = eolmod.by_prefix(lc, version if known else "", on) or EolStatus(
+            eol=None, reason="version not visible" if not known else "no lifecycle entry"
+        )
+    if product == "exim":
+        major = version.split(".")[0] if known else ""
+        pline = f"Exim {major}".strip()
+    else:
+        pline = eol.line or name
+    fixed = [
+        f.fixed_in
+        for f in findings
+        if f.status in (Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE) and f.fixed_in
+    ]
+    install = ""
+    if fixed:
+        top = max(fixed, key=sch.sort_key)
+        newest = k.newest.get(product, "")
+        install = f"Upgrade {name} to {top} or later"
+        if newest and sch.compare(newest, top) > 0:
+            install += f" (newest release: {newest})"
+        if product in ranges.PATCHED_IN_PLACE:
+            install += ", or confirm that your distribution's current security update is installed"
+        install += "."
+    return pline, findings, eol, install
+
+
+@lru_cache(maxsize=65536)
+def _base(product: str, version: str, precision: Precision, distro: str, on: date) -> Assessment:
+    k = kbase.get()
+    if product == "unknown" or product not in PRODUCTS:
+        return Assessment(eol=EolStatus(eol=None, reason="product not identified"))
+    release = ""
+    if product == "ms-exchange":
+        pline, release, findings, eol, install = _exchange(k, version, precision, on)
+        pline = pline or PRODUCTS[product].name
+    else:
+        pline, findings, eol, install = _versioned(k, product, version, precision, distro, on)
+    lc = k.lifecycles.get(product)
+    advisories = {a.id: a for a in k.by_product.get(product, ())}
+    remediation = advise(
+        findings,
+        advisories,
+        eol,
+        install=install,
+        migrate_to=lc.migrate_to if lc else "a supported release",
+        restrict=_RESTRICT.get(product, _RESTRICT_DEFAULT),
+    )
+    return Assessment(
+        product_line=pline,
+        release=release,
+        confidence=_CONFIDENCE.get(precision, ""),
+        findings=findings,
+        eol=eol,
+        remediation=remediation,
+    )
+
+
+def _ehlo_note(req: Requires, facts: EhloFacts) -> str:
+    notes: list[str] = []
+    if req.ehlo:
+        missing = [
+            k for k in req.ehlo if k not in facts.keywords and not (k == "STARTTLS" and facts.tls)
+        ]
+        if missing:
+            notes.append(f"the EHLO to this scanner does not advertise {' and '.join(missing)}")
+        else:
+            notes.append(f"the EHLO advertises {' and '.join(req.ehlo)}")
+    if req.auth:
+        offered = sorted(set(req.auth) & facts.auth)
+        if offered:
+            notes.append(f"AUTH {'/'.join(offered)} is advertised")
+        else:
+            notes.append(f"no AUTH {'/'.join(req.auth)} advertised to this scanner")
+    if req.starttls and not req.ehlo:
+        notes.append("TLS is offered" if facts.tls else "no TLS offered to this scanner")
+    return "; ".join(notes)
+
+
+@lru_cache(maxsize=16384)
+def _with_ehlo(base: Assessment, facts: EhloFacts) -> Assessment:
+    advisories = {a.id: a for a in kbase.get().advisories}
+    out: list[Finding] = []
+    changed = False
+    for f in base.findings:
+        adv = advisories.get(f.cve)
+        if adv is not None and adv.requires.any and f.status is Status.POTENTIALLY_VULNERABLE:
+            note = _ehlo_note(adv.requires, facts)
+            if note:
+                f = replace(f, reason=f"{f.reason}; {note}")
+                changed = True
+        out.append(f)
+    return replace(base, findings=tuple(out)) if changed else base
+
+
+def assess(ident: Identification, transcript: Transcript | None = None) -> Assessment:
+    """The verdicts for one identified service (pure; cached per product/version)."""
+    on = transcript.observed_at.date() if transcript is not None else datetime.now(UTC).date()
+    base = _base(ident.product, ident.version, ident.precision, ident.distro, on)
+    if transcript is None or not base.findings or ident.product != "exim":
+        return base
+    facts = ehlo_facts(transcript)
+    if facts is None:
+        return base
+    return _with_ehlo(base, facts)
+
+
+def clear_cache() -> None:
+    """Forget cached verdicts (after the knowledge changed)."""
+    _base.cache_clear()
+    _with_ehlo.cache_clear()
+    kbase.reset()

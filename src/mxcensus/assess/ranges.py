@@ -1,0 +1,105 @@
+"""Verdicts for products whose advisories are version ranges (Exim, OpenSMTPD, MDaemon …).
+
+A banner version of software that distributions patch in place (Exim, Postfix, Dovecot,
+Sendmail, OpenSMTPD) is never enough for *vulnerable*: Debian or Ubuntu may have backported
+the fix without changing it, so the verdict in range is *potentially-vulnerable* with that
+reason. An unknown version, or an advisory whose fixed version we do not know, is *unknown*.
+"""
+
+from __future__ import annotations
+
+from mxcensus.kb import KnowledgeBase
+from mxcensus.kb.records import Advisory, Backport
+from mxcensus.model import Precision, Status
+from mxcensus.versions import Scheme
+
+PATCHED_IN_PLACE = frozenset({"exim", "postfix", "dovecot", "sendmail", "opensmtpd", "courier"})
+
+
+def _backport_hint(adv: Advisory, version: str, distro: str, kb: KnowledgeBase, sch: Scheme) -> str:
+    candidates: list[Backport] = [
+        b for b in adv.backports if b.upstream and sch.compare(b.upstream, version) == 0
+    ]
+    if not candidates:
+        candidates = [
+            Backport(distro=b.distro, release=b.release, package=b.package, upstream=b.version)
+            for b in kb.baselines.get(adv.product, ())
+            if sch.compare(b.version, version) == 0
+        ]
+    if distro:
+        preferred = [b for b in candidates if b.distro == distro]
+        candidates = preferred or candidates
+    if candidates:
+        return ", ".join(b.describe() for b in candidates[:2])
+    return "e.g. Debian, Ubuntu"
+
+
+def verdict(
+    adv: Advisory,
+    version: str,
+    precision: Precision,
+    distro: str,
+    sch: Scheme,
+    kb: KnowledgeBase,
+) -> tuple[Status, str, str]:
+    if adv.fixed_unknown:
+        if not version or precision < Precision.VERSION:
+            return (
+                Status.UNKNOWN,
+                "version not visible; fixed version not in the knowledge base",
+                "",
+            )
+        return (
+            Status.UNKNOWN,
+            f"version {version} seen, but the fixed version of {adv.id} is not in the knowledge "
+            "base: cannot tell",
+            "",
+        )
+    if not version or precision < Precision.VERSION:
+        return (Status.UNKNOWN, "version not visible", "")
+    if not sch.parses(version):
+        return (Status.UNKNOWN, f"version {version!r} not understood", "")
+
+    hit: tuple[str, str] | None = None
+    for intro, fixed in adv.ranges:
+        if (intro == "0" or sch.compare(version, intro) >= 0) and sch.compare(version, fixed) < 0:
+            hit = (intro, fixed)
+            break
+    if hit is None:
+        started = [(i, f) for i, f in adv.ranges if i == "0" or sch.compare(version, i) >= 0]
+        if not started:
+            first = min((i for i, _ in adv.ranges), key=sch.sort_key)
+            return (
+                Status.NOT_VULNERABLE,
+                f"{version} is older than the first affected version {first}",
+                "",
+            )
+        fixed = max((f for _, f in started), key=sch.sort_key)
+        return (Status.NOT_VULNERABLE, f"{version} ≥ {fixed}, the fixed version", fixed)
+
+    intro, fixed = hit
+    span = f"{version} < {fixed}" if intro == "0" else f"{intro} ≤ {version} < {fixed}"
+    extra: list[str] = []
+    if adv.config:
+        extra.append(f"configuration dependent ({adv.config})")
+    if adv.attack == "local":
+        extra.append("local attack only")
+    tail = ("; " + "; ".join(extra)) if extra else ""
+    if adv.disputed_fixed and sch.compare(version, adv.disputed_fixed) >= 0:
+        return (
+            Status.POTENTIALLY_VULNERABLE,
+            f"{span}, but sources disagree on the fixed version ({adv.disputed_fixed} or "
+            f"{fixed}){tail}",
+            fixed,
+        )
+    if adv.product in PATCHED_IN_PLACE:
+        hint = _backport_hint(adv, version, distro, kb, sch)
+        return (
+            Status.POTENTIALLY_VULNERABLE,
+            f"banner version in range ({span}); distributions backport fixes without changing "
+            f"it ({hint}){tail}",
+            fixed,
+        )
+    if adv.config:
+        return (Status.POTENTIALLY_VULNERABLE, f"{span}{tail}", fixed)
+    return (Status.VULNERABLE, f"{span}, the fixed version{tail}", fixed)

@@ -1,0 +1,150 @@
+"""Applying the compiled rules to observed fields and to whole transcripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+
+from mxcensus.errors import UsageError
+from mxcensus.identify.combine import combine
+from mxcensus.identify.rules import RuleSet, load_rulesets
+from mxcensus.model import Identification, Step, Transcript
+
+_FAMILY = {
+    "smtp": "smtp",
+    "submission": "smtp",
+    "smtps": "smtp",
+    "imap": "imap",
+    "imaps": "imap",
+    "pop3": "pop3",
+    "pop3s": "pop3",
+    "http": "http",
+    "https": "http",
+}
+_SMTP_EHLO_STEPS = ("ehlo", "ehlo-tls", "helo", "helo-tls")
+_HEADER_LINE = re.compile(r"^[A-Za-z0-9-]{1,64}:")
+
+
+@functools.cache
+def rulesets() -> dict[str, RuleSet]:
+    """The packaged rules, compiled once (a broken rule file raises RuleError here)."""
+    return load_rulesets()
+
+
+@functools.cache
+def _unknown(reason: str) -> Identification:
+    return Identification.unknown(reason)
+
+
+def decode(data: bytes | str) -> str:
+    """Server bytes as text for matching: UTF-8 when valid, else latin-1 (never fails)."""
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def identify_field(field: str, text: bytes | str) -> Identification:
+    """Identify one observed field (``smtp.banner``, ``imap.banner``, ``pop3.banner``,
+    ``smtp.ehlo``, ``http.body``, ``http.owa-path``, ``ecp.manifest``, ``http.header`` with
+    ``Name: value`` text, or ``http.header.<name>`` with the header's value)."""
+    sets = rulesets()
+    evidence_field = field
+    if field.startswith("http.header."):
+        name = field[len("http.header.") :]
+        text = name + ": " + decode(text)
+        field = "http.header"
+    ruleset = sets.get(field)
+    if ruleset is None:
+        known = ", ".join(sorted(sets))
+        raise UsageError(f"unknown field {field!r} (known: {known}, http.header.<name>)")
+    s = decode(text)
+    if not s.strip():
+        return _unknown(f"empty {evidence_field}")
+    if field == "http.header" and evidence_field == field:
+        colon = s.find(":")
+        if colon > 0:
+            evidence_field = "http.header." + s[:colon].strip().lower()
+    ident = ruleset.match(s, evidence_field)
+    if ident is None:
+        return _unknown(f"no rule matched the {evidence_field}")
+    return ident
+
+
+def identify_http_text(text: bytes | str) -> Identification:
+    """Identify a piece of HTTP output of unknown kind (a header line, a path, a body)."""
+    s = decode(text)
+    found = []
+    if _HEADER_LINE.match(s):
+        found.append(identify_field("http.header", s))
+    found.append(identify_field("http.owa-path", s))
+    found.append(identify_field("ecp.manifest", s))
+    found.append(identify_field("http.body", s))
+    return combine(found)
+
+
+def _with_port(ident: Identification, port: int) -> Identification:
+    if not ident.is_known or not port:
+        return ident
+    return dataclasses.replace(
+        ident,
+        evidence=tuple(dataclasses.replace(e, port=port) for e in ident.evidence),
+        conflicts=tuple(dataclasses.replace(e, port=port) for e in ident.conflicts),
+    )
+
+
+def _http_step(step: Step) -> list[Identification]:
+    out = []
+    for name, value in step.headers:
+        out.append(identify_field("http.header", f"{name}: {value}"))
+        if name.lower() == "location":
+            out.append(identify_field("http.owa-path", value))
+    if step.received:
+        body = decode(step.received)
+        out.append(identify_field("http.owa-path", body))
+        out.append(identify_field("http.body", body))
+        if step.code in (None, 200):
+            out.append(identify_field("ecp.manifest", body))
+    return out
+
+
+def _extra_field(key: str, family: str) -> str | None:
+    """Which field an importer's extra value is, if any (``banner`` means the protocol's)."""
+    k = key.lower()
+    if k in ("banner", "greeting", "data"):
+        return {"smtp": "smtp.banner", "imap": "imap.banner", "pop3": "pop3.banner"}.get(
+            family, "http.body"
+        )
+    if k.startswith("http.header.") or k in rulesets():
+        return k
+    return None
+
+
+def identify(transcript: Transcript) -> Identification:
+    """Identify one service from what its probe (or an importer) recorded. Pure: reads
+    the transcript's steps and extra fields, never the network. Never raises for content."""
+    family = _FAMILY.get(transcript.protocol.lower(), "")
+    found: list[Identification] = []
+    for step in transcript.steps:
+        if family == "smtp":
+            if step.name in ("greeting", "banner"):
+                found.append(identify_field("smtp.banner", step.received))
+            elif step.name in _SMTP_EHLO_STEPS:
+                found.append(identify_field("smtp.ehlo", step.received))
+        elif family in ("imap", "pop3"):
+            if step.name in ("greeting", "banner", "capability", "capa"):
+                found.append(identify_field(f"{family}.banner", step.received))
+        elif family == "http" or step.headers:
+            found.extend(_http_step(step))
+    for key, value in transcript.extra:
+        fname = _extra_field(key, family)
+        if fname is not None:
+            found.append(identify_field(fname, value))
+    if not found:
+        if not family:
+            return _unknown(f"no rules for protocol {transcript.protocol!r}")
+        return _unknown(f"nothing recorded to identify ({transcript.outcome.value})")
+    return _with_port(combine(found), transcript.port)

@@ -1,0 +1,73 @@
+"""``mxcensus identify``: raw banners, one per line, to one JSON-able dict per line.
+
+A line may write a multi-line greeting with escapes: ``\\r``, ``\\n``, ``\\t``, ``\\\\`` and
+``\\xHH`` (one byte). Everything else is taken as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from mxcensus.errors import UsageError
+from mxcensus.identify.engine import identify_field, identify_http_text
+from mxcensus.model import Evidence, Identification, printable
+
+PROTOCOLS = ("smtp", "imap", "pop3", "http")
+_ESCAPE = re.compile(r"\\(?:x([0-9A-Fa-f]{2})|([rnt\\]))")
+_SIMPLE = {"r": "\r", "n": "\n", "t": "\t", "\\": "\\"}
+
+
+def unescape(line: str) -> str:
+    """``\\r\\n`` escapes (and ``\\t``, ``\\\\``, ``\\xHH``) to the characters they name."""
+    if "\\" not in line:
+        return line
+    return _ESCAPE.sub(lambda m: chr(int(m[1], 16)) if m[1] else _SIMPLE[m[2]], line)
+
+
+def identifier(protocol: str) -> Callable[[str], Identification]:
+    """The identify function for one kind of banner."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    if protocol == "http":
+        return identify_http_text
+    field = f"{protocol}.banner"
+    return lambda text: identify_field(field, text)
+
+
+def _evidence(e: Evidence) -> dict[str, Any]:
+    return {"field": e.field, "rule": e.rule, "value": e.value}
+
+
+def ident_to_json(ident: Identification) -> dict[str, Any]:
+    return {
+        "product": ident.product,
+        "vendor": ident.vendor or None,
+        "version": ident.version or None,
+        "precision": ident.precision.label,
+        "cpe": ident.cpe or None,
+        "distro": ident.distro or None,
+        "reason": ident.reason or None,
+        "evidence": [_evidence(e) for e in ident.evidence],
+        "conflicts": [_evidence(e) for e in ident.conflicts],
+    }
+
+
+def identify_lines(
+    lines: Iterable[str],
+    protocol: str,
+    extend: Callable[[Identification, dict[str, Any]], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """One dict per input line, in order; ``extend`` may add fields (the assessment)."""
+    ident_of = identifier(protocol)
+    for raw in lines:
+        line = raw[:-1] if raw.endswith("\n") else raw
+        line = line[:-1] if line.endswith("\r") else line
+        text = unescape(line)
+        ident = ident_of(text)
+        out = ident_to_json(ident)
+        out["banner"] = printable(text.encode("utf-8"))
+        if extend is not None:
+            extend(ident, out)
+        yield out

@@ -1,0 +1,524 @@
+"""Fingerprint rules: YAML data files compiled once, validated at load, matched fast.
+
+One file per observed field (``smtp_banner.yaml`` holds the rules for ``smtp.banner``)::
+
+    field: smtp.banner
+    rules:
+      - id: exim-versioned
+        keywords: [exim]                  # optional prefilter tokens (see below)
+        pattern: '(?i)\\bexim\\s+(?P<version>\\d+\\.\\d+(?:[._][0-9a-z]+)*)'
+        product: exim                     # closed vocabulary (mxcensus.vocabulary)
+        vendor: exim                      # optional, defaults to the vocabulary's vendor
+        version: '{version}'              # template over named groups, filters |lower |int
+        precision: version                # product, major, version, build3, build4
+        cpe: 'cpe:2.3:a:exim:exim:{version}:*:*:*:*:*:*:*'
+        distro: '{distro|lower}'          # optional
+        note: '...'                       # optional, becomes Identification.reason
+        examples:
+          - input: '220 mx.example.org ESMTP Exim 4.96 Tue, 13 Aug 2024 10:00:00 +0000'
+            version: '4.96'
+
+Within a file the first matching rule wins, so specific rules come before generic ones.
+Every named group must be used by a template and every template field must be a group
+(recog's self-test); unnamed capturing groups are refused (write ``(?:...)``).
+
+Speed: a rule's ``keywords`` are lower-case literals of which at least one occurs in every
+text the rule can match (checked against its examples at load). One alternation of all
+keywords of a file, run over the lower-cased text, picks the candidate rules; rules without
+keywords are always candidates. The result of a rule is cached by the matched text, so a
+rule's pattern should match the telling part of a banner, not the host name or the date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mxcensus.errors import RuleError
+from mxcensus.model import Evidence, Identification, Precision
+from mxcensus.vocabulary import PRODUCTS
+
+RULES_DIR = Path(__file__).resolve().parent / "rules"
+
+FIELDS: dict[str, str] = {
+    "smtp_banner.yaml": "smtp.banner",
+    "smtp_ehlo.yaml": "smtp.ehlo",
+    "imap_banner.yaml": "imap.banner",
+    "pop3_banner.yaml": "pop3.banner",
+    "http_header.yaml": "http.header",
+    "http_body.yaml": "http.body",
+    "owa_path.yaml": "http.owa-path",
+    "ecp_manifest.yaml": "ecp.manifest",
+}
+"""Rule file -> the observed field its rules read."""
+
+MAX_TEXT = {"http.body": 262_144, "ecp.manifest": 262_144}
+"""Longest text a field's rules look at; anything beyond is ignored (default 8 KiB)."""
+DEFAULT_MAX_TEXT = 8192
+
+_RULE_KEYS = frozenset(
+    {
+        "id",
+        "pattern",
+        "keywords",
+        "product",
+        "vendor",
+        "version",
+        "precision",
+        "cpe",
+        "distro",
+        "note",
+        "examples",
+    }
+)
+_REQUIRED = ("id", "pattern", "product", "precision", "examples")
+_EXAMPLE_KEYS = frozenset({"input", "product", "vendor", "version", "precision", "cpe", "distro"})
+_TEMPLATE_KEYS = ("version", "cpe", "distro", "note")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FIELD_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([a-z]+))?\}")
+
+
+def _strip_zeros(s: str) -> str:
+    return str(int(s)) if s.isdigit() else s
+
+
+_FILTERS: dict[str, Callable[[str], str]] = {
+    "lower": str.lower,
+    "upper": str.upper,
+    "int": _strip_zeros,
+}
+_LINE = "__line__"
+_EVIDENCE_MAX = 160
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that records the line of every mapping under ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping[_LINE] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class Template:
+    """``{group}`` / ``{group|filter}`` over a match's named groups; absent groups give ''."""
+
+    __slots__ = ("fields", "parts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts: list[tuple[str, str | None, str | None]] = []
+        pos = 0
+        for m in _FIELD_RE.finditer(text):
+            parts.append((text[pos : m.start()], None, None))
+            parts.append(("", m.group(1), m.group(2)))
+            pos = m.end()
+        parts.append((text[pos:], None, None))
+        self.parts = tuple(p for p in parts if p[0] or p[1])
+        self.fields = frozenset(p[1] for p in parts if p[1])
+        rest = _FIELD_RE.sub("", text)
+        if "{" in rest or "}" in rest:
+            raise ValueError(f"malformed template {text!r}")
+        for _, _, flt in parts:
+            if flt is not None and flt not in _FILTERS:
+                raise ValueError(f"unknown template filter {flt!r} in {text!r}")
+
+    def render(self, groups: dict[str, str | Any], empty: str = "") -> str:
+        """Fill in the groups; a group that did not take part gives ``empty``."""
+        out = []
+        for literal, name, flt in self.parts:
+            if name is None:
+                out.append(literal)
+                continue
+            value = groups.get(name) or empty
+            out.append(_FILTERS[flt](value) if flt and value else value)
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    input: str
+    expected: dict[str, str]
+    line: int
+
+
+@dataclass(slots=True)
+class Rule:
+    """One compiled rule; ``address`` is ``file#id`` as evidence and errors show it."""
+
+    id: str
+    file: str
+    line: int
+    field: str
+    regex: re.Pattern[str]
+    product: str
+    vendor: str
+    precision: Precision
+    keywords: tuple[str, ...]
+    templates: dict[str, Template]
+    examples: tuple[Example, ...]
+    _cache: dict[str, Identification] = dc_field(default_factory=dict, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.file}#{self.id}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}#{self.id}"
+
+    def build(self, m: re.Match[str], evidence_field: str) -> Identification:
+        """The identification for a match (cached by matched text and field)."""
+        matched = m.group(0)
+        key = evidence_field + "\0" + matched
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        groups = m.groupdict()
+        t = self.templates
+        ident = Identification(
+            product=self.product,
+            vendor=self.vendor,
+            version=t["version"].render(groups) if "version" in t else "",
+            precision=self.precision,
+            cpe=t["cpe"].render(groups, empty="*") if "cpe" in t else "",
+            distro=t["distro"].render(groups) if "distro" in t else "",
+            evidence=(Evidence(evidence_field, self.address, _shorten(matched)),),
+            reason=t["note"].render(groups) if "note" in t else "",
+        )
+        if len(self._cache) >= 4096:
+            self._cache.clear()
+        self._cache[key] = ident
+        return ident
+
+
+def _shorten(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _EVIDENCE_MAX else text[: _EVIDENCE_MAX - 1] + "…"
+
+
+class RuleSet:
+    """The compiled rules of one field, in file order, with the keyword prefilter."""
+
+    def __init__(self, field_name: str, rules: list[Rule]) -> None:
+        self.field = field_name
+        self.rules = tuple(rules)
+        self.max_text = MAX_TEXT.get(field_name, DEFAULT_MAX_TEXT)
+        keywords = sorted({k for r in rules for k in r.keywords}, key=lambda k: (-len(k), k))
+        self._kw_re = re.compile("|".join(re.escape(k) for k in keywords)) if keywords else None
+        self._always = tuple(r for r in rules if not r.keywords)
+        self._by_found: dict[frozenset[str], tuple[Rule, ...]] = {frozenset(): self._always}
+
+    def candidates(self, lowered: str) -> tuple[Rule, ...]:
+        if self._kw_re is None:
+            return self.rules
+        found = frozenset(self._kw_re.findall(lowered))
+        cands = self._by_found.get(found)
+        if cands is None:
+            cands = tuple(r for r in self.rules if not r.keywords or found.intersection(r.keywords))
+            if len(self._by_found) < 4096:
+                self._by_found[found] = cands
+        return cands
+
+    def match(self, text: str, evidence_field: str | None = None) -> Identification | None:
+        """The first rule (in file order) that matches ``text``, or None."""
+        if len(text) > self.max_text:
+            text = text[: self.max_text]
+        for rule in self.candidates(text.lower()):
+            m = rule.regex.search(text)
+            if m is not None:
+                return rule.build(m, evidence_field or self.field)
+        return None
+
+    def first_rule_slow(self, text: str) -> Rule | None:
+        """Reference matcher without the prefilter (the self-test compares both)."""
+        if len(text) > self.max_text:
+            text = text[: self.max_text]
+        for rule in self.rules:
+            if rule.regex.search(text):
+                return rule
+        return None
+
+    def first_rule(self, text: str) -> Rule | None:
+        if len(text) > self.max_text:
+            text = text[: self.max_text]
+        for rule in self.candidates(text.lower()):
+            if rule.regex.search(text):
+                return rule
+        return None
+
+
+@dataclass
+class FileReport:
+    """What loading one rule file found: its rules and every problem, each with its address."""
+
+    file: str
+    field: str = ""
+    rules: list[Rule] = dc_field(default_factory=list)
+    errors: list[str] = dc_field(default_factory=list)
+
+    @property
+    def examples(self) -> int:
+        return sum(len(r.examples) for r in self.rules)
+
+
+def _err(report: FileReport, line: int, rid: str, msg: str) -> None:
+    where = f"{report.file}:{line}" + (f"#{rid}" if rid else "")
+    report.errors.append(f"{where}: {msg}")
+
+
+def load_file(path: Path) -> FileReport:
+    """Compile one rule file; never raises for bad content, collects every problem."""
+    report = FileReport(file=path.name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _err(report, 0, "", f"cannot read: {exc}")
+        return report
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        _err(report, line, "", f"malformed YAML: {problem}")
+        return report
+    if not isinstance(doc, dict):
+        _err(report, 1, "", "expected a mapping with 'field' and 'rules'")
+        return report
+    expected_field = FIELDS.get(path.name)
+    fname = doc.get("field")
+    if expected_field is None:
+        _err(report, 1, "", f"unknown rule file (known: {', '.join(sorted(FIELDS))})")
+        return report
+    if fname != expected_field:
+        _err(report, 1, "", f"field must be {expected_field!r}, not {fname!r}")
+        return report
+    report.field = expected_field
+    unknown_top = set(doc) - {"field", "rules", _LINE}
+    if unknown_top:
+        _err(report, 1, "", f"unknown key(s) {', '.join(sorted(map(str, unknown_top)))}")
+    items = doc.get("rules")
+    if not isinstance(items, list):
+        _err(report, 1, "", "'rules' must be a list")
+        return report
+    seen: dict[str, int] = {}
+    for item in items:
+        rule = _compile_rule(report, item, expected_field)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            _err(report, rule.line, rule.id, f"duplicate id (first at line {seen[rule.id]})")
+            continue
+        seen[rule.id] = rule.line
+        report.rules.append(rule)
+    if not report.errors:
+        _check_examples(report)
+    return report
+
+
+def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
+    if not isinstance(item, dict):
+        _err(report, 0, "", f"a rule must be a mapping, not {type(item).__name__}")
+        return None
+    line = int(item.get(_LINE, 0))
+    rid = item.get("id")
+    rid_s = str(rid) if rid is not None else ""
+    before = len(report.errors)
+    unknown = sorted(str(k) for k in item if k not in _RULE_KEYS and k != _LINE)
+    if unknown:
+        _err(report, line, rid_s, f"unknown field(s) {', '.join(repr(k) for k in unknown)}")
+    for key in _REQUIRED:
+        if key not in item:
+            _err(report, line, rid_s, f"missing field {key!r}")
+    if len(report.errors) > before:
+        return None
+    if not isinstance(rid, str) or not _ID_RE.match(rid):
+        _err(report, line, rid_s, "id must be lower-case letters, digits and '-'")
+        return None
+    product = item["product"]
+    if not isinstance(product, str) or product not in PRODUCTS or product == "unknown":
+        _err(report, line, rid, f"unknown product {product!r}")
+        return None
+    vendor = item.get("vendor", PRODUCTS[product].vendor)
+    if not isinstance(vendor, str) or not vendor:
+        _err(report, line, rid, f"bad vendor {vendor!r}")
+        return None
+    try:
+        precision = Precision.from_label(str(item["precision"]))
+    except ValueError:
+        _err(report, line, rid, f"unknown precision {item['precision']!r}")
+        return None
+    if precision is Precision.NONE:
+        _err(report, line, rid, "precision 'none' is for unknowns, not rules")
+        return None
+    pattern = item["pattern"]
+    if not isinstance(pattern, str) or not pattern:
+        _err(report, line, rid, "pattern must be a non-empty string")
+        return None
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        _err(report, line, rid, f"bad regex: {exc}")
+        return None
+    named = set(regex.groupindex)
+    if regex.groups != len(named):
+        _err(report, line, rid, "unnamed capturing group: use (?:...) or (?P<name>...)")
+        return None
+    templates: dict[str, Template] = {}
+    for key in _TEMPLATE_KEYS:
+        if key not in item:
+            continue
+        value = item[key]
+        if not isinstance(value, str):
+            _err(report, line, rid, f"{key} must be a string template")
+            return None
+        try:
+            templates[key] = Template(value)
+        except ValueError as exc:
+            _err(report, line, rid, str(exc))
+            return None
+    used: set[str] = set()
+    for key, tpl in templates.items():
+        missing = tpl.fields - named
+        if missing:
+            _err(
+                report,
+                line,
+                rid,
+                f"{key} template uses {', '.join(sorted(missing))} with no such group",
+            )
+            return None
+        used |= tpl.fields
+    unused = named - used
+    if unused:
+        _err(report, line, rid, f"capture group(s) {', '.join(sorted(unused))} not used")
+        return None
+    if precision >= Precision.MAJOR and "version" not in templates:
+        _err(report, line, rid, f"precision {precision.label} needs a version template")
+        return None
+    if precision == Precision.PRODUCT and "version" in templates:
+        _err(report, line, rid, "precision product cannot have a version")
+        return None
+    keywords = item.get("keywords", [])
+    if not isinstance(keywords, list) or not all(
+        isinstance(k, str) and k and k == k.lower() for k in keywords
+    ):
+        _err(report, line, rid, "keywords must be a list of non-empty lower-case strings")
+        return None
+    examples = _examples(report, item["examples"], line, rid, templates)
+    if examples is None:
+        return None
+    return Rule(
+        id=rid,
+        file=report.file,
+        line=line,
+        field=fname,
+        regex=regex,
+        product=product,
+        vendor=vendor,
+        precision=precision,
+        keywords=tuple(keywords),
+        templates=templates,
+        examples=tuple(examples),
+    )
+
+
+def _examples(
+    report: FileReport, raw: Any, line: int, rid: str, templates: dict[str, Template]
+) -> list[Example] | None:
+    if not isinstance(raw, list) or not raw:
+        _err(report, line, rid, "examples must be a non-empty list")
+        return None
+    out = []
+    for ex in raw:
+        if not isinstance(ex, dict) or not isinstance(ex.get("input"), str):
+            _err(report, line, rid, "each example needs an 'input' string")
+            return None
+        eline = int(ex.get(_LINE, line))
+        unknown = sorted(str(k) for k in ex if k not in _EXAMPLE_KEYS and k != _LINE)
+        if unknown:
+            _err(report, eline, rid, f"example has unknown field(s) {', '.join(unknown)}")
+            return None
+        expected = {str(k): str(v) for k, v in ex.items() if k not in ("input", _LINE)}
+        if "version" in templates and templates["version"].fields and "version" not in expected:
+            _err(report, eline, rid, "example must state the expected version")
+            return None
+        out.append(Example(input=ex["input"], expected=expected, line=eline))
+    return out
+
+
+def example_problems(ruleset: RuleSet, rule: Rule, ex: Example) -> list[str]:
+    """Why an example fails its rule (empty when it passes): matched first, fields equal."""
+    problems = []
+    text = ex.input
+    first = ruleset.first_rule_slow(text)
+    if first is None:
+        return [f"example does not match: {text!r}"]
+    if first is not rule:
+        if not rule.regex.search(text[: ruleset.max_text]):
+            return [f"example does not match (it matches {first.address}): {text!r}"]
+        return [f"example is claimed first by earlier rule {first.address}: {text!r}"]
+    if ruleset.first_rule(text) is not rule:
+        problems.append(f"keyword prefilter misses the example (keywords {list(rule.keywords)})")
+    m = rule.regex.search(text[: ruleset.max_text])
+    assert m is not None
+    ident = rule.build(m, ruleset.field)
+    got = {
+        "product": ident.product,
+        "vendor": ident.vendor,
+        "version": ident.version,
+        "precision": ident.precision.label,
+        "cpe": ident.cpe,
+        "distro": ident.distro,
+    }
+    for key, want in ex.expected.items():
+        if got[key] != want:
+            problems.append(f"{key} is {got[key]!r}, expected {want!r} for {text!r}")
+    return problems
+
+
+def _check_examples(report: FileReport) -> None:
+    ruleset = RuleSet(report.field, report.rules)
+    for rule in report.rules:
+        for ex in rule.examples:
+            for problem in example_problems(ruleset, rule, ex):
+                _err(report, ex.line, rule.id, problem)
+
+
+def load_reports(directory: Path = RULES_DIR) -> list[FileReport]:
+    """Load every ``*.yaml`` in ``directory``: one report per file, in name order."""
+    files = sorted(directory.glob("*.yaml"))
+    reports = [load_file(p) for p in files]
+    present = {p.name for p in files}
+    for name in sorted(set(FIELDS) - present):
+        r = FileReport(file=name)
+        _err(r, 0, "", "rule file missing")
+        reports.append(r)
+    return reports
+
+
+def load_rulesets(directory: Path = RULES_DIR) -> dict[str, RuleSet]:
+    """Compile all rule files; the first problem raises :class:`RuleError` with its address."""
+    reports = load_reports(directory)
+    return rulesets_from(reports)
+
+
+def rulesets_from(reports: Iterable[FileReport]) -> dict[str, RuleSet]:
+    out: dict[str, RuleSet] = {}
+    for r in reports:
+        if r.errors:
+            extra = f" (and {len(r.errors) - 1} more)" if len(r.errors) > 1 else ""
+            raise RuleError(r.errors[0] + extra)
+        out[r.field] = RuleSet(r.field, r.rules)
+    return out

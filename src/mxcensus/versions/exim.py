@@ -1,0 +1,35 @@
+"""Exim versions as banners show them.
+
+Before 4.92 a point release carries an underscore (``4.89_1`` == 4.89.1, from
+``src/scripts/reversion``); later ones are dotted (``4.92.3``). Release candidates sort
+before their release (``4.90_RC3`` < ``4.90``); the minor is a number (``4.100`` > ``4.99``);
+a compile number (``#2``) and trailing words (``Ubuntu``) are ignored. A leading ``Exim``
+is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mxcensus.versions.interface import Scheme, parse_int
+
+_EXIM = re.compile(
+    r"(?:exim[ /-]?)?(\d+)\.(\d+)(?:[._](\d+))?(?:\.(\d+))?"
+    r"(?:[-_.]?rc(\d+))?(?=$|[\s#(,;])",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+class EximScheme(Scheme):
+    name = "exim"
+
+    def numbers(self, version: str) -> tuple[int, ...] | None:
+        m = _EXIM.match(version.strip())
+        if m is None:
+            return None
+        vals = [parse_int(g) if g is not None else 0 for g in m.groups()]
+        if any(v is None for v in vals):
+            return None
+        major, minor, patch, sub, rc = (v or 0 for v in vals)
+        final = 0 if m.group(5) is not None else 1
+        return (major, minor, patch, sub, final, rc)

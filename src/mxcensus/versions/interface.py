@@ -1,0 +1,65 @@
+"""One ordering per product family behind one small interface (osv.dev's OrderedEcosystem idea).
+
+A scheme turns a version string as seen on the wire into a :data:`SortKey`. Parsable versions
+sort by their numbers; a version a scheme cannot parse sorts **before every parsable one**,
+and unparsable versions among themselves by their text (the written rule; assessment treats
+them as "unknown", never as "not vulnerable"). :meth:`Scheme.version_key` encodes the sort key
+as a string whose plain string order is the same order, for SQL (``services.version_key``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+SortKey = tuple[int, tuple[int, ...], str]
+"""(1, numbers, "") for a parsable version; (0, (), text) for one that is not."""
+
+MAX_COMPONENT_DIGITS = 12
+"""A component with more digits than this is not a version number (hostile input)."""
+
+
+def _encode_int(n: int) -> str:
+    # Length-prefixed decimal: prefix-free, so concatenation keeps tuple order.
+    digits = str(n)
+    return chr(ord("a") + len(digits) - 1) + digits
+
+
+class Scheme(ABC):
+    """A total order on one product family's version strings."""
+
+    name: str = ""
+
+    @abstractmethod
+    def numbers(self, version: str) -> tuple[int, ...] | None:
+        """The sort tuple of non-negative ints, or ``None`` when ``version`` is not parsable.
+
+        Tuples are compared element-wise; a scheme pads them to a fixed shape where a shorter
+        tuple must not sort first by accident.
+        """
+
+    def parses(self, version: str) -> bool:
+        return self.numbers(version) is not None
+
+    def sort_key(self, version: str) -> SortKey:
+        nums = self.numbers(version)
+        if nums is None:
+            return (0, (), version)
+        return (1, nums, "")
+
+    def compare(self, a: str, b: str) -> int:
+        """-1, 0 or 1 as ``a`` sorts before, with or after ``b``."""
+        ka, kb = self.sort_key(a), self.sort_key(b)
+        return (ka > kb) - (ka < kb)
+
+    def version_key(self, version: str) -> str:
+        """A string that sorts (plain string order, as in SQL) like :meth:`sort_key`."""
+        nums = self.numbers(version)
+        if nums is None:
+            return "0" + version
+        return "1" + "".join(_encode_int(n) for n in nums)
+
+
+def parse_int(text: str) -> int | None:
+    if not text.isdigit() or not text.isascii() or len(text) > MAX_COMPONENT_DIGITS:
+        return None
+    return int(text)

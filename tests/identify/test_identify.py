@@ -1,0 +1,231 @@
+"""identify(transcript) reads the steps a probe or importer recorded; hostile input never
+raises."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mxcensus.identify import identify, identify_field, identify_http_text
+from mxcensus.model import Outcome, Precision, Step, Transcript, Transport
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def _t(protocol: str, port: int, *steps: Step, **kw: object) -> Transcript:
+    return Transcript(
+        ip="127.0.0.1",
+        port=port,
+        protocol=protocol,
+        transport=Transport.PLAIN,
+        observed_at=NOW,
+        outcome=kw.pop("outcome", Outcome.OK),  # type: ignore[arg-type]
+        steps=steps,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_smtp_greeting_and_ehlo() -> None:
+    t = _t(
+        "smtp",
+        25,
+        Step("greeting", received=b"220 mx.example.org ESMTP Exim 4.94.2 #2 (Debian) ok\r\n"),
+        Step("ehlo", sent=b"EHLO x\r\n", received=b"250-mx Hello x\r\n250 PIPELINING\r\n"),
+    )
+    ident = identify(t)
+    assert (ident.product, ident.version, ident.distro) == ("exim", "4.94.2", "debian")
+    assert ident.evidence[0].port == 25
+    assert ident.evidence[0].rule == "smtp_banner.yaml#exim-versioned"
+
+
+def test_smtp_multiline_greeting() -> None:
+    greeting = b"220-mx.example.org ESMTP Exim 4.96 Tue\r\n220-No spam\r\n220 please\r\n"
+    assert identify(_t("submission", 587, Step("greeting", received=greeting))).version == "4.96"
+
+
+def test_failed_starttls_keeps_the_banner() -> None:
+    t = _t(
+        "smtp",
+        25,
+        Step("greeting", received=b"220 mx ESMTP Postfix (Ubuntu)\r\n"),
+        outcome=Outcome.TLS_ERROR,
+    )
+    ident = identify(t)
+    assert (ident.product, ident.distro) == ("postfix", "ubuntu")
+
+
+def test_iis_banner_with_exchange_ehlo_after_starttls() -> None:
+    t = _t(
+        "smtp",
+        25,
+        Step(
+            "greeting", received=b"220 m Microsoft ESMTP MAIL Service, Version: 6.0.3790.3959 ready"
+        ),
+        Step("ehlo-tls", received=b"250-m Hello\r\n250-XEXCH50\r\n250 OK\r\n"),
+    )
+    ident = identify(t)
+    assert ident.product == "ms-exchange"
+    assert ident.version == ""
+    assert "6.0.3790.3959 is the Windows/IIS build" in ident.reason
+
+
+def test_imap_and_pop3() -> None:
+    imap = _t("imaps", 993, Step("greeting", received=b"* OK Dovecot (Ubuntu) ready.\r\n"))
+    assert (identify(imap).product, identify(imap).distro) == ("dovecot", "ubuntu")
+    pop = _t(
+        "pop3",
+        110,
+        Step("greeting", received=b"+OK Dovecot ready.\r\n"),
+        Step("capability", received=b"+OK\r\nUSER\r\n.\r\n"),
+    )
+    assert identify(pop).product == "dovecot"
+
+
+def test_localised_exchange_imap_in_latin1_bytes() -> None:
+    banner = (
+        b"* OK Der Microsoft Exchange Server 2003 IMAP4rev1-Server, Version 6.5.7638.1 "
+        b"(mail.example.de), steht zur Verf\xfcgung.\r\n"
+    )
+    ident = identify(_t("imap", 143, Step("greeting", received=banner)))
+    assert (ident.product, ident.version, ident.precision) == (
+        "ms-exchange",
+        "6.5.7638.1",
+        Precision.BUILD4,
+    )
+
+
+def test_owa_transcript_uses_headers_body_redirects_and_manifest() -> None:
+    t = _t(
+        "https",
+        443,
+        Step(
+            "GET /owa/",
+            code=302,
+            headers=(("Location", "https://m/owa/auth/logon.aspx?url=x"), ("X-FEServer", "E1")),
+        ),
+        Step(
+            "GET /owa/auth/logon.aspx",
+            code=200,
+            headers=(("X-OWA-Version", "15.1.2375.7"), ("Server", "Microsoft-IIS/10.0")),
+            received=b'<title>Outlook</title><link href="/owa/auth/15.1.2375/themes/a.ico">',
+        ),
+        Step(
+            "GET /ecp/Current/exporttool/microsoft.exchange.ediscovery.exporttool.application",
+            code=200,
+            received=b'<assemblyIdentity name="microsoft.exchange.ediscovery.exporttool.'
+            b'application" version="15.1.2375.7" />',
+        ),
+    )
+    ident = identify(t)
+    assert (ident.product, ident.version, ident.precision) == (
+        "ms-exchange",
+        "15.1.2375.7",
+        Precision.BUILD4,
+    )
+    fields = {e.field for e in ident.evidence}
+    assert {"ecp.manifest", "http.header.x-owa-version", "http.owa-path", "http.body"} <= fields
+    assert "http.header.x-feserver" in fields
+    assert ident.conflicts == ()
+    assert all(e.port == 443 for e in ident.evidence)
+
+
+def test_importer_extra_banner() -> None:
+    t = _t("smtp", 25, extra=(("banner", "220 mx ESMTP Sendmail 8.15.2/8.15.2; Tue"),))
+    assert identify(t).version == "8.15.2"
+
+
+def test_nothing_recorded() -> None:
+    ident = identify(_t("smtp", 25, outcome=Outcome.TIMEOUT))
+    assert not ident.is_known
+    assert ident.reason == "nothing recorded to identify (timeout)"
+    assert identify(_t("gopher", 70)).reason == "no rules for protocol 'gopher'"
+
+
+def test_unmatched_banner_is_unknown_with_reason() -> None:
+    ident = identify(_t("smtp", 25, Step("greeting", received=b"220 ESMTP ready\r\n")))
+    assert not ident.is_known
+    assert ident.reason == "no rule matched the smtp.banner"
+
+
+def test_header_field_forms() -> None:
+    a = identify_field("http.header.x-owa-version", "15.2.1118.40")
+    b = identify_field("http.header", "X-OWA-Version: 15.2.1118.40")
+    assert a.version == b.version == "15.2.1118.40"
+    assert a.evidence[0].field == b.evidence[0].field == "http.header.x-owa-version"
+
+
+def test_http_text_guess() -> None:
+    assert identify_http_text("X-OWA-Version: 15.1.2375.7").precision is Precision.BUILD4
+    assert identify_http_text("/owa/auth/15.1.2375/themes/").precision is Precision.BUILD3
+
+
+def test_giant_banner_is_bounded() -> None:
+    big = b"220 " + b"A" * 5_000_000 + b" ESMTP Exim 4.96\r\n"
+    assert not identify_field("smtp.banner", big).is_known  # beyond the 8 KiB window
+    assert identify_field("smtp.banner", b"220 x ESMTP Exim 4.96 " + b"B" * 5_000_000).is_known
+
+
+def test_ansi_and_nul_in_banner() -> None:
+    ident = identify_field("smtp.banner", b"220 \x1b[31mmx\x00 ESMTP Exim 4.92.3\x1b[0m")
+    assert ident.version == "4.92.3"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=600),
+    field=st.sampled_from(
+        ["smtp.banner", "smtp.ehlo", "imap.banner", "pop3.banner", "http.body", "http.header",
+         "http.owa-path", "ecp.manifest", "http.header.x-owa-version"]
+    ),
+)  # fmt: skip
+def test_random_bytes_never_raise(data: bytes, field: str) -> None:
+    ident = identify_field(field, data)
+    assert ident.product
+    assert ident.is_known or ident.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.binary(max_size=80),
+    suffix=st.binary(max_size=80),
+)
+def test_binary_around_a_real_banner_still_identifies(prefix: bytes, suffix: bytes) -> None:
+    ident = identify_field("smtp.banner", prefix + b" ESMTP Exim 4.96 " + suffix)
+    assert ident.product == "exim"
+
+
+def _tokens() -> list[str]:
+    from mxcensus.identify import rulesets
+
+    words: set[str] = set()
+    for rs in rulesets().values():
+        for r in rs.rules:
+            words.update(r.keywords)
+            for ex in r.examples:
+                words.update(ex.input.split())
+    return sorted(words)
+
+
+TOKENS = _tokens()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(TOKENS), max_size=12),
+    seps=st.lists(st.sampled_from([" ", "", "\r\n", "/", "(", "-"]), min_size=12, max_size=12),
+    upper=st.booleans(),
+)
+def test_prefilter_agrees_with_plain_matching(
+    words: list[str], seps: list[str], upper: bool
+) -> None:
+    """Token soup from every example and keyword: the keyword prefilter never changes which
+    rule matches first."""
+    from mxcensus.identify import rulesets
+
+    text = "".join(w + s for w, s in zip(words, seps, strict=False))
+    if upper:
+        text = text.upper()
+    for rs in rulesets().values():
+        assert rs.first_rule(text) is rs.first_rule_slow(text)
