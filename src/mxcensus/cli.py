@@ -238,6 +238,26 @@ def reassess(
 # -- reporting -------------------------------------------------------------------------
 
 
+def _terminal(output: Path | None) -> tuple[int, bool]:
+    """Width and colour for terminal tables: colour only on a terminal, never in a file."""
+    import shutil
+
+    tty = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return shutil.get_terminal_size((120, 24)).columns, tty
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    """stdout, or FILE written atomically (temp file + rename)."""
+    from mxcensus.report.output import atomic_file
+
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_file(output) as fh:
+        fh.write(data)
+
+
 @app.command()
 def report(
     scan_ref: ScanOption = None,
@@ -252,8 +272,19 @@ def report(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Count services and hosts by the chosen fields."""
-    _not_yet("report")
+    """Count services and hosts by the chosen fields.
+
+    Hosts count once per group, and once under their most severe verdict; services are
+    ip:port; every percentage names its denominator (the rules are printed in the report).
+    The HTML report is self-contained (no network) with charts and a world map.
+    """
+    from mxcensus.report.render import render_report
+    from mxcensus.store.db import Store
+
+    width, color = _terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_report(store, scan_ref, by, fmt, width=width, color=color)
+    _emit(data, output)
 
 
 @app.command()
@@ -265,8 +296,18 @@ def trend(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Compare scans over time: counts, absolute and relative change, host churn."""
-    _not_yet("trend")
+    """Compare scans over time: counts, absolute and relative change, host churn.
+
+    The series is every finished scan started between --from and --to (a scan or a date
+    YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
+    """
+    from mxcensus.report.render import render_trend
+    from mxcensus.store.db import Store
+
+    width, color = _terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_trend(store, from_, to, by, fmt, width=width, color=color)
+    _emit(data, output)
 
 
 @app.command()
@@ -278,8 +319,25 @@ def export(
     output: OutOption = None,
     db: DbOption = None,
 ) -> None:
-    """Export one record per service (JSONL schema in schema/record.schema.json)."""
-    _not_yet("export")
+    """Export one record per service (JSONL schema in schema/record.schema.json).
+
+    csv and shadowserver neutralise formula cells; shadowserver writes Shadowserver's
+    14-column common prefix and tags such as exchange;cve-2021-26855.
+    """
+    from mxcensus.export.formats import export_scan, get_format
+    from mxcensus.report.output import atomic_file
+    from mxcensus.store.db import Store
+
+    get_format(fmt)
+    if fmt == "parquet" and output is None and sys.stdout.isatty():
+        raise UsageError("--format parquet: binary output; give -o FILE or redirect stdout")
+    with Store.open(db, read_only=True) as store:
+        if output is None:
+            export_scan(store, scan_ref, fmt, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_file(output) as fh:
+                export_scan(store, scan_ref, fmt, fh)
 
 
 @app.command()
@@ -291,8 +349,19 @@ def notify(
     scan_ref: ScanOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write one Shadowserver-compatible CSV per network owner."""
-    _not_yet("notify")
+    """Write one Shadowserver-compatible CSV per network owner, plus index.csv.
+
+    Only services needing action (vulnerable, potentially vulnerable, end of support);
+    one file per owner and Shadowserver report type, e.g.
+    2026-04-01-scan_exchange-as3320-asn.csv.
+    """
+    from mxcensus.export.notify import notify as write_notices
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        files = write_notices(store, scan_ref, per, out)
+    owners = len({f.owner for f in files})
+    print(f"{len(files)} files for {owners} owners in {out} (index: {out / 'index.csv'})")
 
 
 # -- interpretation --------------------------------------------------------------------

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
 
 from mxcensus.assess import assess
+from mxcensus.enrich.interface import Enricher
 from mxcensus.identify import combine, identify
 from mxcensus.model import (
     Identification,
@@ -22,20 +22,6 @@ from mxcensus.model import (
 from mxcensus.store.db import Store
 
 BATCH = 5_000
-
-
-class Geo(Protocol):
-    country: str
-    continent: str
-    region: str
-    asn: int | None
-    org: str
-    city: str
-    source: str
-
-
-class Enricher(Protocol):
-    def lookup(self, ip: str, hint: Transcript | None = None) -> Geo: ...
 
 
 Progress = Callable[[int], None]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 from pathlib import Path
@@ -17,8 +16,10 @@ from mxcensus.engine.plan import (
 )
 from mxcensus.engine.run import shard_total
 from mxcensus.engine.worker import raise_nofile
+from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.errors import UsageError
 from mxcensus.model import ScanId
+from mxcensus.pipeline import analyze_scan
 from mxcensus.probes.interface import ProbeConfig
 from mxcensus.store.db import Store
 from mxcensus.targets import load_targets, parse_ports
@@ -108,12 +109,10 @@ def resume(store: Store, ref: str) -> tuple[ScanId, ScanPlan]:
 def analyze(store: Store, scan: ScanId) -> int | None:
     """Identify, assess and enrich the scan's transcripts (``mxcensus.pipeline``).
 
-    Returns the number of services written, or None when this build has no pipeline yet.
+    Returns the number of services written.
     """
+    enricher = GeoEnricher()
     try:
-        pipeline = importlib.import_module("mxcensus.pipeline")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mxcensus.pipeline":
-            raise
-        return None
-    return int(pipeline.analyze_scan(store, scan))
+        return analyze_scan(store, scan, enricher=enricher)
+    finally:
+        enricher.close()

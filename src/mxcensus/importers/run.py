@@ -39,6 +39,7 @@ from mxcensus.importers.interface import (
 )
 from mxcensus.importers.registry import IMPORTERS
 from mxcensus.model import ScanId, Transcript
+from mxcensus.pipeline import analyze_scan
 from mxcensus.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -297,12 +298,8 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
 
 
 def _analyze(store: Store, scan: ScanId, enricher: Enricher | None) -> int:
-    """Identify, combine, assess and enrich the imported transcripts, as for a live scan."""
-    from mxcensus import pipeline
-
-    # pipeline.Geo is a Protocol with settable members, which a frozen Geo cannot satisfy for
-    # mypy although the pipeline only reads them; enrich.interface.Enricher is the contract.
-    return pipeline.analyze_scan(store, scan, enricher=cast(pipeline.Enricher | None, enricher))
+    """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline)."""
+    return analyze_scan(store, scan, enricher=enricher)
 
 
 def _discard(store: Store, scan: ScanId) -> None:

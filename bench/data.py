@@ -1,0 +1,247 @@
+"""Data benchmark: a report over N stored services against bare DuckDB GROUP BYs, in one run;
+and import speed (Shodan JSON lines, one core) through ``mxcensus.importers.import_files``.
+
+The N services (default 10 million, ~3 per host) are generated inside DuckDB SQL straight
+into a store file created with the real schema (``Store.open`` runs the migrations), with
+one finding per judged service. Then, each the median of ``--repeat`` runs in this process:
+
+- bare count: ``SELECT product_line, count(*) … GROUP BY product_line`` — the floor;
+- bare same counts: the very aggregation the report runs (hosts, services, verdicts, EoL),
+  written as one hand-made GROUP BY;
+- report: ``render_report(--by product_line, --format table)`` end to end (scan lookup,
+  totals, the breakdown, hosts by verdict, rendering), and the same with ``--format json``;
+- full HTML report: every section (EoL per line, per CVE, per continent, per country with
+  the map, services at risk) — shown for information.
+
+Target: report ≤ 2 × the bare query computing the same counts.
+Usage: python bench/data.py [--services N] [--repeat R] [--keep PATH] [--import-records N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from mxcensus.report.fields import parse_by  # noqa: E402
+from mxcensus.report.query import group_sql  # noqa: E402
+from mxcensus.report.render import render_report  # noqa: E402
+from mxcensus.store.db import Store  # noqa: E402
+
+COUNTRIES = [
+    ("US", "NA"), ("DE", "EU"), ("FR", "EU"), ("GB", "EU"), ("NL", "EU"), ("RU", "EU"),
+    ("CN", "AS"), ("JP", "AS"), ("IN", "AS"), ("KR", "AS"), ("BR", "SA"), ("AR", "SA"),
+    ("CA", "NA"), ("MX", "NA"), ("AU", "OC"), ("NZ", "OC"), ("ZA", "AF"), ("NG", "AF"),
+    ("EG", "AF"), ("IT", "EU"),
+]  # fmt: skip
+
+GENERATE = """
+INSERT INTO services BY NAME
+WITH g AS (
+    SELECT i, i // 3 AS host, hash(i) AS h, hash(i // 3) AS hh FROM range($n) t(i)
+), p AS (
+    SELECT *, (h % 10)::BIGINT AS pk, ((h // 10) % 5)::BIGINT AS lk,
+           ((h // 50) % 7)::BIGINT AS vk, (hh % 20)::BIGINT AS ck FROM g
+)
+SELECT 'bench' AS scan,
+       printf('%d.%d.%d.%d', 1 + (host // 16777216) % 223, (host // 65536) % 256,
+              (host // 256) % 256, host % 256) AS ip,
+       [25, 587, 443][1 + i % 3]::INTEGER AS port,
+       ['smtp', 'submission', 'https'][1 + i % 3] AS protocol,
+       ['plain', 'starttls', 'tls'][1 + i % 3] AS transport,
+       TIMESTAMPTZ '2026-11-01 00:00:00+00' + to_seconds(i % 86400) AS observed_at,
+       CASE WHEN h % 97 = 0 THEN 'timeout' ELSE 'ok' END AS outcome,
+       'scan' AS source,
+       NULL AS hostname,
+       CASE WHEN pk < 3 THEN 'microsoft' WHEN pk < 6 THEN 'exim' WHEN pk < 8 THEN 'postfix'
+            WHEN pk < 9 THEN 'dovecot' END AS vendor,
+       CASE WHEN pk < 3 THEN 'ms-exchange' WHEN pk < 6 THEN 'exim' WHEN pk < 8 THEN 'postfix'
+            WHEN pk < 9 THEN 'dovecot' ELSE 'unknown' END AS product,
+       CASE WHEN pk < 3 THEN ['Exchange Server 2010', 'Exchange Server 2013',
+                              'Exchange Server 2016', 'Exchange Server 2019',
+                              'Exchange Server SE'][1 + lk]
+            WHEN pk < 6 THEN 'Exim 4' WHEN pk < 8 THEN 'Postfix 3'
+            WHEN pk < 9 THEN 'Dovecot 2' END AS product_line,
+       CASE WHEN pk < 9 THEN printf('4.%d', 80 + lk * 3 + vk) END AS version,
+       NULL AS version_key,
+       CASE WHEN pk < 3 THEN 'build4' WHEN pk < 9 THEN 'version' ELSE 'none' END AS precision,
+       NULL AS release, NULL AS confidence, NULL AS distro,
+       []::VARCHAR[] AS evidence,
+       CASE WHEN pk < 3 THEN lk < 4 WHEN pk < 9 THEN false END AS eol,
+       NULL AS eol_line, NULL AS eol_date,
+       pk < 6 AND vk < 2 AS kev,
+       CASE WHEN pk = 9 THEN 'unknown'
+            ELSE ['vulnerable', 'potentially-vulnerable', 'not-vulnerable', 'not-vulnerable',
+                  'none', 'none', 'potentially-vulnerable'][1 + vk] END AS worst_status,
+       c.cc AS country, c.continent, NULL AS region,
+       (hh % 5000)::INTEGER AS asn, NULL AS org, NULL AS city, NULL AS geo_source,
+       '220 mail.example ESMTP' AS banner,
+       '{"schema":1}' AS record
+FROM p JOIN countries c ON c.k = p.ck
+"""
+
+FINDINGS = """
+INSERT INTO findings BY NAME
+SELECT scan, ip, port,
+       CASE WHEN product = 'ms-exchange' THEN 'CVE-2021-26855'
+            WHEN product = 'exim' THEN 'CVE-2019-10149'
+            ELSE 'CVE-2023-51764' END AS cve,
+       worst_status AS status, kev, false AS ransomware, 9.8 AS cvss, 'bench' AS reason,
+       NULL AS fixed_in, []::VARCHAR[] AS tags
+FROM services
+WHERE scan = 'bench' AND worst_status IN ('vulnerable', 'potentially-vulnerable',
+                                           'not-vulnerable')
+"""
+
+
+def build(path: Path, n: int) -> float:
+    t0 = time.perf_counter()
+    with Store.open(path) as store:
+        store.create_scan(name="bench", kind="scan", source="scan", scan_id="bench")  # type: ignore[arg-type]
+        con = store.con
+        con.execute(
+            "CREATE TEMP TABLE countries AS SELECT * FROM (VALUES "
+            + ", ".join(f"({k}, '{cc}', '{ct}')" for k, (cc, ct) in enumerate(COUNTRIES))
+            + ") t(k, cc, continent)"
+        )
+        con.execute(GENERATE, {"n": n})
+        con.execute(FINDINGS)
+        store.finish_scan("bench")  # type: ignore[arg-type]
+        con.execute("CHECKPOINT")
+    return time.perf_counter() - t0
+
+
+def median(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm the cache: every variant reads from memory, not from the first disk pass
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_report(path: Path, repeat: int) -> None:
+    with Store.open(path, read_only=True) as store:
+        con = store.con
+        n = con.execute("SELECT count(*) FROM services").fetchone()
+        f = con.execute("SELECT count(*) FROM findings").fetchone()
+        print(f"store: {n[0] if n else 0:,} services, {f[0] if f else 0:,} findings, "
+              f"{path.stat().st_size / 1e6:.0f} MB on disk")  # fmt: skip
+        by = parse_by("product_line")
+        floor_sql = (
+            "SELECT product_line, count(*) FROM services WHERE scan = $scan GROUP BY product_line"
+        )
+        same_sql = group_sql(by)
+        results = {
+            "bare count(*) GROUP BY product_line": median(
+                lambda: con.execute(floor_sql, {"scan": "bench"}).fetchall(), repeat
+            ),
+            "bare GROUP BY, the report's counts": median(
+                lambda: con.execute(same_sql, {"scan": "bench"}).fetchall(), repeat
+            ),
+            "report --by product_line (table)": median(
+                lambda: render_report(store, "bench", "product_line", "table"), repeat
+            ),
+            "report --by product_line (json)": median(
+                lambda: render_report(store, "bench", "product_line", "json"), repeat
+            ),
+            "report --by country,verdict (table)": median(
+                lambda: render_report(store, "bench", "country,verdict", "table"), repeat
+            ),
+            "full HTML report (all sections, map)": median(
+                lambda: render_report(store, "bench", "product_line", "html"), repeat
+            ),
+        }
+    same = results["bare GROUP BY, the report's counts"]
+    floor = results["bare count(*) GROUP BY product_line"]
+    print(f"\nmedian of {repeat} runs each (threads: {os.cpu_count()} cores shared)")
+    for label, secs in results.items():
+        print(f"  {label:40s} {secs:8.3f} s   {secs / same:5.2f}× same-counts   "
+              f"{secs / floor:6.2f}× count(*)")  # fmt: skip
+    ratio = results["report --by product_line (table)"] / same
+    verdict = "meets" if ratio <= 2.0 else "MISSES"
+    print(f"\nreport / bare query with the same counts: {ratio:.2f}× ({verdict} the ≤ 2× target)")
+
+
+# -- import speed ----------------------------------------------------------------------
+# Runs once the imports engineer's API (mxcensus.importers.import_files) is on this branch.
+
+SHODAN_FIXTURE = ROOT / "tests" / "importers" / "fixtures" / "shodan-mail.json"
+
+
+def shodan_file(path: Path, n: int) -> int:
+    if SHODAN_FIXTURE.exists():
+        templates = [orjson.loads(x) for x in SHODAN_FIXTURE.read_bytes().splitlines() if x]
+    else:
+        templates = [
+            {
+                "ip_str": "", "port": 25, "transport": "tcp", "timestamp": "2026-11-01T00:00:00",
+                "data": "220 mail.example.org ESMTP Exim 4.92 Mon, 01 Nov 2026 00:00:00 +0000\r\n",
+                "_shodan": {"module": "smtp"}, "location": {"country_code": "DE"}, "asn": "AS3320",
+            }
+        ]  # fmt: skip
+    base = int(ipaddress.IPv4Address("100.64.0.0"))
+    with path.open("wb") as fh:
+        for i in range(n):
+            rec = dict(templates[i % len(templates)])
+            rec["ip_str"] = str(ipaddress.IPv4Address(base + i))
+            rec["ip"] = base + i
+            fh.write(orjson.dumps(rec) + b"\n")
+    return path.stat().st_size
+
+
+def bench_import(tmp: Path, records: int, repeat: int) -> None:
+    try:
+        from mxcensus.importers import import_files
+    except ImportError:
+        print("\nimport speed: skipped — mxcensus.importers.import_files is not on this branch")
+        return
+    src = tmp / "shodan.json"
+    size = shodan_file(src, records)
+    rates = []
+    for r in range(repeat):
+        db = tmp / f"import-{r}.duckdb"
+        with Store.open(db) as store:
+            t0 = time.perf_counter()
+            res = import_files(store, "shodan", [src], name=f"bench-{r}", analyze=False)
+            secs = time.perf_counter() - t0
+        rates.append((res.records / secs, size / secs / 1e6))
+        db.unlink()
+    rps = statistics.median(r for r, _ in rates)
+    mbs = statistics.median(m for _, m in rates)
+    print(f"\nimport speed (Shodan JSON lines, {records:,} records, {size / 1e6:.1f} MB, "
+          f"analyze=False, one core): median {rps:,.0f} records/s, {mbs:.1f} MB/s")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--services", type=int, default=10_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
+    ap.add_argument("--import-records", type=int, default=100_000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="mxcensus-bench-data-"))
+    path = args.keep or tmp / "bench.duckdb"
+    if not path.exists():
+        secs = build(path, args.services)
+        print(f"generated {args.services:,} services in DuckDB SQL in {secs:.1f} s")
+    bench_report(path, args.repeat)
+    bench_import(tmp, args.import_records, args.repeat)
+    if args.keep is None:
+        path.unlink()
+
+
+if __name__ == "__main__":
+    main()
