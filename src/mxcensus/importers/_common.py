@@ -7,6 +7,7 @@ shape a live probe would have produced.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -217,6 +218,17 @@ def keep(extra: list[tuple[str, str]], key: str, value: Any) -> None:
     else:
         text = str(value)
     extra.append((key, text[:MAX_EXTRA]))
+
+
+@lru_cache(maxsize=65536)
+def address(value: str) -> str:
+    """The address in its canonical text form; ValueError when it is not an IP address."""
+    if type(value) is not str:
+        raise ValueError(f"not an IP address: {value!r}")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"not an IP address: {value[:60]!r}") from None
 
 
 def text_of(value: Any) -> str:

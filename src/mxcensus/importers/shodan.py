@@ -10,6 +10,7 @@ banners become transcripts; others are skipped.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -48,15 +49,11 @@ class ShodanImporter:
 def _ip(doc: dict[str, Any]) -> str:
     ip = doc.get("ip_str")
     if isinstance(ip, str) and ip:
-        return ip
+        return c.address(ip)
     raw = doc["ip"]
-    if isinstance(raw, int):
-        import ipaddress
-
+    if type(raw) is int and 0 <= raw < 2**128:
         return str(ipaddress.ip_address(raw))
-    if isinstance(raw, str) and raw:
-        return raw
-    raise ValueError("no ip_str")
+    return c.address(raw)
 
 
 def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
