@@ -160,10 +160,10 @@ def totals(store: Store, scan: ScanId, *, geo: bool = False) -> tuple[dict[str, 
         hv, sv = r[6 : 6 + k], r[6 + k : 6 + 2 * k]
         eol, risk = r[-2], r[-1]
         if gc and gk:
-            out["hosts"], out["services"] = int(hosts), int(services)
+            out["hosts"], out["services"] = int(hosts or 0), int(services or 0)
             for i, (_, name) in enumerate(VERDICT_ORDER):
-                out[f"hosts:{name}"] = int(hv[i])
-                out[f"services:{name}"] = int(sv[i])
+                out[f"hosts:{name}"] = int(hv[i] or 0)  # count_if of no rows is NULL
+                out[f"services:{name}"] = int(sv[i] or 0)
         else:
             level, place = ("country", country) if not gc else ("continent", continent)
             places[level].append(
