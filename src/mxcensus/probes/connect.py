@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable
 from typing import Protocol
 
 from mxcensus.model import TlsInfo
@@ -42,7 +43,7 @@ class TlsFailure(Exception):
 
 
 class Stream(Protocol):
-    async def read(self, deadline: float) -> bytes:
+    def read(self, deadline: float) -> Awaitable[bytes]:
         """Bytes the server sent (at least one), or ``b""`` once it closed."""
         ...
 
@@ -62,7 +63,8 @@ class Connector(Protocol):
 
 
 class _Buffer(asyncio.Protocol):
-    """Collects received chunks; wakes one waiting reader; pauses the socket when full.
+    """Hands received bytes to the waiting reader's future, or keeps them until the next
+    read; pauses the socket when too much is kept.
 
     It also keeps the connection's one deadline timer: a wait sets ``deadline`` and the
     timer is only re-armed when the new deadline is earlier than the armed one; a timer
@@ -90,7 +92,7 @@ class _Buffer(asyncio.Protocol):
         self.loop = loop
         self.chunks: list[bytes] = []
         self.size = 0  # bytes in chunks
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[bytes] | None = None
         self.eof = False
         self.exc: BaseException | None = None
         self.paused = False
@@ -105,27 +107,37 @@ class _Buffer(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():  # else the reader was cancelled: keep the bytes
+                w.set_result(data)
+                return
         self.chunks.append(data)
         self.size += len(data)
         if self.size > _HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._wake()
+        self._end()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.exc = exc
-        self._wake()
+        self._end()
 
-    def _wake(self) -> None:
+    def _end(self) -> None:
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                if self.exc is not None:
+                    w.set_exception(self.exc)
+                else:
+                    w.set_result(b"")
 
     def arm(self, deadline: float) -> None:
         """Make the current wait end at ``deadline``."""
@@ -152,8 +164,10 @@ class _Buffer(asyncio.Protocol):
             self.timed_out = True
             self.task.cancel()
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_exception(ReadTimeout("no data before the deadline"))
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_exception(ReadTimeout("no data before the deadline"))
 
 
 class AsyncioStream:
@@ -169,28 +183,26 @@ class AsyncioStream:
         self._proto = proto
         self._tls = False
 
-    async def read(self, deadline: float) -> bytes:
+    def read(self, deadline: float) -> Awaitable[bytes]:
+        # a plain future, resolved by the protocol with the bytes themselves
         p = self._proto
-        if not p.chunks and not p.eof:
-            fut: asyncio.Future[None] = self._loop.create_future()
-            p.waiter = fut
-            p.arm(deadline)
-            try:
-                await fut
-            finally:
-                p.waiter = None
+        fut: asyncio.Future[bytes] = self._loop.create_future()
         chunks = p.chunks
         if chunks:
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            fut.set_result(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             chunks.clear()
             p.size = 0
             if p.paused:
                 p.paused = False
                 self._transport.resume_reading()
-            return data
-        if p.exc is not None:
-            raise p.exc
-        return b""
+        elif not p.eof:
+            p.waiter = fut
+            p.arm(deadline)
+        elif p.exc is not None:
+            fut.set_exception(p.exc)
+        else:
+            fut.set_result(b"")
+        return fut
 
     def write(self, data: bytes) -> None:
         if not self._transport.is_closing():
@@ -243,7 +255,7 @@ class AsyncioConnector:
         # then serves the reads too) rather than an ``asyncio.timeout`` of its own
         loop = asyncio.get_running_loop()
         proto = _Buffer(loop)
-        task = proto.task = asyncio.current_task()
+        task = proto.task = asyncio.current_task(loop)
         proto.arm(deadline)
         try:
             transport, _ = await loop.create_connection(lambda: proto, ip, port)

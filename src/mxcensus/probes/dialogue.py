@@ -164,8 +164,9 @@ class Dialogue:
             message = take()  # bytes left over from an earlier read
             if message is None:
                 read_timeout = timeout or self.config.read_timeout
+                loop, total = self.loop, self.total_deadline
                 while message is None:
-                    data = await stream.read(self.deadline(read_timeout))
+                    data = await stream.read(min(loop.time() + read_timeout, total))
                     if not data:
                         raise Closed("the server closed the connection")
                     if size < limit:
@@ -183,9 +184,7 @@ class Dialogue:
                 got, truncated = b"".join(chunks)[:limit], size > limit
             self.steps.append(Step(name, sent=sent, received=got, truncated=truncated))
             raise Ended(outcome, error) from None
-        self.steps.append(
-            Step(name, sent=sent, received=raw(message), code=code(message) if code else None)
-        )
+        self.steps.append(Step(name, sent, raw(message), code(message) if code else None))
         return message
 
     def close(self) -> None:
