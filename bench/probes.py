@@ -19,9 +19,14 @@ import argparse
 import asyncio
 import multiprocessing
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import uvloop
+
+# measure this checkout's probes, not whichever mxcensus the venv has installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from mxcensus.model import Outcome
 from mxcensus.probes.interface import Endpoint, ProbeConfig
