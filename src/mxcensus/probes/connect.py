@@ -3,9 +3,16 @@
 Probes never touch sockets themselves: they ask a connector for a stream, read what the
 server sent with a deadline, write commands and upgrade to TLS. The default
 :class:`AsyncioConnector` runs on whatever loop is current (uvloop in the engine) with
-``loop.create_connection`` and a small buffering protocol, and ``loop.start_tls`` for both
-STARTTLS and implicit TLS (the TCP connection is made first, so a refused port and a failed
-handshake stay distinct). Tests can pass a connector that replays a recorded dialogue.
+``loop.create_connection`` (numeric addresses: no resolver) and a lean protocol, and
+``loop.start_tls`` for both STARTTLS and implicit TLS (the TCP connection is made first, so
+a refused port and a failed handshake stay distinct). Tests can pass a connector that
+replays a recorded dialogue.
+
+The default stream is built for the per-session CPU of a scan: ``read()`` is a plain future
+that ``data_received`` resolves with the bytes themselves (no coroutine, copy or extra
+buffer when the reader is already waiting), and one deadline timer per connection, re-armed
+lazily, serves the connect and every read instead of an ``asyncio.timeout`` or a timer per
+read.
 
 Deadlines are absolute ``loop.time()`` values, so one total deadline bounds a whole
 dialogue however the server trickles its bytes. A stream signals:
