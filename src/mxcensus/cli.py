@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from typer._click import exceptions as click_exc
 
 from mxcensus import __version__
-from mxcensus.errors import MxcensusError, NotAvailableError, UsageError
+from mxcensus.errors import MxcensusError, UsageError
 
 app = typer.Typer(
     name="mxcensus",
@@ -51,10 +51,6 @@ ScanOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")
 ]
-
-
-def _not_yet(what: str) -> NoReturn:
-    raise NotAvailableError(f"{what}: not available yet in mxcensus {__version__}")
 
 
 def version_callback(value: bool) -> None:
@@ -230,9 +226,28 @@ def import_(
 def reassess(
     scan_ref: Annotated[str, typer.Argument(metavar="SCAN", help="Scan id or name.")],
     db: DbOption = None,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option("--geo-db", help="MMDB file(s) for ASN / organisation / city."),
+    ] = None,
 ) -> None:
-    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline."""
-    _not_yet("reassess")
+    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline.
+
+    The raw transcripts stay as they were; services and findings are replaced in one go.
+    """
+    from mxcensus.enrich.geo import GeoEnricher
+    from mxcensus.pipeline import analyze_scan
+    from mxcensus.store.db import Store
+
+    with Store.open(db) as store:
+        scan_id = store.resolve_scan(scan_ref)
+        transcripts = store.count("transcripts", scan_id)
+        enricher = GeoEnricher(geo_db or ())
+        try:
+            services = analyze_scan(store, scan_id, enricher=enricher)
+        finally:
+            enricher.close()
+    typer.echo(f"reassessed scan {scan_id}: {transcripts} transcripts, {services} services")
 
 
 # -- reporting -------------------------------------------------------------------------
@@ -393,8 +408,17 @@ def explain(
     scan_ref: ScanOption = None,
     db: DbOption = None,
 ) -> None:
-    """Show the evidence chain: what was seen, which rule, which knowledge row, why."""
-    _not_yet("explain")
+    """Show the evidence chain: what was seen, which rule, which knowledge row, why.
+
+    Without --scan, the newest scan that saw the address is used. Identification and
+    assessment are re-run with the current rules and knowledge.
+    """
+    from mxcensus.explain import explain as explain_chain
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        lines = explain_chain(store, target, scan_ref)
+    typer.echo("\n".join(lines).rstrip())
 
 
 @rules_app.command("check")
@@ -458,7 +482,10 @@ def lab(
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 600.0,
     base: Annotated[
-        str, typer.Option(help="Hosts get the loopback addresses after this one.")
+        str,
+        typer.Option(
+            help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
+        ),
     ] = "127.64.0.0",
     hostile_fraction: Annotated[
         float, typer.Option(help="Share of hostile hosts (tarpit, reset, giant banner, …).")
@@ -486,12 +513,15 @@ def lab(
     appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
     SIGUSR1 writes the counters.
     """
-    from mxcensus.lab.population import LabConfig, parse_ports
+    from mxcensus.lab.population import LabConfig, free_base, parse_ports
     from mxcensus.lab.runner import run_lab
 
+    served = parse_ports(ports)
+    if base == "auto":
+        base = free_base(size, served)
     config = LabConfig(
         size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
-        ports=parse_ports(ports), tarpit_interval=tarpit_interval,
+        ports=served, tarpit_interval=tarpit_interval,
     )  # fmt: skip
     if duration <= 0:
         raise UsageError(f"lab --duration: must be positive, got {duration}")
@@ -514,11 +544,50 @@ def lab(
 
 @app.command()
 def demo(
-    db: DbOption = None,
+    db: Annotated[
+        Path,
+        typer.Option("--db", help="DuckDB file the demo scan is stored in."),
+    ] = Path("mxcensus-demo.duckdb"),
     size: Annotated[int, typer.Option(help="Simulated hosts in the lab.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the lab population.")] = 1,
 ) -> None:
-    """A first look: start the lab, scan it, report what was found."""
-    _not_yet("demo")
+    """A first look: start the lab on loopback, scan it, report what was found.
+
+    Everything stays on 127.0.0.0/8. The scan is kept in --db so you can go on with
+    report, export and explain.
+    """
+    from rich.console import Console
+
+    from mxcensus.demo import run_demo
+    from mxcensus.engine.view import ProgressView
+
+    if size < 1:
+        raise UsageError(f"--size {size}: the lab needs at least one host")
+    width, color = _terminal(None)
+    console = Console()
+    say = typer.echo
+    if sys.stdout.isatty():
+        with ProgressView(console, size * 9) as view:
+            res = run_demo(
+                db, size=size, seed=seed, say=say, progress=view.update, width=width, color=color
+            )
+    else:
+        res = run_demo(db, size=size, seed=seed, say=say, width=width, color=color)
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(res.result.outcomes.items()))
+    typer.echo(
+        f"scanned {res.result.done} endpoints of {res.hosts} hosts in {res.result.duration:.1f} s;"
+        f" {res.services} services stored; outcomes: {outcomes}"
+    )
+    for data in res.reports.values():
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    typer.echo(
+        f"\nnext: mxcensus report --db {res.db} --format html -o report.html"
+        f"\n      mxcensus export --db {res.db} --format jsonl"
+        f"\n      mxcensus explain IP --db {res.db}"
+    )
 
 
 _COMMANDS = {
