@@ -27,7 +27,7 @@ from mxcensus.model import (
     Status,
     Transcript,
 )
-from mxcensus.versions import scheme_for
+from mxcensus.versions import build_parts, scheme_for
 from mxcensus.vocabulary import PRODUCTS
 
 _CONFIDENCE = {
@@ -62,6 +62,10 @@ def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Findi
     )
 
 
+def seen_build(parts: tuple[int, ...] | None) -> str:
+    return ".".join(map(str, parts)) if parts else ""
+
+
 def _exchange(
     k: KnowledgeBase, version: str, precision: Precision, on: date
 ) -> tuple[str, str, tuple[Finding, ...], EolStatus, str]:
@@ -88,7 +92,18 @@ def _exchange(
         eol = eolmod.by_line_name(lc, pline, on) or EolStatus(eol=None, line=pline)
     latest = ix.latest.get(pline)
     install = ""
-    if latest is not None and pline in ("Exchange Server 2016", "Exchange Server 2019"):
+    current = (
+        latest is not None
+        and parts is not None
+        and len(parts) == 4
+        and parts >= (build_parts(latest.build) or ())
+    )
+    if current:
+        install = (
+            f"{seen_build(parts)} is at or after the newest build on Microsoft's list "
+            f"({latest.build if latest else ''}): keep it current with each security update."
+        )
+    elif latest is not None and pline in ("Exchange Server 2016", "Exchange Server 2019"):
         install = (
             f"Install the newest CU and security update of {pline}: {latest.build} "
             f"({latest.release}; after 2025-10-14 only through Extended Security Updates), "
