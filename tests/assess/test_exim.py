@@ -44,7 +44,10 @@ def _boundary_cases() -> list[tuple[str, str, str]]:
                 below = [r for r in releases if EXIM.compare(r, intro) < 0]
                 if below:
                     v = max(below, key=EXIM.sort_key)
-                    out.append((adv.id, v, "in" if _in_any_range(adv.id, v) else "out"))
+                    where = "in" if _in_any_range(adv.id, v) else "out"
+                    if where == "out" and adv.intro_unverified:
+                        where = "unconfirmed"
+                    out.append((adv.id, v, where))
     return out
 
 
@@ -58,6 +61,9 @@ def test_range_boundaries(cve: str, version: str, where: str) -> None:
         assert f.status is Status.POTENTIALLY_VULNERABLE, f
         assert "backport" in f.reason
         assert f.fixed_in
+    elif where == "unconfirmed":  # below a lower bound no primary source confirms
+        assert f.status is Status.UNKNOWN, f
+        assert "not confirmed" in f.reason
     else:
         assert f.status is Status.NOT_VULNERABLE, f
 

@@ -70,6 +70,13 @@ def verdict(
         started = [(i, f) for i, f in adv.ranges if i == "0" or sch.compare(version, i) >= 0]
         if not started:
             first = min((i for i, _ in adv.ranges), key=sch.sort_key)
+            if adv.intro_unverified:
+                return (
+                    Status.UNKNOWN,
+                    f"{shown(version)} is older than the first affected version {first}, but "
+                    "that lower bound is not confirmed by a primary source",
+                    adv.ranges[0][1],
+                )
             return (
                 Status.NOT_VULNERABLE,
                 f"{shown(version)} is older than the first affected version {first}",
