@@ -14,7 +14,7 @@ from functools import lru_cache
 from mxcensus import kb as kbase
 from mxcensus.assess import eol as eolmod
 from mxcensus.assess import exchange, ranges
-from mxcensus.assess.ehlo import EhloFacts, ehlo_facts
+from mxcensus.assess.ehlo import Facts, ehlo_facts
 from mxcensus.assess.remediation import advise
 from mxcensus.kb import KnowledgeBase
 from mxcensus.kb.records import Advisory, Requires
@@ -193,24 +193,24 @@ def _base(product: str, version: str, precision: Precision, distro: str, on: dat
     )
 
 
-def _ehlo_note(req: Requires, facts: EhloFacts) -> str:
+def _ehlo_note(req: Requires, facts: Facts) -> str:
     notes: list[str] = []
     if req.ehlo:
         missing = [
-            k for k in req.ehlo if k not in facts.keywords and not (k == "STARTTLS" and facts.tls)
+            k for k in req.ehlo if k not in facts and not (k == "STARTTLS" and "TLS" in facts)
         ]
         if missing:
             notes.append(f"the EHLO to this scanner does not advertise {' and '.join(missing)}")
         else:
             notes.append(f"the EHLO advertises {' and '.join(req.ehlo)}")
     if req.auth:
-        offered = sorted(set(req.auth) & facts.auth)
+        offered = sorted(m for m in req.auth if f"AUTH:{m}" in facts)
         if offered:
             notes.append(f"AUTH {'/'.join(offered)} is advertised")
         else:
             notes.append(f"no AUTH {'/'.join(req.auth)} advertised to this scanner")
     if req.starttls and not req.ehlo:
-        notes.append("TLS is offered" if facts.tls else "no TLS offered to this scanner")
+        notes.append("TLS is offered" if "TLS" in facts else "no TLS offered to this scanner")
     return "; ".join(notes)
 
 
@@ -230,7 +230,7 @@ def _needs_ehlo(key: Key) -> bool:
 
 
 @lru_cache(maxsize=16384)
-def _with_ehlo(key: Key, facts: EhloFacts) -> Assessment:
+def _with_ehlo(key: Key, facts: Facts) -> Assessment:
     base = _base(*key)
     advisories = {a.id: a for a in kbase.get().by_product.get(key[0], ())}
     out: list[Finding] = []
