@@ -392,12 +392,12 @@ def identify(
     import orjson
 
     from mxcensus.identify.engine import decode
-    from mxcensus.identify.lines import identifier, identify_lines
+    from mxcensus.identify.lines import add_assessment, identifier, identify_lines
 
     identifier(protocol)  # a bad --protocol fails before reading stdin
     lines = (decode(raw) for raw in sys.stdin.buffer)
     out = sys.stdout.buffer
-    for record in identify_lines(lines, protocol):
+    for record in identify_lines(lines, protocol, extend=add_assessment):
         out.write(orjson.dumps(record) + b"\n")
     out.flush()
 
@@ -482,7 +482,10 @@ def lab(
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 600.0,
     base: Annotated[
-        str, typer.Option(help="Hosts get the loopback addresses after this one.")
+        str,
+        typer.Option(
+            help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
+        ),
     ] = "127.64.0.0",
     hostile_fraction: Annotated[
         float, typer.Option(help="Share of hostile hosts (tarpit, reset, giant banner, …).")
@@ -510,12 +513,15 @@ def lab(
     appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
     SIGUSR1 writes the counters.
     """
-    from mxcensus.lab.population import LabConfig, parse_ports
+    from mxcensus.lab.population import LabConfig, free_base, parse_ports
     from mxcensus.lab.runner import run_lab
 
+    served = parse_ports(ports)
+    if base == "auto":
+        base = free_base(size, served)
     config = LabConfig(
         size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
-        ports=parse_ports(ports), tarpit_interval=tarpit_interval,
+        ports=served, tarpit_interval=tarpit_interval,
     )  # fmt: skip
     if duration <= 0:
         raise UsageError(f"lab --duration: must be positive, got {duration}")

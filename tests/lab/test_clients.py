@@ -83,6 +83,15 @@ def test_smtp_dialogue_with_smtplib(lab: Lab, kind: str) -> None:
         assert client.noop()[0] == 250
 
 
+def test_helo_and_unknown_commands(lab: Lab) -> None:
+    address, host = first(lab, "exim", 25)
+    with smtplib.SMTP(address, 25, timeout=TIMEOUT) as client:
+        code, msg = client.helo("scanner.test")
+        assert code == 250 and host["hostname"].encode() in msg
+        assert client.docmd("FROB")[0] == 500
+        assert client.docmd("VRFY", "root")[0] >= 500  # the lab never accepts mail
+
+
 @pytest.mark.parametrize("kind", ["exim", "postfix", "exchange", "mdaemon", "sendmail"])
 def test_smtp_greeting_is_the_truth_banner(lab: Lab, kind: str) -> None:
     address, host = first(lab, kind, 25)

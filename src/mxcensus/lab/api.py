@@ -1,7 +1,8 @@
 """The lab for tests and benchmarks.
 
 ``Lab`` runs ``mxcensus lab`` in a subprocess (its own processes, so a benchmark measures the
-scanner, not a lab sharing its event loop)::
+scanner, not a lab sharing its event loop). Its ``base`` is ``"auto"`` unless given: a free range
+above 127.128.0.0, so parallel tests and several people on one machine do not collide::
 
     with Lab(size=2000, seed=7, hostile_fraction=0.05) as lab:
         lab.addresses          # ["127.64.0.1", …]
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,7 +46,7 @@ class Lab:
         size: int = 200,
         seed: int = 1,
         *,
-        base: str = DEFAULT_BASE,
+        base: str = "auto",
         hostile_fraction: float = 0.05,
         ports: tuple[int, ...] = ALL_PORTS,
         workers: int | None = None,
@@ -52,10 +54,11 @@ class Lab:
         tarpit_interval: float = 2.0,
         startup_timeout: float = 180.0,
     ) -> None:
+        self.auto_base = base == "auto"
         self.config = LabConfig(
             size=size,
             seed=seed,
-            base=base,
+            base=DEFAULT_BASE if self.auto_base else base,
             hostile_fraction=hostile_fraction,
             ports=tuple(ports),
             tarpit_interval=tarpit_interval,
@@ -96,6 +99,11 @@ class Lab:
     def addresses(self) -> list[str]:
         return list(self.truth.get("hosts", {}))
 
+    def serving(self, port: int) -> list[str]:
+        """The addresses with ``port`` open (a Dovecot host has no port 25, …)."""
+        key = str(port)
+        return [a for a, h in self.truth.get("hosts", {}).items() if key in h["ports"]]
+
     @property
     def ca_pem(self) -> str:
         return str(self.truth.get("ca_pem", ""))
@@ -114,7 +122,7 @@ class Lab:
             "--seed",
             str(c.seed),
             "--base",
-            c.base,
+            "auto" if self.auto_base else c.base,
             "--hostile-fraction",
             str(c.hostile_fraction),
             "--ports",
@@ -151,6 +159,7 @@ class Lab:
                 raise LabError(f"lab: not ready after {self.startup_timeout:.0f} s")
             time.sleep(0.05)
         self.truth = json.loads(self.truth_path.read_text())
+        self.config = replace(self.config, base=self.truth["base"])
         return self
 
     def _log_tail(self) -> str:

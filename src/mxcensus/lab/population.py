@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,32 @@ def parse_ports(text: str) -> tuple[int, ...]:
     if not out:
         raise UsageError("lab --ports: no port given")
     return tuple(dict.fromkeys(out))
+
+
+def free_base(size: int, ports: Iterable[int] = ALL_PORTS) -> str:
+    """A base in 127.128.0.0–127.254.0.0 whose first addresses are free on ``ports``.
+
+    For ``--base auto``: several labs (parallel tests, several engineers) on one machine
+    must not collide. The check binds and releases a few sockets, so it is a good guess,
+    not a reservation.
+    """
+    chooser = random.SystemRandom()
+    for _ in range(20):
+        base = f"127.{chooser.randrange(128, 255)}.0.0"
+        probe = addresses(base, min(size, 3))
+        if all(_bindable(a, p) for a in probe for p in ports):
+            return base
+    raise UsageError("lab --base auto: found no free range in 127.128.0.0/9; give --base")
+
+
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def addresses(base: str, size: int) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -38,6 +39,23 @@ log = logging.getLogger(__name__)
 
 TRUTH_SCHEMA = 1
 
+TRUTH_FIELDS = {
+    "hosts.<address>": "one simulated host; its open ports are exactly the keys of 'ports'",
+    "hosts.*.product/vendor/version": "what the host really runs (version: full build)",
+    "hosts.*.visible_version/precision": (
+        "what a correct identifier can know combining the evidence of all its ports"
+    ),
+    "hosts.*.exposure": "Exchange: smtp-only | owa-path | x-owa-version | ecp-manifest",
+    "hosts.*.hostile": "empty, or the hostile behaviour (tarpit, reset, giant, …)",
+    "hosts.*.ports.<port>.product/version/precision": "what this port alone shows",
+    "hosts.*.ports.<port>.outcome": "the outcome class a correct, bounded client ends with",
+    "hosts.*.ports.<port>.banner": (
+        "the exact greeting sent (latin-1, CRLFs kept); the first 64 bytes for 'giant'"
+    ),
+    "hosts.*.ports.<port>.tls": "none | starttls (offered in-band) | implicit",
+    "ca_pem": "the CA of every certificate the lab serves (generated at start)",
+}
+
 
 def raise_nofile() -> int:
     """Raise the soft RLIMIT_NOFILE to the hard limit; return the new soft limit."""
@@ -58,6 +76,7 @@ def truth_document(config: LabConfig, hosts: list[Host], tls: TlsMaterial | None
         "base": config.base,
         "hostile_fraction": config.hostile_fraction,
         "ports": list(config.ports),
+        "fields": TRUTH_FIELDS,
         "ca_pem": tls.ca_pem.decode() if tls else "",
         "hosts": {h.address: h.truth() for h in hosts},
     }
@@ -125,6 +144,9 @@ async def _worker(
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", servers.sockets))
+    # the specs live as long as the worker: keep them out of every garbage collection
+    gc.collect()
+    gc.freeze()
     loop = asyncio.get_running_loop()
     stopping = loop.create_future()
 
@@ -178,12 +200,15 @@ def run_lab(
     written. Must run in the main thread (it installs signal handlers).
     """
     config.check()
-    nworkers = workers or default_workers()
+    hosts = generate(config)
+    limit = raise_nofile()
+    sockets_needed = sum(len(h.services) for h in hosts)
+    # half of each worker's file limit for listeners, the rest for connections
+    enough = -(-sockets_needed // max(512, limit // 2))
+    nworkers = workers or max(default_workers(), enough)
     if nworkers < 1:
         raise LabError(f"lab --workers: must be at least 1, got {nworkers}")
-    hosts = generate(config)
     tls = make_tls_material(config.base)
-    raise_nofile()
 
     flags = {"stop": "", "dump": False}
     wake_r, wake_w = socket.socketpair()

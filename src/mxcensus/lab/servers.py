@@ -49,10 +49,13 @@ class Env:
     tarpit_interval: float = 2.0
     session_cap: float = 120.0  # a session is cut after this long, whatever it does
     hostile_cap: float = 300.0
+    ehlo_cache: dict[tuple[int, bool], tuple[str, bytes]] = field(default_factory=dict)
 
 
 class _Session(asyncio.Protocol):
-    __slots__ = ("_t", "done", "env", "slot", "stash", "svc", "task", "timer", "tls", "upgrading")
+    __slots__ = (
+        "_t", "deadline", "done", "env", "slot", "stash", "svc", "task", "tls", "upgrading",
+    )  # fmt: skip
 
     def __init__(self, env: Env, svc: Service, slot: int) -> None:
         self.env = env
@@ -63,7 +66,7 @@ class _Session(asyncio.Protocol):
         self.upgrading = False
         self.stash = b""
         self.task: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -71,14 +74,12 @@ class _Session(asyncio.Protocol):
         self._t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         env = self.env
         env.live.add(self)
-        self.timer = env.loop.call_later(self.cap(), self.expire)
+        self.deadline = env.loop.time() + self.cap()  # enforced by LabServers' sweeper
         self.ready()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.done = True
         self.env.live.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
         self.stop()
 
     def cap(self) -> float:
@@ -219,6 +220,8 @@ class _LineSession(_Session):
 
 def _arg(line: bytes, skip: int) -> str:
     text = line[skip:].strip()[:64].decode("latin-1")
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
@@ -242,13 +245,18 @@ class SmtpSession(_LineSession):
                 self.send(d.helo.format(arg=arg, ip=ip).encode("latin-1") + b"\r\n")
                 return
             offer = self.svc.starttls and not self.tls
-            ext = [e for e in d.extensions if e != "STARTTLS" or offer]
-            lines = [d.ehlo_hello.format(arg=arg, ip=ip), *ext]
-            last = len(lines) - 1
-            reply = "".join(
-                f"250{' ' if i == last else '-'}{text}\r\n" for i, text in enumerate(lines)
-            )
-            self.send(reply.encode("latin-1"))
+            cache = self.env.ehlo_cache
+            key = (id(d), offer)
+            cached = cache.get(key)
+            if cached is None:
+                ext = [e for e in d.extensions if e != "STARTTLS" or offer]
+                tail = "".join(
+                    f"250{' ' if i == len(ext) - 1 else '-'}{text}\r\n"
+                    for i, text in enumerate(ext)
+                )
+                cached = cache[key] = ("250-" + d.ehlo_hello + "\r\n", tail.encode("latin-1"))
+            hello, tail_bytes = cached
+            self.send(hello.format(arg=arg, ip=ip).encode("latin-1") + tail_bytes)
         elif verb.startswith(b"QUIT"):
             self.send_then_close(d.quit_reply.encode() + b"\r\n")
         elif verb == b"STARTTLS":
@@ -541,6 +549,17 @@ class LabServers:
         self.slots: list[tuple[str, int]] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.env: Env | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def _sweep(self) -> None:
+        """Cut sessions past their cap; one timer for all instead of one per connection."""
+        env = self.env
+        if env is None:
+            return
+        now = env.loop.time()
+        for session in [s for s in env.live if s.deadline < now]:
+            session.expire()
+        self._sweeper = env.loop.call_later(1.0, self._sweep)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -567,6 +586,7 @@ class LabServers:
         except BaseException:
             await self.close()
             raise
+        self._sweeper = loop.call_later(1.0, self._sweep)
 
     def counters(self) -> dict[tuple[str, int], int]:
         counts = self.env.counts if self.env else []
@@ -577,6 +597,9 @@ class LabServers:
         return len(self.servers)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for server in self.servers:
             server.close()
         if self.env is not None:
