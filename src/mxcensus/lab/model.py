@@ -123,6 +123,11 @@ class Service:
         if self.handler is Handler.GIANT:
             out["banner_bytes"] = self.giant_size
             out["banner_truncated"] = True
+        if self.http is not None:
+            out["http"] = {
+                "routes": {path: r.status for path, r in self.http.routes},
+                "other_paths": self.http.fallback.status,
+            }
         if self.evidence:
             out["evidence"] = list(self.evidence)
         if self.note:

@@ -193,12 +193,16 @@ def run_lab(
     counters: Path | None = None,
     workers: int | None = None,
     on_ready: Callable[[int, int], None] | None = None,
+    die_with_parent: bool = False,
 ) -> RunResult:
     """Serve the population until ``duration`` passes or SIGTERM/SIGINT; block meanwhile.
 
     ``on_ready(hosts, sockets)`` is called once every worker listens and the truth is
-    written. Must run in the main thread (it installs signal handlers).
+    written. ``die_with_parent`` stops the lab when the process that started it is gone (a
+    test runner killed mid-run leaves no lab behind). Must run in the main thread (it
+    installs signal handlers).
     """
+    starter = os.getppid()
     config.check()
     hosts = generate(config)
     limit = raise_nofile()
@@ -259,6 +263,9 @@ def run_lab(
         while True:
             if flags["stop"]:
                 reason = "signal"
+                break
+            if die_with_parent and os.getppid() != starter:
+                reason = "parent gone"
                 break
             if flags["dump"]:
                 flags["dump"] = False
