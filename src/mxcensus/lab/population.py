@@ -201,6 +201,7 @@ def _exim(rng: random.Random, index: int, address: str, when: str) -> Host:
         "evidence": ("smtp.banner",) if shows_version else (),
     }
     dialect = mailstacks.exim_dialect(name, version)
+    pause = 5.0 if rng.random() < 0.05 else 0.0  # smtp_banner after a greet pause (ACL delay)
     services = [
         Service(
             25,
@@ -209,6 +210,8 @@ def _exim(rng: random.Random, index: int, address: str, when: str) -> Host:
             starttls=rng.random() < 0.7,
             greeting=greeting,
             smtp=dialect,
+            greet_delay=pause,
+            note="greet pause: a client that speaks first gets 554" if pause else "",
             **common,
         ),
     ]

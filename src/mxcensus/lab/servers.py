@@ -152,15 +152,24 @@ class _Session(asyncio.Protocol):
 class _LineSession(_Session):
     """A line-oriented dialogue: greeting, then one reply per command line."""
 
-    __slots__ = ("buf", "next_at", "pending")
+    __slots__ = ("buf", "greeted", "next_at", "pending")
 
     def __init__(self, env: Env, svc: Service, slot: int) -> None:
         super().__init__(env, svc, slot)
         self.buf = b""
+        self.greeted = True
         self.next_at = 0.0
         self.pending: list[asyncio.TimerHandle] = []
 
     def ready(self) -> None:
+        if self.svc.greet_delay:
+            self.greeted = False
+            self.pending.append(self.env.loop.call_later(self.svc.greet_delay, self._greet))
+            return
+        self.send(self.svc.greeting)
+
+    def _greet(self) -> None:
+        self.greeted = True
         self.send(self.svc.greeting)
 
     def send(self, data: bytes) -> None:
@@ -190,6 +199,10 @@ class _LineSession(_Session):
         self.pending.clear()
 
     def on_data(self, data: bytes) -> None:
+        if not self.greeted:  # spoke before the greeting: Exim drops such clients
+            self.greeted = True
+            self.send_then_close(b"554 SMTP synchronization error\r\n")
+            return
         buf = self.buf + data
         if b"\n" not in buf:
             if len(buf) > MAX_LINE:
