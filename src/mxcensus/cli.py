@@ -392,12 +392,12 @@ def identify(
     import orjson
 
     from mxcensus.identify.engine import decode
-    from mxcensus.identify.lines import identifier, identify_lines
+    from mxcensus.identify.lines import add_assessment, identifier, identify_lines
 
     identifier(protocol)  # a bad --protocol fails before reading stdin
     lines = (decode(raw) for raw in sys.stdin.buffer)
     out = sys.stdout.buffer
-    for record in identify_lines(lines, protocol):
+    for record in identify_lines(lines, protocol, extend=add_assessment):
         out.write(orjson.dumps(record) + b"\n")
     out.flush()
 

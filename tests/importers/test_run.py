@@ -107,7 +107,9 @@ def thousand(fmt: str, tmp: Path) -> tuple[Path, set[int]]:
                 out.append(rows[1].replace("2024-03-02 01:02:05", "yesterday"))
             else:
                 out.append(
-                    rows[line % 2].replace("203.0.113.8", f"100.64.{line // 250}.{line % 250}")
+                    rows[line % 2]
+                    .replace("203.0.113.80", f"100.64.{line // 250}.{line % 250}")
+                    .replace("203.0.113.81", f"100.64.{line // 250}.{line % 250}")
                 )
         return _write(tmp / "2024-03-02-scan_smtp-big.csv", ("\n".join(out) + "\n").encode()), bad
     if fmt == "nmap-xml":
@@ -273,3 +275,25 @@ def test_memory_stays_flat_as_the_file_grows(
         tracemalloc.stop()
         assert r.records == n
     assert peaks[1] < peaks[0] * 1.5, peaks  # four times the records, not four times the memory
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "content"),
+    [
+        ("shodan", "s.json", b'{"ip_str": "192.0.2.1", "port": 25, "data": "220 ok"}\n'
+                             b'{"ip_str": "mail.example.com", "port": 25, "data": "220 x"}\n'),
+        ("masscan", "m.txt",
+         b"open tcp 25 192.0.2.1 1709637753\nopen tcp 25 999.1.1.1 1709637753\n"),
+        ("shadowserver", "2024-01-01-scan_smtp.csv",
+         b"timestamp,ip,port,banner\n2024-01-01 00:00:00,192.0.2.1,25,220 ok\n"
+         b"2024-01-01 00:00:00,=cmd|' /C calc'!A0,25,220 x\n"),
+    ],
+)  # fmt: skip
+def test_an_address_that_is_not_one_is_a_malformed_record(
+    store: Store, tmp_path: Path, fmt: str, name: str, content: bytes
+) -> None:
+    path = _write(tmp_path / name, content)
+    r = import_files(store, fmt, [path], analyze=False)
+    assert (r.transcripts, r.malformed) == (1, 1)
+    assert r.problems[0].line == content.count(b"\n")  # the last line
+    assert "not an IP address" in r.problems[0].message

@@ -122,3 +122,25 @@ def test_imap_broken_tls_after_starttls_keeps_the_capabilities() -> None:
     t = run(probe("imap", handler))
     assert t.outcome is Outcome.TLS_ERROR, (t.outcome, t.error)
     assert [s.name for s in t.steps] == ["greeting", "capability", "starttls"]
+
+
+@pytest.mark.parametrize("name", [*LINE_PROBES, "owa"])
+def test_cancelled_probe_closes_its_connection(name: str) -> None:
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client closes (an HTTP request is read through)
+        closed.set()
+
+    async def go() -> None:
+        async with serve(handler) as port:
+            task = asyncio.create_task(
+                PROBES[name].run(Endpoint("127.0.0.1", port, tls=False), FAST)
+            )
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.wait_for(closed.wait(), 5)
+
+    run(go())

@@ -7,6 +7,7 @@ import pytest
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes import probe_for
 from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.serialize import dumps, loads
 from tests.probes.hostile import run
 from tests.servers import RunningServer
 
@@ -121,3 +122,9 @@ def test_dovecot_pop3s(dovecot: RunningServer) -> None:
     assert t.protocol == "pop3s" and t.transport is Transport.TLS
     assert [s.name for s in t.steps] == ["greeting", "capa", "quit"]
     assert_cert(t, dovecot)
+
+
+def test_real_transcripts_survive_serialization(exim: RunningServer) -> None:
+    t = probe(exim, "smtp", 25)
+    assert t.outcome is Outcome.OK
+    assert loads(dumps(t)) == t

@@ -206,6 +206,11 @@ def test_broken_http(data: bytes, outcome: Outcome) -> None:
     t = run(go())
     assert t.outcome is outcome, (t.outcome, t.error)
     assert names(t) == ["GET /owa/"]
+    step = t.steps[0]
+    if step.code is None:  # no response head: the raw bytes are kept, bounded
+        assert data.startswith(step.received)
+        assert len(step.received) <= FAST.max_reply_bytes
+        assert step.truncated == (len(data) > FAST.max_reply_bytes)
 
 
 def test_silent_and_refused() -> None:

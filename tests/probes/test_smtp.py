@@ -203,12 +203,42 @@ def test_starttls_refused_stays_plain_and_ends_ok() -> None:
 def test_greet_pause_server_is_waited_for() -> None:
     # a greet-pause server speaks only after a delay; the greeting timeout covers it
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # longer than the read timeout below
         await hostile.smtp_server()(reader, writer)
 
-    t = run(probe(handler, ProbeConfig(greeting_timeout=3.0, read_timeout=0.2, total_timeout=5)))
+    t = run(probe(handler, ProbeConfig(greeting_timeout=3.0, read_timeout=0.5, total_timeout=5)))
     assert t.outcome is Outcome.OK, t.error
 
 
 def test_default_greeting_timeout_allows_greet_pause() -> None:
     assert ProbeConfig().greeting_timeout >= 6
+
+
+def test_silent_tls_handshake_after_starttls_times_out_with_steps_kept() -> None:
+    t = run(probe(hostile.starttls_smtp_server(None, after_220=b"")))
+    assert t.outcome is Outcome.TIMEOUT, (t.outcome, t.error)
+    assert t.transport is Transport.STARTTLS
+    assert names(t) == ["greeting", "ehlo", "starttls"]
+
+
+def test_closed_without_a_word() -> None:
+    t = run(probe(hostile.send_then_close(b"")))
+    assert t.outcome is Outcome.CLOSED
+    assert names(t) == ["greeting"] and t.steps[0].received == b""
+
+
+def test_postscreen_style_pause_inside_a_multi_line_greeting() -> None:
+    # Postfix postscreen sends "220-", waits, then "220 ": the whole greeting gets the
+    # greeting timeout, not the shorter read timeout
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220-mx.test ESMTP Postfix\r\n")
+        await writer.drain()
+        await asyncio.sleep(1.0)
+        await hostile.smtp_server(greeting=b"220 mx.test ESMTP Postfix\r\n")(reader, writer)
+
+    config = ProbeConfig(greeting_timeout=3.0, read_timeout=0.5, total_timeout=5)
+    t = run(probe(handler, config))
+    assert t.outcome is Outcome.OK, t.error
+    g = t.step("greeting")
+    assert g is not None
+    assert g.received == b"220-mx.test ESMTP Postfix\r\n220 mx.test ESMTP Postfix\r\n"

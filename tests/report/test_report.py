@@ -208,3 +208,17 @@ def test_terminal_table_shows_escapes_not_ansi() -> None:
     assert "\x07" not in out
     assert "\\x1b[2J" in out
     assert "[bold]markup[/bold]" in out  # shown, not interpreted as rich markup
+
+
+def test_a_scan_without_services_reports_zeros(mx: RunCli, tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    with Store.open(db) as store:
+        sid = store.create_scan(name="empty", kind="scan", source="scan")
+        store.finish_scan(sid)
+    doc = report_json(mx, db, "--by", "country")
+    assert (doc["meta"]["hosts"], doc["meta"]["exposed services"]) == (0, 0)
+    assert section(doc, "groups") == []
+    assert all(r["hosts"] == 0 and r["% of hosts"] is None for r in section(doc, "verdicts"))
+    res = mx("report", "--db", str(db), "--format", "html")
+    assert res.returncode == 0, res.stderr
+    assert "No rows." in res.stdout

@@ -95,3 +95,24 @@ def test_bounds_on_lines_and_literals() -> None:
     p.feed(b"* ID {10000000}\r\n")  # announces 10 MB: refused before it arrives
     with pytest.raises(TooLarge):
         p.next_response()
+
+
+def _outcome(chunks: list[bytes], limit: int) -> list[object]:
+    p = ResponseParser(limit)
+    out: list[object] = []
+    try:
+        for chunk in chunks:
+            p.feed(chunk)
+            while (r := p.next_response()) is not None:
+                out.append(r)
+    except (FramingError, TooLarge) as exc:
+        out.append(type(exc))
+    return out
+
+
+_ALPHABET = b"* a1OK{3}+\r\n xB"
+
+
+@given(st.binary(max_size=80).map(lambda b: bytes(_ALPHABET[x % len(_ALPHABET)] for x in b)))
+def test_whole_and_bytewise_parsing_agree_on_any_input(data: bytes) -> None:
+    assert _outcome([data], 48) == _outcome([data[i : i + 1] for i in range(len(data))], 48)

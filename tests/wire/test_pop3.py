@@ -69,3 +69,26 @@ def test_bound_on_endless_capa() -> None:
     with pytest.raises(TooLarge) as info:
         p.next_response(multiline=True)
     assert len(info.value.partial) == 200
+
+
+_ALPHABET = b"+OK-ERR.\r\n x"
+
+
+@given(
+    st.binary(max_size=80).map(lambda b: bytes(_ALPHABET[x % len(_ALPHABET)] for x in b)),
+    st.booleans(),
+)
+def test_whole_and_bytewise_parsing_agree_on_any_input(data: bytes, multiline: bool) -> None:
+    def outcome(chunks: list[bytes]) -> list[object]:
+        p = ResponseParser(48)
+        out: list[object] = []
+        try:
+            for chunk in chunks:
+                p.feed(chunk)
+                while (r := p.next_response(multiline)) is not None:
+                    out.append(r)
+        except (FramingError, TooLarge) as exc:
+            out.append(type(exc))
+        return out
+
+    assert outcome([data]) == outcome([data[i : i + 1] for i in range(len(data))])

@@ -106,7 +106,7 @@ def resume(store: Store, ref: str) -> tuple[ScanId, ScanPlan]:
     return ScanId(found["id"]), plan
 
 
-def analyze(store: Store, scan: ScanId) -> int | None:
+def analyze(store: Store, scan: ScanId) -> int:
     """Identify, assess and enrich the scan's transcripts (``mxcensus.pipeline``).
 
     Returns the number of services written.

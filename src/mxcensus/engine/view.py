@@ -59,16 +59,15 @@ class ProgressView:
 
 
 def summary(
-    result: ScanResult, targets: Targets, ports: int, services: int | None, status: str
+    result: ScanResult, targets: Targets, ports: int, services: int, status: str
 ) -> list[str]:
     """One screen: what was scanned, found, and how fast."""
     ok = result.outcomes.get("ok", 0)
-    stored = f"{services} stored" if services is not None else "not analysed (no pipeline)"
     return [
         f"scan       {result.scan}  ({status})",
         f"targets    {result.total} endpoints = {targets.addresses.size} addresses × {ports} "
         f"port(s); {targets.blocked} blocklisted, {targets.excluded} excluded",
-        f"services   {ok} answered the full dialogue; {stored}",
+        f"services   {services} stored, {ok} answered the full dialogue",
         f"outcomes   {outcome_text(result.outcomes) or '-'}",
         f"duration   {result.duration:.1f} s, {result.rate:.0f} targets/s "
         f"({result.probed} probed in this run)",

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 FLUSH_SECONDS = 0.25
+LAG_TICK = 0.02  # the loop-lag probe's period, seconds
+LAG_LIMIT = 0.05  # pause new connections while the event loop runs this late, seconds
 _IMPLICIT_TLS = {465, 993, 995, 443}
 _PR_SET_PDEATHSIG = 1
 
@@ -112,6 +114,7 @@ class StreamRunner:
         self.running = 0
         self.slot = asyncio.Event()
         self.last_flush = time.monotonic()
+        self.lag = 0.0
 
     @property
     def length(self) -> int:
@@ -137,11 +140,33 @@ class StreamRunner:
             self.next = j + 1
             yield j, index
 
+    async def _watch_lag(self) -> None:
+        """Admission control: a loop that runs late means the CPU is saturated (TLS
+        handshakes, parsing); starting more connections then only turns healthy servers into
+        timeouts, because every deadline also counts the time spent waiting for the CPU."""
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(LAG_TICK)
+            self.lag = loop.time() - t - LAG_TICK
+
     async def run(self) -> None:
         tasks: set[asyncio.Task[None]] = set()
+        watcher = asyncio.create_task(self._watch_lag())
+        try:
+            await self._dispatch(tasks)
+        finally:
+            watcher.cancel()
+        await self._flush(done=True)
+
+    async def _dispatch(self, tasks: set[asyncio.Task[None]]) -> None:
         items = self._items()
         exhausted = False
         while True:
+            if self.lag > LAG_LIMIT and self.running:
+                await asyncio.sleep(LAG_TICK)
+                await self._maybe_flush()
+                continue
             if self.ready:
                 j, ep = self.ready.popleft()
             elif exhausted:
@@ -165,12 +190,13 @@ class StreamRunner:
                     continue
                 self.active_per_net[ep.net] += 1
             await self.limiter.take()
+            if not self.limiter.started % 32:
+                await asyncio.sleep(0)  # let I/O (and the lag probe) run between bursts
             self.running += 1
             task = asyncio.create_task(self._probe(j, ep))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             await self._maybe_flush()
-        await self._flush(done=True)
 
     async def _wait_slot(self) -> None:
         self.slot.clear()

@@ -7,6 +7,7 @@ shape a live probe would have produced.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -82,6 +83,12 @@ def parse_time(value: Any, default: datetime) -> datetime:
     if text.isdigit():
         return datetime.fromtimestamp(int(text), UTC)
     try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        dt = None
+    if dt is not None:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
         dt = datetime.fromisoformat(text.replace(" UTC", "").replace("Z", "+00:00"))
     except ValueError:
         # zgrab2 writes Go's "2006-01-02T15:04:05.999999999-07:00": too many fraction digits
@@ -109,15 +116,18 @@ def to_bytes(value: Any) -> bytes:
 
 def step(name: str, received: bytes, *, code: int | None = None, sent: bytes = b"",
          headers: tuple[tuple[str, str], ...] = (), limit: int = MAX_REPLY) -> Step:  # fmt: skip
-    data, truncated = bounded(received, limit)
-    return Step(name=name, sent=sent, received=data, code=code, headers=headers,
-                truncated=truncated)  # fmt: skip
+    if len(received) > limit:
+        return Step(name, sent, received[:limit], code, headers, True)
+    return Step(name, sent, received, code, headers, False)
 
 
 def reply_code(data: bytes) -> int | None:
     if len(data) >= 3 and data[:3].isdigit():
         return int(data[:3])
     return None
+
+
+_LAST_LINE = re.compile(rb"^\d{3}(?![-\d])[^\n]*(?:\n|\Z)", re.M)  # "250 x", "250" — not "250-"
 
 
 def split_replies(data: bytes) -> list[bytes]:
@@ -127,15 +137,12 @@ def split_replies(data: bytes) -> list[bytes]:
     the reply they follow.
     """
     replies: list[bytes] = []
-    current: list[bytes] = []
-    for line in data.splitlines(keepends=True):
-        current.append(line)
-        body = line.rstrip(b"\r\n")
-        if len(body) >= 3 and body[:3].isdigit() and (len(body) == 3 or body[3:4] != b"-"):
-            replies.append(b"".join(current))
-            current = []
-    if current:
-        replies.append(b"".join(current))
+    start = 0
+    for m in _LAST_LINE.finditer(data):
+        replies.append(data[start : m.end()])
+        start = m.end()
+    if start < len(data):
+        replies.append(data[start:])
     return replies
 
 
@@ -145,9 +152,11 @@ def smtp_steps(data: bytes, ehlo_sent: bytes = b"") -> tuple[Step, ...]:
         return ()
     replies = split_replies(data)
     steps = [step("greeting", replies[0], code=reply_code(replies[0]))]
+    have_ehlo = False
     for r in replies[1:]:
         code = reply_code(r)
-        if code == 250 and all(s.name != "ehlo" for s in steps):
+        if code == 250 and not have_ehlo:
+            have_ehlo = True
             steps.append(step("ehlo", r, code=code, sent=ehlo_sent))
         elif code == 214:
             steps.append(step("help", r, code=code))
@@ -211,7 +220,34 @@ def keep(extra: list[tuple[str, str]], key: str, value: Any) -> None:
     extra.append((key, text[:MAX_EXTRA]))
 
 
+@lru_cache(maxsize=65536)
+def address(value: str) -> str:
+    """The address in its canonical text form; ValueError when it is not an IP address."""
+    if type(value) is not str:
+        raise ValueError(f"not an IP address: {value!r}")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"not an IP address: {value[:60]!r}") from None
+
+
+def text_of(value: Any) -> str:
+    """A source's field as bounded evidence text; "" for nothing (None, empty, a mapping)."""
+    t = type(value)
+    if t is str:
+        return value if len(value) <= MAX_EXTRA else value[:MAX_EXTRA]  # type: ignore[no-any-return]
+    if value is None or t is dict:
+        return ""
+    if t is bool:
+        return "true" if value else "false"
+    if t is list or t is tuple:
+        return ",".join(str(v) for v in value)[:MAX_EXTRA]
+    return str(value)[:MAX_EXTRA]
+
+
 def parse_asn(value: Any) -> int | None:
+    if type(value) is int:
+        return value if 0 < value < 2**32 else None
     if value is None or value == "":
         return None
     text = str(value).strip().upper().removeprefix("AS")

@@ -72,9 +72,7 @@ def _read_whole(stream: BinaryIO, path: str, now: datetime) -> Iterator[Item]:
 
 
 def _host(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
-    ip = doc["ip"]
-    if not isinstance(ip, str) or not ip:
-        raise ValueError("no ip")
+    ip = c.address(doc["ip"])
     services = doc["services"]
     if not isinstance(services, list):
         raise TypeError("services is not a list")

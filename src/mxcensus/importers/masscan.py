@@ -103,6 +103,10 @@ def _list_line(text: bytes, now: datetime) -> list[_Record] | str | None:
         return None
     if not port_s.isdigit() or not when_s.isdigit():
         return f"bad port or timestamp in {text[:80]!r}"
+    try:
+        ip_s = c.address(ip_s)
+    except ValueError as exc:
+        return str(exc)
     when = datetime.fromtimestamp(int(when_s), UTC) if when_s else now
     if what == "open":
         return [("open", ip_s, int(port_s), when, "", b"")]
@@ -131,9 +135,7 @@ def _json_line(text: bytes, now: datetime) -> list[_Record] | str | None:
 
 
 def _json_record(doc: dict[str, Any], now: datetime) -> list[_Record]:
-    ip = doc["ip"]
-    if not isinstance(ip, str):
-        raise TypeError("ip is not a string")
+    ip = c.address(doc["ip"])
     ts = doc.get("timestamp")
     when = c.parse_time(ts, now)
     out: list[_Record] = []

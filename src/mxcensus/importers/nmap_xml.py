@@ -99,6 +99,11 @@ def _host(host: ET.Element, line: int, run_start: datetime) -> Iterator[Item]:
     if not ip:
         yield line, ImportProblem(line, "<host> without an IPv4/IPv6 <address>")
         return
+    try:
+        ip = c.address(ip)
+    except ValueError as exc:
+        yield line, ImportProblem(line, str(exc))
+        return
     hostname = ""
     for hn in host.iter("hostname"):
         if hn.get("name"):

@@ -71,6 +71,8 @@ class ImportProgress:
     records: int
     transcripts: int
     malformed: int
+    phase: str = "import"  # "import": reading files; "analyse": identify/assess/enrich
+    services: int = 0  # analysed so far (phase "analyse")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ class ImportResult:
     malformed: int
     problems: tuple[ProblemAt, ...]  # the first MAX_PROBLEMS_KEPT malformed records
     services: int  # service rows the analysis wrote
-    analyzed: bool  # False: analysis not run (analyze=False, or no pipeline in this build)
+    analyzed: bool  # False: import_files(analyze=False), transcripts only
     bytes_read: int
     seconds: float
 
@@ -138,7 +140,9 @@ def import_files(
         for p, size in zip(files, sizes, strict=True):
             _import_one(store, scan, importer.read, p, counts, done_before, total, progress)
             done_before += size
-        services = _analyze(store, scan, enricher) if analyze else None
+        services = None
+        if analyze:
+            services = _analyze(store, scan, enricher, progress, counts, total)
         store.finish_scan(scan)
     except BaseException:
         _discard(store, scan)
@@ -297,9 +301,33 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
         raw.close()
 
 
-def _analyze(store: Store, scan: ScanId, enricher: Enricher | None) -> int | None:
+def _analyze(
+    store: Store,
+    scan: ScanId,
+    enricher: Enricher | None,
+    progress: Progress | None,
+    counts: _Counts,
+    total: int,
+) -> int:
     """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline)."""
-    return analyze_scan(store, scan, enricher=enricher)
+
+    def analysed(done: int) -> None:
+        if progress is not None:
+            progress(
+                ImportProgress(
+                    path="",
+                    bytes_done=total,
+                    bytes_total=total,
+                    records=counts.records,
+                    transcripts=counts.transcripts,
+                    malformed=counts.malformed,
+                    phase="analyse",
+                    services=done,
+                )
+            )
+
+    analysed(0)
+    return analyze_scan(store, scan, enricher=enricher, progress=analysed)
 
 
 def _discard(store: Store, scan: ScanId) -> None:

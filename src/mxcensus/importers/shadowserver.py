@@ -133,9 +133,7 @@ def _guess(cols: list[str]) -> str:
 
 
 def _row(rec: dict[str, str], report: str, now: datetime) -> Transcript | None:
-    ip = rec["ip"].strip()
-    if not ip:
-        raise ValueError("empty ip")
+    ip = c.address(rec["ip"])
     port_s = rec["port"].strip()
     if not port_s.isdigit() or not 0 < int(port_s) < 65536:
         raise ValueError(f"bad port {port_s!r}")

@@ -10,6 +10,7 @@ banners become transcripts; others are skipped.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -20,7 +21,14 @@ from mxcensus.importers.interface import Item
 from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
 
 _TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
-_KEEP = ("product", "version", "info", "os", "org", "isp", "asn", "devicetype")
+_KEEP_DOC = ("product", "version", "info", "os", "org", "isp", "asn", "devicetype", "cpe23",
+             "cpe", "domains")  # fmt: skip
+_KEEP = (_KEEP_DOC, {k: f"shodan.{k}" for k in _KEEP_DOC})
+_KEEP_META = (("id",), {"id": "shodan.id"})
+_KEEP_HTTP = (
+    ("title", "server", "host"),
+    {k: f"shodan.http.{k}" for k in ("title", "server", "host")},
+)
 
 
 class ShodanImporter:
@@ -41,15 +49,11 @@ class ShodanImporter:
 def _ip(doc: dict[str, Any]) -> str:
     ip = doc.get("ip_str")
     if isinstance(ip, str) and ip:
-        return ip
+        return c.address(ip)
     raw = doc["ip"]
-    if isinstance(raw, int):
-        import ipaddress
-
+    if type(raw) is int and 0 <= raw < 2**128:
         return str(ipaddress.ip_address(raw))
-    if isinstance(raw, str) and raw:
-        return raw
-    raise ValueError("no ip_str")
+    return c.address(raw)
 
 
 def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
@@ -100,29 +104,35 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
                 path = loc.split("?", 1)[0]
         steps = (c.http_step(path, code, headers, body),)
     tls = _tls(ssl) if isinstance(ssl, dict) else None
-    extra: list[tuple[str, str]] = []
-    keep = c.keep
-    for k in _KEEP:
-        keep(extra, f"shodan.{k}", doc.get(k))
-    keep(extra, "shodan.module", module)
-    keep(extra, "shodan.id", meta.get("id"))
-    keep(extra, "shodan.cpe", doc.get("cpe23") or doc.get("cpe"))
-    keep(extra, "shodan.domains", doc.get("domains"))
-    if isinstance(http, dict):
-        keep(extra, "shodan.http.title", http.get("title"))
-        keep(extra, "shodan.http.server", http.get("server"))
-        keep(extra, "shodan.http.host", http.get("host"))
+    extra: list[tuple[str, str]] = [("shodan.module", module)] if module else []
+    add = extra.append
+    text_of = c.text_of
+    for source, (key, name) in ((doc, _KEEP), (meta, _KEEP_META), (http, _KEEP_HTTP)):
+        if type(source) is dict:
+            for k in key:
+                v = source.get(k)
+                if v is not None:
+                    s = text_of(v)
+                    if s:
+                        add((name[k], s))
     loc = doc.get("location")
-    if isinstance(loc, dict):
-        keep(extra, "shodan.location.country_code", loc.get("country_code"))
-        keep(extra, "shodan.location.city", loc.get("city"))
-        keep(extra, "shodan.location.region_code", loc.get("region_code"))
-        keep(extra, "geo.country", loc.get("country_code"))
-        keep(extra, "geo.city", loc.get("city"))
+    if type(loc) is dict:
+        cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
+        if cc:
+            add(("shodan.location.country_code", cc))
+            add(("geo.country", cc))
+        if city:
+            add(("shodan.location.city", city))
+            add(("geo.city", city))
+        region = text_of(loc.get("region_code"))
+        if region:
+            add(("shodan.location.region_code", region))
     asn = c.parse_asn(doc.get("asn"))
     if asn is not None:
-        extra.append(("geo.asn", str(asn)))
-    keep(extra, "geo.org", doc.get("org") or doc.get("isp"))
+        add(("geo.asn", str(asn)))
+    org = text_of(doc.get("org") or doc.get("isp"))
+    if org:
+        add(("geo.org", org))
     hostnames = doc.get("hostnames") or ()
     yield Transcript(
         ip=ip,
@@ -141,8 +151,8 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
 
 def _tls(ssl: dict[str, Any]) -> TlsInfo:
     cipher = ssl.get("cipher") or {}
-    versions = [v for v in ssl.get("versions") or () if isinstance(v, str) and v[:1] != "-"]
-    version = _best(versions) or str(cipher.get("version") or "")
+    best = max((_RANK.get(v, -1) for v in ssl.get("versions") or () if type(v) is str), default=-1)
+    version = _ORDER[best] if best >= 0 else str(cipher.get("version") or "")
     chain: list[Certificate] = []
     pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]
     summary = ssl.get("cert")
@@ -158,25 +168,25 @@ def _tls(ssl: dict[str, Any]) -> TlsInfo:
     return c.tls_info(version, str(cipher.get("name") or ""), tuple(chain))
 
 
-_STAMP = ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))
 _ORDER = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
-def _best(versions: list[str]) -> str:
-    known = [v for v in versions if v in _ORDER]
-    return max(known, key=_ORDER.index) if known else ""
+_RANK = {v: i for i, v in enumerate(_ORDER)}  # "-TLSv1" (not offered) is not in it
+
+
+def _when(v: Any) -> datetime | None:
+    """Shodan's certificate time, "20261124012732Z"."""
+    if type(v) is str and len(v) >= 14 and v[:14].isdigit():
+        try:
+            return datetime(int(v[0:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]),
+                            int(v[10:12]), int(v[12:14]), tzinfo=UTC)  # fmt: skip
+        except ValueError:
+            return None
+    return None
 
 
 def _cert_summary(cert: dict[str, Any]) -> Certificate:
-    def when(v: Any) -> datetime | None:
-        if isinstance(v, str) and len(v) >= 14 and v[:14].isdigit():
-            y, mo, d, h, mi, s = (int(v[a:b]) for a, b in _STAMP)
-            try:
-                return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
-            except ValueError:
-                return None
-        return None
-
+    when = _when
     fp = cert.get("fingerprint") or {}
     serial = cert.get("serial")
     return c.cert_from_fields(

@@ -22,25 +22,34 @@ def rich_progress(*, enabled: bool = True) -> Iterator[Progress | None]:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
-        DownloadColumn,
         Progress,
         TextColumn,
         TimeRemainingColumn,
     )
 
     bar = Progress(
-        TextColumn("importing"),
+        TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[records]:>12,} records"),
+        TextColumn("{task.fields[what]}"),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
     )
-    task = bar.add_task("import", total=None, records=0)
+    task = bar.add_task("importing", total=None, what="")
+    analysing = None
 
     def update(p: ImportProgress) -> None:
-        bar.update(task, total=p.bytes_total, completed=p.bytes_done, records=p.records)
+        nonlocal analysing
+        if p.phase == "analyse":
+            if analysing is None:
+                bar.update(task, visible=False)
+                analysing = bar.add_task("analysing", total=None, what="")
+            bar.update(analysing, total=max(p.transcripts, 1), completed=p.services,
+                       what=f"{p.services:>12,} of {p.transcripts:,} services")  # fmt: skip
+            return
+        size = f"{p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB"
+        bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done,
+                   what=f"{size} {p.records:>12,} records")  # fmt: skip
 
     with bar:
         yield update
@@ -61,7 +70,7 @@ def render_summary(r: ImportResult) -> tuple[str, str]:
     if r.analyzed:
         lines.append(f"  services     {r.services:>12,}   (identified, assessed, enriched)")
     else:
-        lines.append("  services     not analysed: this build has no analysis pipeline yet")
+        lines.append("  services     not analysed")
     lines.append(f"  time         {r.seconds:>12.1f} s ({rate:,.0f} records/s)")
     warn: list[str] = []
     if r.malformed:

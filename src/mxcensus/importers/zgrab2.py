@@ -53,9 +53,9 @@ class Zgrab2Importer:
 
 
 def _target(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
-    ip = doc.get("ip") or ""
-    if not isinstance(ip, str) or not ip:
+    if not doc.get("ip"):
         raise ValueError("no ip (hostname-only targets carry no address)")
+    ip = c.address(doc["ip"])
     data = doc["data"]
     if not isinstance(data, dict):
         raise TypeError("data is not an object")

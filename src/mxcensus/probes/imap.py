@@ -79,6 +79,9 @@ class ImapProbe:
             await self._talk(d, config)
         except Ended as end:
             return d.transcript(end.outcome, end.error)
+        except BaseException:  # cancelled by the engine: release the socket, then go
+            d.close()
+            raise
         return d.transcript(Outcome.OK)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

@@ -13,7 +13,9 @@ bytes and keeps what came back. One ``GET`` per path, in order, each a step name
 4. ``GET /EWS/Exchange.asmx``.
 
 Each step keeps the status (``code``), the raw headers in the order received (original
-case) and the body up to ``max_body_bytes`` (``truncated`` when cut). Titles, versions and
+case) and the body up to ``max_body_bytes`` (``truncated`` when cut). When no response
+head could be parsed (an SMTP banner on 443, garbage, a head past ``max_reply_bytes``) the
+step keeps the raw bytes received instead, at most ``max_reply_bytes`` of them. Titles, versions and
 builds are read later by identify. The connection is kept alive when the server allows it,
 reopened otherwise. Every request carries ``Host`` (``endpoint.hostname`` or the address)
 and the scanner's ``User-Agent`` from the config.
@@ -85,7 +87,7 @@ class _Exchange:
         headers: tuple[tuple[str, str], ...] = ()
         body = bytearray()
         truncated = False
-        seen = b""  # the first bytes of the response, to refuse non-HTTP early
+        head = bytearray()  # raw bytes before a response head parsed, kept if none does
         eof = False
         try:
             assert d.stream is not None
@@ -95,14 +97,17 @@ class _Exchange:
                 if event is h11.NEED_DATA:
                     data = await d.stream.read(d.deadline(config.read_timeout))
                     eof = not data
-                    if len(seen) < len(_HTTP_PREFIX):
-                        seen += data[: len(_HTTP_PREFIX)]
-                        n = min(len(seen), len(_HTTP_PREFIX))
-                        if seen[:n] != _HTTP_PREFIX[:n]:
-                            raise FramingError(f"not an HTTP response: {data[:24]!r}")
+                    if status is None:
+                        room = config.max_reply_bytes - len(head)
+                        truncated = truncated or len(data) > room
+                        head += data[: max(room, 0)]
+                        n = min(len(head), len(_HTTP_PREFIX))
+                        if head[:n] != _HTTP_PREFIX[:n]:  # refuse non-HTTP on its first bytes
+                            raise FramingError(f"not an HTTP response: {bytes(head[:24])!r}")
                     conn.receive_data(data)
                 elif isinstance(event, h11.Response):
                     status = event.status_code
+                    truncated = False
                     headers = tuple(
                         (k.decode("latin-1"), v.decode("latin-1"))
                         for k, v in event.headers.raw_items()
@@ -120,12 +125,12 @@ class _Exchange:
                 # InformationalResponse (1xx): keep reading
         except Exception as exc:  # noqa: BLE001 -- every failure becomes the outcome
             self.conn = None
-            outcome, error = _classify_http(exc, eof=eof, answered=status is not None)
+            outcome, error = _classify_http(exc, eof=eof)
             d.steps.append(
                 Step(
                     name,
                     sent=sent,
-                    received=bytes(body),
+                    received=bytes(body) if status is not None else bytes(head),
                     code=status,
                     headers=headers,
                     truncated=truncated,
@@ -143,7 +148,7 @@ class _Exchange:
         return step
 
 
-def _classify_http(exc: Exception, *, eof: bool, answered: bool) -> tuple[Outcome, str]:
+def _classify_http(exc: Exception, *, eof: bool) -> tuple[Outcome, str]:
     if isinstance(exc, h11.RemoteProtocolError):
         if exc.error_status_hint == 431:
             return Outcome.TOO_LARGE, f"response head larger than the bound: {exc}"
@@ -201,4 +206,7 @@ class OwaProbe:
                         await x.get(REDIRECT_STEP, target, host)
         except Ended as end:
             return d.transcript(end.outcome, end.error)
+        except BaseException:  # cancelled by the engine: release the socket, then go
+            d.close()
+            raise
         return d.transcript(Outcome.OK)

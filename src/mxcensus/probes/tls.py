@@ -86,8 +86,14 @@ def _parse_all(ders: Iterable[bytes]) -> Iterable[Certificate]:
             log.debug("unparsable certificate: %s", exc)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_certificate(der: bytes) -> Certificate:
-    """One certificate's facts; raises ``ValueError`` if ``cryptography`` cannot parse it."""
+    """One certificate's facts; raises ``ValueError`` if ``cryptography`` cannot parse it.
+
+    Cached by DER: the same leaf is seen on every TLS port of a host and the same
+    intermediates on millions of hosts, and parsing (names, the self-signature check)
+    costs about a millisecond.
+    """
     cert = x509.load_der_x509_certificate(der)
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)

@@ -119,32 +119,61 @@ VERDICT_ORDER = (
 )
 
 
-def totals(store: Store, scan: ScanId) -> dict[str, int]:
+GeoRows = dict[str, list[tuple[Value, ...]]]
+
+
+def totals(store: Store, scan: ScanId, *, geo: bool = False) -> tuple[dict[str, int], GeoRows]:
     """Hosts, exposed services, and both per verdict, in one pass over the services (one
-    GROUP BY ip); ``rows`` also counts the ports that never connected."""
+    GROUP BY ip); ``rows`` also counts the ports that never connected. With ``geo``, the
+    same pass also yields hosts per country and per continent (GROUPING SETS), a host
+    placed where its IP address is."""
     sev = SEVERITY_SQL.format(col="s.worst_status")
     per_sev = ", ".join(f"count_if(sev = {n}) AS s{n}" for n, _ in VERDICT_ORDER)
     host_cols = ", ".join(f"count_if(ms = {n})" for n, _ in VERDICT_ORDER)
     svc_cols = ", ".join(f"coalesce(sum(s{n}), 0)::BIGINT" for n, _ in VERDICT_ORDER)
-    row = store.con.execute(
+    if geo:
+        head = "grouping(country), grouping(continent), country, continent"
+        tail = "GROUP BY GROUPING SETS ((), (country), (continent))"
+    else:
+        head, tail = "1, 1, NULL, NULL", ""
+    result = store.con.execute(
         f"""
-        WITH h AS (SELECT ip, max(sev) AS ms, count(*) AS n, {per_sev}
-                   FROM (SELECT s.ip, {sev} AS sev FROM services s
-                         WHERE s.scan = $scan AND {EXPOSED_SQL})
+        WITH h AS (SELECT ip, any_value(country) AS country, any_value(continent) AS continent,
+                          max(sev) AS ms, count(*) AS n, bool_or(eol IS TRUE) AS eol, {per_sev}
+                   FROM (SELECT s.ip, s.country, s.continent, s.eol, {sev} AS sev
+                         FROM services s WHERE s.scan = $scan AND {EXPOSED_SQL})
                    GROUP BY ip)
-        SELECT count(*), coalesce(sum(n), 0)::BIGINT, {host_cols}, {svc_cols},
-               (SELECT count(*) FROM services WHERE scan = $scan)
-        FROM h
+        SELECT {head}, count(*), coalesce(sum(n), 0)::BIGINT, {host_cols}, {svc_cols},
+               count_if(eol), count_if(ms >= 3 OR eol)
+        FROM h {tail}
         """,
         {"scan": scan},
+    ).fetchall()
+    row_count = store.con.execute(
+        "SELECT count(*) FROM services WHERE scan = $scan", {"scan": scan}
     ).fetchone()
-    assert row is not None
-    out = {"hosts": int(row[0]), "services": int(row[1]), "rows": int(row[-1])}
     k = len(VERDICT_ORDER)
-    for i, (_, name) in enumerate(VERDICT_ORDER):
-        out[f"hosts:{name}"] = int(row[2 + i])
-        out[f"services:{name}"] = int(row[2 + k + i])
-    return out
+    out: dict[str, int] = {"rows": int(row_count[0]) if row_count else 0}
+    places: GeoRows = {"country": [], "continent": []}
+    for r in result:
+        gc, gk, country, continent, hosts, services = r[:6]
+        hv, sv = r[6 : 6 + k], r[6 + k : 6 + 2 * k]
+        eol, risk = r[-2], r[-1]
+        if gc and gk:
+            out["hosts"], out["services"] = int(hosts or 0), int(services or 0)
+            for i, (_, name) in enumerate(VERDICT_ORDER):
+                out[f"hosts:{name}"] = int(hv[i] or 0)  # count_if of no rows is NULL
+                out[f"services:{name}"] = int(sv[i] or 0)
+        else:
+            level, place = ("country", country) if not gc else ("continent", continent)
+            places[level].append(
+                (place, hosts, services, hv[0], hv[1], eol, risk, _pct(risk, hosts))
+            )
+    if "hosts" not in out:  # no exposed service at all: GROUPING SETS (()) gave one row
+        out.update({"hosts": 0, "services": 0})
+    for level in places:
+        places[level].sort(key=lambda t: (-int(t[6] or 0), -int(t[1] or 0), str(t[0] or "~")))
+    return out, places
 
 
 def scan_meta(store: Store, scan: ScanId) -> dict[str, Any]:
@@ -159,7 +188,7 @@ def build_report(
     """The report of ``scan`` grouped by ``by``; ``full`` adds the HTML report's sections
     (end of support per product line, per CVE, per continent, per country with the map)."""
     meta = scan_meta(store, scan)
-    tot = totals(store, scan)
+    tot, places = totals(store, scan, geo=full)
     params = {"scan": scan}
     keys = ", ".join(f"k{i}" for i in range(len(by)))
     rows = store.con.execute(group_sql(by) + f" ORDER BY services DESC, {keys}", params).fetchall()
@@ -198,8 +227,8 @@ def build_report(
         sections += [
             _eol_section(store, scan),
             _cve_section(store, scan),
-            _geo_section(store, scan, "continent", tot),
-            _geo_section(store, scan, "country", tot),
+            _geo_section("continent", places["continent"], tot),
+            _geo_section("country", places["country"], tot),
             _at_risk_services(store, scan),
         ]
     started = meta["started_at"]
@@ -282,17 +311,19 @@ def _eol_section(store: Store, scan: ScanId) -> Section:
 
 
 def _cve_section(store: Store, scan: ScanId) -> Section:
+    # Findings exist only for services that answered (a port that never connected has no
+    # banner to identify), so no join with services is needed to keep to exposed services.
     rows = store.con.execute(
-        f"""
+        """
         SELECT f.cve, bool_or(f.kev) AS kev,
-               count(*) FILTER (WHERE f.status = 'vulnerable') AS vuln,
-               count(*) FILTER (WHERE f.status = 'potentially-vulnerable') AS pot,
+               count_if(f.status = 'vulnerable') AS vuln,
+               count_if(f.status = 'potentially-vulnerable') AS pot,
                count(DISTINCT f.ip) FILTER (WHERE f.status = 'vulnerable') AS vuln_hosts,
                count(DISTINCT f.ip) FILTER (WHERE f.status IN
                    ('vulnerable', 'potentially-vulnerable')) AS any_hosts,
                count(*) AS judged
-        FROM findings f JOIN services s ON s.scan = f.scan AND s.ip = f.ip AND s.port = f.port
-        WHERE f.scan = $scan AND {EXPOSED_SQL}
+        FROM findings f
+        WHERE f.scan = $scan
         GROUP BY f.cve HAVING vuln + pot > 0
         ORDER BY vuln DESC, pot DESC, f.cve
         """,
@@ -319,27 +350,7 @@ def _cve_section(store: Store, scan: ScanId) -> Section:
     )
 
 
-def _geo_section(store: Store, scan: ScanId, level: str, tot: dict[str, int]) -> Section:
-    sev = SEVERITY_SQL.format(col="s.worst_status")
-    rows = store.con.execute(
-        f"""
-        WITH host AS (
-            SELECT s.{level} AS place, s.ip, max({sev}) AS sev, bool_or(s.eol IS TRUE) AS eol,
-                   count(*) AS services
-            FROM services s WHERE s.scan = $scan AND {EXPOSED_SQL}
-            GROUP BY place, s.ip)
-        SELECT place, count(*) AS hosts, sum(services)::BIGINT AS services,
-               count(*) FILTER (WHERE sev = 4) AS vuln,
-               count(*) FILTER (WHERE sev = 3) AS pot,
-               count(*) FILTER (WHERE eol) AS eol,
-               count(*) FILTER (WHERE {AT_RISK_SQL}) AS at_risk
-        FROM host GROUP BY place ORDER BY at_risk DESC, hosts DESC, place
-        """,
-        {"scan": scan},
-    ).fetchall()
-    rows_out: list[tuple[Value, ...]] = [
-        (p, h, s, v, pv, e, r, _pct(r, h)) for p, h, s, v, pv, e, r in rows
-    ]
+def _geo_section(level: str, rows_out: list[tuple[Value, ...]], tot: dict[str, int]) -> Section:
     return Section(
         key=f"by_{level}",
         title=f"Hosts per {level}",
@@ -374,15 +385,22 @@ def _at_risk_services(store: Store, scan: ScanId) -> Section:
     sev = SEVERITY_SQL.format(col="s.worst_status")
     rows = store.con.execute(
         f"""
-        SELECT s.ip, s.port, s.protocol, s.product, s.version, s.worst_status, s.eol,
-               (SELECT string_agg(f.cve, ' ' ORDER BY f.cve) FROM findings f
-                WHERE f.scan = s.scan AND f.ip = s.ip AND f.port = s.port
-                  AND f.status IN ('vulnerable', 'potentially-vulnerable')) AS cves,
-               s.country, s.asn, s.banner
-        FROM services s
-        WHERE s.scan = $scan AND {EXPOSED_SQL} AND ({sev} >= 3 OR s.eol IS TRUE)
-        ORDER BY {sev} DESC, s.eol DESC NULLS LAST, s.ip, s.port
-        LIMIT {AT_RISK_LIMIT}
+        WITH top AS (
+            SELECT s.ip, s.port, s.protocol, s.product, s.version, s.worst_status, s.eol,
+                   s.country, s.asn, s.banner, {sev} AS sev
+            FROM services s
+            WHERE s.scan = $scan AND {EXPOSED_SQL} AND ({sev} >= 3 OR s.eol IS TRUE)
+            ORDER BY sev DESC, s.eol DESC NULLS LAST, s.ip, s.port
+            LIMIT {AT_RISK_LIMIT})
+        SELECT top.ip, top.port, top.protocol, top.product, top.version, top.worst_status,
+               top.eol,
+               string_agg(f.cve, ' ' ORDER BY f.cve) FILTER (WHERE f.status IN
+                   ('vulnerable', 'potentially-vulnerable')) AS cves,
+               top.country, top.asn, top.banner
+        FROM top LEFT JOIN findings f
+             ON f.scan = $scan AND f.ip = top.ip AND f.port = top.port
+        GROUP BY ALL
+        ORDER BY any_value(top.sev) DESC, top.eol DESC NULLS LAST, top.ip, top.port
         """,
         {"scan": scan},
     ).fetchall()
