@@ -120,8 +120,9 @@ def test_multiline_exim_greeting(lab: Lab) -> None:
 
 
 def _greet_pause_host(lab: Lab) -> tuple[str, dict[str, Any]]:
-    for address, host in hosts(lab, "exim"):
+    for address, host in hosts(lab, "hostile:greet-pause"):
         if host["ports"].get("25", {}).get("greet_delay"):
+            assert host["product"] == "exim" and host["ports"]["25"]["outcome"] == "ok"
             return address, host
     pytest.fail("no Exim host with a greet pause in the lab")
 

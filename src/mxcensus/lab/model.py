@@ -42,6 +42,7 @@ HOSTILE_KINDS: tuple[str, ...] = (
     "html-banner",
     "ansi-banner",
     "csv-banner",
+    "greet-pause",  # a real Exim that waits 5 s before its banner: outcome ok
 )
 
 
