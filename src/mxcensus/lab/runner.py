@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from mxcensus.errors import UsageError
 from mxcensus.lab.model import Host
 from mxcensus.lab.population import LabConfig, generate, make_host
 from mxcensus.lab.servers import LabError, LabServers
@@ -99,9 +100,14 @@ def counters_document(counts: dict[tuple[str, int], int], seq: int, final: bool)
 
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
+    """Write via a temporary file and a rename: a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LabError(f"lab: cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -204,6 +210,9 @@ def run_lab(
     """
     starter = os.getppid()
     config.check()
+    for option, path in (("--truth", truth), ("--counters", counters)):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"lab {option}: directory {path.parent} does not exist")
     hosts = generate(config)
     limit = raise_nofile()
     sockets_needed = sum(len(h.services) for h in hosts)
