@@ -21,7 +21,7 @@ import maxminddb
 from mxcensus.enrich.interface import EnrichError, Geo
 from mxcensus.model import Transcript
 
-_CACHE_MAX = 1_000_000
+_CACHE_MAX = 65_536  # ~20 MB; the pipeline asks once per host, imports repeat hosts per port
 
 
 @dataclass(frozen=True, slots=True)
