@@ -6,7 +6,6 @@ shape a live probe would have produced.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -97,12 +96,6 @@ def parse_time(value: Any, default: datetime) -> datetime:
             raise
         dt = datetime.fromisoformat((m.group(1) + m.group(2)).replace("Z", "+00:00"))
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def bounded(data: bytes, limit: int = MAX_REPLY) -> tuple[bytes, bool]:
-    if len(data) > limit:
-        return data[:limit], True
-    return data, False
 
 
 def to_bytes(value: Any) -> bytes:
@@ -343,10 +336,6 @@ def cert_from_fields(
 
 def tls_info(version: str, cipher: str, chain: tuple[Certificate, ...]) -> TlsInfo:
     return TlsInfo(version=version or "", cipher=cipher or "", chain=chain)
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # -- reading lines --------------------------------------------------------------------

@@ -56,20 +56,20 @@ def _ip(doc: dict[str, Any]) -> str:
     return c.address(raw)
 
 
-def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
+def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
     port = doc["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"bad port {port!r}")
     ip = _ip(doc)
     transport_l4 = doc.get("transport") or "tcp"
     if transport_l4 != "tcp":
-        return
+        return []
     meta = doc.get("_shodan") or {}
     module = str(meta.get("module") or "")
     http = doc.get("http")
     family = "http" if isinstance(http, dict) else c.family_of(port, module)
     if family is None:
-        return
+        return []
     ssl = doc.get("ssl")
     has_ssl = isinstance(ssl, dict)
     implicit = (
@@ -134,7 +134,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
     if org:
         add(("geo.org", org))
     hostnames = doc.get("hostnames") or ()
-    yield Transcript(
+    transcript = Transcript(
         ip=ip,
         port=port,
         protocol=protocol,
@@ -147,6 +147,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
         source="shodan",
         extra=tuple(extra),
     )
+    return [transcript]
 
 
 def _tls(ssl: dict[str, Any]) -> TlsInfo:
