@@ -39,6 +39,7 @@ bench: venv system-deps
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/identify.py
 	$(BIN)/python bench/data.py
+	$(BIN)/python bench/lab.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -10,6 +10,7 @@ command -v exim4 >/dev/null || need+=(exim4-daemon-light)
 command -v nmap >/dev/null || need+=(nmap)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
+[ -f /usr/share/iso-codes/json/iso_3166-1.json ] || need+=(iso-codes)  # country table test
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -18,5 +19,5 @@ export DEBIAN_FRONTEND=noninteractive
 printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
 $SUDO chmod +x /usr/sbin/policy-rc.d
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 $SUDO rm -f /usr/sbin/policy-rc.d

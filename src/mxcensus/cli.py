@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from typer._click import exceptions as click_exc
 
 from mxcensus import __version__
-from mxcensus.errors import MxcensusError, NotAvailableError, UsageError
+from mxcensus.errors import MxcensusError, UsageError
 
 app = typer.Typer(
     name="mxcensus",
@@ -51,10 +51,6 @@ ScanOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")
 ]
-
-
-def _not_yet(what: str) -> NoReturn:
-    raise NotAvailableError(f"{what}: not available yet in mxcensus {__version__}")
 
 
 def version_callback(value: bool) -> None:
@@ -95,6 +91,7 @@ def scan(
     ] = None,
     rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
     concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
+    per_net: Annotated[int, typer.Option(help="Open connections per /24 (IPv6 /56) at most.")] = 64,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
@@ -124,7 +121,63 @@ def scan(
     private space only with --allow-reserved), the rate is capped, the EHLO name and
     User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
     """
-    _not_yet("scan")
+    import signal
+
+    from rich.console import Console
+
+    from mxcensus import engine
+    from mxcensus.engine.view import ProgressView, summary
+    from mxcensus.store.db import Store
+
+    if resume is not None and (targets or input_list):
+        raise UsageError("--resume SCAN takes no targets: the scan's own are used")
+    plan = None
+    if resume is None:
+        plan = engine.new_plan(
+            list(targets or []),
+            ports=ports,
+            probes=probes,
+            input_list=input_list,
+            exclude=exclude,
+            exclude_file=exclude_file,
+            allow_reserved=allow_reserved,
+            rate=rate,
+            concurrency=concurrency,
+            per_net=per_net,
+            workers=workers,
+            shards=shards,
+            shard=shard,
+            seed=seed,
+        )
+    store = Store.open(db)
+    try:
+        if resume is not None:
+            scan_id, plan = engine.resume(store, resume)
+        else:
+            assert plan is not None
+            scan_id = engine.start(store, plan, name)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        console = Console()
+        show = not quiet and sys.stdout.isatty()
+        try:
+            if show:
+                with ProgressView(console, engine.shard_total(plan)) as view:
+                    result = engine.run_scan(store, scan_id, plan, progress=view.update)
+            else:
+                result = engine.run_scan(store, scan_id, plan)
+        except KeyboardInterrupt:
+            print(
+                f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
+                f" --db {store.path}",
+                file=sys.stderr,
+            )
+            sys.exit(130)
+        services = engine.analyze(store, scan_id)
+        store.finish_scan(scan_id)
+    finally:
+        store.close()
+    for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
+        typer.echo(line)
 
 
 @app.command("import")
@@ -141,18 +194,60 @@ def import_(
     strict: Annotated[
         bool, typer.Option(help="Stop at the first malformed record and write nothing.")
     ] = False,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--geo-db",
+            metavar="MMDB",
+            help="MaxMind/DB-IP/ipinfo MMDB for ASN, organisation and city (repeatable).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import scans made by others; each record is identified and assessed like a live scan."""
-    _not_yet("import")
+    from mxcensus.enrich import GeoEnricher
+    from mxcensus.importers import import_files
+    from mxcensus.importers.summary import render_summary, rich_progress
+    from mxcensus.store.db import Store
+
+    enricher = GeoEnricher(geo_db or ())
+    with Store.open(db) as store, rich_progress(enabled=not quiet) as progress:
+        result = import_files(
+            store, fmt, files, name=name, strict=strict, progress=progress, enricher=enricher
+        )
+    enricher.close()
+    out, warnings = render_summary(result)
+    typer.echo(out)
+    if warnings:
+        typer.echo(warnings, err=True)
 
 
 @app.command()
 def reassess(
     scan_ref: Annotated[str, typer.Argument(metavar="SCAN", help="Scan id or name.")],
     db: DbOption = None,
+    geo_db: Annotated[
+        list[Path] | None,
+        typer.Option("--geo-db", help="MMDB file(s) for ASN / organisation / city."),
+    ] = None,
 ) -> None:
-    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline."""
-    _not_yet("reassess")
+    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline.
+
+    The raw transcripts stay as they were; services and findings are replaced in one go.
+    """
+    from mxcensus.enrich.geo import GeoEnricher
+    from mxcensus.pipeline import analyze_scan
+    from mxcensus.store.db import Store
+
+    with Store.open(db) as store:
+        scan_id = store.resolve_scan(scan_ref)
+        transcripts = store.count("transcripts", scan_id)
+        enricher = GeoEnricher(geo_db or ())
+        try:
+            services = analyze_scan(store, scan_id, enricher=enricher)
+        finally:
+            enricher.close()
+    typer.echo(f"reassessed scan {scan_id}: {transcripts} transcripts, {services} services")
 
 
 # -- reporting -------------------------------------------------------------------------
@@ -297,12 +392,12 @@ def identify(
     import orjson
 
     from mxcensus.identify.engine import decode
-    from mxcensus.identify.lines import identifier, identify_lines
+    from mxcensus.identify.lines import add_assessment, identifier, identify_lines
 
     identifier(protocol)  # a bad --protocol fails before reading stdin
     lines = (decode(raw) for raw in sys.stdin.buffer)
     out = sys.stdout.buffer
-    for record in identify_lines(lines, protocol):
+    for record in identify_lines(lines, protocol, extend=add_assessment):
         out.write(orjson.dumps(record) + b"\n")
     out.flush()
 
@@ -313,8 +408,17 @@ def explain(
     scan_ref: ScanOption = None,
     db: DbOption = None,
 ) -> None:
-    """Show the evidence chain: what was seen, which rule, which knowledge row, why."""
-    _not_yet("explain")
+    """Show the evidence chain: what was seen, which rule, which knowledge row, why.
+
+    Without --scan, the newest scan that saw the address is used. Identification and
+    assessment are re-run with the current rules and knowledge.
+    """
+    from mxcensus.explain import explain as explain_chain
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        lines = explain_chain(store, target, scan_ref)
+    typer.echo("\n".join(lines).rstrip())
 
 
 @rules_app.command("check")
@@ -377,18 +481,113 @@ def lab(
     seed: Annotated[int, typer.Option(help="Seed of the population.")] = 1,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 600.0,
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
+        ),
+    ] = "127.64.0.0",
+    hostile_fraction: Annotated[
+        float, typer.Option(help="Share of hostile hosts (tarpit, reset, giant banner, …).")
+    ] = 0.05,
+    ports: Annotated[
+        str,
+        typer.Option(help="Ports to serve (subset of 25,587,465,143,993,110,995,80,443)."),
+    ] = "25,587,465,143,993,110,995,80,443",
+    counters: Annotated[
+        Path | None,
+        typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (default: up to 2).")
+    ] = None,
+    tarpit_interval: Annotated[
+        float, typer.Option(help="Seconds between the bytes of a tarpit greeting.")
+    ] = 2.0,
 ) -> None:
-    """Serve a simulated population of mail servers on loopback addresses."""
-    _not_yet("lab")
+    """Serve a simulated population of mail servers on loopback addresses.
+
+    Exim, Exchange (builds below and at the ProxyLogon/ProxyShell/ProxyNotShell fixes, with
+    varying exposure of the build), Postfix, Sendmail, OpenSMTPD, Dovecot, Courier,
+    hMailServer, MDaemon, Zimbra and hostile servers, deterministic by --seed. The truth file
+    appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
+    SIGUSR1 writes the counters.
+    """
+    from mxcensus.lab.population import LabConfig, free_base, parse_ports
+    from mxcensus.lab.runner import run_lab
+
+    served = parse_ports(ports)
+    if base == "auto":
+        base = free_base(size, served)
+    config = LabConfig(
+        size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
+        ports=served, tarpit_interval=tarpit_interval,
+    )  # fmt: skip
+    if duration <= 0:
+        raise UsageError(f"lab --duration: must be positive, got {duration}")
+
+    def ready(hosts: int, sockets: int) -> None:
+        print(
+            f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
+            f" (seed {seed}); stops in {duration:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = run_lab(
+        config, duration=duration, truth=truth, counters=counters, workers=workers,
+        on_ready=ready,
+    )  # fmt: skip
+    total = sum(result.counters.values())
+    print(f"mxcensus lab: stopped ({result.reason}); {total} connections", file=sys.stderr)
 
 
 @app.command()
 def demo(
-    db: DbOption = None,
+    db: Annotated[
+        Path,
+        typer.Option("--db", help="DuckDB file the demo scan is stored in."),
+    ] = Path("mxcensus-demo.duckdb"),
     size: Annotated[int, typer.Option(help="Simulated hosts in the lab.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the lab population.")] = 1,
 ) -> None:
-    """A first look: start the lab, scan it, report what was found."""
-    _not_yet("demo")
+    """A first look: start the lab on loopback, scan it, report what was found.
+
+    Everything stays on 127.0.0.0/8. The scan is kept in --db so you can go on with
+    report, export and explain.
+    """
+    from rich.console import Console
+
+    from mxcensus.demo import run_demo
+    from mxcensus.engine.view import ProgressView
+
+    if size < 1:
+        raise UsageError(f"--size {size}: the lab needs at least one host")
+    width, color = _terminal(None)
+    console = Console()
+    say = typer.echo
+    if sys.stdout.isatty():
+        with ProgressView(console, size * 9) as view:
+            res = run_demo(
+                db, size=size, seed=seed, say=say, progress=view.update, width=width, color=color
+            )
+    else:
+        res = run_demo(db, size=size, seed=seed, say=say, width=width, color=color)
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(res.result.outcomes.items()))
+    typer.echo(
+        f"scanned {res.result.done} endpoints of {res.hosts} hosts in {res.result.duration:.1f} s;"
+        f" {res.services} services stored; outcomes: {outcomes}"
+    )
+    for data in res.reports.values():
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    typer.echo(
+        f"\nnext: mxcensus report --db {res.db} --format html -o report.html"
+        f"\n      mxcensus export --db {res.db} --format jsonl"
+        f"\n      mxcensus explain IP --db {res.db}"
+    )
 
 
 _COMMANDS = {

@@ -28,6 +28,10 @@ def test_identify_stdin_one_object_per_line_in_order(mx: RunCli) -> None:
         "exim", "exim", "unknown", "ms-iis-smtp", "unknown", "postfix",
     ]  # fmt: skip
     assert out[0]["version"] == "4.89_1"
+    assert out[0]["product_line"] == "Exim 4"
+    cves = {c["id"]: c for c in out[0]["cves"]}
+    assert cves["CVE-2019-10149"]["status"] in ("vulnerable", "potentially-vulnerable")
+    assert out[2]["cves"] == []
     assert out[1]["version"] == "4.92.2"
     assert out[1]["distro"] == "debian"
     assert out[1]["banner"] == r"220-mx.example.org ESMTP Exim 4.92.2 #2 (Debian) Tue\r\n220 No UCE"

@@ -66,3 +66,46 @@ def test_coverage_25_products_with_3_forms_each() -> None:
         "communigate-pro", "domino", "dovecot", "courier", "cyrus",
     ):  # fmt: skip
         assert must in covered, must
+
+
+def test_keywords_are_whole_words_in_every_pattern() -> None:
+    """Glue a letter or digit onto each keyword occurrence in every example: if the rule
+    still matches, its keyword was not a whole word and the prefilter would miss it."""
+    import re
+
+    leaks = []
+    for rs in rulesets().values():
+        for rule in rs.rules:
+            for ex in rule.examples:
+                for kw in rule.keywords:
+                    for m in re.finditer(re.escape(kw), ex.input, re.IGNORECASE):
+                        for glued in (
+                            ex.input[: m.start()] + "x" + ex.input[m.start() :],
+                            ex.input[: m.end()] + "9" + ex.input[m.end() :],
+                        ):
+                            if rs.first_rule(glued) is not rs.first_rule_slow(glued):
+                                leaks.append(f"{rule.address}: {glued!r}")
+    assert leaks == []
+
+
+def test_accelerated_patterns_match_exactly_like_the_written_ones() -> None:
+    import re
+
+    from mxcensus.identify.rules import accelerate
+
+    assert accelerate(r"\bMicrosoft ESMTP") == r"Microsoft ESMTP(?<=\bMicrosoft ESMTP)"
+    assert accelerate(r"\bFoo?bar") == r"\bFoo?bar"
+    assert accelerate(r"(?i)\bexim") == r"(?i)\bexim"
+    changed = 0
+    for rs in rulesets().values():
+        for rule in rs.rules:
+            written = re.compile(rule.written, re.ASCII)
+            if written.pattern == rule.regex.pattern:
+                continue
+            changed += 1
+            for ex in rule.examples:
+                text = ex.input
+                for variant in (text, "x" + text, text.replace(" ", "x", 3), text.lower()):
+                    a, b = written.search(variant), rule.regex.search(variant)
+                    assert (a and (a.span(), a.groupdict())) == (b and (b.span(), b.groupdict()))
+    assert changed >= 20

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mxcensus.identify import identify, identify_field, identify_http_text
+from mxcensus.identify import identify, identify_field, identify_http_text, rulesets
 from mxcensus.model import Outcome, Precision, Step, Transcript, Transport
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -229,3 +230,51 @@ def test_prefilter_agrees_with_plain_matching(
         text = text.upper()
     for rs in rulesets().values():
         assert rs.first_rule(text) is rs.first_rule_slow(text)
+
+
+EXAMPLES = sorted(
+    {(rs.field, ex.input) for rs in rulesets().values() for r in rs.rules for ex in r.examples}
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    example=st.sampled_from(EXAMPLES),
+    prefix=st.text(alphabet="aZ9_-. \u212a\u0131\xe9\x00", max_size=4),
+    suffix=st.text(alphabet="aZ9_-. \u212a\u0131\xe9\x00", max_size=4),
+    cut=st.integers(min_value=0, max_value=400),
+    glue=st.sampled_from(["", "x", "_", "9", "K"]),
+)
+def test_prefilter_agrees_on_glued_examples(
+    example: tuple[str, str], prefix: str, suffix: str, cut: int, glue: str
+) -> None:
+    """Examples with letters glued on or into them: the prefilter still agrees."""
+    field, text = example
+    cut = min(cut, len(text))
+    rs = rulesets()[field]
+    for variant in (prefix + text + suffix, text[:cut] + glue + text[cut:]):
+        assert rs.first_rule(variant) is rs.first_rule_slow(variant), variant
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("smtp.banner", "220 mx.example.com ESMTP"),
+        ("smtp.banner", "220 exim.example.com ESMTP ready"),
+        ("smtp.banner", "220 sendmail.example.com ESMTP"),
+        ("smtp.banner", "220 qmail.example.com ESMTP"),
+        ("smtp.banner", "220 zimbra-mx.example.com ESMTP"),
+        ("smtp.banner", "220 mdaemon.example.com ESMTP service ready"),
+        ("smtp.banner", "220 mail.example.com ESMTP Exim4 ready"),
+        ("smtp.banner", "220 outlook.example.com ESMTP ready"),
+        ("imap.banner", "* OK dovecot.example.com IMAP4rev1 ready"),
+        ("imap.banner", "* OK IMAP4rev1 server ready"),
+        ("pop3.banner", "+OK POP3 ready"),
+        ("http.owa-path", "/owa/auth/logon.aspx"),
+        ("http.header", "Server: Microsoft-IIS/10.0"),
+        ("ecp.manifest", '<assemblyIdentity name="x" version="1.0.0.0" />'),
+    ],
+)
+def test_no_identification_from_host_names_or_generic_text(field: str, text: str) -> None:
+    ident = identify_field(field, text)
+    assert not ident.is_known, ident

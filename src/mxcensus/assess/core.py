@@ -45,6 +45,7 @@ _RESTRICT = {
     ),
 }
 _RESTRICT_DEFAULT = "allow only the hosts and networks that need this service"
+_EHLO_PRODUCTS = frozenset({"exim"})  # products with EHLO-dependent advisories
 
 
 def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Finding:
@@ -198,9 +199,25 @@ def _ehlo_note(req: Requires, facts: EhloFacts) -> str:
     return "; ".join(notes)
 
 
+Key = tuple[str, str, Precision, str, date]
+
+
+@lru_cache(maxsize=65536)
+def _needs_ehlo(key: Key) -> bool:
+    """Does any open verdict of this assessment depend on what the EHLO shows?"""
+    advisories = {a.id: a for a in kbase.get().by_product.get(key[0], ())}
+    return any(
+        f.status is Status.POTENTIALLY_VULNERABLE
+        and (adv := advisories.get(f.cve)) is not None
+        and adv.requires.any
+        for f in _base(*key).findings
+    )
+
+
 @lru_cache(maxsize=16384)
-def _with_ehlo(base: Assessment, facts: EhloFacts) -> Assessment:
-    advisories = {a.id: a for a in kbase.get().advisories}
+def _with_ehlo(key: Key, facts: EhloFacts) -> Assessment:
+    base = _base(*key)
+    advisories = {a.id: a for a in kbase.get().by_product.get(key[0], ())}
     out: list[Finding] = []
     changed = False
     for f in base.findings:
@@ -217,17 +234,19 @@ def _with_ehlo(base: Assessment, facts: EhloFacts) -> Assessment:
 def assess(ident: Identification, transcript: Transcript | None = None) -> Assessment:
     """The verdicts for one identified service (pure; cached per product/version)."""
     on = transcript.observed_at.date() if transcript is not None else datetime.now(UTC).date()
-    base = _base(ident.product, ident.version, ident.precision, ident.distro, on)
-    if transcript is None or not base.findings or ident.product != "exim":
+    key: Key = (ident.product, ident.version, ident.precision, ident.distro, on)
+    base = _base(*key)
+    if transcript is None or ident.product not in _EHLO_PRODUCTS or not _needs_ehlo(key):
         return base
     facts = ehlo_facts(transcript)
     if facts is None:
         return base
-    return _with_ehlo(base, facts)
+    return _with_ehlo(key, facts)
 
 
 def clear_cache() -> None:
     """Forget cached verdicts (after the knowledge changed)."""
     _base.cache_clear()
+    _needs_ehlo.cache_clear()
     _with_ehlo.cache_clear()
     kbase.reset()

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from mxcensus.model import Transcript, Transport
 
-EHLO_STEPS = ("ehlo", "ehlo-tls")
+EHLO_STEPS = ("ehlo", "ehlo-tls")  # the probe step names whose replies are read
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,13 @@ def ehlo_facts(transcript: Transcript | None) -> EhloFacts | None:
     """The EHLO facts of an SMTP transcript, or ``None`` when no EHLO reply was recorded."""
     if transcript is None:
         return None
-    replies = tuple(s.received for s in transcript.steps if s.name in EHLO_STEPS and s.received)
-    if not replies:
+    first = second = b""
+    for s in transcript.steps:  # a plain loop: this runs once per service
+        name = s.name
+        if name == "ehlo":
+            first = s.received
+        elif name == "ehlo-tls":
+            second = s.received
+    if not first and not second:
         return None
-    return parse_ehlo(replies, transcript.transport is Transport.TLS)
+    return parse_ehlo((first, second), transcript.transport is Transport.TLS)

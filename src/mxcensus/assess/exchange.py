@@ -150,8 +150,11 @@ def verdict(
             return (Status.UNKNOWN, "Exchange build not visible", "")
         return (Status.UNKNOWN, f"build {_fmt(parts)} is not a known Exchange version", "")
     if pline == AMBIGUOUS_15_2:
-        if not ({"Exchange Server 2019", "Exchange Server SE"} & set(adv.lines)):
+        both = {"Exchange Server 2019", "Exchange Server SE"}
+        if not (both & set(adv.lines)):
             return None
+        if adv.config and both <= set(adv.lines):
+            return (Status.POTENTIALLY_VULNERABLE, f"configuration dependent ({adv.config})", "")
         return (
             Status.UNKNOWN,
             "only the major version 15.2 is visible: Exchange 2019 or SE, CU and security "

@@ -26,10 +26,16 @@ _SMTP_EHLO_STEPS = ("ehlo", "ehlo-tls", "helo", "helo-tls")
 _HEADER_LINE = re.compile(r"^[A-Za-z0-9-]{1,64}:")
 
 
-@functools.cache
+_loaded: dict[str, RuleSet] | None = None
+
+
 def rulesets() -> dict[str, RuleSet]:
-    """The packaged rules, compiled once (a broken rule file raises RuleError here)."""
-    return load_rulesets()
+    """The packaged rules, compiled once on first use (a broken rule file raises
+    RuleError here)."""
+    global _loaded
+    if _loaded is None:
+        _loaded = load_rulesets()
+    return _loaded
 
 
 @functools.cache
@@ -51,27 +57,31 @@ def identify_field(field: str, text: bytes | str) -> Identification:
     """Identify one observed field (``smtp.banner``, ``imap.banner``, ``pop3.banner``,
     ``smtp.ehlo``, ``http.body``, ``http.owa-path``, ``ecp.manifest``, ``http.header`` with
     ``Name: value`` text, or ``http.header.<name>`` with the header's value)."""
-    sets = rulesets()
-    evidence_field = field
-    if field.startswith("http.header."):
-        name = field[len("http.header.") :]
-        text = name + ": " + decode(text)
-        field = "http.header"
+    sets = _loaded if _loaded is not None else rulesets()
+    s = text if text.__class__ is str else decode(text)
     ruleset = sets.get(field)
-    if ruleset is None:
-        known = ", ".join(sorted(sets))
-        raise UsageError(f"unknown field {field!r} (known: {known}, http.header.<name>)")
-    s = decode(text)
-    if not s.strip():
-        return _unknown(f"empty {evidence_field}")
-    if field == "http.header" and evidence_field == field:
-        colon = s.find(":")
-        if colon > 0:
-            evidence_field = "http.header." + s[:colon].strip().lower()
+    evidence_field = field
+    if ruleset is None or field == "http.header":
+        ruleset, s, evidence_field = _header_field(sets, field, s)
     ident = ruleset.match(s, evidence_field)
     if ident is None:
+        if not s.strip():
+            return _unknown(f"empty {evidence_field}")
         return _unknown(f"no rule matched the {evidence_field}")
     return ident
+
+
+def _header_field(sets: dict[str, RuleSet], field: str, s: str) -> tuple[RuleSet, str, str]:
+    """``http.header`` (``Name: value``) and ``http.header.<name>`` (the value)."""
+    if field.startswith("http.header."):
+        name = field[len("http.header.") :]
+        return sets["http.header"], f"{name}: {s}", field
+    if field == "http.header":
+        colon = s.find(":")
+        name = s[:colon].strip().lower() if colon > 0 else ""
+        return sets[field], s, f"http.header.{name}" if name else field
+    known = ", ".join(sorted(sets))
+    raise UsageError(f"unknown field {field!r} (known: {known}, http.header.<name>)")
 
 
 def identify_http_text(text: bytes | str) -> Identification:

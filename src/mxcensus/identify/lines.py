@@ -12,7 +12,7 @@ from typing import Any
 
 from mxcensus.errors import UsageError
 from mxcensus.identify.engine import identify_field, identify_http_text
-from mxcensus.model import Evidence, Identification, printable
+from mxcensus.model import Assessment, Evidence, Identification, printable
 
 PROTOCOLS = ("smtp", "imap", "pop3", "http")
 _ESCAPE = re.compile(r"\\(?:x([0-9A-Fa-f]{2})|([rnt\\]))")
@@ -52,6 +52,40 @@ def ident_to_json(ident: Identification) -> dict[str, Any]:
         "evidence": [_evidence(e) for e in ident.evidence],
         "conflicts": [_evidence(e) for e in ident.conflicts],
     }
+
+
+def assessment_to_json(a: Assessment) -> dict[str, Any]:
+    """The assessment fields of a line's record (the shape of the exported JSONL)."""
+    return {
+        "product_line": a.product_line or None,
+        "release": a.release or None,
+        "confidence": a.confidence or None,
+        "cves": [
+            {
+                "id": f.cve,
+                "status": f.status.value,
+                "kev": f.kev,
+                "cvss": f.cvss,
+                "reason": f.reason,
+                "fixed_in": f.fixed_in or None,
+            }
+            for f in a.findings
+        ],
+        "eol": {
+            "eol": a.eol.eol,
+            "line": a.eol.line or None,
+            "date": a.eol.date.isoformat() if a.eol.date else None,
+            "reason": a.eol.reason or None,
+        },
+        "remediation": list(a.remediation),
+    }
+
+
+def add_assessment(ident: Identification, out: dict[str, Any]) -> None:
+    """``extend`` for :func:`identify_lines`: the verdicts of ``assess(ident, None)``."""
+    from mxcensus.assess import assess
+
+    out.update(assessment_to_json(assess(ident, None)))
 
 
 def identify_lines(

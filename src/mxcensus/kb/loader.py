@@ -53,7 +53,7 @@ _PRODUCT_LINES = (
 )
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A safe loader that remembers the line of every mapping (key ``__line__``)."""
 
 

@@ -1,1 +1,74 @@
-"""Probes: one file per protocol, one registry line each (see ``interface.py``)."""
+"""Probes: one file per protocol, one registry line each (see ``interface.py``).
+
+``PROBES`` maps a probe's name to its instance; ``PORTS`` maps the well-known ports to the
+probe that speaks there and whether TLS starts on the first byte; :func:`probe_for` is what
+the engine asks for each port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mxcensus.errors import UsageError
+from mxcensus.probes.imap import ImapProbe
+from mxcensus.probes.interface import Probe, ProbeConfig
+from mxcensus.probes.owa import OwaProbe
+from mxcensus.probes.pop3 import Pop3Probe
+from mxcensus.probes.smtp import SmtpProbe
+
+PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(), ImapProbe(), Pop3Probe(), OwaProbe())}
+
+PORTS: dict[int, tuple[str, bool]] = {
+    25: ("smtp", False),
+    465: ("smtp", True),
+    587: ("smtp", False),
+    143: ("imap", False),
+    993: ("imap", True),
+    110: ("pop3", False),
+    995: ("pop3", True),
+    80: ("owa", False),
+    443: ("owa", True),
+}
+
+DEFAULT_PROBE = "smtp"
+
+
+def probe_for(port: int, names: Iterable[str] | None = None) -> tuple[Probe, bool] | None:
+    """The probe to run on ``port`` and whether TLS is implicit there.
+
+    ``names`` restricts the choice to the enabled probes (all when ``None``). A well-known
+    port whose probe is not enabled gets ``None`` (skip it); any other port gets the SMTP
+    probe in plain text (with STARTTLS when offered), or the first enabled probe when SMTP
+    is not enabled.
+    """
+    enabled = list(PROBES) if names is None else check_names(names)
+    known = PORTS.get(port)
+    if known is not None:
+        name, implicit = known
+        return (PROBES[name], implicit) if name in enabled else None
+    if not enabled:
+        return None
+    name = DEFAULT_PROBE if DEFAULT_PROBE in enabled else enabled[0]
+    return PROBES[name], False
+
+
+def check_names(names: Iterable[str]) -> list[str]:
+    """The probe names, in order; an unknown one is a ``UsageError`` naming the valid ones."""
+    out = []
+    for name in names:
+        if name not in PROBES:
+            raise UsageError(f"unknown probe {name!r} (choose from {', '.join(PROBES)})")
+        out.append(name)
+    return out
+
+
+def default_ports(names: Iterable[str] | None, config: ProbeConfig) -> tuple[int, ...]:
+    """The ports scanned when none are given: each enabled probe's ``ports``, plus plain
+    HTTP 80 for owa when ``config.http`` is set."""
+    enabled = list(PROBES) if names is None else check_names(names)
+    ports: list[int] = []
+    for name in enabled:
+        ports.extend(p for p in PROBES[name].ports if p not in ports)
+    if "owa" in enabled and config.http and 80 not in ports:
+        ports.append(80)
+    return tuple(ports)

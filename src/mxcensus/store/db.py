@@ -206,9 +206,20 @@ class Store:
 
     # -- transcripts -------------------------------------------------------------------
 
-    def write_transcripts(self, scan: ScanId, transcripts: Sequence[Transcript]) -> None:
-        """One batch, one transaction."""
-        if not transcripts:
+    def write_transcripts(
+        self,
+        scan: ScanId,
+        transcripts: Sequence[Transcript],
+        *,
+        progress: Sequence[tuple[str, int, Sequence[int]]] = (),
+    ) -> None:
+        """One batch, one transaction.
+
+        ``progress`` rows ``(shard, position, pending)`` are saved in the same transaction, so
+        a crash never separates results from the checkpoint that counts them (resume relies
+        on it: no duplicates, none missing).
+        """
+        if not transcripts and not progress:
             return
         self._require_open(scan)
         table = pa.table(
@@ -229,14 +240,38 @@ class Store:
                 ),
             }
         )
-        self._insert_arrow("transcripts", table)
+        self._insert_arrow(
+            "transcripts",
+            table,
+            after=[
+                (
+                    "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
+                    [
+                        scan,
+                        shard,
+                        position,
+                        datetime.now(UTC),
+                        orjson.dumps(list(pending)).decode(),
+                    ],
+                )
+                for shard, position, pending in progress
+            ],
+        )
 
-    def _insert_arrow(self, table_name: str, table: pa.Table) -> None:
+    def _insert_arrow(
+        self,
+        table_name: str,
+        table: pa.Table,
+        after: Sequence[tuple[str, list[Any]]] = (),
+    ) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self.con.register("_batch", table)
-            self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM _batch")
-            self.con.unregister("_batch")
+            if table.num_rows:
+                self.con.register("_batch", table)
+                self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM _batch")
+                self.con.unregister("_batch")
+            for sql, args in after:
+                self.con.execute(sql, args)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -356,10 +391,12 @@ class Store:
 
     # -- resume checkpoints ------------------------------------------------------------
 
-    def save_progress(self, scan: ScanId, shard: str, position: int) -> None:
+    def save_progress(
+        self, scan: ScanId, shard: str, position: int, pending: Sequence[int] = ()
+    ) -> None:
         self.con.execute(
-            "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?)",
-            [scan, shard, position, datetime.now(UTC)],
+            "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
+            [scan, shard, position, datetime.now(UTC), orjson.dumps(list(pending)).decode()],
         )
 
     def load_progress(self, scan: ScanId) -> dict[str, int]:
@@ -367,6 +404,13 @@ class Store:
             "SELECT shard, position FROM progress WHERE scan = ?", [scan]
         ).fetchall()
         return {str(s): int(p) for s, p in rows}
+
+    def load_progress_state(self, scan: ScanId) -> dict[str, tuple[int, tuple[int, ...]]]:
+        """Per shard: the position below which all is done but ``pending``, and ``pending``."""
+        rows = self.con.execute(
+            "SELECT shard, position, pending FROM progress WHERE scan = ?", [scan]
+        ).fetchall()
+        return {str(s): (int(p), tuple(orjson.loads(pend)) if pend else ()) for s, p, pend in rows}
 
 
 _SERVICE_COLUMNS = (

@@ -88,6 +88,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scan, shard)
     );
     """,
+    # 2: resume needs the positions below the checkpoint still in flight at the last commit
+    """
+    ALTER TABLE progress ADD COLUMN pending JSON;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

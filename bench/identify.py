@@ -1,0 +1,180 @@
+"""Banners per second for identify (+ assess when available) on one core.
+
+Generates N banners from the rule examples of the banner fields (smtp.banner, smtp.ehlo,
+imap.banner, pop3.banner) with varied host names and dates so that no two are equal, then
+times:
+
+- mxcensus: ``identify_field(field, banner)`` (+ ``assess(ident, None)`` when the assess
+  package provides it), as the pipeline and ``mxcensus identify`` call it;
+- baseline: a plain loop of ``re.search`` over the same compiled patterns in file order,
+  first match wins (no prefilter, no cache), building the same identification.
+
+Prints rates per repetition, their medians and the ratio. Usage:
+    python bench/identify.py [--n 1000000] [--repeat 3] [--baseline-n 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mxcensus.identify import identify_field, rulesets
+from mxcensus.identify.rules import Rule
+
+FIELDS = ("smtp.banner", "smtp.ehlo", "imap.banner", "pop3.banner")
+HOST = re.compile(
+    r"(?<![\w-])(?:[A-Za-z][\w-]*\.)*"
+    r"(?:example\.(?:org|com|net|de|fr|es|it|kr|cn|cz|mx)|google\.com|gmail\.com"
+    r"|protection\.outlook\.com|outlook\.office365\.com)\b"
+)
+DATE = re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), +\d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d")
+KEEP = ("google.com", "gmail.com", "protection.outlook.com", "outlook.office365.com")
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _assessor() -> Callable[[Any], Any] | None:
+    import mxcensus.assess as assess_pkg
+
+    fn = getattr(assess_pkg, "assess", None)
+    if fn is None:
+        return None
+    return lambda ident: fn(ident, None)
+
+
+def _vary(text: str, n: int, rng: random.Random) -> str:
+    def host(m: re.Match[str]) -> str:
+        name = m.group(0)
+        keep = next(
+            (s for s in KEEP if name.endswith(s)),
+            None,
+        )
+        return f"mx{n}.{keep}" if keep else f"mx{n}.d{rng.randrange(1000)}.example.net"
+
+    out, hosts = HOST.subn(host, text)
+    date = (
+        f"{rng.choice(DAYS)}, {rng.randrange(1, 29)} {rng.choice(MONTHS)} "
+        f"{rng.randrange(2001, 2027)} {rng.randrange(24):02d}:{rng.randrange(60):02d}:"
+        f"{rng.randrange(60):02d}"
+    )
+    out = DATE.sub(date, out)
+    if not hosts:
+        out = out.rstrip("\r\n") + f" id{n}"
+    return out
+
+
+def generate(n: int, seed: int = 7) -> list[tuple[str, str, Rule]]:
+    rng = random.Random(seed)
+    sets = rulesets()
+    pool = [(f, r, ex.input) for f in FIELDS for r in sets[f].rules for ex in r.examples]
+    return [
+        (f, _vary(text, i, rng), rule) for i, (f, rule, text) in enumerate(rng.choices(pool, k=n))
+    ]
+
+
+def run_ours(items: list[tuple[str, str, Rule]], assess: Callable[[Any], Any] | None) -> float:
+    t0 = time.perf_counter()
+    if assess is None:
+        for field, text, _ in items:
+            identify_field(field, text)
+    else:
+        for field, text, _ in items:
+            assess(identify_field(field, text))
+    return len(items) / (time.perf_counter() - t0)
+
+
+def run_baseline(items: list[tuple[str, str, Rule]], assess: Callable[[Any], Any] | None) -> float:
+    patterns = {f: [(r, r.regex) for r in rulesets()[f].rules] for f in FIELDS}
+    unknown = identify_field("smtp.banner", "")
+    t0 = time.perf_counter()
+    for field, text, _ in items:
+        ident = unknown
+        for rule, rx in patterns[field]:
+            m = rx.search(text)
+            if m is not None:
+                ident = rule.build(m, field)  # the same identification, from the rule's cache
+                break
+        if assess is not None:
+            assess(ident)
+    return len(items) / (time.perf_counter() - t0)
+
+
+def reference() -> float:
+    """Plain Python function calls per second: how fast this core is right now."""
+
+    def f(x: int) -> int:
+        return x
+
+    t0 = time.perf_counter()
+    for i in range(1_000_000):
+        f(i)
+    return 1_000_000 / (time.perf_counter() - t0)
+
+
+def check(items: list[tuple[str, str, Rule]], sample: int) -> int:
+    """How many generated banners (of a sample) are no longer matched by their own rule."""
+    wrong = 0
+    for field, text, rule in items[:sample]:
+        ident = identify_field(field, text)
+        if not ident.evidence or ident.evidence[0].rule != rule.address:
+            wrong += 1
+    return wrong
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--baseline-n", type=int, default=200_000, help="baseline sample size")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    items = generate(args.n)
+    distinct = len({t for _, t, _ in items})
+    rules = len({r.address for *_, r in items})
+    took = time.perf_counter() - t0
+    print(
+        f"generated {len(items):,} banners ({distinct:,} distinct) in {took:.1f}s "
+        f"from {rules} rules"
+    )
+    wrong = check(items, min(len(items), 50_000))
+    print(f"self-check: {wrong} of {min(len(items), 50_000):,} not matched by their own rule")
+    assess = _assessor()
+    print("assess:", "included" if assess else "not available on this branch")
+    base_items = items[: args.baseline_n]
+    rows: dict[str, list[float]] = {"identify": [], "identify+assess": [], "baseline": []}
+    rows["baseline+assess"] = []
+    refs = []
+    for i in range(args.repeat):
+        refs.append(reference())
+        rows["identify"].append(run_ours(items, None))
+        rows["baseline"].append(run_baseline(base_items, None))
+        if assess is not None:
+            rows["identify+assess"].append(run_ours(items, assess))
+            rows["baseline+assess"].append(run_baseline(base_items, assess))
+        print(
+            f"  run {i + 1}: "
+            + "  ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rows.items() if v)
+            + f"  (reference: {refs[-1] / 1e6:.1f}M calls/s)"
+        )
+    med = {k: statistics.median(v) for k, v in rows.items() if v}
+    print(f"median reference: {statistics.median(refs) / 1e6:.1f}M plain function calls/s")
+    for k, v in med.items():
+        n = len(base_items) if k.startswith("baseline") else len(items)
+        print(f"median {k:>16}: {v:>10,.0f} banners/s over {n:,}")
+    print(f"ratio identify / baseline: {med['identify'] / med['baseline']:.1f}x (target >= 3x)")
+    if assess is not None:
+        ratio = med["identify+assess"] / med["baseline+assess"]
+        print(f"ratio identify+assess / baseline+assess: {ratio:.1f}x (target >= 3x)")
+        print(f"identify+assess: {med['identify+assess']:,.0f}/s (target >= 200,000)")
+    else:
+        print(f"identify: {med['identify']:,.0f}/s (target >= 200,000)")
+
+
+if __name__ == "__main__":
+    main()

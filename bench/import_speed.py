@@ -1,0 +1,123 @@
+"""Import speed: Shodan JSON lines of realistic size, one core.
+
+Builds a file of N Shodan banners (SMTP with EHLO and a certificate chain, OWA over HTTPS with
+headers and a body, IMAP, POP3; each 1.5-9 KB like ``shodan download`` records), then times
+the stages separately, each the median of ``--repeat`` runs in this process:
+
+0. baseline: read the lines and ``orjson.loads`` each — the floor any JSON-lines import pays;
+1. parse: the importer alone (bytes -> Transcript), nothing written;
+2. import: parse + transcript build + store write (``import_files(analyze=False)``);
+3. the same on the gzip-compressed file.
+
+Prints records/s and MB/s of input (wall clock and CPU time of this process) and each stage's
+ratio to the baseline measured in the same run, which stays meaningful on a shared, loaded
+machine. Target: >= 50,000 records/s for stage 2.
+Usage: python bench/import_speed.py [--records N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import ipaddress
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from mxcensus.importers import import_files  # noqa: E402
+from mxcensus.importers.registry import IMPORTERS  # noqa: E402
+from mxcensus.store.db import Store  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "importers" / "fixtures" / "shodan-mail.json"
+
+
+def build(path: Path, n: int) -> int:
+    templates = [orjson.loads(line) for line in FIXTURE.read_bytes().splitlines() if line]
+    base = int(ipaddress.IPv4Address("100.64.0.0"))
+    with path.open("wb") as f:
+        for i in range(n):
+            rec = dict(templates[i % len(templates)])
+            rec["ip_str"] = str(ipaddress.IPv4Address(base + i))
+            rec["ip"] = base + i
+            f.write(orjson.dumps(rec) + b"\n")
+    return path.stat().st_size
+
+
+def median_time(fn: Callable[[], None], repeat: int) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of this process)."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="mxcensus-bench-"))
+    src = tmp / "shodan.json"
+    size = build(src, args.records)
+    gz = tmp / "shodan.json.gz"
+    with src.open("rb") as fi, gzip.open(gz, "wb", compresslevel=6) as fo:
+        fo.write(fi.read())
+    mb = size / 1e6
+    print(
+        f"input: {args.records:,} Shodan banners, {mb:.1f} MB "
+        f"({size / args.records:.0f} B/record), gzip {gz.stat().st_size / 1e6:.1f} MB"
+    )
+
+    importer = IMPORTERS["shodan"]
+
+    def baseline() -> None:
+        with src.open("rb") as f:
+            for line in f:
+                orjson.loads(line)
+
+    def parse_only() -> None:
+        with src.open("rb") as f:
+            for _ in importer.read(f, str(src)):
+                pass
+
+    runs = iter(range(10_000))
+
+    def full(path: Path) -> None:
+        store = Store.open(tmp / f"bench-{next(runs)}.duckdb")
+        try:
+            r = import_files(store, "shodan", [path], analyze=False)
+            assert r.transcripts > 0 and r.malformed == 0
+        finally:
+            store.close()
+
+    base_wall, base_cpu = median_time(baseline, args.repeat)
+    print(
+        f"{'baseline: lines + orjson.loads':32s} {args.records / base_wall:>10,.0f} records/s "
+        f"{mb / base_wall:>8.1f} MB/s (CPU {args.records / base_cpu:,.0f} records/s)"
+    )
+    for label, fn in (
+        ("parse + transcript build", parse_only),
+        ("parse + build + store write", lambda: full(src)),
+        ("same, from .gz", lambda: full(gz)),
+    ):
+        wall, cpu = median_time(fn, args.repeat)
+        print(
+            f"{label:32s} {args.records / wall:>10,.0f} records/s {mb / wall:>8.1f} MB/s "
+            f"(CPU {args.records / cpu:,.0f} records/s; {cpu / base_cpu:.1f}x the baseline's "
+            f"CPU; median of {args.repeat}: {wall:.2f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

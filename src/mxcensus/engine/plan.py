@@ -1,0 +1,150 @@
+"""What a scan is: the plan every worker receives, and the parameters a resume reloads."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mxcensus.errors import UsageError
+from mxcensus.probes.interface import Probe, ProbeConfig
+from mxcensus.targets import Targets, TargetSpace
+
+DEFAULT_PROBES = "mxcensus.probes:PROBES"
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    targets: Targets
+    ports: tuple[tuple[int, str], ...]  # (port, probe name)
+    seed: int
+    shards: int = 1
+    shard: int = 0
+    workers: int = 1
+    rate: float = 1000.0  # new connections per second, all workers together
+    concurrency: int = 1000  # open connections at most, all workers together
+    per_net: int = 64  # open connections per /24 (IPv6: /56) at most, all workers together
+    probe_config: ProbeConfig = field(default_factory=ProbeConfig)
+    probe_table: str = DEFAULT_PROBES  # "module:attribute" the workers import
+
+    def __post_init__(self) -> None:
+        if self.shards < 1 or not 0 <= self.shard < self.shards:
+            raise UsageError(f"--shard {self.shard}: must be in 0..{self.shards - 1}")
+        for name, value in (
+            ("--workers", self.workers),
+            ("--rate", self.rate),
+            ("--concurrency", self.concurrency),
+            ("--per-net", self.per_net),
+        ):
+            if value < 1:
+                raise UsageError(f"{name} {value}: must be at least 1")
+
+    def space(self) -> TargetSpace:
+        return TargetSpace(self.targets, self.ports)
+
+    def stream_key(self, worker: int) -> str:
+        """The progress key of one worker's stream: shard and worker, with their counts."""
+        return f"shard{self.shard}of{self.shards}-worker{worker}of{self.workers}"
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "targets": self.targets.to_params(),
+            "ports": [list(p) for p in self.ports],
+            "seed": self.seed,
+            "shards": self.shards,
+            "shard": self.shard,
+            "workers": self.workers,
+            "rate": self.rate,
+            "concurrency": self.concurrency,
+            "per_net": self.per_net,
+            "probe_config": dataclasses.asdict(self.probe_config),
+            "probe_table": self.probe_table,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ScanPlan:
+        return cls(
+            targets=Targets.from_params(params["targets"]),
+            ports=tuple((int(p), str(n)) for p, n in params["ports"]),
+            seed=int(params["seed"]),
+            shards=int(params["shards"]),
+            shard=int(params["shard"]),
+            workers=int(params["workers"]),
+            rate=float(params["rate"]),
+            concurrency=int(params["concurrency"]),
+            per_net=int(params["per_net"]),
+            probe_config=ProbeConfig(**params["probe_config"]),
+            probe_table=str(params["probe_table"]),
+        )
+
+
+def _registry_module(table: str) -> tuple[Any, str]:
+    module_name, _, attr = table.partition(":")
+    try:
+        return importlib.import_module(module_name), attr or "PROBES"
+    except ImportError as exc:
+        raise UsageError(f"probe registry {table}: cannot be loaded ({exc})") from exc
+
+
+def load_probes(table: str = DEFAULT_PROBES) -> dict[str, Probe]:
+    """The probe registry named ``module:attribute``, keyed by probe name.
+
+    The registry may be keyed by name or by port; either way each probe says its name.
+    """
+    module, attr = _registry_module(table)
+    registry = getattr(module, attr, None)
+    if registry is None:
+        raise UsageError(f"probe registry {table}: {module.__name__} has no {attr}")
+    out: dict[str, Probe] = {}
+    for probe in registry.values():
+        out.setdefault(probe.name, probe)
+    return out
+
+
+def load_port_table(table: str = DEFAULT_PROBES) -> dict[int, str]:
+    """Well-known port -> probe name: the registry module's ``PORTS`` when it has one
+    (``{25: ("smtp", False), …}``), else each probe's own default ports."""
+    module, _ = _registry_module(table)
+    ports = getattr(module, "PORTS", None)
+    if ports is not None:
+        return {int(p): (v[0] if isinstance(v, tuple) else str(v)) for p, v in ports.items()}
+    out: dict[int, str] = {}
+    for probe in load_probes(table).values():
+        for port in probe.ports:
+            out.setdefault(port, probe.name)
+    return out
+
+
+def port_plan(
+    probes: Mapping[str, Probe],
+    well_known: Mapping[int, str],
+    ports: tuple[int, ...] | None,
+    selected: list[str] | None,
+) -> tuple[tuple[int, str], ...]:
+    """(port, probe) pairs to scan.
+
+    ``--probes`` alone: each chosen probe on its default ports. ``-p``: each well-known port
+    gets its own probe (and is skipped when that probe is not chosen); any other port gets
+    the SMTP dialogue, mail servers listen on odd ports (2525, 26, 1025), or the first
+    chosen probe when SMTP is not chosen.
+    """
+    names = selected or list(probes)
+    for n in names:
+        if n not in probes:
+            raise UsageError(f"--probes {n}: no such probe (known: {', '.join(sorted(probes))})")
+    if ports is None:
+        return tuple(sorted({(p, n) for n in names for p in probes[n].ports}))
+    fallback = "smtp" if "smtp" in names else names[0]
+    out = []
+    for port in ports:
+        owner = well_known.get(port, fallback)
+        if owner in names:
+            out.append((port, owner))
+    if not out:
+        raise UsageError(
+            f"-p {','.join(map(str, ports))}: none of these ports is served by the chosen "
+            f"probes ({', '.join(names)})"
+        )
+    return tuple(out)

@@ -1,0 +1,118 @@
+"""Starting and resuming scans: from the user's inputs to a stored scan and its plan."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import TextIO
+
+from mxcensus.engine.plan import (
+    DEFAULT_PROBES,
+    ScanPlan,
+    load_port_table,
+    load_probes,
+    port_plan,
+)
+from mxcensus.engine.run import shard_total
+from mxcensus.engine.worker import raise_nofile
+from mxcensus.enrich.geo import GeoEnricher
+from mxcensus.errors import UsageError
+from mxcensus.model import ScanId
+from mxcensus.pipeline import analyze_scan
+from mxcensus.probes.interface import ProbeConfig
+from mxcensus.store.db import Store
+from mxcensus.targets import load_targets, parse_ports
+
+PROBE_TABLE_ENV = "MXCENSUS_PROBE_TABLE"
+"""``module:attribute`` of another probe registry (plugins, tests); default the built-in."""
+
+
+def new_plan(
+    targets: list[str],
+    *,
+    ports: str | None = None,
+    probes: str | None = None,
+    input_list: Path | None = None,
+    exclude: list[str] | None = None,
+    exclude_file: Path | None = None,
+    allow_reserved: bool = False,
+    rate: float = 1000,
+    concurrency: int = 1000,
+    per_net: int = 64,
+    workers: int | None = None,
+    shards: int = 1,
+    shard: int = 0,
+    seed: int | None = None,
+    probe_config: ProbeConfig | None = None,
+    stdin: TextIO | None = None,
+) -> ScanPlan:
+    """Validate everything the user gave before anything touches the store or the network."""
+    port_list = parse_ports(ports) if ports is not None else None
+    table = os.environ.get(PROBE_TABLE_ENV) or DEFAULT_PROBES
+    registry = load_probes(table)
+    selected = [p.strip() for p in probes.split(",") if p.strip()] if probes else None
+    pairs = port_plan(registry, load_port_table(table), port_list, selected)
+    if not targets and input_list is None:
+        raise UsageError("no targets given (name IPs, CIDRs, ranges, hostnames, -iL FILE or -)")
+    tgts = load_targets(
+        targets,
+        input_list=input_list,
+        exclude=exclude,
+        exclude_file=exclude_file,
+        allow_reserved=allow_reserved,
+        stdin=stdin,
+    )
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    limit = raise_nofile(concurrency + 256)
+    return ScanPlan(
+        targets=tgts,
+        ports=pairs,
+        seed=seed if seed is not None else secrets.randbits(63),
+        shards=shards,
+        shard=shard,
+        workers=n_workers,
+        rate=rate,
+        concurrency=max(1, min(concurrency, limit - 128)),
+        per_net=per_net,
+        probe_config=probe_config or ProbeConfig(),
+        probe_table=table,
+    )
+
+
+def start(store: Store, plan: ScanPlan, name: str | None) -> ScanId:
+    return store.create_scan(
+        name=name,
+        kind="scan",
+        source="scan",
+        params=plan.to_params(),
+        targets_total=shard_total(plan),
+    )
+
+
+def resume(store: Store, ref: str) -> tuple[ScanId, ScanPlan]:
+    """The interrupted scan ``ref`` (id or name) and the exact plan it was started with."""
+    found = store.find_scan(ref)
+    if found is None:
+        raise UsageError(f"--resume {ref}: no scan with that id or name in {store.path}")
+    if found["kind"] != "scan":
+        raise UsageError(f"--resume {ref}: is an import, not a scan")
+    if found["status"] == "finished":
+        raise UsageError(f"--resume {ref}: the scan is finished already")
+    try:
+        plan = ScanPlan.from_params(found["params"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"--resume {ref}: its stored parameters are incomplete ({exc})") from exc
+    return ScanId(found["id"]), plan
+
+
+def analyze(store: Store, scan: ScanId) -> int:
+    """Identify, assess and enrich the scan's transcripts (``mxcensus.pipeline``).
+
+    Returns the number of services written.
+    """
+    enricher = GeoEnricher()
+    try:
+        return analyze_scan(store, scan, enricher=enricher)
+    finally:
+        enricher.close()

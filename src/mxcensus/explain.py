@@ -1,0 +1,138 @@
+"""The evidence chain of a service: what was seen, which rule, which knowledge row, why.
+
+``explain`` re-runs identify and assess on the stored transcripts (pure functions), so what
+it shows is exactly what the current rules and knowledge conclude; a difference from the
+stored verdict means the knowledge changed since the scan (``mxcensus reassess``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import orjson
+
+from mxcensus import kb
+from mxcensus.errors import UsageError
+from mxcensus.model import ScanId, Transcript, printable
+from mxcensus.pipeline import analyze_host
+from mxcensus.serialize import transcript_from_dict
+from mxcensus.store.db import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    ip: str
+    port: int | None
+
+
+def parse_target(text: str) -> Where:
+    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT``."""
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ip = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise UsageError(f"explain {text!r}: not an IP address (IP or IP:PORT)") from None
+    if port is None:
+        return Where(ip, None)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"explain {text!r}: port {port!r} is not in 1-65535")
+    return Where(ip, int(port))
+
+
+def _host_transcripts(store: Store, scan: ScanId, ip: str) -> list[Transcript]:
+    rows = store.con.execute(
+        "SELECT data FROM transcripts WHERE scan = ? AND ip = ? ORDER BY port", [scan, ip]
+    ).fetchall()
+    return [transcript_from_dict(orjson.loads(r[0])) for r in rows]
+
+
+def _newest_scan_with(store: Store, ip: str) -> ScanId:
+    row = store.con.execute(
+        "SELECT t.scan FROM transcripts t JOIN scans s ON s.id = t.scan WHERE t.ip = ?"
+        " ORDER BY s.started_at DESC LIMIT 1",
+        [ip],
+    ).fetchone()
+    if row is None:
+        raise UsageError(f"explain {ip}: no scan in {store.path} saw this address")
+    return ScanId(row[0])
+
+
+def explain(store: Store, target: str, scan_ref: str | None = None) -> list[str]:
+    where = parse_target(target)
+    scan = store.resolve_scan(scan_ref) if scan_ref else _newest_scan_with(store, where.ip)
+    transcripts = _host_transcripts(store, scan, where.ip)
+    if not transcripts:
+        raise UsageError(f"explain {target}: scan {scan} has no transcript of {where.ip}")
+    records = list(analyze_host(scan, transcripts))
+    if where.port is not None:
+        records = [r for r in records if r.transcript.port == where.port]
+        if not records:
+            ports = ", ".join(str(t.port) for t in transcripts)
+            raise UsageError(f"explain {target}: scan {scan} saw {where.ip} only on {ports}")
+    knowledge = kb.get()
+    advisories = {a.id: a for a in knowledge.advisories}
+    out: list[str] = []
+    for r in records:
+        t, ident, a = r.transcript, r.identification, r.assessment
+        out.append(
+            f"{t.ip}:{t.port} {t.protocol} ({t.transport.value})  scan {scan}"
+            f"  observed {t.observed_at.isoformat()}  source {t.source}  outcome {t.outcome}"
+        )
+        if t.error:
+            out.append(f"  error: {t.error}")
+        out.append("  seen:")
+        for step in t.steps:
+            shown = printable(step.received, 300) if step.received else ""
+            code = f" [{step.code}]" if step.code is not None else ""
+            out.append(f"    {step.name}{code}: {shown}")
+            for k, v in step.headers:
+                out.append(f"      {printable(k.encode(), 80)}: {printable(v.encode(), 200)}")
+        if t.tls is not None:
+            leaf = t.tls.chain[0] if t.tls.chain else None
+            cert = f"; certificate {leaf.subject} (issuer {leaf.issuer})" if leaf else ""
+            out.append(f"    tls: {t.tls.version} {t.tls.cipher}{cert}")
+        if not ident.is_known:
+            out.append(f"  identified: unknown — {ident.reason or 'no rule matched'}")
+        else:
+            version = ident.version or "version not visible"
+            out.append(
+                f"  identified: {ident.product} {version} (precision {ident.precision.label})"
+                + (f", packaged by {ident.distro}" if ident.distro else "")
+            )
+        for e in ident.evidence:
+            port = f" on port {e.port}" if e.port else ""
+            out.append(
+                f"    rule {e.rule} matched {printable(e.value.encode(), 120)!r} in {e.field}{port}"
+            )
+        for e in ident.conflicts:
+            out.append(f"    disagreeing evidence kept: {e.rule} {e.value!r} in {e.field}")
+        build = kb.exchange_build(ident.version) if ident.product == "ms-exchange" else None
+        if build is not None:
+            out.append(
+                f"    knowledge: {build.product_line} {build.release} ({build.date})"
+                f" from {build.source}"
+            )
+        if a.product_line or a.release:
+            out.append(f"  product line: {a.product_line} {a.release}".rstrip())
+        if a.eol.eol is not None or a.eol.reason:
+            state = {True: "past end of support", False: "supported", None: "cannot tell"}
+            when = f" since {a.eol.date.isoformat()}" if a.eol.date and a.eol.eol else ""
+            out.append(f"  end of support: {state[a.eol.eol]}{when} {a.eol.reason}".rstrip())
+        for f in a.findings:
+            kev = f" KEV since {f.kev_date}" if f.kev and f.kev_date else (" KEV" if f.kev else "")
+            fix = f"; fixed in {f.fixed_in}" if f.fixed_in else ""
+            out.append(f"  {f.cve} {f.status}{kev}: {f.reason}{fix}")
+            adv = advisories.get(f.cve)
+            if adv is not None:
+                out.append(f"    knowledge: {adv.title} — {adv.source}")
+        for line in a.remediation:
+            out.append(f"  do: {line}")
+        out.append("")
+    return out

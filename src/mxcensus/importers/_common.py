@@ -1,0 +1,372 @@
+"""Helpers every importer shares: service naming, timestamps, banners into steps, TLS facts.
+
+Nothing here interprets software or versions; it only puts what a source recorded into the
+shape a live probe would have produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, BinaryIO
+
+from mxcensus.model import Certificate, Step, TlsInfo, Transport
+
+MAX_REPLY = 64 * 1024  # like ProbeConfig.max_reply_bytes: longer banners are truncated
+MAX_BODY = 256 * 1024  # like ProbeConfig.max_body_bytes
+MAX_EXTRA = 1024  # one kept field of the source, at most
+MAX_LINE = 64 * 1024 * 1024  # one input line (one record) at most
+
+_TLS_PROTOCOLS = {"smtps", "imaps", "pop3s", "https"}
+_FAMILY_BY_PORT = {
+    25: "smtp", 465: "smtp", 587: "smtp", 2525: "smtp", 26: "smtp",
+    143: "imap", 993: "imap",
+    110: "pop3", 995: "pop3",
+    80: "http", 443: "http", 8080: "http", 8443: "http", 81: "http", 444: "http",
+}  # fmt: skip
+_IMPLICIT_TLS_PORTS = {465, 993, 995, 443, 8443, 444}
+_FAMILY_BY_NAME = {
+    "smtp": "smtp", "smtps": "smtp", "submission": "smtp", "esmtp": "smtp", "smtp-ssl": "smtp",
+    "imap": "imap", "imaps": "imap", "imap4": "imap", "imap-ssl": "imap", "imap4-ssl": "imap",
+    "pop3": "pop3", "pop3s": "pop3", "pop": "pop3", "pop3-ssl": "pop3",
+    "http": "http", "https": "http", "http-simple-new": "http", "https-simple-new": "http",
+    "http-proxy": "http", "https-alt": "http", "http-alt": "http", "ssl/http": "http",
+    "exchange": "http", "owa": "http", "title": "http",
+}  # fmt: skip
+_TLS_NAMES = {"smtps", "imaps", "pop3s", "https", "imap-ssl", "pop3-ssl", "https-simple-new",
+              "imap4-ssl", "smtp-ssl", "https-alt", "ssl/http"}  # fmt: skip
+
+
+def family_of(port: int, name: str = "") -> str | None:
+    """smtp, imap, pop3 or http: which mail-related service this is, or None."""
+    n = name.strip().lower()
+    if n in _FAMILY_BY_NAME:
+        return _FAMILY_BY_NAME[n]
+    return _FAMILY_BY_PORT.get(port)
+
+
+def protocol_of(family: str, port: int, *, tls: bool | None = None, name: str = "") -> str:
+    """The probe-style protocol name: smtp/submission/smtps, imap/imaps, pop3/pop3s, http/s."""
+    implicit = (
+        tls
+        if tls is not None
+        else (port in _IMPLICIT_TLS_PORTS or name.strip().lower() in _TLS_NAMES)
+    )
+    if family == "smtp":
+        if implicit:
+            return "smtps"
+        return "submission" if port == 587 else "smtp"
+    if family == "imap":
+        return "imaps" if implicit else "imap"
+    if family == "pop3":
+        return "pop3s" if implicit else "pop3"
+    return "https" if implicit else "http"
+
+
+def transport_of(protocol: str, *, starttls: bool = False) -> Transport:
+    if protocol in _TLS_PROTOCOLS:
+        return Transport.TLS
+    return Transport.STARTTLS if starttls else Transport.PLAIN
+
+
+def parse_time(value: Any, default: datetime) -> datetime:
+    """ISO 8601 (with or without zone; naive means UTC), 'YYYY-MM-DD HH:MM:SS' or epoch."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), UTC)
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        dt = None
+    if dt is not None:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
+        dt = datetime.fromisoformat(text.replace(" UTC", "").replace("Z", "+00:00"))
+    except ValueError:
+        # zgrab2 writes Go's "2006-01-02T15:04:05.999999999-07:00": too many fraction digits
+        m = re.match(r"^(.*?\.\d{6})\d*(.*)$", text)
+        if not m:
+            raise
+        dt = datetime.fromisoformat((m.group(1) + m.group(2)).replace("Z", "+00:00"))
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def bounded(data: bytes, limit: int = MAX_REPLY) -> tuple[bytes, bool]:
+    if len(data) > limit:
+        return data[:limit], True
+    return data, False
+
+
+def to_bytes(value: Any) -> bytes:
+    """Text a JSON source gave us back into the bytes the server sent (UTF-8, lossless enough)."""
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", errors="surrogateescape")
+
+
+def step(name: str, received: bytes, *, code: int | None = None, sent: bytes = b"",
+         headers: tuple[tuple[str, str], ...] = (), limit: int = MAX_REPLY) -> Step:  # fmt: skip
+    if len(received) > limit:
+        return Step(name, sent, received[:limit], code, headers, True)
+    return Step(name, sent, received, code, headers, False)
+
+
+def reply_code(data: bytes) -> int | None:
+    if len(data) >= 3 and data[:3].isdigit():
+        return int(data[:3])
+    return None
+
+
+_LAST_LINE = re.compile(rb"^\d{3}(?![-\d])[^\n]*(?:\n|\Z)", re.M)  # "250 x", "250" — not "250-"
+
+
+def split_replies(data: bytes) -> list[bytes]:
+    """Split concatenated SMTP replies ("220-a\\r\\n220 b\\r\\n250-c\\r\\n250 d") into replies.
+
+    A reply ends at a line whose fourth byte is not '-'. Lines without a code are kept with
+    the reply they follow.
+    """
+    replies: list[bytes] = []
+    start = 0
+    for m in _LAST_LINE.finditer(data):
+        replies.append(data[start : m.end()])
+        start = m.end()
+    if start < len(data):
+        replies.append(data[start:])
+    return replies
+
+
+def smtp_steps(data: bytes, ehlo_sent: bytes = b"") -> tuple[Step, ...]:
+    """A recorded SMTP exchange (greeting, then usually the EHLO reply) as probe steps."""
+    if not data:
+        return ()
+    replies = split_replies(data)
+    steps = [step("greeting", replies[0], code=reply_code(replies[0]))]
+    have_ehlo = False
+    for r in replies[1:]:
+        code = reply_code(r)
+        if code == 250 and not have_ehlo:
+            have_ehlo = True
+            steps.append(step("ehlo", r, code=code, sent=ehlo_sent))
+        elif code == 214:
+            steps.append(step("help", r, code=code))
+        else:
+            steps.append(step(f"reply-{len(steps)}", r, code=code))
+    return tuple(steps)
+
+
+def line_protocol_steps(data: bytes, next_name: str) -> tuple[Step, ...]:
+    """IMAP/POP3: the first line is the greeting, the rest (if any) the CAPABILITY/CAPA reply."""
+    if not data:
+        return ()
+    first, sep, rest = data.partition(b"\n")
+    steps = [step("greeting", first + sep)]
+    if rest.strip():
+        steps.append(step(next_name, rest))
+    return tuple(steps)
+
+
+def http_head(raw: bytes) -> tuple[int | None, tuple[tuple[str, str], ...], bytes]:
+    """Status code, headers in order, and whatever follows the header block of a recorded
+    response head ("HTTP/1.1 200 OK\\r\\nServer: x\\r\\n\\r\\n")."""
+    head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    lines = head.split(b"\n")
+    code: int | None = None
+    start = 0
+    if lines and lines[0].startswith(b"HTTP/"):
+        parts = lines[0].split(None, 2)
+        if len(parts) >= 2 and parts[1].isdigit():
+            code = int(parts[1])
+        start = 1
+    headers: list[tuple[str, str]] = []
+    for line in lines[start:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip():
+            headers.append(
+                (name.strip().decode("latin-1"), value.strip().decode("utf-8", "replace"))
+            )
+    return code, tuple(headers), rest
+
+
+def http_step(path: str, code: int | None, headers: tuple[tuple[str, str], ...],
+              body: bytes) -> Step:  # fmt: skip
+    return step(f"GET {path}", body, code=code, headers=headers, limit=MAX_BODY)
+
+
+def keep(extra: list[tuple[str, str]], key: str, value: Any) -> None:
+    """Keep one of the source's fields as evidence (scalars and short lists, bounded)."""
+    if type(value) is str:
+        if value:
+            extra.append((key, value if len(value) <= MAX_EXTRA else value[:MAX_EXTRA]))
+        return
+    if value is None or value == [] or value == {} or value == ():
+        return
+    if isinstance(value, list | tuple):
+        text = ",".join(str(v) for v in value)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    extra.append((key, text[:MAX_EXTRA]))
+
+
+@lru_cache(maxsize=65536)
+def address(value: str) -> str:
+    """The address in its canonical text form; ValueError when it is not an IP address."""
+    if type(value) is not str:
+        raise ValueError(f"not an IP address: {value!r}")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"not an IP address: {value[:60]!r}") from None
+
+
+def text_of(value: Any) -> str:
+    """A source's field as bounded evidence text; "" for nothing (None, empty, a mapping)."""
+    t = type(value)
+    if t is str:
+        return value if len(value) <= MAX_EXTRA else value[:MAX_EXTRA]  # type: ignore[no-any-return]
+    if value is None or t is dict:
+        return ""
+    if t is bool:
+        return "true" if value else "false"
+    if t is list or t is tuple:
+        return ",".join(str(v) for v in value)[:MAX_EXTRA]
+    return str(value)[:MAX_EXTRA]
+
+
+def parse_asn(value: Any) -> int | None:
+    if type(value) is int:
+        return value if 0 < value < 2**32 else None
+    if value is None or value == "":
+        return None
+    text = str(value).strip().upper().removeprefix("AS")
+    if text.isdigit() and 0 < int(text) < 2**32:
+        return int(text)
+    return None
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def cert_from_pem(pem: str | bytes) -> Certificate | None:
+    """Parse one PEM certificate with ``cryptography``; None if it does not parse. Cached:
+    intermediates and shared certificates recur across many records."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+        try:
+            ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            sans = tuple(str(v) for v in ext.value.get_values_for_type(x509.DNSName))
+        except x509.ExtensionNotFound:
+            sans = ()
+        subject = cert.subject.rfc4514_string()
+        issuer = cert.issuer.rfc4514_string()
+        return Certificate(
+            subject=subject,
+            issuer=issuer,
+            sans=sans,
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            serial=format(cert.serial_number, "x"),
+            sha256=cert.fingerprint(hashes.SHA256()).hex(),
+            self_signed=subject == issuer,
+        )
+    except ValueError:
+        return None
+
+
+def cert_from_der_b64(raw: str) -> Certificate | None:
+    import base64
+    import binascii
+
+    try:
+        der = base64.b64decode(raw, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    body = base64.encodebytes(der).decode("ascii")
+    return cert_from_pem(f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n")
+
+
+def name_string(parts: Any) -> str:
+    """A subject/issuer given as a mapping ({"CN": "x", "O": "y"}) as an RFC 4514-ish string."""
+    if isinstance(parts, dict):
+        return ",".join(f"{k}={_first(v)}" for k, v in parts.items() if v not in (None, ""))
+    if isinstance(parts, str):
+        return parts
+    return ""
+
+
+def _first(v: Any) -> str:
+    if isinstance(v, list):
+        return str(v[0]) if v else ""
+    return str(v)
+
+
+def cert_from_fields(
+    *,
+    subject: str,
+    issuer: str,
+    not_before: datetime | None,
+    not_after: datetime | None,
+    serial: str = "",
+    sha256: str = "",
+    sans: tuple[str, ...] = (),
+) -> Certificate:
+    """A certificate known only by the fields a source summarised (no DER to parse)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return Certificate(
+        subject=subject,
+        issuer=issuer,
+        sans=sans,
+        not_before=not_before or epoch,
+        not_after=not_after or epoch,
+        serial=serial.lower(),
+        sha256=sha256.lower().replace(":", ""),
+        self_signed=bool(subject) and subject == issuer,
+    )
+
+
+def tls_info(version: str, cipher: str, chain: tuple[Certificate, ...]) -> TlsInfo:
+    return TlsInfo(version=version or "", cipher=cipher or "", chain=chain)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- reading lines --------------------------------------------------------------------
+
+
+def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """(line_no, line) for every line; ``None`` for a line longer than :data:`MAX_LINE`,
+    whose rest is skipped without holding it in memory."""
+    n = 0
+    readline = stream.readline
+    while True:
+        line = readline(MAX_LINE)
+        if not line:
+            return
+        n += 1
+        if len(line) >= MAX_LINE and not line.endswith(b"\n"):
+            while True:
+                more = readline(MAX_LINE)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield n, None
+            continue
+        yield n, line

@@ -1,0 +1,355 @@
+"""Running an import: files -> importer -> batches of transcripts -> store -> analysis.
+
+Constant memory whatever the file size: files are read as streams (gzip recognised by its
+magic bytes, not its name), transcripts are written in batches of :data:`BATCH`, one
+transaction each. A malformed record is counted and reported with its line number while the
+rest imports. ``strict=True`` reads every file through once first and stops at the first
+malformed record, so nothing at all is written (no scan row either). A file that is not of
+the format, cannot be read or ends early (truncated gzip) raises an
+:class:`~mxcensus.importers.interface.ImportInputError` naming the file (and line), and
+whatever this import had written is removed again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import duckdb
+
+from mxcensus.enrich.interface import Enricher
+from mxcensus.errors import UsageError
+from mxcensus.importers.interface import (
+    ImportInputError,
+    ImportProblem,
+    Item,
+    MalformedRecordError,
+    Skipped,
+    UnreadableInputError,
+    WrongFormatError,
+)
+from mxcensus.importers.registry import IMPORTERS
+from mxcensus.model import ScanId, Transcript
+from mxcensus.pipeline import analyze_scan
+from mxcensus.store.db import Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 5_000
+"""Transcripts per store write (one transaction)."""
+MAX_PROBLEMS_KEPT = 20
+"""Malformed records kept with their line and reason; all are counted."""
+_PROGRESS_EVERY = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemAt:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """Reported to the ``progress`` callback every few thousand records and at the end."""
+
+    path: str
+    bytes_done: int  # of all files, as stored on disk (compressed bytes for .gz)
+    bytes_total: int
+    records: int
+    transcripts: int
+    malformed: int
+    phase: str = "import"  # "import": reading files; "analyse": identify/assess/enrich
+    services: int = 0  # analysed so far (phase "analyse")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    scan: ScanId
+    fmt: str
+    files: tuple[str, ...]
+    records: int  # records read (a Censys host document is one record of many services)
+    transcripts: int  # transcripts written
+    skipped: int  # well-formed records with no mail or web service
+    malformed: int
+    problems: tuple[ProblemAt, ...]  # the first MAX_PROBLEMS_KEPT malformed records
+    services: int  # service rows the analysis wrote
+    analyzed: bool  # False: import_files(analyze=False), transcripts only
+    bytes_read: int
+    seconds: float
+
+
+Progress = Callable[[ImportProgress], None]
+"""Called with an ImportProgress every few thousand records and after each file."""
+
+
+def import_files(
+    store: Store,
+    fmt: str,
+    paths: Sequence[Path | str],
+    *,
+    name: str | None = None,
+    strict: bool = False,
+    progress: Progress | None = None,
+    enricher: Enricher | None = None,
+    analyze: bool = True,
+) -> ImportResult:
+    """Import ``paths`` (all of format ``fmt``) as one scan of kind ``import`` and analyse it.
+
+    ``analyze=False`` stops after the transcripts (benchmarks of the import alone).
+    """
+    importer = IMPORTERS.get(fmt)
+    if importer is None:
+        raise UsageError(f"import: unknown format {fmt!r} (one of: {', '.join(IMPORTERS)})")
+    if not paths:
+        raise UsageError("import: no file given")
+    files = [str(p) for p in paths]
+    started = time.perf_counter()
+    sizes = [_check_readable(p) for p in files]
+    total = sum(sizes)
+    if name is not None and store.find_scan(name) is not None:
+        raise UsageError(f"--name {name!r}: a scan with that name exists already")
+    for p in files:  # the first record of each file says whether it is this format at all
+        with _opened(p) as (stream, _raw):
+            _first_item(importer.read(stream, p), p)
+    if strict:
+        for p in files:
+            _validate(importer.read, p)
+
+    scan = store.create_scan(
+        name=name,
+        kind="import",
+        source=fmt,
+        params={"files": [os.path.abspath(p) for p in files], "strict": strict},
+    )
+    counts = _Counts()
+    done_before = 0
+    try:
+        for p, size in zip(files, sizes, strict=True):
+            _import_one(store, scan, importer.read, p, counts, done_before, total, progress)
+            done_before += size
+        services = None
+        if analyze:
+            services = _analyze(store, scan, enricher, progress, counts, total)
+        store.finish_scan(scan)
+    except BaseException:
+        _discard(store, scan)
+        raise
+    return ImportResult(
+        scan=scan,
+        fmt=fmt,
+        files=tuple(files),
+        records=counts.records,
+        transcripts=counts.transcripts,
+        skipped=counts.skipped,
+        malformed=counts.malformed,
+        problems=tuple(counts.problems),
+        services=services or 0,
+        analyzed=services is not None,
+        bytes_read=total,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.records = 0
+        self.transcripts = 0
+        self.skipped = 0
+        self.malformed = 0
+        self.problems: list[ProblemAt] = []
+
+
+def _import_one(
+    store: Store,
+    scan: ScanId,
+    read: Callable[[BinaryIO, str], Iterator[Item]],
+    path: str,
+    counts: _Counts,
+    done_before: int,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    batch: list[Transcript] = []
+    last_line = -1
+    file_good = 0
+    file_bad: ProblemAt | None = None
+    since = 0
+    with _opened(path) as (stream, raw):
+        for line, item in _guarded(read(stream, path), path):
+            if line != last_line:
+                counts.records += 1
+                last_line = line
+                since += 1
+            if isinstance(item, Transcript):
+                batch.append(item)
+                file_good += 1
+                if len(batch) >= BATCH:
+                    store.write_transcripts(scan, batch)
+                    counts.transcripts += len(batch)
+                    batch = []
+            elif isinstance(item, ImportProblem):
+                counts.malformed += 1
+                at = ProblemAt(path, item.line, item.message)
+                file_bad = file_bad or at
+                if len(counts.problems) < MAX_PROBLEMS_KEPT:
+                    counts.problems.append(at)
+            elif isinstance(item, Skipped):
+                counts.skipped += 1
+                file_good += 1
+            if progress is not None and since >= _PROGRESS_EVERY:
+                since = 0
+                progress(_progress(path, done_before + raw.tell(), total, counts, len(batch)))
+        if batch:
+            store.write_transcripts(scan, batch)
+            counts.transcripts += len(batch)
+        if file_good == 0 and file_bad is not None:
+            raise WrongFormatError(
+                path,
+                f"no record could be imported; the first: line {file_bad.line}: {file_bad.message}",
+            )
+        if progress is not None:
+            progress(_progress(path, done_before + raw.tell(), total, counts, 0))
+
+
+def _progress(path: str, done: int, total: int, counts: _Counts, pending: int) -> ImportProgress:
+    return ImportProgress(
+        path=path,
+        bytes_done=min(done, total),
+        bytes_total=total,
+        records=counts.records,
+        transcripts=counts.transcripts + pending,
+        malformed=counts.malformed,
+    )
+
+
+def _validate(read: Callable[[BinaryIO, str], Iterator[Item]], path: str) -> None:
+    """--strict: the whole file, parsed and thrown away; the first malformed record stops it."""
+    with _opened(path) as (stream, _raw):
+        for _line, item in _guarded(read(stream, path), path):
+            if isinstance(item, ImportProblem):
+                raise MalformedRecordError(
+                    path, f"{item.message} (--strict: nothing was imported)", item.line
+                )
+
+
+def _first_item(items: Iterator[Item], path: str) -> None:
+    for _ in _guarded(items, path):
+        return
+
+
+def _guarded(items: Iterator[Item], path: str) -> Iterator[Item]:
+    """The importer's items, with read failures of the underlying file as import errors."""
+    line = 0
+    try:
+        for item in items:
+            line = item[0]
+            yield item
+    except EOFError as exc:
+        raise UnreadableInputError(
+            path, f"truncated gzip: the file ends early after line {line} ({exc})", line + 1
+        ) from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise UnreadableInputError(path, f"corrupt gzip data: {exc}", line + 1) from exc
+    except OSError as exc:
+        raise UnreadableInputError(path, f"cannot read: {exc.strerror or exc}", line + 1) from exc
+
+
+def _check_readable(path: str) -> int:
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError as exc:
+        raise UnreadableInputError(path, "no such file") from exc
+    except OSError as exc:
+        raise UnreadableInputError(path, f"cannot read: {exc.strerror}") from exc
+    if not p.is_file():
+        raise UnreadableInputError(path, "not a regular file")
+    if not os.access(p, os.R_OK):
+        raise UnreadableInputError(path, "permission denied")
+    return st.st_size
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """(stream of the content, the raw file for progress): gzip is recognised by magic."""
+    try:
+        raw = io.BufferedReader(io.FileIO(path, "rb"), buffer_size=1 << 20)
+    except OSError as exc:
+        raise UnreadableInputError(path, f"cannot open: {exc.strerror}") from exc
+    try:
+        magic = raw.peek(2)[:2]
+        if magic == b"\x1f\x8b":
+            # GzipFile buffers little, so a truncated file fails near the line it cuts
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield cast(BinaryIO, gz), raw
+        else:
+            yield raw, raw
+    finally:
+        raw.close()
+
+
+def _analyze(
+    store: Store,
+    scan: ScanId,
+    enricher: Enricher | None,
+    progress: Progress | None,
+    counts: _Counts,
+    total: int,
+) -> int:
+    """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline)."""
+
+    def analysed(done: int) -> None:
+        if progress is not None:
+            progress(
+                ImportProgress(
+                    path="",
+                    bytes_done=total,
+                    bytes_total=total,
+                    records=counts.records,
+                    transcripts=counts.transcripts,
+                    malformed=counts.malformed,
+                    phase="analyse",
+                    services=done,
+                )
+            )
+
+    analysed(0)
+    return analyze_scan(store, scan, enricher=enricher, progress=analysed)
+
+
+def _discard(store: Store, scan: ScanId) -> None:
+    """Remove everything this import wrote: the store is as it was before."""
+    con = store.con
+    try:
+        con.execute("BEGIN TRANSACTION")
+        for table in ("findings", "services", "transcripts", "progress"):
+            con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
+        con.execute("DELETE FROM scans WHERE id = ?", [scan])
+        con.execute("COMMIT")
+    except duckdb.Error:
+        log.exception("could not remove the unfinished import %s", scan)
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+
+
+__all__ = [
+    "BATCH",
+    "ImportInputError",
+    "ImportProgress",
+    "ImportResult",
+    "ProblemAt",
+    "import_files",
+]

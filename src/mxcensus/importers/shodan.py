@@ -1,0 +1,199 @@
+"""Shodan: the JSON lines of ``shodan download`` (one banner per line, gzip as shipped).
+
+A banner has ``ip_str``, ``port``, ``transport``, ``timestamp``, ``hostnames``, ``data`` (what
+the crawler received: for SMTP the greeting and EHLO reply, for IMAP/POP3 the greeting and
+capabilities, for HTTP the response head), ``_shodan.module``, ``http.*`` (``status``,
+``title``, ``html``, ``location``), ``ssl.*`` (``cipher``, ``versions``, ``chain``, ``cert``),
+``location.*``, ``asn``, ``org``, ``product``, ``version``. SMTP, IMAP, POP3 and HTTP(S)
+banners become transcripts; others are skipped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from mxcensus.importers import _common as c
+from mxcensus.importers._jsonlines import read_json_lines
+from mxcensus.importers.interface import Item
+from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
+
+_TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
+_KEEP_DOC = ("product", "version", "info", "os", "org", "isp", "asn", "devicetype", "cpe23",
+             "cpe", "domains")  # fmt: skip
+_KEEP = (_KEEP_DOC, {k: f"shodan.{k}" for k in _KEEP_DOC})
+_KEEP_META = (("id",), {"id": "shodan.id"})
+_KEEP_HTTP = (
+    ("title", "server", "host"),
+    {k: f"shodan.http.{k}" for k in ("title", "server", "host")},
+)
+
+
+class ShodanImporter:
+    name = "shodan"
+
+    def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
+        now = datetime.now(UTC)
+        return read_json_lines(
+            stream,
+            path,
+            fmt=self.name,
+            looks_right=lambda d: "port" in d and ("ip_str" in d or "ip" in d),
+            convert=lambda d: _convert(d, now),
+            what="a Shodan banner",
+        )
+
+
+def _ip(doc: dict[str, Any]) -> str:
+    ip = doc.get("ip_str")
+    if isinstance(ip, str) and ip:
+        return c.address(ip)
+    raw = doc["ip"]
+    if type(raw) is int and 0 <= raw < 2**128:
+        return str(ipaddress.ip_address(raw))
+    return c.address(raw)
+
+
+def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
+    port = doc["port"]
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"bad port {port!r}")
+    ip = _ip(doc)
+    transport_l4 = doc.get("transport") or "tcp"
+    if transport_l4 != "tcp":
+        return
+    meta = doc.get("_shodan") or {}
+    module = str(meta.get("module") or "")
+    http = doc.get("http")
+    family = "http" if isinstance(http, dict) else c.family_of(port, module)
+    if family is None:
+        return
+    ssl = doc.get("ssl")
+    has_ssl = isinstance(ssl, dict)
+    implicit = (
+        module in _TLS_MODULES
+        or (family == "http" and has_ssl)
+        or (has_ssl and port in (465, 993, 995))
+    )
+    protocol = c.protocol_of(family, port, tls=implicit, name=module)
+    data = c.to_bytes(doc.get("data"))
+    steps: tuple[Step, ...]
+    starttls = False
+    if family == "smtp":
+        steps = c.smtp_steps(data)
+        starttls = has_ssl and protocol != "smtps"
+    elif family == "imap":
+        steps = c.line_protocol_steps(data, "capability")
+        starttls = has_ssl and protocol != "imaps"
+    elif family == "pop3":
+        steps = c.line_protocol_steps(data, "capa")
+        starttls = has_ssl and protocol != "pop3s"
+    else:
+        code, headers, _ = c.http_head(data)
+        body = b""
+        path = "/"
+        if isinstance(http, dict):
+            body = c.to_bytes(http.get("html"))
+            status = http.get("status")
+            if isinstance(status, int):
+                code = status
+            loc = http.get("location")
+            if isinstance(loc, str) and loc.startswith("/"):
+                path = loc.split("?", 1)[0]
+        steps = (c.http_step(path, code, headers, body),)
+    tls = _tls(ssl) if isinstance(ssl, dict) else None
+    extra: list[tuple[str, str]] = [("shodan.module", module)] if module else []
+    add = extra.append
+    text_of = c.text_of
+    for source, (key, name) in ((doc, _KEEP), (meta, _KEEP_META), (http, _KEEP_HTTP)):
+        if type(source) is dict:
+            for k in key:
+                v = source.get(k)
+                if v is not None:
+                    s = text_of(v)
+                    if s:
+                        add((name[k], s))
+    loc = doc.get("location")
+    if type(loc) is dict:
+        cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
+        if cc:
+            add(("shodan.location.country_code", cc))
+            add(("geo.country", cc))
+        if city:
+            add(("shodan.location.city", city))
+            add(("geo.city", city))
+        region = text_of(loc.get("region_code"))
+        if region:
+            add(("shodan.location.region_code", region))
+    asn = c.parse_asn(doc.get("asn"))
+    if asn is not None:
+        add(("geo.asn", str(asn)))
+    org = text_of(doc.get("org") or doc.get("isp"))
+    if org:
+        add(("geo.org", org))
+    hostnames = doc.get("hostnames") or ()
+    yield Transcript(
+        ip=ip,
+        port=port,
+        protocol=protocol,
+        transport=c.transport_of(protocol, starttls=starttls),
+        observed_at=c.parse_time(doc.get("timestamp"), now),
+        outcome=Outcome.OK,
+        steps=steps,
+        tls=tls,
+        hostname=str(hostnames[0]) if hostnames else "",
+        source="shodan",
+        extra=tuple(extra),
+    )
+
+
+def _tls(ssl: dict[str, Any]) -> TlsInfo:
+    cipher = ssl.get("cipher") or {}
+    best = max((_RANK.get(v, -1) for v in ssl.get("versions") or () if type(v) is str), default=-1)
+    version = _ORDER[best] if best >= 0 else str(cipher.get("version") or "")
+    chain: list[Certificate] = []
+    pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]
+    summary = ssl.get("cert")
+    if isinstance(summary, dict) and summary.get("subject"):
+        # Shodan parsed the leaf already: its summary is enough and far cheaper than X.509
+        # parsing; the rest of the chain (the same few intermediates everywhere) is cached.
+        chain.append(_cert_summary(summary))
+        pems = pems[1:]
+    for pem in pems:
+        cert = c.cert_from_pem(pem)
+        if cert is not None:
+            chain.append(cert)
+    return c.tls_info(version, str(cipher.get("name") or ""), tuple(chain))
+
+
+_ORDER = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+_RANK = {v: i for i, v in enumerate(_ORDER)}  # "-TLSv1" (not offered) is not in it
+
+
+def _when(v: Any) -> datetime | None:
+    """Shodan's certificate time, "20261124012732Z"."""
+    if type(v) is str and len(v) >= 14 and v[:14].isdigit():
+        try:
+            return datetime(int(v[0:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]),
+                            int(v[10:12]), int(v[12:14]), tzinfo=UTC)  # fmt: skip
+        except ValueError:
+            return None
+    return None
+
+
+def _cert_summary(cert: dict[str, Any]) -> Certificate:
+    when = _when
+    fp = cert.get("fingerprint") or {}
+    serial = cert.get("serial")
+    return c.cert_from_fields(
+        subject=c.name_string(cert.get("subject")),
+        issuer=c.name_string(cert.get("issuer")),
+        not_before=when(cert.get("issued")),
+        not_after=when(cert.get("expires")),
+        serial=format(serial, "x") if isinstance(serial, int) else str(serial or ""),
+        sha256=str(fp.get("sha256") or ""),
+    )

@@ -1,0 +1,1 @@
+"""The lab: a simulated population of mail servers on loopback addresses."""

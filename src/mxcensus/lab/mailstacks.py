@@ -1,0 +1,334 @@
+"""Banner forms and reply texts of the non-Microsoft mail stacks the lab imitates.
+
+Forms follow public fingerprint data (nmap-service-probes, rapid7 recog banner examples);
+the wording here is ours.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from mxcensus.lab.model import Handler, HttpResponse, HttpSite, Service, SmtpDialect
+
+# (version, packaging): which Exim versions the population draws, with the distribution that
+# shipped them when there is one (Ubuntu puts "Ubuntu" in the banner, Debian does not).
+EXIM_RELEASES: tuple[tuple[str, str], ...] = (
+    ("4.80", ""),
+    ("4.82", "ubuntu"),
+    ("4.84_2", "debian"),
+    ("4.86_2", "ubuntu"),
+    ("4.87", ""),
+    ("4.89", "debian"),
+    ("4.89_1", ""),
+    ("4.90_1", "ubuntu"),
+    ("4.91", ""),
+    ("4.92", "debian"),
+    ("4.92.3", ""),
+    ("4.93", "ubuntu"),
+    ("4.94.2", "debian"),
+    ("4.95", "ubuntu"),
+    ("4.96", "debian"),
+    ("4.96.1", ""),
+    ("4.97", "ubuntu"),
+    ("4.97.1", ""),
+    ("4.98", ""),
+    ("4.98.2", ""),
+    ("4.99", ""),
+)
+
+SENDMAIL_VERSIONS = ("8.13.8", "8.14.4", "8.14.7", "8.15.2", "8.16.1", "8.17.1", "8.18.1")
+MDAEMON_VERSIONS = ("19.5.6", "20.0.4", "21.5.2", "22.0.3", "23.0.2", "23.5.2", "24.0.1")
+
+DOVECOT_IMAP_CAPS = ("IMAP4rev1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "LITERAL+")
+COURIER_IMAP_CAPS = (
+    "IMAP4rev1",
+    "UIDPLUS",
+    "CHILDREN",
+    "NAMESPACE",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "SORT",
+    "QUOTA",
+    "IDLE",
+    "ACL",
+    "ACL2=UNION",
+)
+ZIMBRA_IMAP_CAPS = ("IMAP4rev1", "ID", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE")
+MDAEMON_IMAP_CAPS = ("IMAP4rev1", "IDLE", "NAMESPACE", "UIDPLUS", "CHILDREN", "AUTH=PLAIN")
+HMAIL_IMAP_CAPS = ("IMAP4", "IMAP4rev1", "CHILDREN", "IDLE", "QUOTA", "SORT", "ACL", "NAMESPACE")
+DOVECOT_POP3_CAPA = (
+    "CAPA",
+    "TOP",
+    "UIDL",
+    "RESP-CODES",
+    "PIPELINING",
+    "AUTH-RESP-CODE",
+    "USER",
+    "SASL PLAIN",
+)
+POP3_CAPA_BASIC = ("TOP", "UIDL", "USER")
+
+
+def exim_greeting(
+    rng: random.Random, name: str, version: str, packaging: str, when: str
+) -> tuple[bytes, str, bool]:
+    """(greeting, distro, shows the version)."""
+    if packaging == "ubuntu":
+        if rng.random() < 0.8:
+            return f"220 {name} ESMTP Exim {version} Ubuntu {when}\r\n".encode(), "ubuntu", True
+        text = (
+            f"220-{name} ESMTP Exim {version} Ubuntu {when}\r\n"
+            "220-We do not authorize the use of this system to transport unsolicited,\r\n"
+            "220 and/or bulk e-mail.\r\n"
+        )
+        return text.encode(), "ubuntu", True
+    roll = rng.random()
+    if roll < 0.55:
+        text = f"220 {name} ESMTP Exim {version} {when}\r\n"
+    elif roll < 0.70:
+        text = f"220 {name} ESMTP Exim {version} #{rng.randint(1, 3)} {when}\r\n"
+    elif roll < 0.82:
+        text = (
+            f"220-{name} ESMTP Exim {version} {when}\r\n"
+            "220-We do not authorize the use of this system to transport unsolicited,\r\n"
+            "220 and/or bulk e-mail.\r\n"
+        )
+    elif roll < 0.90:
+        text = f"220 {name} ESMTP (Exim {version}) {when}\r\n"
+    else:
+        return f"220 {name} ESMTP Exim {when}\r\n".encode(), packaging, False
+    return text.encode(), packaging, True
+
+
+def _exim_at_least(version: str, minimum: tuple[int, ...]) -> bool:
+    parts = tuple(int(p) for p in version.split("_")[0].split("."))
+    return parts >= minimum
+
+
+def exim_dialect(name: str, version: str) -> SmtpDialect:
+    ext = ["SIZE 52428800", "8BITMIME", "PIPELINING"]
+    if _exim_at_least(version, (4, 88)):
+        ext.append("CHUNKING")
+    if _exim_at_least(version, (4, 83)):
+        ext.append("PRDR")
+    ext += ["STARTTLS", "HELP"]
+    return SmtpDialect(
+        ehlo_hello=f"{name} Hello {{arg}} [{{ip}}]",
+        extensions=tuple(ext),
+        helo=f"250 {name} Hello {{arg}} [{{ip}}]",
+        starttls_reply="220 TLS go ahead",
+        quit_reply=f"221 {name} closing connection",
+        not_accepted="503 sender not yet given",
+        unknown="500 unrecognized command",
+    )
+
+
+def postfix_greeting(rng: random.Random, name: str, plain: bool = False) -> tuple[bytes, str]:
+    if plain:
+        return f"220 {name} ESMTP Postfix\r\n".encode(), ""
+    roll = rng.random()
+    if roll < 0.5:
+        return f"220 {name} ESMTP Postfix\r\n".encode(), ""
+    if roll < 0.75:
+        return f"220 {name} ESMTP Postfix (Debian/GNU)\r\n".encode(), "debian"
+    return f"220 {name} ESMTP Postfix (Ubuntu)\r\n".encode(), "ubuntu"
+
+
+def postfix_dialect(name: str) -> SmtpDialect:
+    return SmtpDialect(
+        ehlo_hello=name,
+        extensions=(
+            "PIPELINING",
+            "SIZE 10240000",
+            "VRFY",
+            "ETRN",
+            "STARTTLS",
+            "ENHANCEDSTATUSCODES",
+            "8BITMIME",
+            "DSN",
+            "SMTPUTF8",
+            "CHUNKING",
+        ),
+        helo=f"250 {name}",
+        starttls_reply="220 2.0.0 Ready to start TLS",
+        quit_reply="221 2.0.0 Bye",
+        not_accepted="503 5.5.1 Error: need MAIL command",
+        unknown="502 5.5.2 Error: command not recognized",
+    )
+
+
+def sendmail_dialect(name: str) -> SmtpDialect:
+    return SmtpDialect(
+        ehlo_hello=f"{name} Hello {{arg}} [{{ip}}], pleased to meet you",
+        extensions=(
+            "ENHANCEDSTATUSCODES",
+            "PIPELINING",
+            "8BITMIME",
+            "SIZE",
+            "DSN",
+            "ETRN",
+            "STARTTLS",
+            "DELIVERBY",
+            "HELP",
+        ),
+        helo=f"250 {name} Hello {{arg}} [{{ip}}], pleased to meet you",
+        starttls_reply="220 2.0.0 Ready to start TLS",
+        quit_reply=f"221 2.0.0 {name} closing connection",
+        unknown="500 5.5.1 Command unrecognized",
+    )
+
+
+def opensmtpd_dialect(name: str) -> SmtpDialect:
+    return SmtpDialect(
+        ehlo_hello=f"{name} Hello {{arg}} [{{ip}}], pleased to meet you",
+        extensions=("8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 36700160", "DSN", "STARTTLS", "HELP"),
+        helo=f"250 {name} Hello {{arg}} [{{ip}}], pleased to meet you",
+        starttls_reply="220 2.0.0 Ready to start TLS",
+        quit_reply="221 2.0.0 Bye",
+        unknown="500 5.5.1 Invalid command: Command unrecognized",
+    )
+
+
+def mdaemon_dialect(name: str) -> SmtpDialect:
+    return SmtpDialect(
+        ehlo_hello=f"{name} Hello {{arg}}, pleased to meet you",
+        extensions=(
+            "ETRN",
+            "AUTH LOGIN CRAM-MD5 PLAIN",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "STARTTLS",
+            "SIZE",
+        ),
+        helo=f"250 {name} Hello {{arg}}, pleased to meet you",
+        starttls_reply="220 Ready to start TLS",
+        quit_reply="221 See ya in cyberspace",
+    )
+
+
+def hmailserver_dialect(name: str) -> SmtpDialect:
+    return SmtpDialect(
+        ehlo_hello=name,
+        extensions=("SIZE 20480000", "AUTH LOGIN", "STARTTLS", "HELP"),
+        helo="250 Hello.",
+        starttls_reply="220 Ready to start TLS",
+        quit_reply="221 goodbye",
+    )
+
+
+def generic_dialect(name: str) -> SmtpDialect:
+    return SmtpDialect(
+        ehlo_hello=name,
+        extensions=("PIPELINING", "SIZE 10240000", "8BITMIME", "STARTTLS"),
+        helo=f"250 {name}",
+        starttls_reply="220 Ready to start TLS",
+        quit_reply="221 Bye",
+    )
+
+
+def dovecot_services(rng: random.Random, distro: str, all_ports: bool = False) -> list[Service]:
+    label = {"debian": "Dovecot (Debian) ready.", "ubuntu": "Dovecot (Ubuntu) ready."}.get(
+        distro, "Dovecot ready."
+    )
+    caps = (*DOVECOT_IMAP_CAPS, "AUTH=PLAIN")
+    plain_caps = " ".join((*DOVECOT_IMAP_CAPS, "STARTTLS", "LOGINDISABLED"))
+    tls_caps = " ".join(caps)
+    ident: dict[str, Any] = {"product": "dovecot", "vendor": "dovecot", "precision": "product"}
+    out: list[Service] = []
+    if all_ports or rng.random() < 0.8:
+        out.append(
+            Service(
+                143,
+                "imap",
+                Handler.IMAP,
+                starttls=True,
+                greeting=f"* OK [CAPABILITY {plain_caps}] {label}\r\n".encode(),
+                capabilities=caps,
+                **ident,
+            )
+        )
+        out.append(
+            Service(
+                993,
+                "imaps",
+                Handler.IMAP,
+                implicit_tls=True,
+                greeting=f"* OK [CAPABILITY {tls_caps}] {label}\r\n".encode(),
+                capabilities=caps,
+                **ident,
+            )
+        )
+    if all_ports or rng.random() < 0.5:
+        out.append(
+            Service(
+                110,
+                "pop3",
+                Handler.POP3,
+                starttls=True,
+                greeting=f"+OK {label}\r\n".encode(),
+                capabilities=DOVECOT_POP3_CAPA,
+                **ident,
+            )
+        )
+        out.append(
+            Service(
+                995,
+                "pop3s",
+                Handler.POP3,
+                implicit_tls=True,
+                greeting=f"+OK {label}\r\n".encode(),
+                capabilities=DOVECOT_POP3_CAPA,
+                **ident,
+            )
+        )
+    return out
+
+
+def http_date(when: str) -> str:
+    return when.replace("+0000", "GMT")
+
+
+def zimbra_site(name: str, when: str) -> HttpSite:
+    date = http_date(when)
+    page = (
+        b'<!DOCTYPE html>\n<html class="user_font_size_normal" lang="en">\n<head>\n'
+        b"<title>Zimbra Web Client Sign In</title>\n"
+        b'<meta name="description" content="Zimbra provides open source server and client '
+        b'software for messaging and collaboration.">\n'
+        b'<link rel="stylesheet" type="text/css" '
+        b'href="/css/common,login,zhtml,skin.css?skin=harmony&v=201711210851">\n'
+        b'</head>\n<body onload="onLoad();">\n'
+        b'<form method="post" name="loginForm" action="/" accept-charset="UTF-8">\n'
+        b'<input type="hidden" name="loginOp" value="login"/>\n'
+        b'<input type="hidden" name="login_csrf" value="lab"/>\n'
+        b'</form>\n<div class="Footer">Zimbra :: the leader in open source messaging and '
+        b"collaboration</div>\n</body>\n</html>\n"
+    )
+    base: tuple[tuple[str, str], ...] = (("Server", "nginx"), ("Date", date))
+    login = HttpResponse(
+        200,
+        (
+            *base,
+            ("Content-Type", "text/html;charset=utf-8"),
+            ("Set-Cookie", "ZM_TEST=true;Secure"),
+            ("Set-Cookie", "ZM_LOGIN_CSRF=lab;Secure;HttpOnly"),
+            ("X-Frame-Options", "SAMEORIGIN"),
+        ),
+        page,
+    )
+    not_found = HttpResponse(
+        404, (*base, ("Content-Type", "text/html")), b"<html><body>404 Not Found</body></html>\n"
+    )
+    return HttpSite(routes=(("/", login), ("/zimbra/", login)), fallback=not_found)
+
+
+def https_redirect(name: str, server: str = "nginx", date: str = "") -> HttpSite:
+    headers: list[tuple[str, str]] = [("Server", server)]
+    if date:
+        headers.append(("Date", date))
+    headers += [("Location", f"https://{name}/"), ("Content-Type", "text/html")]
+    move = HttpResponse(
+        301, tuple(headers), b"<html><head><title>301 Moved Permanently</title></head></html>\n"
+    )
+    return HttpSite(routes=(), fallback=move)

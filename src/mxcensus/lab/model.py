@@ -1,0 +1,168 @@
+"""The lab's records: what each simulated host serves and what a correct scanner should see.
+
+A :class:`Host` is one loopback address with its :class:`Service`\\ s. Everything a server
+sends is decided here, when the population is generated from the seed, so the ground truth
+(:meth:`Host.truth`) names the exact bytes; the servers in :mod:`mxcensus.lab.servers` only
+replay these specs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Handler(StrEnum):
+    """How a port behaves. The first four speak their protocol; the rest are hostile."""
+
+    SMTP = "smtp"
+    IMAP = "imap"
+    POP3 = "pop3"
+    HTTP = "http"
+    TARPIT = "tarpit"  # the greeting trickles out one byte every few seconds
+    SILENT = "silent"  # accepts and says nothing
+    RESET = "reset"  # accepts, then RST (SO_LINGER 0)
+    DROP = "drop"  # accepts, then closes cleanly before any greeting
+    GARBAGE = "garbage"  # binary noise ending in CRLF instead of a greeting
+    GIANT = "giant"  # a 10 MB greeting without CRLF, streamed
+    BROKEN_TLS = "broken-tls"  # implicit-TLS port that answers the ClientHello with noise
+
+
+HOSTILE_KINDS: tuple[str, ...] = (
+    "tarpit",
+    "silent",
+    "reset",
+    "drop",
+    "garbage",
+    "giant",
+    "slow-multiline",
+    "broken-starttls",
+    "broken-tls",
+    "html-banner",
+    "ansi-banner",
+    "csv-banner",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpDialect:
+    """Reply texts of one MTA. ``ehlo_hello`` is formatted with ``{arg}`` and ``{ip}``."""
+
+    ehlo_hello: str
+    extensions: tuple[str, ...]  # without STARTTLS; it is added when offered
+    helo: str
+    starttls_reply: str
+    quit_reply: str
+    not_accepted: str = "502 5.5.1 Command not implemented"
+    unknown: str = "500 5.5.2 Error: command not recognized"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSite:
+    """Responses by lower-cased path (without query); ``fallback`` for any other path."""
+
+    routes: tuple[tuple[str, HttpResponse], ...]
+    fallback: HttpResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    port: int
+    protocol: str  # smtp, submission, smtps, imap, imaps, pop3, pop3s, http, https
+    handler: Handler
+    implicit_tls: bool = False
+    starttls: bool = False  # STARTTLS / STLS offered in-band
+    greeting: bytes = b""  # exactly what is sent first (all lines, CRLFs included)
+    # what a correct identifier can know from this port alone
+    product: str = "unknown"
+    vendor: str = ""
+    version: str = ""
+    precision: str = "none"
+    outcome: str = "ok"  # expected outcome class of a correct, bounded client
+    smtp: SmtpDialect | None = None
+    capabilities: tuple[str, ...] = ()  # IMAP CAPABILITY or POP3 CAPA lines (no STARTTLS)
+    http: HttpSite | None = None
+    line_delay: float = 0.0  # seconds between lines of multi-line replies (slow hosts)
+    broken_starttls: bool = False  # noise instead of a TLS handshake after STARTTLS
+    noise: bytes = b""  # garbage / broken-tls payload
+    giant_size: int = 0
+    evidence: tuple[str, ...] = ()  # which observed fields carry the version
+    note: str = ""
+
+    @property
+    def tls(self) -> str:
+        if self.implicit_tls:
+            return "implicit"
+        return "starttls" if self.starttls else "none"
+
+    def truth(self) -> dict[str, Any]:
+        banner: str
+        if self.handler is Handler.GIANT:
+            banner = self.greeting[:64].decode("latin-1")
+        else:
+            banner = self.greeting.decode("latin-1")
+        out: dict[str, Any] = {
+            "protocol": self.protocol,
+            "handler": str(self.handler),
+            "tls": self.tls,
+            "product": self.product,
+            "vendor": self.vendor,
+            "version": self.version,
+            "precision": self.precision,
+            "outcome": self.outcome,
+            "banner": banner,
+        }
+        if self.handler is Handler.GIANT:
+            out["banner_bytes"] = self.giant_size
+            out["banner_truncated"] = True
+        if self.evidence:
+            out["evidence"] = list(self.evidence)
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    index: int
+    address: str
+    hostname: str
+    kind: str  # exim, postfix, exchange, … or hostile:<kind>
+    # the truth about the host as a whole
+    product: str
+    vendor: str
+    version: str  # what it really runs ("" when the product has no version here)
+    visible_version: str  # what a correct identifier can know, all ports combined
+    precision: str  # of visible_version, all ports combined
+    product_line: str = ""
+    release: str = ""
+    distro: str = ""
+    exposure: str = ""  # Exchange: smtp-only, owa-path, x-owa-version, ecp-manifest
+    hostile: str = ""
+    services: tuple[Service, ...] = field(default=())
+
+    def truth(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "hostname": self.hostname,
+            "kind": self.kind,
+            "product": self.product,
+            "vendor": self.vendor,
+            "version": self.version,
+            "visible_version": self.visible_version,
+            "precision": self.precision,
+            "product_line": self.product_line,
+            "release": self.release,
+            "distro": self.distro,
+            "exposure": self.exposure,
+            "hostile": self.hostile,
+            "ports": {str(s.port): s.truth() for s in self.services},
+        }

@@ -1,0 +1,209 @@
+"""What the line-protocol probes share: one connection, its deadlines, its steps, and the
+mapping of every failure to exactly one :class:`~mxcensus.model.Outcome`.
+
+A probe drives a :class:`Dialogue`: ``open()``, then ``exchange()`` per step (write a command,
+read until the framer returns a message), ``start_tls()``, and finally ``transcript()``. Any
+failure raises :class:`Ended` carrying its outcome; the step that failed is recorded with the
+bytes received so far (bounded), so what was gathered before a failure is kept. Nothing the
+server does makes a probe raise.
+
+Deadlines: connecting has ``connect_timeout``; the greeting ``greeting_timeout`` (greet-pause
+servers wait several seconds); every later read ``read_timeout``; and all of it together
+``total_timeout`` — a tarpit that trickles one byte at a time ends there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from mxcensus.model import Outcome, Step, TlsInfo, Transcript, Transport
+from mxcensus.probes.connect import (
+    Connector,
+    ConnectTimeout,
+    ReadTimeout,
+    Stream,
+    TlsFailure,
+)
+from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.wire import FramingError, TooLarge
+
+M = TypeVar("M")
+
+_UNREACHABLE = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
+)
+
+
+class Ended(Exception):
+    """The dialogue cannot go on; ``outcome`` says why."""
+
+    def __init__(self, outcome: Outcome, error: str) -> None:
+        super().__init__(error)
+        self.outcome = outcome
+        self.error = error
+
+
+class Closed(Exception):
+    """The server closed the connection in the middle of a reply."""
+
+
+def classify(exc: BaseException, *, connecting: bool = False) -> tuple[Outcome, str]:
+    """The outcome for an exception raised while talking to a server."""
+    if isinstance(exc, Ended):
+        return exc.outcome, exc.error
+    if isinstance(exc, ConnectTimeout):
+        return Outcome.CONNECT_TIMEOUT, str(exc)
+    if isinstance(exc, ReadTimeout):
+        return Outcome.TIMEOUT, str(exc)
+    if isinstance(exc, TimeoutError):
+        return (Outcome.CONNECT_TIMEOUT if connecting else Outcome.TIMEOUT), "timed out"
+    if isinstance(exc, TooLarge):
+        return Outcome.TOO_LARGE, str(exc)
+    if isinstance(exc, FramingError):
+        return Outcome.PROTOCOL_ERROR, str(exc)
+    if isinstance(exc, TlsFailure | ssl.SSLError):
+        return Outcome.TLS_ERROR, str(exc)
+    if isinstance(exc, Closed):
+        return Outcome.CLOSED, str(exc) or "the server closed the connection"
+    if isinstance(exc, ConnectionRefusedError):
+        return Outcome.REFUSED, "connection refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return Outcome.RESET, str(exc) or "connection reset"
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE:
+        return Outcome.UNREACHABLE, exc.strerror or str(exc)
+    return Outcome.ERROR, f"{type(exc).__name__}: {exc}"
+
+
+class Dialogue:
+    """One connection to one endpoint and the steps exchanged over it."""
+
+    __slots__ = (
+        "config",
+        "endpoint",
+        "loop",
+        "protocol",
+        "started",
+        "steps",
+        "stream",
+        "t0",
+        "tls",
+        "total_deadline",
+        "transport",
+    )
+
+    def __init__(self, endpoint: Endpoint, config: ProbeConfig, protocol: str) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.protocol = protocol
+        self.loop = asyncio.get_running_loop()
+        self.t0 = self.loop.time()
+        self.started = datetime.now(UTC)
+        self.total_deadline = self.t0 + config.total_timeout
+        self.steps: list[Step] = []
+        self.tls: TlsInfo | None = None
+        self.transport = Transport.PLAIN
+        self.stream: Stream | None = None
+
+    def deadline(self, timeout: float) -> float:
+        return min(self.loop.time() + timeout, self.total_deadline)
+
+    async def open(self, connector: Connector, *, implicit_tls: ssl.SSLContext | None) -> None:
+        try:
+            self.stream = await connector.connect(
+                self.endpoint.ip,
+                self.endpoint.port,
+                self.deadline(self.config.connect_timeout),
+            )
+        except Exception as exc:  # noqa: BLE001 -- every failure becomes the outcome
+            raise Ended(*classify(exc, connecting=True)) from None
+        if implicit_tls is not None:
+            self.transport = Transport.TLS
+            await self.start_tls(implicit_tls)
+
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        assert self.stream is not None
+        try:
+            self.tls = await self.stream.start_tls(
+                context, self.endpoint.hostname or None, self.deadline(self.config.read_timeout)
+            )
+        except Exception as exc:  # noqa: BLE001 -- every failure becomes the outcome
+            outcome, error = classify(exc)
+            if outcome in (Outcome.RESET, Outcome.CLOSED, Outcome.PROTOCOL_ERROR, Outcome.ERROR):
+                outcome = Outcome.TLS_ERROR
+            raise Ended(outcome, error) from None
+
+    async def exchange(
+        self,
+        name: str,
+        sent: bytes,
+        feed: Callable[[bytes], None],
+        take: Callable[[], M | None],
+        raw: Callable[[M], bytes],
+        *,
+        timeout: float | None = None,
+        code: Callable[[M], int | None] | None = None,
+    ) -> M:
+        """Send ``sent`` (if any), then read until ``take()`` returns a message.
+
+        The message's step is recorded (``raw(message)`` as received). On failure the step
+        records the bytes read so far, at most ``max_reply_bytes`` of them.
+        """
+        stream = self.stream
+        assert stream is not None
+        limit = self.config.max_reply_bytes
+        got = bytearray()
+        truncated = False
+        try:
+            if sent:
+                stream.write(sent)
+            message = take()  # bytes left over from an earlier read
+            while message is None:
+                data = await stream.read(self.deadline(timeout or self.config.read_timeout))
+                if not data:
+                    raise Closed("the server closed the connection")
+                room = limit - len(got)
+                if len(data) > room:
+                    truncated = True
+                    got += data[: max(room, 0)]
+                else:
+                    got += data
+                feed(data)
+                message = take()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- every failure becomes the outcome
+            outcome, error = classify(exc)
+            if isinstance(exc, TooLarge):
+                got, truncated = bytearray(exc.partial), True
+            self.steps.append(Step(name, sent=sent, received=bytes(got), truncated=truncated))
+            raise Ended(outcome, error) from None
+        self.steps.append(
+            Step(name, sent=sent, received=raw(message), code=code(message) if code else None)
+        )
+        return message
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+    def transcript(self, outcome: Outcome, error: str = "") -> Transcript:
+        self.close()
+        return Transcript(
+            ip=self.endpoint.ip,
+            port=self.endpoint.port,
+            protocol=self.protocol,
+            transport=self.transport,
+            observed_at=self.started,
+            outcome=outcome,
+            steps=tuple(self.steps),
+            tls=self.tls,
+            error=error,
+            duration_ms=int((self.loop.time() - self.t0) * 1000),
+            hostname=self.endpoint.hostname,
+        )

@@ -1,0 +1,128 @@
+"""The IMAP probe: greeting and capabilities, never a login.
+
+Ports: 143 plain, then STARTTLS when offered; 993 implicit TLS (imaps). Steps, in order:
+
+1. ``greeting`` — the untagged ``* OK`` (or ``PREAUTH``/``BYE``) greeting;
+2. ``capability`` — ``a1 CAPABILITY``, every response up to the tagged one;
+3. ``starttls`` — ``a2 STARTTLS`` when advertised and not TLS yet, then the handshake;
+4. ``capability-tls`` — ``a3 CAPABILITY`` inside TLS;
+5. ``logout`` — ``a4 LOGOUT``; a server that hangs up instead does not fail the probe.
+
+A ``BYE`` greeting ends the dialogue there (the server refused us; the banner is kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mxcensus.model import Outcome, Transcript, Transport
+from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
+from mxcensus.probes.dialogue import Dialogue, Ended
+from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.tls import shared_context
+from mxcensus.wire import FramingError, TooLarge
+from mxcensus.wire.imap import Response, ResponseParser, capabilities
+
+IMPLICIT_TLS_PORTS = frozenset({993})
+_QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
+
+Responses = tuple[Response, ...]
+
+
+def _raw(responses: Responses) -> bytes:
+    return b"".join(r.raw for r in responses)
+
+
+def _until_tagged(parser: ResponseParser, tag: bytes, limit: int) -> Callable[[], Responses | None]:
+    """A ``take`` that gathers responses up to the one tagged ``tag`` (bounded in total)."""
+    got: list[Response] = []
+    size = 0
+
+    def take() -> Responses | None:
+        nonlocal size
+        while (r := parser.next_response()) is not None:
+            got.append(r)
+            size += len(r.raw)
+            if size > limit:
+                raise TooLarge(limit, _raw(tuple(got))[:limit])
+            if r.tag == tag:
+                return tuple(got)
+        return None
+
+    return take
+
+
+def _greeting(parser: ResponseParser) -> Callable[[], Responses | None]:
+    def take() -> Responses | None:
+        r = parser.next_response()
+        if r is None:
+            return None
+        if not r.untagged:
+            raise FramingError(f"not an IMAP greeting: {r.raw[:24]!r}")
+        return (r,)
+
+    return take
+
+
+class ImapProbe:
+    name: str = "imap"
+    ports: tuple[int, ...] = (143, 993)
+
+    def __init__(self, connector: Connector | None = None) -> None:
+        self.connector = connector or DEFAULT_CONNECTOR
+
+    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
+        implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
+        d = Dialogue(endpoint, config, "imaps" if implicit else "imap")
+        try:
+            await d.open(self.connector, implicit_tls=shared_context() if implicit else None)
+            await self._talk(d, config)
+        except Ended as end:
+            return d.transcript(end.outcome, end.error)
+        except BaseException:  # cancelled by the engine: release the socket, then go
+            d.close()
+            raise
+        return d.transcript(Outcome.OK)
+
+    async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
+        limit = config.max_reply_bytes
+        parser = ResponseParser(limit)
+        [greeting] = await d.exchange(
+            "greeting", b"", parser.feed, _greeting(parser), _raw, timeout=config.greeting_timeout
+        )
+        if greeting.kind == b"BYE":
+            return
+        caps = await d.exchange(
+            "capability",
+            b"a1 CAPABILITY\r\n",
+            parser.feed,
+            _until_tagged(parser, b"a1", limit),
+            _raw,
+        )
+        offered = {c for r in (greeting, *caps) for c in capabilities(r)}
+        if greeting.kind == b"OK" and d.transport is Transport.PLAIN and "STARTTLS" in offered:
+            reply = await d.exchange(
+                "starttls",
+                b"a2 STARTTLS\r\n",
+                parser.feed,
+                _until_tagged(parser, b"a2", limit),
+                _raw,
+            )
+            if reply[-1].kind == b"OK":
+                d.transport = Transport.STARTTLS
+                await d.start_tls(shared_context())
+                parser = ResponseParser(limit)
+                await d.exchange(
+                    "capability-tls",
+                    b"a3 CAPABILITY\r\n",
+                    parser.feed,
+                    _until_tagged(parser, b"a3", limit),
+                    _raw,
+                )
+        try:
+            await d.exchange(
+                "logout", b"a4 LOGOUT\r\n", parser.feed, _until_tagged(parser, b"a4", limit), _raw
+            )
+        except Ended as end:
+            if end.outcome not in _QUIT_TOLERATED:
+                raise

@@ -1,0 +1,89 @@
+"""The POP3 probe: greeting and capabilities, never a login.
+
+Ports: 110 plain, then STLS when offered; 995 implicit TLS (pop3s). Steps, in order:
+
+1. ``greeting`` — the ``+OK`` (or ``-ERR``) greeting line;
+2. ``capa`` — ``CAPA``, multi-line when ``+OK``;
+3. ``starttls`` — ``STLS`` when CAPA listed it and the session is not TLS yet, then the
+   handshake;
+4. ``capa-tls`` — ``CAPA`` inside TLS;
+5. ``quit`` — ``QUIT``; a server that hangs up instead does not fail the probe.
+
+A ``-ERR`` greeting ends the dialogue with QUIT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mxcensus.model import Outcome, Transcript, Transport
+from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
+from mxcensus.probes.dialogue import Dialogue, Ended
+from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.tls import shared_context
+from mxcensus.wire.pop3 import Response, ResponseParser
+
+IMPLICIT_TLS_PORTS = frozenset({995})
+_QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
+
+
+def _raw(r: Response) -> bytes:
+    return r.raw
+
+
+def _take(parser: ResponseParser, multiline: bool) -> Callable[[], Response | None]:
+    return lambda: parser.next_response(multiline)
+
+
+def _offers_stls(capa: Response) -> bool:
+    return capa.ok and any(line.split(b" ", 1)[0].upper() == b"STLS" for line in capa.lines)
+
+
+class Pop3Probe:
+    name: str = "pop3"
+    ports: tuple[int, ...] = (110, 995)
+
+    def __init__(self, connector: Connector | None = None) -> None:
+        self.connector = connector or DEFAULT_CONNECTOR
+
+    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
+        implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
+        d = Dialogue(endpoint, config, "pop3s" if implicit else "pop3")
+        try:
+            await d.open(self.connector, implicit_tls=shared_context() if implicit else None)
+            await self._talk(d, config)
+        except Ended as end:
+            return d.transcript(end.outcome, end.error)
+        except BaseException:  # cancelled by the engine: release the socket, then go
+            d.close()
+            raise
+        return d.transcript(Outcome.OK)
+
+    async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
+        parser = ResponseParser(config.max_reply_bytes)
+        greeting = await d.exchange(
+            "greeting",
+            b"",
+            parser.feed,
+            _take(parser, False),
+            _raw,
+            timeout=config.greeting_timeout,
+        )
+        if greeting.ok:
+            capa = await d.exchange("capa", b"CAPA\r\n", parser.feed, _take(parser, True), _raw)
+            if d.transport is Transport.PLAIN and _offers_stls(capa):
+                reply = await d.exchange(
+                    "starttls", b"STLS\r\n", parser.feed, _take(parser, False), _raw
+                )
+                if reply.ok:
+                    d.transport = Transport.STARTTLS
+                    await d.start_tls(shared_context())
+                    parser = ResponseParser(config.max_reply_bytes)
+                    await d.exchange(
+                        "capa-tls", b"CAPA\r\n", parser.feed, _take(parser, True), _raw
+                    )
+        try:
+            await d.exchange("quit", b"QUIT\r\n", parser.feed, _take(parser, False), _raw)
+        except Ended as end:
+            if end.outcome not in _QUIT_TOLERATED:
+                raise

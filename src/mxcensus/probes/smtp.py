@@ -1,0 +1,88 @@
+"""The SMTP probe: what a mail server says to a polite client that never sends mail.
+
+Ports: 25 plain, then STARTTLS when offered; 587 the same (submission); 465 implicit TLS
+(smtps); any other port is treated like 25. Steps, in order:
+
+1. ``greeting`` — the (possibly multi-line) 220 banner, waited for ``greeting_timeout``;
+2. ``ehlo`` — ``EHLO <config.ehlo_name>``; if refused, ``helo`` — ``HELO <name>``;
+3. ``starttls`` — only when EHLO advertised STARTTLS and the session is not TLS yet;
+   on 220 the TLS handshake follows and its facts go to ``Transcript.tls``;
+4. ``ehlo-tls`` — EHLO again inside TLS;
+5. ``quit`` — ``QUIT``; a server that hangs up instead of answering does not fail the probe.
+
+Never AUTH, MAIL, RCPT, VRFY or EXPN. A greeting other than 220 ends the dialogue with QUIT
+(the banner is what we came for).
+"""
+
+from __future__ import annotations
+
+from mxcensus.model import Outcome, Transcript, Transport
+from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
+from mxcensus.probes.dialogue import Dialogue, Ended
+from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.tls import shared_context
+from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
+
+IMPLICIT_TLS_PORTS = frozenset({465})
+_PROTOCOLS = {25: "smtp", 465: "smtps", 587: "submission"}
+
+
+def _raw(reply: Reply) -> bytes:
+    return reply.raw
+
+
+def _code(reply: Reply) -> int:
+    return reply.code
+
+
+class SmtpProbe:
+    name: str = "smtp"
+    ports: tuple[int, ...] = (25, 465, 587)
+
+    def __init__(self, connector: Connector | None = None) -> None:
+        self.connector = connector or DEFAULT_CONNECTOR
+
+    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
+        implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
+        protocol = "smtps" if implicit else _PROTOCOLS.get(endpoint.port, "smtp")
+        d = Dialogue(endpoint, config, protocol)
+        try:
+            await d.open(self.connector, implicit_tls=shared_context() if implicit else None)
+            await self._talk(d, config)
+        except Ended as end:
+            return d.transcript(end.outcome, end.error)
+        except BaseException:  # cancelled by the engine: release the socket, then go
+            d.close()
+            raise
+        return d.transcript(Outcome.OK)
+
+    async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
+        parser = ReplyParser(config.max_reply_bytes)
+        feed, take = parser.feed, parser.next_reply
+        greeting = await d.exchange(
+            "greeting", b"", feed, take, _raw, timeout=config.greeting_timeout, code=_code
+        )
+        if greeting.code == 220:
+            name = config.ehlo_name.encode("ascii", "replace")
+            ehlo = await d.exchange("ehlo", b"EHLO " + name + b"\r\n", feed, take, _raw, code=_code)
+            if ehlo.code // 100 != 2:
+                await d.exchange("helo", b"HELO " + name + b"\r\n", feed, take, _raw, code=_code)
+            elif d.transport is Transport.PLAIN and has_extension(ehlo, "STARTTLS"):
+                reply = await d.exchange("starttls", b"STARTTLS\r\n", feed, take, _raw, code=_code)
+                if reply.code == 220:
+                    d.transport = Transport.STARTTLS
+                    await d.start_tls(shared_context())
+                    parser = ReplyParser(config.max_reply_bytes)
+                    feed, take = parser.feed, parser.next_reply
+                    await d.exchange(
+                        "ehlo-tls", b"EHLO " + name + b"\r\n", feed, take, _raw, code=_code
+                    )
+        try:
+            await d.exchange("quit", b"QUIT\r\n", feed, take, _raw, code=_code)
+        except Ended as end:
+            if end.outcome not in _QUIT_TOLERATED:
+                raise
+
+
+# after QUIT the dialogue is complete whatever the server does with the connection
+_QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})

@@ -1,0 +1,140 @@
+"""TLS facts of one session: protocol version, cipher and the certificate chain.
+
+Certificates are never verified: a scanner must see self-signed, expired and mismatched
+certificates as they are. The chain is read with ``SSLObject.get_unverified_chain()`` where
+Python has it publicly (3.13+); on 3.10–3.12 the same method exists on the private
+``_ssl._SSLSocket`` behind ``SSLObject._sslobj`` and is used when present; failing both, only
+the leaf (``getpeercert(binary_form=True)``) is recorded. On this project's Python 3.11 the
+private method gives the whole chain the server sent. Parsing is done with ``cryptography``;
+a certificate it cannot parse is skipped, never raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import ssl
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
+from mxcensus.model import Certificate, TlsInfo
+
+log = logging.getLogger(__name__)
+
+_ENCODING_DER = 2  # _ssl.ENCODING_DER
+
+
+def client_context(alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """A client context that accepts anything a server offers and verifies nothing.
+
+    The floor is the lowest protocol and security level OpenSSL allows, so old servers
+    (TLS 1.0, small DH groups) still complete a handshake and are seen as they are.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError:  # an OpenSSL without security levels
+        ctx.set_ciphers("ALL")
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+@functools.cache
+def shared_context(alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """One :func:`client_context` per process and ALPN list (contexts are costly to build)."""
+    return client_context(alpn)
+
+
+def tls_facts(sslobj: ssl.SSLObject | ssl.SSLSocket | None) -> TlsInfo:
+    """The version, cipher and parsed chain of an established TLS session."""
+    if sslobj is None:
+        return TlsInfo(version="", cipher="")
+    cipher = sslobj.cipher()
+    return TlsInfo(
+        version=sslobj.version() or "",
+        cipher=cipher[0] if cipher else "",
+        chain=tuple(_parse_all(peer_chain_der(sslobj))),
+    )
+
+
+def peer_chain_der(sslobj: ssl.SSLObject | ssl.SSLSocket) -> list[bytes]:
+    """DER of each certificate the peer sent, leaf first (see the module docstring)."""
+    getter = getattr(sslobj, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    if getter is not None:
+        chain = getter()
+        if chain:
+            return [c if isinstance(c, bytes) else c.public_bytes(_ENCODING_DER) for c in chain]
+    leaf = sslobj.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def _parse_all(ders: Iterable[bytes]) -> Iterable[Certificate]:
+    for der in ders:
+        try:
+            yield parse_certificate(der)
+        except ValueError as exc:
+            log.debug("unparsable certificate: %s", exc)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_certificate(der: bytes) -> Certificate:
+    """One certificate's facts; raises ``ValueError`` if ``cryptography`` cannot parse it.
+
+    Cached by DER: the same leaf is seen on every TLS port of a host and the same
+    intermediates on millions of hosts, and parsing (names, the self-signature check)
+    costs about a millisecond.
+    """
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        sans = tuple(str(v) for v in ext.value.get_values_for_type(x509.DNSName)) + tuple(
+            str(v) for v in ext.value.get_values_for_type(x509.IPAddress)
+        )
+    except (x509.ExtensionNotFound, ValueError):
+        sans = ()
+    subject = _name(cert, "subject")
+    issuer = _name(cert, "issuer")
+    return Certificate(
+        subject=subject,
+        issuer=issuer,
+        sans=sans,
+        not_before=_utc(cert, "not_valid_before"),
+        not_after=_utc(cert, "not_valid_after"),
+        serial=format(cert.serial_number, "x"),
+        sha256=hashlib.sha256(der).hexdigest(),
+        self_signed=_self_signed(cert),
+    )
+
+
+def _name(cert: x509.Certificate, which: str) -> str:
+    try:
+        name: x509.Name = getattr(cert, which)
+        return name.rfc4514_string()
+    except ValueError:
+        return ""
+
+
+def _utc(cert: x509.Certificate, which: str) -> datetime:
+    value: datetime = getattr(cert, which + "_utc")
+    return value.astimezone(UTC)
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    """Issuer equals subject and the certificate's own key verifies its signature."""
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True

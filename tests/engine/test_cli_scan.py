@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import RunCli
+from tests.engine import tinyprobe
+from tests.engine.servers import counting_servers, free_port
+
+TINY = {"MXCENSUS_PROBE_TABLE": tinyprobe.TABLE}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["127.0.0.1", "-p", "0", "--allow-reserved"], 2, "port 0 is outside 1-65535"),
+        (["127.0.0.1", "-p", "70000", "--allow-reserved"], 2, "port 70000"),
+        (["127.0.0.1", "-p", "abc", "--allow-reserved"], 2, "'abc' is not a port"),
+        (["300.1.2.3", "-p", "25"], 2, "300.1.2.3: not a valid IP address"),
+        (["10.0.0.0/33", "-p", "25"], 2, "10.0.0.0/33: not a valid CIDR"),
+        (["10.0.0.1", "-p", "25"], 2, "add --allow-reserved"),
+        (["-iL", "/nonexistent/list.txt", "-p", "25"], 2, "/nonexistent/list.txt: cannot read"),
+        (
+            ["127.0.0.0/30", "--exclude", "127.0.0.0/30", "--allow-reserved", "-p", "25"],
+            2,
+            "no targets left after exclusions",
+        ),
+        (["-p", "25"], 2, "no targets given"),
+        (["127.0.0.1", "--probes", "gopher", "--allow-reserved"], 2, "--probes gopher"),
+        (["127.0.0.1", "--allow-reserved", "--shards", "2", "--shard", "2"], 2, "--shard 2"),
+        (["127.0.0.1", "--resume", "x"], 2, "--resume SCAN takes no targets"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    mx: RunCli, db_path: Path, args: list[str], code: int, needle: str
+) -> None:
+    res = mx("scan", *args, "--db", str(db_path), env=TINY)
+    assert res.returncode == code, res.stderr
+    assert needle in res.stderr
+    assert res.stderr.strip().count("\n") == 0
+    assert "Traceback" not in res.stderr
+    assert not db_path.exists()
+
+
+def test_unwritable_db_is_one_line(mx: RunCli, tmp_path: Path) -> None:
+    ro = tmp_path / "a-file"
+    ro.write_text("not a directory")  # root ignores permissions; a file as parent is enough
+    target = ro / "x.duckdb"
+    res = mx("scan", "127.0.0.1", "-p", "25", "--allow-reserved", "--db", str(target), env=TINY)
+    assert res.returncode in (1, 2)
+    assert str(ro) in res.stderr and res.stderr.strip().count("\n") == 0
+
+
+def test_scan_summary_and_store(mx: RunCli, db_path: Path) -> None:
+    port = free_port()
+    with counting_servers([("127.0.8.1", port)]) as srv:
+        res = mx(
+            "scan", "127.0.8.0/30", "-p", str(port), "--allow-reserved", "--db", str(db_path),
+            "--name", "tiny", "--seed", "5", env=TINY,
+        )  # fmt: skip
+        counts = srv.snapshot()
+    assert res.returncode == 0, res.stderr
+    assert "4 endpoints = 4 addresses × 1 port(s)" in res.stdout
+    assert "refused 3" in res.stdout and "ok 1" in res.stdout
+    assert "targets/s" in res.stdout
+    assert counts == {("127.0.8.1", port): 1}
+    con = duckdb.connect(str(db_path))
+    scans = con.execute("SELECT name, status, targets_total FROM scans").fetchall()
+    n = con.execute("SELECT count(*) FROM transcripts").fetchone()
+    con.close()
+    assert scans == [("tiny", "finished", 4)]
+    assert n == (4,)
+    res = mx("scan", "--resume", "tiny", "--db", str(db_path), env=TINY)
+    assert res.returncode == 2 and "finished already" in res.stderr

@@ -1,0 +1,284 @@
+"""Real Debian mail servers started by the tests on loopback, stopped by pid.
+
+``exim_server()`` runs Debian's Exim (``/usr/sbin/exim4``) as a private daemon with its own
+configuration (``-C``), spool and log directories, a certificate generated in the test,
+plain SMTP + STARTTLS on 25 and 587 and implicit TLS on 465 (``tls_on_connect_ports``).
+``dovecot_server()`` runs Dovecot (``/usr/sbin/dovecot -F -c``) with IMAP 143 (STARTTLS) /
+993 and POP3 110 (STLS) / 995 and no usable login (the probes never log in).
+
+Each listens on a loopback address of its own, ``127.77.x.y`` picked at random among those
+whose ports are free, so parallel runs do not collide, on the real ports (25, 465, 587,
+143, 993, 110, 995). Both need root: Exim refuses ``-bd`` to anyone but root and its admin
+users ("exim: permission denied"), and the daemons bind privileged ports; without root the
+fixtures skip with that reason, as they do when a binary is missing.
+
+On Exim's ``-C`` as root: Debian's build defines no ``TRUSTED_CONFIG_LIST``, so a daemon
+started with an alternate configuration binds its ports as root and then gives up root
+privilege for good, running as ``Debian-exim``; the spool, log directory and TLS key must
+therefore be readable (spool and log writable) by that user, and the working directory is
+made under ``/tmp`` with mode 0755 rather than in pytest's private ``tmp_path``. ``-bdf``
+keeps the daemon in the foreground so the pid we started is the daemon's; ``-oP`` writes
+it to a file as well.
+
+Fixtures: ``exim`` and ``dovecot`` (module scope) yield a :class:`RunningServer`; they skip
+with a reason when the binary is missing (``scripts/system-deps.sh`` installs both).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.certs import CertFiles, make_cert
+
+EXIM = "/usr/sbin/exim4"
+DOVECOT = "/usr/sbin/dovecot"
+EXIM_USER = "Debian-exim"
+
+PORTS_ROOT = {
+    "smtp": 25,
+    "submission": 587,
+    "smtps": 465,
+    "imap": 143,
+    "imaps": 993,
+    "pop3": 110,
+    "pop3s": 995,
+}
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    address: str
+    ports: dict[str, int]  # service name ("smtp", "smtps", "imap" …) -> port
+    cert: CertFiles
+    pid: int
+    workdir: Path
+
+    def log(self) -> str:
+        out = []
+        for path in sorted(self.workdir.rglob("*log*")):
+            if path.is_file():
+                out.append(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}")
+        return "\n".join(out)
+
+
+def _ports() -> dict[str, int]:
+    if os.geteuid() != 0:
+        pytest.skip("the real Exim/Dovecot daemons need root (exim -bd, ports below 1024)")
+    return PORTS_ROOT
+
+
+def _free_address(ports: list[int]) -> str:
+    """A random 127.77.x.y where every port in ``ports`` can be bound (at most 50 tries)."""
+    rng = random.Random()
+    for _ in range(50):
+        address = f"127.77.{rng.randrange(1, 255)}.{rng.randrange(1, 255)}"
+        try:
+            for port in ports:
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind((address, port))
+        except OSError:
+            continue
+        return address
+    raise RuntimeError("no free 127.77.x.y address for the test servers")
+
+
+def _wait_listening(
+    proc: subprocess.Popen[bytes], address: str, ports: list[int], timeout: float = 15.0
+) -> None:
+    """Wait (bounded) until every port accepts a connection; fail if the process exits."""
+    deadline = time.monotonic() + timeout
+    pending = list(ports)
+    while pending:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server not listening on {address}:{pending} after {timeout}s")
+        try:
+            with socket.create_connection((address, pending[0]), timeout=0.5):
+                pending.pop(0)
+        except OSError:
+            time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the pid we started, wait at most 10 s, then SIGKILL that pid."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _workdir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def _give_to(user: str, *paths: Path) -> None:
+    entry = pwd.getpwnam(user)
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+@contextlib.contextmanager
+def exim_server(hostname: str = "mx.exim.test.invalid") -> Iterator[RunningServer]:
+    if not Path(EXIM).exists():
+        pytest.skip(f"{EXIM} is not installed (scripts/system-deps.sh installs exim4)")
+    ports = {k: _ports()[k] for k in ("smtp", "submission", "smtps")}
+    address = _free_address(list(ports.values()))
+    work = _workdir("mxcensus-exim-")
+    try:
+        cert = make_cert(work / "tls", hostname, (hostname, address))
+        (work / "tls").chmod(0o755)
+        cert.key.chmod(0o644)  # read by the daemon after it drops root (see module doc)
+        spool, logs = work / "spool", work / "log"
+        spool.mkdir()
+        logs.mkdir()
+        _give_to(EXIM_USER, spool, logs)
+        conf = work / "exim.conf"
+        conf.write_text(
+            f"""# private Exim for mxcensus tests: never accepts mail
+primary_hostname = {hostname}
+local_interfaces = {address}
+daemon_smtp_ports = {ports["smtp"]} : {ports["smtps"]} : {ports["submission"]}
+tls_on_connect_ports = {ports["smtps"]}
+tls_advertise_hosts = *
+tls_certificate = {cert.cert}
+tls_privatekey = {cert.key}
+spool_directory = {spool}
+log_file_path = {logs}/%slog
+keep_environment =
+acl_smtp_mail = refuse
+acl_smtp_rcpt = refuse
+
+begin acl
+refuse:
+  deny message = this test server accepts no mail
+
+begin routers
+begin transports
+"""
+        )
+        pidfile = work / "exim.pid"
+        with (work / "stderr.log").open("wb") as stderr:
+            proc = subprocess.Popen(
+                [EXIM, "-C", str(conf), "-bdf", "-oP", str(pidfile)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            server = RunningServer(address, ports, cert, proc.pid, work)
+            try:
+                _wait_listening(proc, address, list(ports.values()))
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n{server.log()}") from None
+            yield server
+        finally:
+            _stop(proc)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def dovecot_server(hostname: str = "imap.dovecot.test.invalid") -> Iterator[RunningServer]:
+    if not Path(DOVECOT).exists():
+        pytest.skip(f"{DOVECOT} is not installed (scripts/system-deps.sh installs dovecot)")
+    ports = {k: _ports()[k] for k in ("imap", "imaps", "pop3", "pop3s")}
+    address = _free_address(list(ports.values()))
+    work = _workdir("mxcensus-dovecot-")
+    internal, login = "dovecot", "dovenull"
+    try:
+        cert = make_cert(work / "tls", hostname, (hostname, address))
+        (work / "passwd").write_text("")  # nobody can log in
+        conf = work / "dovecot.conf"
+        conf.write_text(
+            f"""# private Dovecot for mxcensus tests: nobody can log in
+base_dir = {work}/run
+state_dir = {work}/state
+instance_name = mxcensus-{address}
+protocols = imap pop3
+listen = {address}
+log_path = {work}/dovecot.log
+ssl = yes
+ssl_cert = <{cert.cert}
+ssl_key = <{cert.key}
+default_internal_user = {internal}
+default_login_user = {login}
+mail_location = maildir:{work}/mail/%u
+passdb {{
+  driver = passwd-file
+  args = {work}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={internal} gid={internal} home={work}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {ports["imap"]}
+  }}
+  inet_listener imaps {{
+    port = {ports["imaps"]}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {ports["pop3"]}
+  }}
+  inet_listener pop3s {{
+    port = {ports["pop3s"]}
+    ssl = yes
+  }}
+}}
+"""
+        )
+        with (work / "stderr.log").open("wb") as stderr:
+            proc = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            server = RunningServer(address, ports, cert, proc.pid, work)
+            try:
+                _wait_listening(proc, address, list(ports.values()))
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n{server.log()}") from None
+            yield server
+        finally:
+            _stop(proc)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def exim() -> Iterator[RunningServer]:
+    with exim_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[RunningServer]:
+    with dovecot_server() as server:
+        yield server
