@@ -139,6 +139,7 @@ def interleaved_medians(variants: dict[str, Callable[[], object]], repeat: int) 
 
 
 def bench_report(path: Path, repeat: int, *, full_html: bool) -> None:
+    Store.open(path).close()  # a kept store from an older schema: migrate it once
     with Store.open(path, read_only=True) as store:
         con = store.con
         n = con.execute("SELECT count(*) FROM services").fetchone()
