@@ -365,7 +365,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--nmap-hosts", type=int, default=100)
     ap.add_argument("--walk", default="127.16.0.0/12")
-    ap.add_argument("--base", default="127.201.0.0", help="first lab address")
+    ap.add_argument("--base", default="auto", help="first lab address (auto: a free range)")
     ap.add_argument("--quick", action="store_true", help="small sizes while developing")
     ap.add_argument("--only", choices=("plaintext", "hostile", "walk"), action="append")
     args = ap.parse_args()

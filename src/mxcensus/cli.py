@@ -126,7 +126,7 @@ def scan(
     from rich.console import Console
 
     from mxcensus import engine
-    from mxcensus.engine.view import ProgressView, summary
+    from mxcensus.engine.view import AnalysisView, ProgressView, summary
     from mxcensus.store.db import Store
 
     if resume is not None and (targets or input_list):
@@ -172,7 +172,11 @@ def scan(
                 file=sys.stderr,
             )
             sys.exit(130)
-        services = engine.analyze(store, scan_id)
+        if show:
+            with AnalysisView(console, result.done) as analysing:
+                services = engine.analyze(store, scan_id, progress=analysing.update)
+        else:
+            services = engine.analyze(store, scan_id)
         store.finish_scan(scan_id)
     finally:
         store.close()
