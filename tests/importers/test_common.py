@@ -79,7 +79,7 @@ def test_parse_time_rejects_nonsense() -> None:
 def test_addresses_are_canonical() -> None:
     assert c.address("2001:DB8:0:0::1") == "2001:db8::1"
     assert c.address(" 192.0.2.1 ") == "192.0.2.1"
-    for bad in ("mail.example.com", "999.1.1.1", "=1+1", ""):
+    for bad in ("mail.example.com", "999.1.1.1", "=1+1", "", "1.2.3.4\x00", "01.2.3.4"):
         with pytest.raises(ValueError, match="not an IP address"):
             c.address(bad)
 
