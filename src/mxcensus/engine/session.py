@@ -48,6 +48,11 @@ def new_plan(
     stdin: TextIO | None = None,
 ) -> ScanPlan:
     """Validate everything the user gave before anything touches the store or the network."""
+    if shards > 1 and seed is None:
+        raise UsageError(
+            f"--shards {shards}: give --seed S too, the same on every shard, or the shards "
+            "walk different orders and neither cover every target nor avoid overlaps"
+        )
     port_list = parse_ports(ports) if ports is not None else None
     table = os.environ.get(PROBE_TABLE_ENV) or DEFAULT_PROBES
     registry = load_probes(table)

@@ -69,6 +69,6 @@ def summary(
         f"port(s); {targets.blocked} blocklisted, {targets.excluded} excluded",
         f"services   {services} stored, {ok} answered the full dialogue",
         f"outcomes   {outcome_text(result.outcomes) or '-'}",
-        f"duration   {result.duration:.1f} s, {result.rate:.0f} targets/s "
+        f"duration   {result.duration:.2f} s, {result.rate:.0f} targets/s "
         f"({result.probed} probed in this run)",
     ]

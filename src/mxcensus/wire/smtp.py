@@ -123,5 +123,5 @@ def ehlo_keywords(reply: Reply) -> tuple[tuple[str, str], ...]:
 
 def has_extension(reply: Reply, keyword: str) -> bool:
     """Whether an EHLO reply advertises ``keyword`` (case-insensitive)."""
-    key = keyword.upper()
-    return any(k == key for k, _ in ehlo_keywords(reply))
+    key = keyword.upper().encode("ascii")
+    return any(text.strip().split(b" ", 1)[0].upper() == key for text in reply.lines[1:])
