@@ -98,5 +98,6 @@ def test_summary_escapes_what_files_said() -> None:
     )  # fmt: skip
     out, warn = render_summary(r)
     assert "records" in out and "services" in out and "identified" in out
+    assert "(first at f.json:1, f.json:2, f.json:3 …)" in out
     assert "\x1b" not in warn and "\\x1b[31mred\\x07" in warn
     assert "f.json:1: bad" in warn and "… and 2 more" in warn
