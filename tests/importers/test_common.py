@@ -79,7 +79,7 @@ def test_parse_time_rejects_nonsense() -> None:
 def test_addresses_are_canonical() -> None:
     assert c.address("2001:DB8:0:0::1") == "2001:db8::1"
     assert c.address(" 192.0.2.1 ") == "192.0.2.1"
-    for bad in ("mail.example.com", "999.1.1.1", "=1+1", ""):
+    for bad in ("mail.example.com", "999.1.1.1", "=1+1", "", "1.2.3.4\x00", "01.2.3.4"):
         with pytest.raises(ValueError, match="not an IP address"):
             c.address(bad)
 
@@ -98,5 +98,6 @@ def test_summary_escapes_what_files_said() -> None:
     )  # fmt: skip
     out, warn = render_summary(r)
     assert "records" in out and "services" in out and "identified" in out
+    assert "(first at f.json:1, f.json:2, f.json:3 …)" in out
     assert "\x1b" not in warn and "\\x1b[31mred\\x07" in warn
     assert "f.json:1: bad" in warn and "… and 2 more" in warn

@@ -21,8 +21,8 @@ from mxcensus.importers.interface import Item
 from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
 
 _TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
-_KEEP_DOC = ("product", "version", "info", "os", "org", "isp", "asn", "devicetype", "cpe23",
-             "cpe", "domains")  # fmt: skip
+# org, asn and location.{country_code,city} are kept once, as the geo.* hint
+_KEEP_DOC = ("product", "version", "info", "os", "isp", "devicetype", "cpe23", "cpe", "domains")
 _KEEP = (_KEEP_DOC, {k: f"shodan.{k}" for k in _KEEP_DOC})
 _KEEP_META = (("id",), {"id": "shodan.id"})
 _KEEP_HTTP = (
@@ -119,10 +119,8 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
     if type(loc) is dict:
         cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
         if cc:
-            add(("shodan.location.country_code", cc))
             add(("geo.country", cc))
         if city:
-            add(("shodan.location.city", city))
             add(("geo.city", city))
         region = text_of(loc.get("region_code"))
         if region:
