@@ -237,7 +237,7 @@ def bench_import(tmp: Path, records: int, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=10_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
     ap.add_argument("--import-records", type=int, default=100_000)
     ap.add_argument("--no-html", action="store_true", help="Skip the full HTML report.")
