@@ -237,12 +237,16 @@ def bench_import(tmp: Path, records: int, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=10_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
     ap.add_argument("--import-records", type=int, default=100_000)
     ap.add_argument("--no-html", action="store_true", help="Skip the full HTML report.")
+    ap.add_argument("--import-only", action="store_true", help="Only the import speed part.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mxcensus-bench-data-"))
+    if args.import_only:
+        bench_import(tmp, args.import_records, args.repeat)
+        return
     path = args.keep or tmp / "bench.duckdb"
     if not path.exists():
         secs = build(path, args.services)
