@@ -29,7 +29,12 @@ TINY = {"MXCENSUS_PROBE_TABLE": tinyprobe.TABLE}
         ),
         (["-p", "25"], 2, "no targets given"),
         (["127.0.0.1", "--probes", "gopher", "--allow-reserved"], 2, "--probes gopher"),
-        (["127.0.0.1", "--allow-reserved", "--shards", "2", "--shard", "2"], 2, "--shard 2"),
+        (
+            ["127.0.0.1", "--allow-reserved", "--shards", "2", "--shard", "2", "--seed", "1"],
+            2,
+            "--shard 2",
+        ),
+        (["127.0.0.1", "--allow-reserved", "--shards", "2", "--shard", "1"], 2, "give --seed"),
         (["127.0.0.1", "--resume", "x"], 2, "--resume SCAN takes no targets"),
     ],
 )
@@ -74,3 +79,19 @@ def test_scan_summary_and_store(mx: RunCli, db_path: Path) -> None:
     assert n == (4,)
     res = mx("scan", "--resume", "tiny", "--db", str(db_path), env=TINY)
     assert res.returncode == 2 and "finished already" in res.stderr
+
+
+def test_shards_split_the_scan_exactly(mx: RunCli, tmp_path: Path) -> None:
+    port = free_port()
+    seen: list[str] = []
+    for shard in range(3):
+        db = tmp_path / f"shard{shard}.duckdb"
+        res = mx(
+            "scan", "127.0.14.0/28", "-p", str(port), "--allow-reserved", "--db", str(db),
+            "--shards", "3", "--shard", str(shard), "--seed", "9", "-q", env=TINY,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        con = duckdb.connect(str(db))
+        seen.extend(ip for (ip,) in con.execute("SELECT ip FROM transcripts").fetchall())
+        con.close()
+    assert sorted(seen) == sorted(f"127.0.14.{i}" for i in range(16))

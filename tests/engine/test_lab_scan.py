@@ -19,7 +19,7 @@ CONFIG = ProbeConfig(connect_timeout=3, greeting_timeout=6, read_timeout=6, tota
 
 @pytest.mark.slow
 def test_lab_of_2000_hosts_matches_the_truth(tmp_path: Path) -> None:
-    with Lab(size=2000, seed=3, hostile_fraction=0.05, ports=PORTS, base="127.202.0.0") as lab:
+    with Lab(size=2000, seed=3, hostile_fraction=0.05, ports=PORTS) as lab:
         addrs = lab.addresses
         hosts = lab.truth["hosts"]
         excluded = set(addrs[100:200])

@@ -129,3 +129,23 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
 def test_read_only_missing_file_is_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such database"):
         Store.open(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_version_key_sorts_versions_inside_duckdb(db_path: Path) -> None:
+    versions = ["4.100", "4.9", "4.90_RC3", "4.90", "4.89_1", "4.92.2"]
+    records = [
+        ServiceRecord(
+            scan="s",
+            transcript=transcript(ip=f"192.0.2.{i}"),
+            identification=Identification(product="exim", version=v, precision=Precision.VERSION),
+            assessment=Assessment(),
+        )
+        for i, v in enumerate(versions)
+    ]
+    with Store.open(db_path) as store:
+        sid = store.create_scan(name=None, kind="scan", source="scan")
+        store.write_services(sid, records)
+        rows = store.con.execute(
+            "SELECT version FROM services WHERE scan = ? ORDER BY version_key", [sid]
+        ).fetchall()
+    assert [r[0] for r in rows] == ["4.9", "4.89_1", "4.90_RC3", "4.90", "4.92.2", "4.100"]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import ipaddress
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mxcensus.targets import IntervalSet, Permutation, walk
+from mxcensus.targets import IntervalSet, Permutation, Targets, TargetSpace, walk
 
 
 @settings(max_examples=60, deadline=None)
@@ -64,3 +66,33 @@ def test_interval_algebra_matches_sets(a: list[tuple[int, int]], b: list[tuple[i
     assert [diff.nth(i) for i in range(diff.size)] == sorted(set_a - set_b)
     assert sa.union(sb).size == len(set_a | set_b)
     assert all((x in sa) == (x in set_a) for x in range(0, 560))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    blocks=st.lists(st.tuples(st.integers(0, 2**16), st.integers(0, 20)), min_size=1, max_size=5),
+    ports=st.lists(st.integers(1, 65535), min_size=1, max_size=4, unique=True),
+    shards=st.integers(1, 4),
+    seed=st.integers(0, 2**40),
+)
+def test_sharded_walk_of_a_target_space_hits_every_endpoint_once(
+    blocks: list[tuple[int, int]], ports: list[int], shards: int, seed: int
+) -> None:
+
+    base = 0x7F100000  # 127.16.0.0
+    addrs = IntervalSet.of((base + s, base + s + w) for s, w in blocks)
+    space = TargetSpace(Targets(addresses=addrs), tuple((p, "smtp") for p in ports))
+    perm = Permutation(space.size, seed)
+    got = [
+        (e.ip, e.port)
+        for shard in range(shards)
+        for _, i in walk(perm, shards=shards, shard=shard, workers=2, worker=0)
+        for e in [space[i]]
+    ] + [
+        (e.ip, e.port)
+        for shard in range(shards)
+        for _, i in walk(perm, shards=shards, shard=shard, workers=2, worker=1)
+        for e in [space[i]]
+    ]
+    want = {(str(ipaddress.ip_address(addrs.nth(a))), p) for a in range(addrs.size) for p in ports}
+    assert len(got) == len(want) and set(got) == want

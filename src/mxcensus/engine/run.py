@@ -2,13 +2,14 @@
 
 Workers send :class:`~mxcensus.engine.worker.Batch` messages over one bounded queue; each
 batch is written with its stream checkpoint in one transaction
-(:meth:`Store.write_transcripts`). Progress reaches the caller through a callback; the
+(:meth:`Store.write_transcript_rows`). Progress reaches the caller through a callback; the
 library never prints.
 """
 
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import multiprocessing as mp
 import queue
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from mxcensus.engine.plan import ScanPlan
+from mxcensus.engine.plan import ScanPlan, load_probes
 from mxcensus.engine.worker import Batch, StreamState, raise_nofile, worker_main
 from mxcensus.errors import MxcensusError
 from mxcensus.model import ScanId
@@ -115,8 +116,14 @@ def run_scan(
     t0 = time.monotonic()
     probed = 0
     last_report = 0.0
-    for p in procs:
-        p.start()
+    load_probes(plan.probe_table)  # imported once here, shared by the forked workers
+    gc.collect()
+    gc.freeze()  # the workers' GC then never walks (nor copies) the parent's heap
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        gc.unfreeze()
     running = set(range(plan.workers))
     try:
         while running:
@@ -128,15 +135,15 @@ def run_scan(
             if batch is not None:
                 if batch.error:
                     raise EngineError(f"worker {batch.worker} failed: {batch.error}")
-                store.write_transcripts(
+                store.write_transcript_rows(
                     scan,
-                    batch.transcripts,
+                    batch.rows,
                     progress=[(plan.stream_key(batch.worker), batch.next, batch.pending)],
                 )
-                n = len(batch.transcripts)
+                n = len(batch.rows)
                 probed += n
                 done += n
-                outcomes.update(t.outcome.value for t in batch.transcripts)
+                outcomes.update(row[5] for row in batch.rows)
                 if batch.done:
                     running.discard(batch.worker)
             now = time.monotonic()

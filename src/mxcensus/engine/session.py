@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -16,10 +17,8 @@ from mxcensus.engine.plan import (
 )
 from mxcensus.engine.run import shard_total
 from mxcensus.engine.worker import raise_nofile
-from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.errors import UsageError
 from mxcensus.model import ScanId
-from mxcensus.pipeline import analyze_scan
 from mxcensus.probes.interface import ProbeConfig
 from mxcensus.store.db import Store
 from mxcensus.targets import load_targets, parse_ports
@@ -48,6 +47,11 @@ def new_plan(
     stdin: TextIO | None = None,
 ) -> ScanPlan:
     """Validate everything the user gave before anything touches the store or the network."""
+    if shards > 1 and seed is None:
+        raise UsageError(
+            f"--shards {shards}: give --seed S too, the same on every shard, or the shards "
+            "walk different orders and neither cover every target nor avoid overlaps"
+        )
     port_list = parse_ports(ports) if ports is not None else None
     table = os.environ.get(PROBE_TABLE_ENV) or DEFAULT_PROBES
     registry = load_probes(table)
@@ -106,13 +110,17 @@ def resume(store: Store, ref: str) -> tuple[ScanId, ScanPlan]:
     return ScanId(found["id"]), plan
 
 
-def analyze(store: Store, scan: ScanId) -> int:
+def analyze(store: Store, scan: ScanId, progress: Callable[[int], None] | None = None) -> int:
     """Identify, assess and enrich the scan's transcripts (``mxcensus.pipeline``).
 
-    Returns the number of services written.
+    Returns the number of services written. Imported here, not at the top: rules and
+    knowledge are not needed while scanning, and the forked workers should not carry them.
     """
+    from mxcensus.enrich.geo import GeoEnricher
+    from mxcensus.pipeline import analyze_scan
+
     enricher = GeoEnricher()
     try:
-        return analyze_scan(store, scan, enricher=enricher)
+        return analyze_scan(store, scan, enricher=enricher, progress=progress)
     finally:
         enricher.close()

@@ -58,6 +58,33 @@ class ProgressView:
         self.bar.update(self.task, completed=p.done, rate=p.rate, outcomes=outcome_text(p.outcomes))
 
 
+class AnalysisView:
+    """A bar for the identify/assess/enrich phase that follows the scan."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.bar = RichProgress(
+            TextColumn("analysing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: TaskID = self.bar.add_task("analyse", total=total)
+
+    def __enter__(self) -> AnalysisView:
+        self.bar.start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.bar.stop()
+
+    def update(self, written: int) -> None:
+        self.bar.update(self.task, completed=written)
+
+
 def summary(
     result: ScanResult, targets: Targets, ports: int, services: int, status: str
 ) -> list[str]:
@@ -69,6 +96,6 @@ def summary(
         f"port(s); {targets.blocked} blocklisted, {targets.excluded} excluded",
         f"services   {services} stored, {ok} answered the full dialogue",
         f"outcomes   {outcome_text(result.outcomes) or '-'}",
-        f"duration   {result.duration:.1f} s, {result.rate:.0f} targets/s "
+        f"duration   {result.duration:.2f} s, {result.rate:.0f} targets/s "
         f"({result.probed} probed in this run)",
     ]

@@ -29,6 +29,7 @@ from typing import Any
 from mxcensus.engine.plan import ScanPlan, load_probes
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.interface import Endpoint, Probe
+from mxcensus.store.db import TranscriptRow, transcript_row
 from mxcensus.targets import Endpoint as TargetEndpoint
 from mxcensus.targets import Permutation, walk
 from mxcensus.targets.permute import stream_length
@@ -36,9 +37,10 @@ from mxcensus.targets.permute import stream_length
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 0.1
 LAG_TICK = 0.02  # the loop-lag probe's period, seconds
-LAG_LIMIT = 0.05  # pause new connections while the event loop runs this late, seconds
+LAG_LIMIT = 0.2  # pause new connections while the event loop runs this late, seconds …
+LAG_FLOOR = 32  # … unless fewer than this many are open (a busy machine lags anyway)
 _IMPLICIT_TLS = {465, 993, 995, 443}
 _PR_SET_PDEATHSIG = 1
 
@@ -50,7 +52,7 @@ class Batch:
     worker: int
     next: int
     pending: tuple[int, ...]
-    transcripts: tuple[Transcript, ...]
+    rows: tuple[TranscriptRow, ...]  # serialised here, in parallel; the parent only inserts
     done: bool = False
     error: str = ""
 
@@ -106,7 +108,7 @@ class StreamRunner:
         self.limiter = _Limiter(max(plan.rate / plan.workers, 0.001))
         self.pending: set[int] = set(state.pending)
         self.next = state.next
-        self.results: list[Transcript] = []
+        self.results: list[TranscriptRow] = []
         self.active_per_net: collections.Counter[int] = collections.Counter()
         self.deferred: dict[int, collections.deque[tuple[int, TargetEndpoint]]] = {}
         self.n_deferred = 0
@@ -163,7 +165,7 @@ class StreamRunner:
         items = self._items()
         exhausted = False
         while True:
-            if self.lag > LAG_LIMIT and self.running:
+            if self.lag > LAG_LIMIT and self.running >= LAG_FLOOR:
                 await asyncio.sleep(LAG_TICK)
                 await self._maybe_flush()
                 continue
@@ -222,7 +224,7 @@ class StreamRunner:
                 if not self.active_per_net[net]:
                     del self.active_per_net[net]
             self.slot.set()
-        self.results.append(transcript)
+        self.results.append(transcript_row(transcript))
         self.pending.discard(j)
 
     async def _run_probe(self, ip: str, port: int, name: str, hostname: str) -> Transcript:
@@ -261,7 +263,7 @@ class StreamRunner:
             worker=self.worker,
             next=self.next,
             pending=tuple(sorted(self.pending)),
-            transcripts=tuple(self.results),
+            rows=tuple(self.results),
             done=done,
         )
         self.results = []
@@ -300,5 +302,5 @@ def worker_main(plan: ScanPlan, worker: int, state: StreamState, out: Any) -> No
 
         uvloop.run(main())
     except BaseException as exc:
-        out.put(Batch(worker=worker, next=-1, pending=(), transcripts=(), error=repr(exc)))
+        out.put(Batch(worker=worker, next=-1, pending=(), rows=(), error=repr(exc)))
         raise

@@ -81,11 +81,41 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
     }
 
 
-def add_assessment(ident: Identification, out: dict[str, Any]) -> None:
-    """``extend`` for :func:`identify_lines`: the verdicts of ``assess(ident, None)``."""
-    from mxcensus.assess import assess
+class AssessMemo:
+    """``assess(ident, None)`` remembered per identification object.
 
-    out.update(assessment_to_json(assess(ident, None)))
+    ``identify_field`` hands out one shared (frozen) ``Identification`` per rule and matched
+    text, so a stream of banners keeps meeting the same few objects; looking them up by
+    identity costs far less than hashing their fields. The object is kept with its result,
+    so an id is never confused with a later object's.
+    """
+
+    def __init__(self, limit: int = 65_536) -> None:
+        from mxcensus.assess import assess
+
+        self._assess = assess
+        self._limit = limit
+        self._memo: dict[int, tuple[Identification, Assessment]] = {}
+
+    def __call__(self, ident: Identification) -> Assessment:
+        hit = self._memo.get(id(ident))
+        if hit is not None and hit[0] is ident:
+            return hit[1]
+        result = self._assess(ident, None)
+        if len(self._memo) >= self._limit:
+            self._memo.clear()
+        self._memo[id(ident)] = (ident, result)
+        return result
+
+
+def assessment_adder() -> Callable[[Identification, dict[str, Any]], None]:
+    """``extend`` for :func:`identify_lines`: the verdicts of ``assess(ident, None)``."""
+    memo = AssessMemo()
+
+    def add(ident: Identification, out: dict[str, Any]) -> None:
+        out.update(assessment_to_json(memo(ident)))
+
+    return add
 
 
 def identify_lines(

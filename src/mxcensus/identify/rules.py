@@ -22,7 +22,7 @@ Within a file the first matching rule wins, so specific rules come before generi
 Every named group must be used by a template and every template field must be a group
 (recog's self-test); unnamed capturing groups are refused (write ``(?:...)``).
 
-Speed: a rule's ``keywords`` are words (ASCII letters and digits) of which at least one
+Speed: a rule's ``keywords`` are words (runs of ASCII letters) of which at least one
 occurs as a whole word in every text the rule can match: write the pattern so that the
 keyword is delimited (``\\b``, a space, punctuation). The text is cut into words once (one
 C-level ``bytes.translate`` + ``split``), and only rules with a keyword among those words,
@@ -85,15 +85,13 @@ _REQUIRED = ("id", "pattern", "product", "precision", "examples")
 _EXAMPLE_KEYS = frozenset({"input", "product", "vendor", "version", "precision", "cpe", "distro"})
 _TEMPLATE_KEYS = ("version", "cpe", "distro", "note")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_KEYWORD_RE = re.compile(r"^[a-z0-9]+$")
-_WORDS = bytes(
-    (c | 0x20) if (0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39) else 0x20
-    for c in range(256)
-)
+_KEYWORD_RE = re.compile(r"^[a-z]+$")
+_WORDS = bytes((c | 0x20) if (0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A) else 0x20 for c in range(256))
 
 
 def words(text: str) -> list[bytes]:
-    """The lower-case ASCII words of a text (what keywords are looked up in)."""
+    """The lower-case ASCII letter runs of a text (what keywords are looked up in); digits
+    separate words too, so dates, addresses and versions add no words."""
     return text.encode("ascii", "replace").translate(_WORDS).split()
 
 
@@ -470,7 +468,7 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
     if not isinstance(keywords, list) or not all(
         isinstance(k, str) and _KEYWORD_RE.match(k) for k in keywords
     ):
-        _err(report, line, rid, "keywords must be a list of lower-case words ([a-z0-9]+)")
+        _err(report, line, rid, "keywords must be a list of lower-case words ([a-z]+)")
         return None
     examples = _examples(report, item["examples"], line, rid, templates)
     if examples is None:

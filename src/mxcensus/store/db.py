@@ -24,6 +24,7 @@ from mxcensus.errors import StoreError, UsageError
 from mxcensus.model import ScanId, ServiceRecord, Status, Transcript
 from mxcensus.serialize import transcript_from_dict, transcript_to_dict
 from mxcensus.store.schema import LATEST, MIGRATIONS
+from mxcensus.versions import version_key
 
 _STATUS_ORDER = {
     Status.VULNERABLE.value: 3,
@@ -31,6 +32,23 @@ _STATUS_ORDER = {
     Status.UNKNOWN.value: 1,
     Status.NOT_VULNERABLE.value: 0,
 }
+
+
+TranscriptRow = tuple[str, int, str, str, datetime, str, str, str]
+"""ip, port, protocol, transport, observed_at, outcome, source, the transcript as JSON."""
+
+
+def transcript_row(t: Transcript) -> TranscriptRow:
+    return (
+        t.ip,
+        t.port,
+        t.protocol,
+        t.transport.value,
+        t.observed_at,
+        t.outcome.value,
+        t.source,
+        orjson.dumps(transcript_to_dict(t)).decode(),
+    )
 
 
 def default_db_path() -> Path:
@@ -219,25 +237,34 @@ class Store:
         a crash never separates results from the checkpoint that counts them (resume relies
         on it: no duplicates, none missing).
         """
-        if not transcripts and not progress:
+        self.write_transcript_rows(
+            scan, [transcript_row(t) for t in transcripts], progress=progress
+        )
+
+    def write_transcript_rows(
+        self,
+        scan: ScanId,
+        rows: Sequence[TranscriptRow],
+        *,
+        progress: Sequence[tuple[str, int, Sequence[int]]] = (),
+    ) -> None:
+        """:meth:`write_transcripts` for rows already made by :func:`transcript_row` (scan
+        workers serialise in parallel; the one writing process only inserts)."""
+        if not rows and not progress:
             return
         self._require_open(scan)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
         table = pa.table(
             {
-                "scan": pa.array([scan] * len(transcripts), pa.string()),
-                "ip": pa.array([t.ip for t in transcripts], pa.string()),
-                "port": pa.array([t.port for t in transcripts], pa.int32()),
-                "protocol": pa.array([t.protocol for t in transcripts], pa.string()),
-                "transport": pa.array([t.transport.value for t in transcripts], pa.string()),
-                "observed_at": pa.array(
-                    [t.observed_at for t in transcripts], pa.timestamp("us", tz="UTC")
-                ),
-                "outcome": pa.array([t.outcome.value for t in transcripts], pa.string()),
-                "source": pa.array([t.source for t in transcripts], pa.string()),
-                "data": pa.array(
-                    [orjson.dumps(transcript_to_dict(t)).decode() for t in transcripts],
-                    pa.string(),
-                ),
+                "scan": pa.array([scan] * len(rows), pa.string()),
+                "ip": pa.array(cols[0], pa.string()),
+                "port": pa.array(cols[1], pa.int32()),
+                "protocol": pa.array(cols[2], pa.string()),
+                "transport": pa.array(cols[3], pa.string()),
+                "observed_at": pa.array(cols[4], pa.timestamp("us", tz="UTC")),
+                "outcome": pa.array(cols[5], pa.string()),
+                "source": pa.array(cols[6], pa.string()),
+                "data": pa.array(cols[7], pa.string()),
             }
         )
         self._insert_arrow(
@@ -323,7 +350,7 @@ class Store:
                 "product": ident.product,
                 "product_line": a.product_line or None,
                 "version": ident.version or None,
-                "version_key": None,
+                "version_key": version_key(ident.product, ident.version) if ident.version else None,
                 "precision": ident.precision.label,
                 "release": a.release or None,
                 "confidence": a.confidence or None,
