@@ -58,10 +58,7 @@ def test_scan_of_the_lab_matches_the_truth(mx: RunCli, tmp_path: Path) -> None:
         assert rec["outcome"] == port["outcome"], where
         if host["hostile"]:
             hostile_outcomes.add(port["outcome"])
-        # Zimbra shows itself on its web root, which the owa probe does not request
-        if port["product"] != "unknown" and not (
-            host["kind"] == "zimbra" and port["handler"] == "http"
-        ):
+        if port["product"] != "unknown":
             assert rec["product"] == port["product"], where
         if port["product"] == host["product"] == rec["product"]:
             assert rec["precision"] == host["precision"], where
