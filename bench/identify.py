@@ -44,9 +44,9 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def _assessor() -> Callable[[Any], Any]:
     """assess(ident, None) as ``mxcensus identify`` calls it (remembered per object)."""
-    from mxcensus.identify.lines import AssessMemo
+    from mxcensus.identify.lines import assess_memo
 
-    return AssessMemo()
+    return assess_memo()
 
 
 def _raw_assessor() -> Callable[[Any], Any]:
