@@ -13,13 +13,15 @@ times:
 
 Rates are banners per second of this process's CPU time (``time.process_time``): on a
 shared machine wall-clock time mostly measures the other processes. Prints rates per
-repetition, their medians and the ratios, and a reference speed of the core. Usage:
+repetition, their medians and the ratios, a reference speed of the core and the machine's
+load average (to judge how much the other processes slowed this one). Usage:
     python bench/identify.py [--n 1000000] [--repeat 3] [--baseline-n 200000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import statistics
@@ -44,9 +46,9 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def _assessor() -> Callable[[Any], Any]:
     """assess(ident, None) as ``mxcensus identify`` calls it (remembered per object)."""
-    from mxcensus.identify.lines import AssessMemo
+    from mxcensus.identify.lines import assess_memo
 
-    return AssessMemo()
+    return assess_memo()
 
 
 def _raw_assessor() -> Callable[[Any], Any]:
@@ -174,7 +176,11 @@ def main() -> None:
             + f"  (reference: {refs[-1] / 1e6:.1f}M calls/s)"
         )
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"median reference: {statistics.median(refs) / 1e6:.1f}M plain function calls/s")
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"median reference: {statistics.median(refs) / 1e6:.1f}M plain function calls/s "
+        f"(machine load 1/5/15 min: {load} on {os.cpu_count()} cores)"
+    )
     for k, v in med.items():
         n = len(base_items) if k.startswith("baseline") else len(items)
         print(f"median {k:>20}: {v:>10,.0f} banners/s over {n:,}")

@@ -81,36 +81,40 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
     }
 
 
-class AssessMemo:
+def assess_memo(limit: int = 65_536) -> Callable[[Identification], Assessment]:
     """``assess(ident, None)`` remembered per identification object.
 
     ``identify_field`` hands out one shared (frozen) ``Identification`` per rule and matched
     text, so a stream of banners keeps meeting the same few objects; looking them up by
     identity costs far less than hashing their fields. The object is kept with its result,
-    so an id is never confused with a later object's.
+    so an id is never confused with a later object's. A closure, not an object with
+    ``__call__``: calling it is the per-banner cost.
     """
+    from mxcensus.assess import assess
 
-    def __init__(self, limit: int = 65_536) -> None:
-        from mxcensus.assess import assess
+    memo: dict[int, tuple[Identification, Assessment]] = {}
+    get = memo.get
 
-        self._assess = assess
-        self._limit = limit
-        self._memo: dict[int, tuple[Identification, Assessment]] = {}
-
-    def __call__(self, ident: Identification) -> Assessment:
-        hit = self._memo.get(id(ident))
+    def remembered(ident: Identification) -> Assessment:
+        hit = get(id(ident))
         if hit is not None and hit[0] is ident:
             return hit[1]
-        result = self._assess(ident, None)
-        if len(self._memo) >= self._limit:
-            self._memo.clear()
-        self._memo[id(ident)] = (ident, result)
+        result = assess(ident, None)
+        if len(memo) >= limit:
+            memo.clear()
+        memo[id(ident)] = (ident, result)
         return result
+
+    return remembered
+
+
+AssessMemo = assess_memo
+"""The earlier name of :func:`assess_memo` (``AssessMemo(limit=...)`` still works)."""
 
 
 def assessment_adder() -> Callable[[Identification, dict[str, Any]], None]:
     """``extend`` for :func:`identify_lines`: the verdicts of ``assess(ident, None)``."""
-    memo = AssessMemo()
+    memo = assess_memo()
 
     def add(ident: Identification, out: dict[str, Any]) -> None:
         out.update(assessment_to_json(memo(ident)))
