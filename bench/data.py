@@ -15,6 +15,7 @@ one finding per judged service. Then, each the median of ``--repeat`` runs in th
 
 Target: report ≤ 2 × the bare query computing the same counts.
 Usage: python bench/data.py [--services N] [--repeat R] [--keep PATH] [--import-records N]
+       [--no-html]
 """
 
 from __future__ import annotations
@@ -122,17 +123,23 @@ def build(path: Path, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def median(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm the cache: every variant reads from memory, not from the first disk pass
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+def interleaved_medians(variants: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds per variant; runs go round-robin (A B C … A B C …) so that load from
+    other processes on the machine falls on every variant alike. One warm-up round first:
+    every variant then reads from memory, not from the first disk pass."""
+    for fn in variants.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(repeat):
+        for label, fn in variants.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def bench_report(path: Path, repeat: int) -> None:
+def bench_report(path: Path, repeat: int, *, full_html: bool) -> None:
+    Store.open(path).close()  # a kept store from an older schema: migrate it once
     with Store.open(path, read_only=True) as store:
         con = store.con
         n = con.execute("SELECT count(*) FROM services").fetchone()
@@ -144,26 +151,28 @@ def bench_report(path: Path, repeat: int) -> None:
             "SELECT product_line, count(*) FROM services WHERE scan = $scan GROUP BY product_line"
         )
         same_sql = group_sql(by)
-        results = {
-            "bare count(*) GROUP BY product_line": median(
-                lambda: con.execute(floor_sql, {"scan": "bench"}).fetchall(), repeat
+        variants: dict[str, Callable[[], object]] = {
+            "bare count(*) GROUP BY product_line": lambda: con.execute(
+                floor_sql, {"scan": "bench"}
+            ).fetchall(),
+            "bare GROUP BY, the report's counts": lambda: con.execute(
+                same_sql, {"scan": "bench"}
+            ).fetchall(),
+            "report --by product_line (table)": lambda: render_report(
+                store, "bench", "product_line", "table"
             ),
-            "bare GROUP BY, the report's counts": median(
-                lambda: con.execute(same_sql, {"scan": "bench"}).fetchall(), repeat
+            "report --by product_line (json)": lambda: render_report(
+                store, "bench", "product_line", "json"
             ),
-            "report --by product_line (table)": median(
-                lambda: render_report(store, "bench", "product_line", "table"), repeat
-            ),
-            "report --by product_line (json)": median(
-                lambda: render_report(store, "bench", "product_line", "json"), repeat
-            ),
-            "report --by country,verdict (table)": median(
-                lambda: render_report(store, "bench", "country,verdict", "table"), repeat
-            ),
-            "full HTML report (all sections, map)": median(
-                lambda: render_report(store, "bench", "product_line", "html"), repeat
+            "report --by country,verdict (table)": lambda: render_report(
+                store, "bench", "country,verdict", "table"
             ),
         }
+        if full_html:
+            variants["full HTML report (all sections, map)"] = lambda: render_report(
+                store, "bench", "product_line", "html"
+            )
+        results = interleaved_medians(variants, repeat)
     same = results["bare GROUP BY, the report's counts"]
     floor = results["bare count(*) GROUP BY product_line"]
     print(f"\nmedian of {repeat} runs each (threads: {os.cpu_count()} cores shared)")
@@ -228,16 +237,21 @@ def bench_import(tmp: Path, records: int, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=10_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
     ap.add_argument("--import-records", type=int, default=100_000)
+    ap.add_argument("--no-html", action="store_true", help="Skip the full HTML report.")
+    ap.add_argument("--import-only", action="store_true", help="Only the import speed part.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mxcensus-bench-data-"))
+    if args.import_only:
+        bench_import(tmp, args.import_records, args.repeat)
+        return
     path = args.keep or tmp / "bench.duckdb"
     if not path.exists():
         secs = build(path, args.services)
         print(f"generated {args.services:,} services in DuckDB SQL in {secs:.1f} s")
-    bench_report(path, args.repeat)
+    bench_report(path, args.repeat, full_html=not args.no_html)
     bench_import(tmp, args.import_records, args.repeat)
     if args.keep is None:
         path.unlink()

@@ -1,7 +1,9 @@
 """Import speed: Shodan JSON lines of realistic size, one core.
 
-Builds a file of N Shodan banners (SMTP with EHLO and a certificate chain, OWA over HTTPS with
-headers and a body, IMAP, POP3; each 1.5-9 KB like ``shodan download`` records), then times
+Builds a file of N Shodan banners cycling through the seven records of
+``tests/importers/fixtures/shodan-mail.json`` (SMTP with EHLO and a certificate, Exchange
+SMTP, OWA over HTTPS with headers and a body, IMAP, POP3, submission, one SSH banner that is
+skipped; 0.4-3 KB each, 1.3 KB on average, as ``shodan download`` mail records), then times
 the stages separately, each the median of ``--repeat`` runs in this process:
 
 0. baseline: read the lines and ``orjson.loads`` each — the floor any JSON-lines import pays;

@@ -8,7 +8,8 @@ uvloop, we run the same number of sessions twice, with the same concurrency:
 - probe: ``SmtpProbe().run()``, which frames replies, records steps and builds a
   Transcript.
 
-Prints the median sessions/s of three rounds each and the probe/baseline ratio.
+Prints the median sessions/s and client CPU time per session of three rounds each, and
+the probe/baseline ratios (CPU per session is the steadier figure on a shared machine).
 Usage: python bench/probes.py [--sessions N] [--concurrency C]
 """
 
@@ -18,9 +19,14 @@ import argparse
 import asyncio
 import multiprocessing
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import uvloop
+
+# measure this checkout's probes, not whichever mxcensus the venv has installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from mxcensus.model import Outcome
 from mxcensus.probes.interface import Endpoint, ProbeConfig
@@ -107,7 +113,8 @@ async def _probe_one(port: int, probe: SmtpProbe, config: ProbeConfig) -> None:
         raise RuntimeError(f"bench session failed: {t.outcome} {t.error}")
 
 
-async def _round(kind: str, port: int, sessions: int, concurrency: int) -> float:
+async def _round(kind: str, port: int, sessions: int, concurrency: int) -> tuple[float, float]:
+    """(sessions per wall second, client CPU microseconds per session)."""
     probe, config = SmtpProbe(), ProbeConfig()
     sem = asyncio.Semaphore(concurrency)
 
@@ -118,9 +125,10 @@ async def _round(kind: str, port: int, sessions: int, concurrency: int) -> float
             else:
                 await _probe_one(port, probe, config)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one() for _ in range(sessions)))
-    return sessions / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return sessions / wall, cpu / sessions * 1e6
 
 
 def main() -> None:
@@ -135,11 +143,14 @@ def main() -> None:
     try:
         port = q.get(timeout=30)
         rates: dict[str, list[float]] = {"baseline": [], "probe": []}
+        cpus: dict[str, list[float]] = {"baseline": [], "probe": []}
 
         async def run_all() -> None:
             for _ in range(3):
                 for kind in rates:
-                    rates[kind].append(await _round(kind, port, args.sessions, args.concurrency))
+                    rate, cpu = await _round(kind, port, args.sessions, args.concurrency)
+                    rates[kind].append(rate)
+                    cpus[kind].append(cpu)
 
         uvloop.run(run_all())
     finally:
@@ -148,10 +159,13 @@ def main() -> None:
     base = statistics.median(rates["baseline"])
     probe = statistics.median(rates["probe"])
     rounds = {k: [round(r) for r in v] for k, v in rates.items()}
+    base_cpu = statistics.median(cpus["baseline"])
+    probe_cpu = statistics.median(cpus["probe"])
     print(f"{args.sessions} sessions per round, concurrency {args.concurrency}, uvloop, 1 core")
     print(f"baseline (bare protocol): {base:8.0f} sessions/s  rounds {rounds['baseline']}")
     print(f"SmtpProbe (plain):        {probe:8.0f} sessions/s  rounds {rounds['probe']}")
-    print(f"probe / baseline: {probe / base:.2f}")
+    print(f"client CPU per session: baseline {base_cpu:.0f} µs, probe {probe_cpu:.0f} µs")
+    print(f"probe / baseline: {probe / base:.2f} (sessions/s), {probe_cpu / base_cpu:.2f} (CPU)")
 
 
 if __name__ == "__main__":

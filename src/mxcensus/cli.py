@@ -396,12 +396,12 @@ def identify(
     import orjson
 
     from mxcensus.identify.engine import decode
-    from mxcensus.identify.lines import add_assessment, identifier, identify_lines
+    from mxcensus.identify.lines import assessment_adder, identifier, identify_lines
 
     identifier(protocol)  # a bad --protocol fails before reading stdin
     lines = (decode(raw) for raw in sys.stdin.buffer)
     out = sys.stdout.buffer
-    for record in identify_lines(lines, protocol, extend=add_assessment):
+    for record in identify_lines(lines, protocol, extend=assessment_adder()):
         out.write(orjson.dumps(record) + b"\n")
     out.flush()
 
@@ -508,6 +508,9 @@ def lab(
     tarpit_interval: Annotated[
         float, typer.Option(help="Seconds between the bytes of a tarpit greeting.")
     ] = 2.0,
+    die_with_parent: Annotated[
+        bool, typer.Option(help="Stop when the process that started the lab is gone.")
+    ] = False,
 ) -> None:
     """Serve a simulated population of mail servers on loopback addresses.
 
@@ -540,7 +543,7 @@ def lab(
 
     result = run_lab(
         config, duration=duration, truth=truth, counters=counters, workers=workers,
-        on_ready=ready,
+        on_ready=ready, die_with_parent=die_with_parent,
     )  # fmt: skip
     total = sum(result.counters.values())
     print(f"mxcensus lab: stopped ({result.reason}); {total} connections", file=sys.stderr)

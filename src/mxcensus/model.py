@@ -160,7 +160,7 @@ class Identification:
     distro: str = ""  # a packaging hint seen in the evidence ("debian", "ubuntu")
     evidence: tuple[Evidence, ...] = ()
     conflicts: tuple[Evidence, ...] = ()  # evidence that disagreed and lost
-    reason: str = ""  # for unknown: why
+    reason: str = ""  # for unknown: why; for a known product: a rule's note (IIS vs Exchange)
 
     @classmethod
     def unknown(cls, reason: str) -> Identification:

@@ -44,7 +44,10 @@ def _boundary_cases() -> list[tuple[str, str, str]]:
                 below = [r for r in releases if EXIM.compare(r, intro) < 0]
                 if below:
                     v = max(below, key=EXIM.sort_key)
-                    out.append((adv.id, v, "in" if _in_any_range(adv.id, v) else "out"))
+                    where = "in" if _in_any_range(adv.id, v) else "out"
+                    if where == "out" and adv.intro_unverified:
+                        where = "unconfirmed"
+                    out.append((adv.id, v, where))
     return out
 
 
@@ -58,6 +61,9 @@ def test_range_boundaries(cve: str, version: str, where: str) -> None:
         assert f.status is Status.POTENTIALLY_VULNERABLE, f
         assert "backport" in f.reason
         assert f.fixed_in
+    elif where == "unconfirmed":  # below a lower bound no primary source confirms
+        assert f.status is Status.UNKNOWN, f
+        assert "not confirmed" in f.reason
     else:
         assert f.status is Status.NOT_VULNERABLE, f
 
@@ -182,3 +188,20 @@ def test_exim_end_of_support() -> None:
     assert "Debian 12" in a.eol.reason  # still patched by a supported distribution
     a = assess(Identification(product="exim", version="4.99.4", precision=Precision.VERSION))
     assert a.eol.eol is False
+
+
+def test_ehlo_facts_parse() -> None:
+    from mxcensus.assess.ehlo import parse_ehlo
+
+    reply = (
+        b"250-mx1.example Hello scanner [192.0.2.1]\r\n250-SIZE 52428800\r\n250-PIPELINING\r\n"
+        b"250-CHUNKING\r\n250-AUTH PLAIN EXTERNAL\r\n250-AUTH=LOGIN\r\n250-STARTTLS\r\n250 HELP\r\n"
+    )
+    facts = parse_ehlo((reply, b""), False)
+    assert facts == {
+        "PIPELINING", "CHUNKING", "STARTTLS", "TLS", "AUTH:PLAIN", "AUTH:EXTERNAL", "AUTH:LOGIN",
+    }  # fmt: skip
+    assert parse_ehlo((b"250-x\r\n250 AUTH NTLM\r\n", b""), True) == {"AUTH:NTLM", "TLS"}
+    # a keyword inside the greeting line or a garbage reply is not a keyword
+    assert parse_ehlo((b"250-chunking.example Hello\r\n250 HELP\r\n", b""), False) == set()
+    assert parse_ehlo((b"\x00" * 100000, b""), False) == set()

@@ -69,7 +69,9 @@ def test_opensmtpd() -> None:
     assert f("6.6.1p1").status is Status.POTENTIALLY_VULNERABLE
     assert "backport" in f("6.6.1p1").reason
     assert f("6.6.2p1").status is Status.NOT_VULNERABLE
-    assert f("6.0.3").status is Status.NOT_VULNERABLE
+    # below the first affected version 6.4.0, which is recalled, not read from Qualys
+    assert f("6.0.3").status is Status.UNKNOWN
+    assert "not confirmed" in f("6.0.3").reason
     assert f("").status is Status.UNKNOWN
     assert f("").kev
 
@@ -123,3 +125,15 @@ def test_remediation_for_exploited_cves() -> None:
     b = assess(Identification(product="exim", version="4.89", precision=Precision.VERSION))
     text = " ".join(b.remediation)
     assert "If the fix for" in text and "possibly compromised" in text
+
+
+def test_hostile_version_text_never_reaches_a_reason_raw() -> None:
+    for version in ("4.96 \x1b[31mred", "6.6.1\r\n=cmd|' /C calc'!A0", "9" * 5000, "<script>"):
+        for product in ("exim", "opensmtpd", "zimbra", "ms-exchange", "postfix"):
+            a = assess(
+                Identification(product=product, version=version, precision=Precision.VERSION)
+            )
+            texts = [f.reason for f in a.findings] + [a.eol.line, a.eol.reason, *a.remediation]
+            for text in texts:
+                assert "\x1b" not in text and "\r" not in text and "\n" not in text
+                assert len(text) < 2000

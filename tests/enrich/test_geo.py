@@ -119,3 +119,15 @@ def test_country_table_is_complete_and_well_formed() -> None:
     assert all(c.region and len(c.m49) == 3 for k, c in table.items() if k != "AQ")
     assert table["DE"].region == "Western Europe" and table["MX"].continent == "NA"
     assert table["TR"].continent == "AS" and table["EG"].region == "Northern Africa"
+
+
+def test_provenance_names_sources_and_dates(tmp_path: Path, city_db: Path) -> None:
+    fixtures = Path(__file__).parent.parent / "importers" / "fixtures"
+    e = GeoEnricher([city_db])
+    with Store.open(tmp_path / "s.duckdb") as store:
+        r = import_files(store, "shodan", [fixtures / "shodan-mail.json"], enricher=e)
+        params = store.find_scan(r.scan)["params"]  # type: ignore[index]
+    (db,) = params["enrichment"]["mmdb"]
+    assert db["type"] == "GeoLite2-City" and db["path"] == str(city_db.resolve())
+    assert len(db["built"]) == 10  # YYYY-MM-DD from the file's build_epoch
+    assert params["enrichment"]["iptocc"].count(".") >= 1

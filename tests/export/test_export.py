@@ -252,3 +252,29 @@ def test_owner_tokens_are_safe_file_name_parts(owner: str) -> None:
     assert all(c.isalnum() or c in "_." for c in token)
     assert token not in (".", "..")
     assert "-" not in token
+
+
+def test_notify_files_import_as_shadowserver_reports(
+    mx: RunCli, fixture_db: Path, tmp_path: Path
+) -> None:
+    """Our files read back through the Shadowserver importer, which follows their schema."""
+    from mxcensus.importers import import_files
+    from mxcensus.store.db import Store
+
+    out = tmp_path / "notices"
+    res = mx(
+        "notify", "--db", str(fixture_db), "--scan", "april", "--per", "asn", "--out", str(out)
+    )
+    assert res.returncode == 0, res.stderr
+    files = sorted(p for p in out.iterdir() if p.name != "index.csv")
+    with Store.open(tmp_path / "in.duckdb") as store:
+        result = import_files(store, "shadowserver", files, name="roundtrip", analyze=False)
+        assert (result.records, result.transcripts, result.malformed) == (5, 5, 0)
+        seen = {(t.ip, t.port, t.protocol) for t in store.iter_transcripts(result.scan)}
+    assert seen == {
+        ("192.0.2.1", 443, "https"),
+        ("192.0.2.1", 25, "smtp"),
+        ("192.0.2.2", 443, "https"),
+        ("192.0.2.3", 443, "https"),
+        ("198.51.100.1", 25, "smtp"),
+    }

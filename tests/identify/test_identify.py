@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mxcensus.identify import identify, identify_field, identify_http_text, rulesets
-from mxcensus.model import Outcome, Precision, Step, Transcript, Transport
+from mxcensus.model import Identification, Outcome, Precision, Step, Transcript, Transport
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -254,6 +254,57 @@ def test_prefilter_agrees_on_glued_examples(
     rs = rulesets()[field]
     for variant in (prefix + text + suffix, text[:cut] + glue + text[cut:]):
         assert rs.first_rule(variant) is rs.first_rule_slow(variant), variant
+
+
+def _slow_identification(field: str, text: str) -> Identification | None:
+    """What plain matching gives: every rule in file order, searched from the start."""
+    rs = rulesets()[field]
+    rule = rs.first_rule_slow(text)
+    if rule is None:
+        return None
+    m = rule.regex.search(text[: rs.max_text])
+    assert m is not None
+    return rule.build(m, field)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    example=st.sampled_from(EXAMPLES),
+    prefix=st.text(alphabet="aZ9_-. \u212a\u0131\xe9\x00", max_size=4),
+    cut=st.integers(min_value=0, max_value=400),
+    glue=st.sampled_from(["", "x", "_", "9", "K", " ", "\xe9"]),
+    case=st.sampled_from(["", "lower", "upper", "swapcase"]),
+)
+def test_fast_matcher_agrees_with_plain_matching(
+    example: tuple[str, str], prefix: str, cut: int, glue: str, case: str
+) -> None:
+    """The hot path (prefilter, start hints, caches) gives the identification that plain
+    matching gives, also when a rule's start letters occur earlier or glued into words."""
+    field, text = example
+    if case:
+        text = getattr(text, case)()
+    cut = min(cut, len(text))
+    rs = rulesets()[field]
+    hints = {r.hint.decode() for r in rs.rules if r.hint}
+    variants = [prefix + text, text[:cut] + glue + text[cut:]]
+    variants += [f"{h}{glue}{text}" for h in sorted(hints)[:3]]
+    variants += [f"{text[:cut]}{h.upper()}{glue}{text[cut:]}" for h in sorted(hints)[-3:]]
+    for variant in variants:
+        assert rs.match(variant) == _slow_identification(field, variant), variant
+
+
+def test_start_hint() -> None:
+    from mxcensus.identify.rules import start_hint
+
+    assert start_hint(r"(?i)\bexim\)?\s+(?P<v>\d)") == b"exim"
+    assert start_hint(r"\bMicrosoft ESMTP") == b"microsoft"
+    assert start_hint(r"\bPOP3? MDaemon") == b"pop"
+    assert start_hint(r"\bQPOPs?x") == b"qpop"  # the quantified s is not required
+    assert start_hint(r"\bFoo?bar") == b""  # too short once the optional o is dropped
+    assert start_hint(r"\bexim|\bpostfix") == b""  # a match may start with either
+    assert start_hint(r"(?:exim|postfix)") == b""
+    assert start_hint(r"(?P<major>[56])\.") == b""
+    assert start_hint(r"(?x)\bexim") == b""  # other flags: not looked into
 
 
 @pytest.mark.parametrize(

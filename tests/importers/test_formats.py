@@ -223,3 +223,43 @@ def test_hostile_banner_is_bounded_and_kept_raw(store: Store, tmp_path: Path) ->
     greeting = t.steps[0]
     assert greeting.truncated and len(greeting.received) == 64 * 1024
     assert greeting.received.startswith(b"220 \x1b[31m=cmd")
+
+
+def test_nmap_xml_of_a_real_dovecot(store: Store) -> None:
+    """IMAP/POP3 plain and implicit TLS from nmap -sV --script banner,imap-capabilities,
+    pop3-capabilities,ssl-cert against Debian's Dovecot on loopback."""
+    ts = imported(store, "nmap-xml", fixture("nmap-dovecot.xml"))
+    ip = "127.77.31.23"
+    assert {(p, t.protocol) for (_, p), t in ts.items()} == {
+        (110, "pop3"), (143, "imap"), (993, "imaps"), (995, "pop3s"),
+    }  # fmt: skip
+    imap = ts[ip, 143]
+    greeting = imap.step("greeting")
+    assert greeting is not None and not greeting.truncated
+    # banner.nse wraps its output at 75 columns: the wrap is not part of the banner
+    assert greeting.received == (
+        b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
+        b"LOGINDISABLED] Dovecot (Debian) ready."
+    )
+    assert imap.step("capability") is not None
+    assert imap.transport is Transport.STARTTLS and imap.tls is not None
+    assert imap.tls.chain[0].sans == ("imap.dovecot.test.invalid",)
+    assert dict(imap.extra)["nmap.product"] == "Dovecot imapd"
+    imaps = ts[ip, 993]
+    assert imaps.transport is Transport.TLS and imaps.step("greeting") is not None
+    pop = ts[ip, 110]
+    capa = pop.step("capa")
+    assert capa is not None and b"\r\nSTLS\r\n" in capa.received
+    assert pop.steps[0].received == b"+OK Dovecot (Debian) ready."
+
+
+def test_nmap_banner_cut_by_nmap_is_marked_truncated(store: Store, tmp_path: Path) -> None:
+    xml = fixture("nmap-exim.xml").read_text()
+    xml = xml.replace('output="220 vm', 'output="220-vm').replace(
+        '+0000"/>', '+0000\\x0D\\x0A220-second line of a lo&#xa;ng greeting..."/>'
+    )
+    f = tmp_path / "cut.xml"
+    f.write_text(xml)
+    greeting = imported(store, "nmap-xml", f)["127.0.0.1", 2525].steps[0]
+    assert greeting.truncated
+    assert greeting.received.endswith(b"+0000\r\n220-second line of a long greeting")

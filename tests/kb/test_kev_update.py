@@ -168,3 +168,38 @@ def test_damaged_installed_catalog_is_a_knowledge_error(tmp_path: Path) -> None:
     p.write_text("{broken")
     with pytest.raises(KnowledgeError, match="damaged"):
         kev.load_user_catalog(p)
+
+
+REAL = Path(__file__).parent / "fixtures" / "kev-2025.08.25-mail.json"
+
+
+def test_shipped_kev_flags_match_the_official_catalog() -> None:
+    """Every KEV flag, date and ransomware mark up to 2025-08-25 agrees with CISA's own file
+    (cisagov/kev-data eacf03e), and no mail-server entry of that catalog is missing."""
+    cat = kev.parse_catalog(REAL.read_bytes(), REAL.name)
+    assert cat.version == "2025.08.25"
+    shipped = {a.id: a for a in kb.load_shipped().advisories}
+    for cve, entry in cat.entries.items():
+        assert cve in shipped, cve
+        adv = shipped[cve]
+        assert adv.kev, cve
+        assert adv.kev_date == entry.date_added, cve
+        assert adv.ransomware == entry.ransomware, cve
+    for adv in shipped.values():
+        if adv.kev and adv.kev_date is not None and adv.kev_date <= date(2025, 8, 25):
+            assert adv.id in cat.entries, adv.id
+
+
+def test_real_catalog_format_installs_when_newer(
+    mx: RunCli, tmp_path: Path, user_dir: Path
+) -> None:
+    doc = json.loads(REAL.read_text())
+    doc["catalogVersion"] = "2026.10.01"  # the real layout, presented as a newer catalog
+    src = tmp_path / "known_exploited_vulnerabilities.json"
+    src.write_text(json.dumps(doc))
+    res = mx("kb", "update", "--kev", str(src), env={"MXCENSUS_DATA_DIR": str(user_dir)})
+    assert res.returncode == 0, res.stderr
+    assert f"{len(doc['vulnerabilities'])} entries" in res.stdout
+    # the untouched 2025 catalog is older than the shipped knowledge: refused
+    res = mx("kb", "update", "--kev", str(REAL), env={"MXCENSUS_DATA_DIR": str(tmp_path / "u2")})
+    assert res.returncode == 2 and "older than the shipped knowledge" in res.stderr

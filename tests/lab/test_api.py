@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -100,3 +102,44 @@ def test_sigint_stops_the_lab_cleanly(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert "stopped (signal)" in err
+
+
+def test_lab_dies_with_its_parent(tmp_path: Path) -> None:
+    """A lab whose starter is killed stops by itself (no lab left behind by a dead test)."""
+    truth = tmp_path / "truth.json"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    starter = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'mxcensus', 'lab', '--size', '3',"
+        " '--base', 'auto', '--ports', '25', '--duration', '300', '--die-with-parent',"
+        f" '--truth', {str(truth)!r}])\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
+        env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert parent.stdout is not None
+    lab_pid = int(parent.stdout.readline())
+    try:
+        for _ in range(600):  # bounded wait for the lab to be ready
+            if truth.exists():
+                break
+            time.sleep(0.05)
+        assert truth.exists()
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
+    for _ in range(300):  # bounded: the lab notices within about a second
+        try:
+            os.kill(lab_pid, 0)
+        except ProcessLookupError:
+            break
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(lab_pid, os.WNOHANG)
+        time.sleep(0.1)
+    else:
+        os.kill(lab_pid, signal.SIGKILL)
+        pytest.fail("the lab outlived its parent")

@@ -39,3 +39,10 @@ def test_lab_refuses_unknown_port(mx: RunCli) -> None:
     res = mx("lab", "--ports", "25,8080", "--duration", "1")
     assert res.returncode == 2
     assert "8080" in res.stderr
+
+
+def test_lab_refuses_truth_in_a_missing_directory(mx: RunCli, tmp_path: Path) -> None:
+    res = mx("lab", "--base", "auto", "--truth", str(tmp_path / "nope" / "t.json"))
+    assert res.returncode == 2
+    assert "--truth" in res.stderr and "does not exist" in res.stderr
+    assert "Traceback" not in res.stderr

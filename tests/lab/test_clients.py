@@ -119,6 +119,31 @@ def test_multiline_exim_greeting(lab: Lab) -> None:
     pytest.fail("no multi-line Exim greeting in the lab")
 
 
+def _greet_pause_host(lab: Lab) -> tuple[str, dict[str, Any]]:
+    for address, host in hosts(lab, "hostile:greet-pause"):
+        if host["ports"].get("25", {}).get("greet_delay"):
+            assert host["product"] == "exim" and host["ports"]["25"]["outcome"] == "ok"
+            return address, host
+    pytest.fail("no Exim host with a greet pause in the lab")
+
+
+def test_greet_pause_then_greeting(lab: Lab) -> None:
+    address, host = _greet_pause_host(lab)
+    client = smtplib.SMTP(timeout=TIMEOUT)
+    try:
+        code, msg = client.connect(address, 25)
+        assert code == 220 and msg.decode() == greeting_text(host["ports"]["25"]["banner"])
+    finally:
+        client.close()
+
+
+def test_greet_pause_drops_a_client_that_speaks_first(lab: Lab) -> None:
+    address, _host = _greet_pause_host(lab)
+    with raw(address) as sock:
+        sock.sendall(b"EHLO impatient.test\r\n")
+        assert read_all(sock, 4096) == b"554 SMTP synchronization error\r\n"
+
+
 def test_implicit_tls_smtps(lab: Lab) -> None:
     address, _host = first(lab, "exim", 465)
     with smtplib.SMTP_SSL(address, 465, timeout=TIMEOUT, context=tls_context(lab)) as client:

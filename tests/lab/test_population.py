@@ -116,6 +116,10 @@ def test_exchange_precision_follows_exposure() -> None:
             assert f'version="{h.version}"' in manifest and h.precision == "build4"
         else:
             assert exchange.ECP_MANIFEST_PATH not in routes
+        if h.exposure == "owa-path" and not h.version.startswith("15."):
+            # Exchange 2007/2010 put the full build in the OWA path
+            assert f"/owa/{h.version}/themes/" in logon.body.decode()
+            assert h.precision == "build4" and h.visible_version == h.version
         if h.exposure == "owa-path" and h.version.startswith("15."):
             build3 = ".".join(h.version.split(".")[:3])
             assert f"/owa/auth/{build3}/themes/" in logon.body.decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import tracemalloc
 from pathlib import Path
 
@@ -242,3 +243,59 @@ def test_postscreen_style_pause_inside_a_multi_line_greeting() -> None:
     g = t.step("greeting")
     assert g is not None
     assert g.received == b"220-mx.test ESMTP Postfix\r\n220 mx.test ESMTP Postfix\r\n"
+
+
+def test_greet_pause_longer_than_the_connect_timeout() -> None:
+    # the connection's one timer is first armed for the connect deadline; when it fires
+    # during the greeting wait it must sleep again until the greeting deadline
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.8)
+        await hostile.smtp_server()(reader, writer)
+
+    config = ProbeConfig(
+        connect_timeout=0.2, greeting_timeout=3.0, read_timeout=0.5, total_timeout=5
+    )
+    t = run(probe(handler, config))
+    assert t.outcome is Outcome.OK, t.error
+    assert names(t) == ["greeting", "ehlo", "quit"]
+
+
+def test_silence_after_a_prompt_greeting_times_out_on_the_read_deadline() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mx.test ESMTP\r\n")
+        await writer.drain()
+        await asyncio.sleep(3600)
+
+    config = ProbeConfig(
+        connect_timeout=0.2, greeting_timeout=3.0, read_timeout=0.5, total_timeout=3600
+    )
+    # were the read deadline lost, only the test timeout would end this
+    t = run(probe(handler, config))
+    assert t.outcome is Outcome.TIMEOUT, (t.outcome, t.error)
+    assert names(t) == ["greeting", "ehlo"]
+
+
+def test_connect_that_never_completes_is_a_connect_timeout() -> None:
+    # a listener whose accept queue is full drops further SYNs: connect() hangs
+    async def main() -> Transcript:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            port = listener.getsockname()[1]
+            fillers = []
+            try:
+                for _ in range(4):
+                    s = socket.socket()
+                    s.setblocking(False)
+                    fillers.append(s)
+                    s.connect_ex(("127.0.0.1", port))  # EINPROGRESS
+                await asyncio.sleep(0.2)
+                config = ProbeConfig(connect_timeout=0.5, total_timeout=5)
+                return await SmtpProbe().run(Endpoint("127.0.0.1", port), config)
+            finally:
+                for s in fillers:
+                    s.close()
+
+    t = run(main())
+    assert t.outcome is Outcome.CONNECT_TIMEOUT, (t.outcome, t.error)
+    assert t.steps == ()

@@ -13,6 +13,7 @@ from mxcensus.model import (
     Identification,
     Outcome,
     Precision,
+    ScanId,
     ServiceRecord,
     Step,
     Transcript,
@@ -129,3 +130,52 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
 def test_read_only_missing_file_is_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such database"):
         Store.open(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_version_key_sorts_versions_inside_duckdb(db_path: Path) -> None:
+    versions = ["4.100", "4.9", "4.90_RC3", "4.90", "4.89_1", "4.92.2"]
+    records = [
+        ServiceRecord(
+            scan="s",
+            transcript=transcript(ip=f"192.0.2.{i}"),
+            identification=Identification(product="exim", version=v, precision=Precision.VERSION),
+            assessment=Assessment(),
+        )
+        for i, v in enumerate(versions)
+    ]
+    with Store.open(db_path) as store:
+        sid = store.create_scan(name=None, kind="scan", source="scan")
+        store.write_services(sid, records)
+        rows = store.con.execute(
+            "SELECT version FROM services WHERE scan = ? ORDER BY version_key", [sid]
+        ).fetchall()
+    assert [r[0] for r in rows] == ["4.9", "4.89_1", "4.90_RC3", "4.90", "4.92.2", "4.100"]
+
+
+def test_migration_3_keeps_transcripts_of_a_version_2_file(db_path: Path) -> None:
+    from mxcensus.serialize import dumps
+    from mxcensus.store.schema import MIGRATIONS
+
+    raw = bytes(range(256))
+    con = duckdb.connect(str(db_path))
+    con.execute(MIGRATIONS[0])
+    con.execute(MIGRATIONS[1])
+    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    con.execute(
+        "INSERT INTO scans VALUES ('s2', 'old', 'scan', 'scan', ?, NULL, 'running', '{}', NULL)",
+        [NOW],
+    )
+    con.execute(
+        "INSERT INTO transcripts VALUES ('s2', '127.0.0.1', 25, 'smtp', 'plain', ?, 'ok',"
+        " 'scan', ?)",
+        [NOW, dumps(transcript(banner=raw)).decode()],
+    )
+    con.close()
+    with Store.open(db_path) as store:
+        assert store.schema_version() == LATEST >= 3
+        (kind,) = store.con.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'transcripts' AND column_name = 'data'"
+        ).fetchone() or ("",)
+        assert kind == "VARCHAR"
+        assert list(store.iter_transcripts(ScanId("s2"))) == [transcript(banner=raw)]

@@ -56,6 +56,19 @@ def test_code_only_lines_and_bare_lf() -> None:
     assert (b.code, b.lines, b.raw) == (221, (b"bye",), b"221 bye\n")
 
 
+def test_code_is_the_last_lines_whole_or_bytewise() -> None:
+    data = b"250-first\r\n251 last\r\n"
+    [whole] = replies(data)
+    p = ReplyParser()
+    for i in range(len(data) - 1):
+        p.feed(data[i : i + 1])
+        assert p.next_reply() is None
+    p.feed(data[-1:])
+    bytewise = p.next_reply()
+    assert whole == bytewise
+    assert bytewise is not None and bytewise.code == 251 and bytewise.raw == data
+
+
 def test_two_replies_in_one_chunk_and_leftover() -> None:
     p = ReplyParser()
     p.feed(b"250 ok\r\n221 by")

@@ -7,6 +7,7 @@ verdicts (cached per EHLO reply as well).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -14,7 +15,7 @@ from functools import lru_cache
 from mxcensus import kb as kbase
 from mxcensus.assess import eol as eolmod
 from mxcensus.assess import exchange, ranges
-from mxcensus.assess.ehlo import EhloFacts, ehlo_facts
+from mxcensus.assess.ehlo import Facts, ehlo_facts
 from mxcensus.assess.remediation import advise
 from mxcensus.kb import KnowledgeBase
 from mxcensus.kb.records import Advisory, Requires
@@ -27,7 +28,7 @@ from mxcensus.model import (
     Status,
     Transcript,
 )
-from mxcensus.versions import scheme_for
+from mxcensus.versions import build_parts, scheme_for
 from mxcensus.vocabulary import PRODUCTS
 
 _CONFIDENCE = {
@@ -62,6 +63,10 @@ def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Findi
     )
 
 
+def seen_build(parts: tuple[int, ...] | None) -> str:
+    return ".".join(map(str, parts)) if parts else ""
+
+
 def _exchange(
     k: KnowledgeBase, version: str, precision: Precision, on: date
 ) -> tuple[str, str, tuple[Finding, ...], EolStatus, str]:
@@ -88,7 +93,18 @@ def _exchange(
         eol = eolmod.by_line_name(lc, pline, on) or EolStatus(eol=None, line=pline)
     latest = ix.latest.get(pline)
     install = ""
-    if latest is not None and pline in ("Exchange Server 2016", "Exchange Server 2019"):
+    current = (
+        latest is not None
+        and parts is not None
+        and len(parts) == 4
+        and parts >= (build_parts(latest.build) or ())
+    )
+    if current:
+        install = (
+            f"{seen_build(parts)} is at or after the newest build on Microsoft's list "
+            f"({latest.build if latest else ''}): keep it current with each security update."
+        )
+    elif latest is not None and pline in ("Exchange Server 2016", "Exchange Server 2019"):
         install = (
             f"Install the newest CU and security update of {pline}: {latest.build} "
             f"({latest.release}; after 2025-10-14 only through Extended Security Updates), "
@@ -178,24 +194,24 @@ def _base(product: str, version: str, precision: Precision, distro: str, on: dat
     )
 
 
-def _ehlo_note(req: Requires, facts: EhloFacts) -> str:
+def _ehlo_note(req: Requires, facts: Facts) -> str:
     notes: list[str] = []
     if req.ehlo:
         missing = [
-            k for k in req.ehlo if k not in facts.keywords and not (k == "STARTTLS" and facts.tls)
+            k for k in req.ehlo if k not in facts and not (k == "STARTTLS" and "TLS" in facts)
         ]
         if missing:
             notes.append(f"the EHLO to this scanner does not advertise {' and '.join(missing)}")
         else:
             notes.append(f"the EHLO advertises {' and '.join(req.ehlo)}")
     if req.auth:
-        offered = sorted(set(req.auth) & facts.auth)
+        offered = sorted(m for m in req.auth if f"AUTH:{m}" in facts)
         if offered:
             notes.append(f"AUTH {'/'.join(offered)} is advertised")
         else:
             notes.append(f"no AUTH {'/'.join(req.auth)} advertised to this scanner")
     if req.starttls and not req.ehlo:
-        notes.append("TLS is offered" if facts.tls else "no TLS offered to this scanner")
+        notes.append("TLS is offered" if "TLS" in facts else "no TLS offered to this scanner")
     return "; ".join(notes)
 
 
@@ -215,7 +231,7 @@ def _needs_ehlo(key: Key) -> bool:
 
 
 @lru_cache(maxsize=16384)
-def _with_ehlo(key: Key, facts: EhloFacts) -> Assessment:
+def _with_ehlo(key: Key, facts: Facts) -> Assessment:
     base = _base(*key)
     advisories = {a.id: a for a in kbase.get().by_product.get(key[0], ())}
     out: list[Finding] = []
@@ -231,9 +247,25 @@ def _with_ehlo(key: Key, facts: EhloFacts) -> Assessment:
     return replace(base, findings=tuple(out)) if changed else base
 
 
+_SECONDS_PER_DAY = 86_400
+_today_cache: list[tuple[int, date]] = [(-1, date.min)]
+
+
+def _today() -> date:
+    """``datetime.now(UTC).date()`` for a fraction of its cost: the UTC day number from
+    ``time.time()`` (POSIX days are 86,400 seconds), its date computed once per day."""
+    day = int(time.time()) // _SECONDS_PER_DAY
+    cached = _today_cache[0]
+    if cached[0] == day:
+        return cached[1]
+    today = datetime.fromtimestamp(day * _SECONDS_PER_DAY, UTC).date()
+    _today_cache[0] = (day, today)
+    return today
+
+
 def assess(ident: Identification, transcript: Transcript | None = None) -> Assessment:
     """The verdicts for one identified service (pure; cached per product/version)."""
-    on = transcript.observed_at.date() if transcript is not None else datetime.now(UTC).date()
+    on = transcript.observed_at.date() if transcript is not None else _today()
     key: Key = (ident.product, ident.version, ident.precision, ident.distro, on)
     base = _base(*key)
     if transcript is None or ident.product not in _EHLO_PRODUCTS or not _needs_ehlo(key):

@@ -1,56 +1,56 @@
-"""What an SMTP EHLO reply shows about configuration: keywords and AUTH mechanisms.
+"""What an SMTP EHLO reply shows about configuration: the few keywords verdicts depend on.
 
 Used only to annotate configuration-dependent verdicts (CHUNKING/PIPELINING for SMTP
-smuggling, AUTH EXTERNAL/SPA for the 2023 ZDI bugs). What this scanner was offered is not
-proof of what other clients are offered, so it never turns a verdict into not-vulnerable.
+smuggling, AUTH EXTERNAL/SPA for the 2023 ZDI bugs, STARTTLS). What this scanner was offered
+is not proof of what other clients are offered, so it never turns a verdict into
+not-vulnerable. Every host's EHLO differs (it names the host and the client), so the reply is
+reduced to a tiny set of facts first; verdicts are cached per set, not per reply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from functools import lru_cache
 
 from mxcensus.model import Transcript, Transport
 
 EHLO_STEPS = ("ehlo", "ehlo-tls")  # the probe step names whose replies are read
+READ_LIMIT = 16384  # an EHLO reply longer than this is hostile; the rest is ignored
+
+Facts = frozenset[str]
+"""Keywords seen ("CHUNKING"), AUTH mechanisms as "AUTH:EXTERNAL", and "TLS" when TLS is
+offered (STARTTLS advertised or implicit TLS)."""
 
 
-@dataclass(frozen=True, slots=True)
-class EhloFacts:
-    keywords: frozenset[str]
-    auth: frozenset[str]
-    tls: bool  # STARTTLS advertised, or the service speaks TLS from the first byte
+_LINE = re.compile(rb"^250[- ](?:(PIPELINING|CHUNKING|STARTTLS)(?=\s|$)|AUTH[ =]([^\r\n]*))", re.M)
+
+
+def parse_ehlo(replies: tuple[bytes, ...], implicit_tls: bool) -> Facts:
+    found: set[str] = set()
+    for data in replies:
+        for keyword, auth in _LINE.findall(data[:READ_LIMIT].upper()):  # one pass in C
+            if keyword:
+                found.add(keyword.decode())
+            else:
+                found.update("AUTH:" + m.decode("ascii", "replace") for m in auth.split()[:32])
+    if implicit_tls or "STARTTLS" in found:
+        found.add("TLS")
+    return frozenset(found)
+
+
+def _tail(reply: bytes) -> bytes:
+    # the first line names the host and the client ("250-mx Hello scanner [ip]"); the rest
+    # is the same for every server with the same configuration, so it caches well
+    cut = reply.find(b"\n", 0, READ_LIMIT)
+    return reply[cut + 1 : READ_LIMIT] if cut != -1 else b""
 
 
 @lru_cache(maxsize=4096)
-def parse_ehlo(replies: tuple[bytes, ...], implicit_tls: bool) -> EhloFacts:
-    keywords: set[str] = set()
-    auth: set[str] = set()
-    for data in replies:
-        for raw in data[:65536].split(b"\n"):
-            line = raw.strip()
-            if len(line) < 4 or line[:3] != b"250" or line[3:4] not in (b"-", b" "):
-                continue
-            words = line[4:].decode("ascii", "replace").upper().split()
-            if not words:
-                continue
-            key, params = words[0], words[1:]
-            if key.startswith("AUTH="):  # old form: AUTH=LOGIN PLAIN
-                params = [key[5:], *params]
-                key = "AUTH"
-            keywords.add(key)
-            if key == "AUTH":
-                auth.update(params)
-    # the first line of the reply is the greeting-ish "250-host Hello", not a keyword;
-    # a host name is never one of the keywords we look for, so it may stay in the set
-    return EhloFacts(
-        keywords=frozenset(keywords),
-        auth=frozenset(auth),
-        tls=implicit_tls or "STARTTLS" in keywords,
-    )
+def _facts(first: bytes, second: bytes, implicit_tls: bool) -> Facts:
+    return parse_ehlo((first, second), implicit_tls)
 
 
-def ehlo_facts(transcript: Transcript | None) -> EhloFacts | None:
+def ehlo_facts(transcript: Transcript | None) -> Facts | None:
     """The EHLO facts of an SMTP transcript, or ``None`` when no EHLO reply was recorded."""
     if transcript is None:
         return None
@@ -63,4 +63,4 @@ def ehlo_facts(transcript: Transcript | None) -> EhloFacts | None:
             second = s.received
     if not first and not second:
         return None
-    return parse_ehlo((first, second), transcript.transport is Transport.TLS)
+    return _facts(_tail(first), _tail(second), transcript.transport is Transport.TLS)

@@ -10,6 +10,13 @@ from mxcensus.kb.records import Lifecycle
 from mxcensus.model import EolStatus
 from mxcensus.versions import Scheme
 
+
+def shown(version: str, limit: int = 40) -> str:
+    """A version as it may appear in a line or reason: printable ASCII only, bounded."""
+    clean = "".join(ch if " " <= ch <= "~" else "?" for ch in version[:limit])
+    return clean + ("…" if len(version) > limit else "")
+
+
 _DOTTED = re.compile(r"\d+(?:\.\d+)*")
 
 
@@ -51,7 +58,7 @@ def newest_only(
     """Upstream supports only its newest release (Exim): when was ``version`` superseded?"""
     releases = kb.releases.get(product, ())
     newest = kb.newest.get(product, "")
-    line = f"{name} {version}"
+    line = f"{name} {shown(version)}"
     own = next((r.date for r in releases if sch.compare(r.version, version) == 0), None)
     later = [
         r.date
@@ -80,5 +87,5 @@ def newest_only(
         eol=True,
         line=line,
         date=superseded,
-        reason=f"{policy}; {version} was superseded on {superseded}{kept}",
+        reason=f"{policy}; {shown(version)} was superseded on {superseded}{kept}",
     )

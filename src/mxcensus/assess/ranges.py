@@ -8,6 +8,7 @@ reason. An unknown version, or an advisory whose fixed version we do not know, i
 
 from __future__ import annotations
 
+from mxcensus.assess.eol import shown
 from mxcensus.kb import KnowledgeBase
 from mxcensus.kb.records import Advisory, Backport
 from mxcensus.model import Precision, Status
@@ -51,14 +52,14 @@ def verdict(
             )
         return (
             Status.UNKNOWN,
-            f"version {version} seen, but the fixed version of {adv.id} is not in the knowledge "
-            "base: cannot tell",
+            f"version {shown(version)} seen, but the fixed version of {adv.id} is not in the "
+            "knowledge base: cannot tell",
             "",
         )
     if not version or precision < Precision.VERSION:
         return (Status.UNKNOWN, "version not visible", "")
     if not sch.parses(version):
-        return (Status.UNKNOWN, f"version {version!r} not understood", "")
+        return (Status.UNKNOWN, f"version {shown(version)!r} not understood", "")
 
     hit: tuple[str, str] | None = None
     for intro, fixed in adv.ranges:
@@ -69,16 +70,24 @@ def verdict(
         started = [(i, f) for i, f in adv.ranges if i == "0" or sch.compare(version, i) >= 0]
         if not started:
             first = min((i for i, _ in adv.ranges), key=sch.sort_key)
+            if adv.intro_unverified:
+                return (
+                    Status.UNKNOWN,
+                    f"{shown(version)} is older than the first affected version {first}, but "
+                    "that lower bound is not confirmed by a primary source",
+                    adv.ranges[0][1],
+                )
             return (
                 Status.NOT_VULNERABLE,
-                f"{version} is older than the first affected version {first}",
+                f"{shown(version)} is older than the first affected version {first}",
                 "",
             )
         fixed = max((f for _, f in started), key=sch.sort_key)
-        return (Status.NOT_VULNERABLE, f"{version} ≥ {fixed}, the fixed version", fixed)
+        return (Status.NOT_VULNERABLE, f"{shown(version)} ≥ {fixed}, the fixed version", fixed)
 
     intro, fixed = hit
-    span = f"{version} < {fixed}" if intro == "0" else f"{intro} ≤ {version} < {fixed}"
+    v = shown(version)
+    span = f"{v} < {fixed}" if intro == "0" else f"{intro} ≤ {v} < {fixed}"
     extra: list[str] = []
     if adv.config:
         extra.append(f"configuration dependent ({adv.config})")

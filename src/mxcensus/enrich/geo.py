@@ -8,8 +8,10 @@ iptocc. Lookups are cached per (ip, hint).
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,7 +23,7 @@ import maxminddb
 from mxcensus.enrich.interface import EnrichError, Geo
 from mxcensus.model import Transcript
 
-_CACHE_MAX = 1_000_000
+_CACHE_MAX = 65_536  # ~20 MB; the pipeline asks once per host, imports repeat hosts per port
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,9 @@ class MmdbFile:
             raise EnrichError(f"--geo-db {self.path}: no such file") from exc
         except (maxminddb.InvalidDatabaseError, OSError, ValueError) as exc:
             raise EnrichError(f"--geo-db {self.path}: not a readable MMDB file ({exc})") from exc
-        self.database_type = str(self._reader.metadata().database_type)
+        meta = self._reader.metadata()
+        self.database_type = str(meta.database_type)
+        self.built = datetime.fromtimestamp(int(meta.build_epoch), UTC).date().isoformat()
 
     def close(self) -> None:
         self._reader.close()
@@ -127,6 +131,18 @@ class GeoEnricher:
     def close(self) -> None:
         for f in self.files:
             f.close()
+
+    def provenance(self) -> dict[str, Any]:
+        """Which sources (and their dates) this enricher answers from, for the scan's params."""
+        out: dict[str, Any] = {
+            "mmdb": [
+                {"path": str(f.path.resolve()), "type": f.database_type, "built": f.built}
+                for f in self.files
+            ]
+        }
+        if self.use_iptocc:
+            out["iptocc"] = importlib.metadata.version("iptocc")
+        return out
 
     def lookup(self, ip: str, hint: Geo | Transcript | None = None) -> Geo:
         if isinstance(hint, Transcript):

@@ -144,7 +144,7 @@ def shadow_records(store: Store, scan: ScanId, *, at_risk_only: bool) -> Iterato
             "region": region,
             "city": city,
             "naics": None,
-            "hostname_source": "scan" if hostname else None,
+            "hostname_source": None,  # we do not know how the name was found (PTR, cert …)
             "sector": None,
             "version": version,
             "servername": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Callable
 
 from mxcensus.errors import UsageError
 from mxcensus.identify.combine import combine
@@ -27,6 +28,9 @@ _HEADER_LINE = re.compile(r"^[A-Za-z0-9-]{1,64}:")
 
 
 _loaded: dict[str, RuleSet] | None = None
+_own: dict[str, Callable[[str], Identification | None]] = {}
+"""field -> its ruleset's own matcher, for the fields that are matched as they are."""
+_no_match: dict[str, Identification] = {}
 
 
 def rulesets() -> dict[str, RuleSet]:
@@ -34,7 +38,12 @@ def rulesets() -> dict[str, RuleSet]:
     RuleError here)."""
     global _loaded
     if _loaded is None:
-        _loaded = load_rulesets()
+        sets = load_rulesets()
+        for name, ruleset in sets.items():
+            if name != "http.header":  # header lines name their field (http.header.<name>)
+                _own[name] = ruleset.own
+                _no_match[name] = _unknown(f"no rule matched the {name}")
+        _loaded = sets
     return _loaded
 
 
@@ -57,6 +66,13 @@ def identify_field(field: str, text: bytes | str) -> Identification:
     """Identify one observed field (``smtp.banner``, ``imap.banner``, ``pop3.banner``,
     ``smtp.ehlo``, ``http.body``, ``http.owa-path``, ``ecp.manifest``, ``http.header`` with
     ``Name: value`` text, or ``http.header.<name>`` with the header's value)."""
+    own = _own.get(field)
+    if own is not None:  # the hot path: a field matched as it is
+        s = text if text.__class__ is str else decode(text)
+        ident = own(s)
+        if ident is not None:
+            return ident
+        return _unknown(f"empty {field}") if not s.strip() else _no_match[field]
     sets = _loaded if _loaded is not None else rulesets()
     s = text if text.__class__ is str else decode(text)
     ruleset = sets.get(field)

@@ -81,11 +81,45 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
     }
 
 
-def add_assessment(ident: Identification, out: dict[str, Any]) -> None:
-    """``extend`` for :func:`identify_lines`: the verdicts of ``assess(ident, None)``."""
+def assess_memo(limit: int = 65_536) -> Callable[[Identification], Assessment]:
+    """``assess(ident, None)`` remembered per identification object.
+
+    ``identify_field`` hands out one shared (frozen) ``Identification`` per rule and matched
+    text, so a stream of banners keeps meeting the same few objects; looking them up by
+    identity costs far less than hashing their fields. The object is kept with its result,
+    so an id is never confused with a later object's. A closure, not an object with
+    ``__call__``: calling it is the per-banner cost.
+    """
     from mxcensus.assess import assess
 
-    out.update(assessment_to_json(assess(ident, None)))
+    memo: dict[int, tuple[Identification, Assessment]] = {}
+    get = memo.get
+
+    def remembered(ident: Identification) -> Assessment:
+        hit = get(id(ident))
+        if hit is not None and hit[0] is ident:
+            return hit[1]
+        result = assess(ident, None)
+        if len(memo) >= limit:
+            memo.clear()
+        memo[id(ident)] = (ident, result)
+        return result
+
+    return remembered
+
+
+AssessMemo = assess_memo
+"""The earlier name of :func:`assess_memo` (``AssessMemo(limit=...)`` still works)."""
+
+
+def assessment_adder() -> Callable[[Identification, dict[str, Any]], None]:
+    """``extend`` for :func:`identify_lines`: the verdicts of ``assess(ident, None)``."""
+    memo = assess_memo()
+
+    def add(ident: Identification, out: dict[str, Any]) -> None:
+        out.update(assessment_to_json(memo(ident)))
+
+    return add
 
 
 def identify_lines(

@@ -22,7 +22,7 @@ Within a file the first matching rule wins, so specific rules come before generi
 Every named group must be used by a template and every template field must be a group
 (recog's self-test); unnamed capturing groups are refused (write ``(?:...)``).
 
-Speed: a rule's ``keywords`` are words (ASCII letters and digits) of which at least one
+Speed: a rule's ``keywords`` are words (runs of ASCII letters) of which at least one
 occurs as a whole word in every text the rule can match: write the pattern so that the
 keyword is delimited (``\\b``, a space, punctuation). The text is cut into words once (one
 C-level ``bytes.translate`` + ``split``), and only rules with a keyword among those words,
@@ -85,15 +85,13 @@ _REQUIRED = ("id", "pattern", "product", "precision", "examples")
 _EXAMPLE_KEYS = frozenset({"input", "product", "vendor", "version", "precision", "cpe", "distro"})
 _TEMPLATE_KEYS = ("version", "cpe", "distro", "note")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_KEYWORD_RE = re.compile(r"^[a-z0-9]+$")
-_WORDS = bytes(
-    (c | 0x20) if (0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or 0x30 <= c <= 0x39) else 0x20
-    for c in range(256)
-)
+_KEYWORD_RE = re.compile(r"^[a-z]+$")
+_WORDS = bytes((c | 0x20) if (0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A) else 0x20 for c in range(256))
 
 
 def words(text: str) -> list[bytes]:
-    """The lower-case ASCII words of a text (what keywords are looked up in)."""
+    """The lower-case ASCII letter runs of a text (what keywords are looked up in); digits
+    separate words too, so dates, addresses and versions add no words."""
     return text.encode("ascii", "replace").translate(_WORDS).split()
 
 
@@ -113,6 +111,7 @@ _LINE = "__line__"
 _EVIDENCE_MAX = 160
 _CACHE_TEXT_MAX = 256  # longer matches (HTML spans) are not worth keeping
 _CACHE_ENTRIES = 4096  # per rule; cleared when full
+_PLAN_ENTRIES = 4096  # remembered keyword sets per field
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -146,6 +145,54 @@ def accelerate(pattern: str) -> str:
     if len(literal) < 3:
         return pattern
     return f"{literal}(?<=\\b{literal}){rest}"
+
+
+def _top_level_bar(pattern: str) -> bool:
+    """Does the pattern have an alternation ``|`` outside every group and class?"""
+    depth = 0
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":  # skip the class: ``[^]...]`` and ``[]...]`` start with a literal ]
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def start_hint(pattern: str) -> bytes:
+    """The lower-case letters every match of ``pattern`` starts with, or ``b""``.
+
+    For ``(?i)\\bexim\\)?\\s+...`` it is ``b"exim"``. The matcher looks the hint up in the
+    text's lower-cased letters (the prefilter's ``translate``, same length as the text) and
+    starts the search at its first occurrence, or skips the rule when it is absent: no
+    match can start earlier, so the result is that of a search from the start."""
+    body = pattern[4:] if pattern.startswith("(?i)") else pattern
+    if body.startswith("\\b"):
+        body = body[2:]
+    n = 0
+    while n < len(body) and body[n].isascii() and body[n].isalpha():
+        n += 1
+    if body[n : n + 1] in ("?", "*", "+", "{"):  # the quantifier binds to the last letter
+        n -= 1
+    if n < 3 or _top_level_bar(body):
+        return b""
+    return body[:n].lower().encode("ascii")
 
 
 class Template:
@@ -206,6 +253,7 @@ class Rule:
     keywords: tuple[str, ...]
     templates: dict[str, Template]
     examples: tuple[Example, ...]
+    hint: bytes = b""  # what every match starts with (lower-case letters), see start_hint
     _cache: dict[str, Identification] = dc_field(default_factory=dict, repr=False)
 
     @property
@@ -247,6 +295,9 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _EVIDENCE_MAX else text[: _EVIDENCE_MAX - 1] + "…"
 
 
+_Step = tuple[Callable[[str, int], "re.Match[str] | None"], dict[str, Identification], Rule, bytes]
+
+
 class RuleSet:
     """The compiled rules of one field, in file order, with the keyword prefilter."""
 
@@ -257,40 +308,81 @@ class RuleSet:
         self._keywords = frozenset(k.encode() for r in rules for k in r.keywords)
         self._always = tuple(r for r in rules if not r.keywords)
         self._by_found: dict[frozenset[bytes], tuple[Rule, ...]] = {frozenset(): self._always}
+        self._plans: dict[frozenset[bytes], tuple[_Step, ...]] = {}
+        self.own = self._own_matcher()
+        """``match(text)`` for this ruleset's own field, as one closure (the hot path)."""
+
+    def _found(self, text: str) -> frozenset[bytes]:
+        return self._keywords.intersection(words(text))
 
     def candidates(self, text: str) -> tuple[Rule, ...]:
         """The rules that can match ``text``, in file order (the keyword prefilter)."""
-        found = self._keywords.intersection(words(text))
+        return self._candidates(self._found(text))
+
+    def _candidates(self, found: frozenset[bytes]) -> tuple[Rule, ...]:
         cands = self._by_found.get(found)
         if cands is None:
-            key = frozenset(found)
             cands = tuple(
                 r
                 for r in self.rules
-                if not r.keywords or any(k.encode() in key for k in r.keywords)
+                if not r.keywords or any(k.encode() in found for k in r.keywords)
             )
-            if len(self._by_found) < 4096:
-                self._by_found[key] = cands
+            if len(self._by_found) < _PLAN_ENTRIES:
+                self._by_found[found] = cands
         return cands
+
+    def _plan(self, found: frozenset[bytes]) -> tuple[_Step, ...]:
+        """The candidates for a set of found keywords as (search, cache, rule) steps."""
+        plan = tuple((r.regex.search, r._cache, r, r.hint) for r in self._candidates(found))
+        if len(self._plans) < _PLAN_ENTRIES:
+            self._plans[found] = plan
+        return plan
+
+    def _own_matcher(self) -> Callable[[str], Identification | None]:
+        """:meth:`match` for the ruleset's own field with everything bound as locals: the
+        prefilter (one ``encode``/``translate``/``split``, one set intersection, one dict
+        lookup), then the candidates' regexes in file order (each from its start hint),
+        then the rule's cache."""
+        max_text = self.max_text
+        found_in = self._keywords.intersection
+        plans = self._plans.get
+        plan_for = self._plan
+        table = _WORDS
+        field_name = self.field
+
+        def match(text: str) -> Identification | None:
+            if len(text) > max_text:
+                text = text[:max_text]
+            letters = text.encode("ascii", "replace").translate(table)
+            found = found_in(letters.split())
+            plan = plans(found)
+            if plan is None:
+                plan = plan_for(found)
+            for search, cache, rule, hint in plan:
+                if hint:
+                    at = letters.find(hint)
+                    if at < 0:
+                        continue
+                    m = search(text, at)
+                else:
+                    m = search(text, 0)
+                if m is not None:
+                    hit = cache.get(m[0])
+                    return hit if hit is not None else rule.build(m, field_name)
+            return None
+
+        return match
 
     def match(self, text: str, evidence_field: str | None = None) -> Identification | None:
         """The identification by the first rule (in file order) that matches, or None."""
+        if evidence_field is None or evidence_field == self.field:
+            return self.own(text)
         if len(text) > self.max_text:
             text = text[: self.max_text]
-        found = self._keywords.intersection(
-            text.encode("ascii", "replace").translate(_WORDS).split()
-        )
-        cands = self._by_found.get(found)
-        if cands is None:
-            cands = self.candidates(text)
-        for rule in cands:
+        for rule in self.candidates(text):
             m = rule.regex.search(text)
             if m is not None:
-                if evidence_field is None or evidence_field == self.field:
-                    hit = rule._cache.get(m.group(0))
-                    if hit is not None:
-                        return hit
-                return rule.build(m, evidence_field or self.field)
+                return rule.build(m, evidence_field)
         return None
 
     def first_rule_slow(self, text: str) -> Rule | None:
@@ -470,7 +562,7 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
     if not isinstance(keywords, list) or not all(
         isinstance(k, str) and _KEYWORD_RE.match(k) for k in keywords
     ):
-        _err(report, line, rid, "keywords must be a list of lower-case words ([a-z0-9]+)")
+        _err(report, line, rid, "keywords must be a list of lower-case words ([a-z]+)")
         return None
     examples = _examples(report, item["examples"], line, rid, templates)
     if examples is None:
@@ -488,6 +580,7 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
         keywords=tuple(keywords),
         templates=templates,
         examples=tuple(examples),
+        hint=start_hint(pattern),
     )
 
 

@@ -6,9 +6,8 @@ shape a live probe would have produced.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -97,12 +96,6 @@ def parse_time(value: Any, default: datetime) -> datetime:
             raise
         dt = datetime.fromisoformat((m.group(1) + m.group(2)).replace("Z", "+00:00"))
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def bounded(data: bytes, limit: int = MAX_REPLY) -> tuple[bytes, bool]:
-    if len(data) > limit:
-        return data[:limit], True
-    return data, False
 
 
 def to_bytes(value: Any) -> bytes:
@@ -220,14 +213,20 @@ def keep(extra: list[tuple[str, str]], key: str, value: Any) -> None:
     extra.append((key, text[:MAX_EXTRA]))
 
 
-@lru_cache(maxsize=65536)
 def address(value: str) -> str:
-    """The address in its canonical text form; ValueError when it is not an IP address."""
+    """The address in its canonical text form; ValueError when it is not an IP address.
+
+    inet_pton/inet_ntop (C) rather than ``ipaddress``: this runs once per record."""
     if type(value) is not str:
         raise ValueError(f"not an IP address: {value!r}")
+    v = value.strip()
     try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, v))
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        pass
+    try:
+        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, v))
+    except (OSError, ValueError):
         raise ValueError(f"not an IP address: {value[:60]!r}") from None
 
 
@@ -343,10 +342,6 @@ def cert_from_fields(
 
 def tls_info(version: str, cipher: str, chain: tuple[Certificate, ...]) -> TlsInfo:
     return TlsInfo(version=version or "", cipher=cipher or "", chain=chain)
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # -- reading lines --------------------------------------------------------------------

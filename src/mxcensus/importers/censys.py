@@ -79,16 +79,13 @@ def _host(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
     host_extra: list[tuple[str, str]] = []
     loc = doc.get("location") or {}
     if isinstance(loc, dict):
-        c.keep(host_extra, "censys.location.country_code", loc.get("country_code"))
-        c.keep(host_extra, "censys.location.city", loc.get("city"))
         c.keep(host_extra, "censys.location.province", loc.get("province"))
         c.keep(host_extra, "geo.country", loc.get("country_code"))
         c.keep(host_extra, "geo.city", loc.get("city"))
     asys = doc.get("autonomous_system") or {}
     if isinstance(asys, dict):
         asn = c.parse_asn(asys.get("asn"))
-        c.keep(host_extra, "censys.autonomous_system.asn", asys.get("asn"))
-        c.keep(host_extra, "censys.autonomous_system.name", asys.get("name"))
+        c.keep(host_extra, "censys.autonomous_system.bgp_prefix", asys.get("bgp_prefix"))
         if asn is not None:
             host_extra.append(("geo.asn", str(asn)))
         c.keep(host_extra, "geo.org", asys.get("name") or asys.get("description"))

@@ -13,6 +13,7 @@ short (an interrupted scan) keeps the hosts it has and reports the missing end.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -122,8 +123,19 @@ def _host(host: ET.Element, line: int, run_start: datetime) -> Iterator[Item]:
         yield line, Skipped("no mail or web port")
 
 
-def _unescape(text: str) -> bytes:
-    return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "replace"))
+def _banner(output: str) -> tuple[bytes, bool]:
+    """The bytes behind the ``banner`` script's output, and whether nmap cut it.
+
+    banner.nse escapes non-printable bytes (CR LF too) as ``\\xNN``, wraps its output at 75
+    columns with real newlines, and cuts long banners with "..." (more with ``-v``): the
+    wrapping goes, the escapes are undone, the cut is marked.
+    """
+    text = output.replace("\n", "")
+    cut = text.endswith("...")
+    if cut:
+        text = text[:-3]
+    raw = _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "replace"))
+    return raw, cut
 
 
 def _port(
@@ -154,11 +166,10 @@ def _port(
     steps: list[Step] = []
     banner = scripts.get("banner")
     if banner is not None and banner.get("output"):
-        data = _unescape(banner.get("output", ""))
-        if family == "smtp":
-            steps.extend(c.smtp_steps(data))
-        else:
-            steps.append(c.step("greeting", data, code=c.reply_code(data)))
+        data, cut = _banner(banner.get("output", ""))
+        got = c.smtp_steps(data) if family == "smtp" else (c.step("greeting", data),)
+        steps.append(dataclasses.replace(got[0], code=c.reply_code(data), truncated=cut))
+        steps.extend(got[1:])
     cmds = scripts.get("smtp-commands")
     if cmds is not None and cmds.get("output") and family == "smtp":
         first = cmds.get("output", "").split("\n", 1)[0]

@@ -26,6 +26,7 @@ from typing import BinaryIO, cast
 
 import duckdb
 
+from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.enrich.interface import Enricher
 from mxcensus.errors import UsageError
 from mxcensus.importers.interface import (
@@ -128,12 +129,10 @@ def import_files(
         for p in files:
             _validate(importer.read, p)
 
-    scan = store.create_scan(
-        name=name,
-        kind="import",
-        source=fmt,
-        params={"files": [os.path.abspath(p) for p in files], "strict": strict},
-    )
+    params: dict[str, object] = {"files": [os.path.abspath(p) for p in files], "strict": strict}
+    if isinstance(enricher, GeoEnricher):
+        params["enrichment"] = enricher.provenance()
+    scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
     counts = _Counts()
     done_before = 0
     try:

@@ -21,8 +21,8 @@ from mxcensus.importers.interface import Item
 from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
 
 _TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
-_KEEP_DOC = ("product", "version", "info", "os", "org", "isp", "asn", "devicetype", "cpe23",
-             "cpe", "domains")  # fmt: skip
+# org, asn and location.{country_code,city} are kept once, as the geo.* hint
+_KEEP_DOC = ("product", "version", "info", "os", "isp", "devicetype", "cpe23", "cpe", "domains")
 _KEEP = (_KEEP_DOC, {k: f"shodan.{k}" for k in _KEEP_DOC})
 _KEEP_META = (("id",), {"id": "shodan.id"})
 _KEEP_HTTP = (
@@ -56,20 +56,20 @@ def _ip(doc: dict[str, Any]) -> str:
     return c.address(raw)
 
 
-def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
+def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
     port = doc["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"bad port {port!r}")
     ip = _ip(doc)
     transport_l4 = doc.get("transport") or "tcp"
     if transport_l4 != "tcp":
-        return
+        return []
     meta = doc.get("_shodan") or {}
     module = str(meta.get("module") or "")
     http = doc.get("http")
     family = "http" if isinstance(http, dict) else c.family_of(port, module)
     if family is None:
-        return
+        return []
     ssl = doc.get("ssl")
     has_ssl = isinstance(ssl, dict)
     implicit = (
@@ -119,10 +119,8 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
     if type(loc) is dict:
         cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
         if cc:
-            add(("shodan.location.country_code", cc))
             add(("geo.country", cc))
         if city:
-            add(("shodan.location.city", city))
             add(("geo.city", city))
         region = text_of(loc.get("region_code"))
         if region:
@@ -134,7 +132,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
     if org:
         add(("geo.org", org))
     hostnames = doc.get("hostnames") or ()
-    yield Transcript(
+    transcript = Transcript(
         ip=ip,
         port=port,
         protocol=protocol,
@@ -147,6 +145,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
         source="shodan",
         extra=tuple(extra),
     )
+    return [transcript]
 
 
 def _tls(ssl: dict[str, Any]) -> TlsInfo:

@@ -55,6 +55,15 @@ def rich_progress(*, enabled: bool = True) -> Iterator[Progress | None]:
         yield update
 
 
+def _where(r: ImportResult) -> str:
+    """ "   (first at f.json:17, f.json:500 …)" — the first malformed records' places."""
+    if not r.malformed:
+        return ""
+    shown = ", ".join(f"{p.path.rsplit('/', 1)[-1]}:{p.line}" for p in r.problems[:3])
+    more = " …" if r.malformed > 3 else ""
+    return f"   (first at {printable(shown.encode(), 200)}{more})"
+
+
 def render_summary(r: ImportResult) -> tuple[str, str]:
     """(summary for stdout, malformed-record report for stderr — empty when none)."""
     files = f"{len(r.files)} file" + ("s" if len(r.files) != 1 else "")
@@ -65,7 +74,7 @@ def render_summary(r: ImportResult) -> tuple[str, str]:
         f"  records      {r.records:>12,}",
         f"  transcripts  {r.transcripts:>12,}",
         f"  skipped      {r.skipped:>12,}   (no mail or web service)",
-        f"  malformed    {r.malformed:>12,}",
+        f"  malformed    {r.malformed:>12,}" + _where(r),
     ]
     if r.analyzed:
         lines.append(f"  services     {r.services:>12,}   (identified, assessed, enriched)")

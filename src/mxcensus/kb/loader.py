@@ -202,7 +202,7 @@ _ADVISORY_KEYS = {
     "id", "product", "title", "published", "cvss", "cvss_source", "kev", "tags", "lines",
     "not_affected", "fixed", "fixed_from", "ranges", "disputed_fixed", "config",
     "config_detail", "requires", "attack", "backports", "mitigation", "remediation", "note",
-    "source", _LINE_KEY,
+    "source", "intro_unverified", _LINE_KEY,
 }  # fmt: skip
 
 
@@ -333,6 +333,7 @@ def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advi
         fixed_from=fixed_from,
         ranges=tuple(ranges),
         fixed_unknown=fixed_unknown,
+        intro_unverified=bool(raw.get("intro_unverified", False)),
         disputed_fixed=disputed,
         config=_str(raw, "config", file, ident),
         config_detail=_str(raw, "config_detail", file, ident).strip(),

@@ -86,6 +86,7 @@ class Advisory:
     # version-range style: [introduced, fixed)
     ranges: tuple[tuple[str, str], ...] = ()
     fixed_unknown: bool = False  # the fixed version was not collected
+    intro_unverified: bool = False  # the first affected version is not from a primary source
     disputed_fixed: str = ""  # another source's (lower) fixed version
     config: str = ""  # configuration the CVE depends on; "" when none
     config_detail: str = ""

@@ -135,6 +135,7 @@ class Lab:
             str(self.truth_path),
             "--counters",
             str(self.counters_path),
+            "--die-with-parent",
         ]
         if self.workers:
             cmd += ["--workers", str(self.workers)]

@@ -42,6 +42,7 @@ HOSTILE_KINDS: tuple[str, ...] = (
     "html-banner",
     "ansi-banner",
     "csv-banner",
+    "greet-pause",  # a real Exim that waits 5 s before its banner: outcome ok
 )
 
 
@@ -91,6 +92,7 @@ class Service:
     capabilities: tuple[str, ...] = ()  # IMAP CAPABILITY or POP3 CAPA lines (no STARTTLS)
     http: HttpSite | None = None
     line_delay: float = 0.0  # seconds between lines of multi-line replies (slow hosts)
+    greet_delay: float = 0.0  # seconds before the greeting (Exim's greet pause)
     broken_starttls: bool = False  # noise instead of a TLS handshake after STARTTLS
     noise: bytes = b""  # garbage / broken-tls payload
     giant_size: int = 0
@@ -123,6 +125,13 @@ class Service:
         if self.handler is Handler.GIANT:
             out["banner_bytes"] = self.giant_size
             out["banner_truncated"] = True
+        if self.greet_delay:
+            out["greet_delay"] = self.greet_delay
+        if self.http is not None:
+            out["http"] = {
+                "routes": {path: r.status for path, r in self.http.routes},
+                "other_paths": self.http.fallback.status,
+            }
         if self.evidence:
             out["evidence"] = list(self.evidence)
         if self.note:

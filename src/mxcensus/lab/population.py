@@ -54,6 +54,7 @@ class LabConfig:
     tarpit_interval: float = 2.0  # seconds between bytes of a tarpit greeting
     slow_delay: float = 0.5  # seconds between lines of a slow multi-line reply
     giant_size: int = 10 * 1024 * 1024
+    greet_pause: float = 5.0  # seconds an Exim with a greet pause waits before its banner
 
     def check(self) -> None:
         if self.size < 1:
@@ -802,6 +803,19 @@ def _hostile_host(
     config: LabConfig, rng: random.Random, index: int, address: str, when: str
 ) -> Host:
     kind = rng.choice(HOSTILE_KINDS)
+    if kind == "greet-pause":  # a real Exim that waits before its banner (an ACL delay)
+        exim = _exim(rng, index, address, when)
+        paused = tuple(
+            replace(
+                svc,
+                greet_delay=config.greet_pause,
+                note="greet pause: a client that speaks first gets 554",
+            )
+            if svc.port == 25
+            else svc
+            for svc in exim.services
+        )
+        return replace(exim, kind="hostile:greet-pause", hostile=kind, services=paused)
     name = f"h{index}.hostile.example"
     dialect = mailstacks.generic_dialect(name)
     greeting = f"220 {name} ESMTP ready\r\n".encode()

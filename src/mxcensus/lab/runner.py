@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from mxcensus.errors import UsageError
 from mxcensus.lab.model import Host
 from mxcensus.lab.population import LabConfig, generate, make_host
 from mxcensus.lab.servers import LabError, LabServers
@@ -99,9 +100,14 @@ def counters_document(counts: dict[tuple[str, int], int], seq: int, final: bool)
 
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
+    """Write via a temporary file and a rename: a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LabError(f"lab: cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -193,13 +199,20 @@ def run_lab(
     counters: Path | None = None,
     workers: int | None = None,
     on_ready: Callable[[int, int], None] | None = None,
+    die_with_parent: bool = False,
 ) -> RunResult:
     """Serve the population until ``duration`` passes or SIGTERM/SIGINT; block meanwhile.
 
     ``on_ready(hosts, sockets)`` is called once every worker listens and the truth is
-    written. Must run in the main thread (it installs signal handlers).
+    written. ``die_with_parent`` stops the lab when the process that started it is gone (a
+    test runner killed mid-run leaves no lab behind). Must run in the main thread (it
+    installs signal handlers).
     """
+    starter = os.getppid()
     config.check()
+    for option, path in (("--truth", truth), ("--counters", counters)):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"lab {option}: directory {path.parent} does not exist")
     hosts = generate(config)
     limit = raise_nofile()
     sockets_needed = sum(len(h.services) for h in hosts)
@@ -259,6 +272,9 @@ def run_lab(
         while True:
             if flags["stop"]:
                 reason = "signal"
+                break
+            if die_with_parent and os.getppid() != starter:
+                reason = "parent gone"
                 break
             if flags["dump"]:
                 flags["dump"] = False

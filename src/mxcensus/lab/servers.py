@@ -17,9 +17,8 @@ import logging
 import socket
 import ssl
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import cast
 
 import h11
@@ -54,10 +53,13 @@ class Env:
 
 class _Session(asyncio.Protocol):
     __slots__ = (
-        "_t", "deadline", "done", "env", "slot", "stash", "svc", "task", "tls", "upgrading",
+        "_t", "buf", "deadline", "done", "env", "greeted", "next_at", "pending", "slot",
+        "stash", "svc", "task", "tls", "upgrading",
     )  # fmt: skip
+    long_lived = False  # tarpits and silent hosts are cut later than dialogues
 
     def __init__(self, env: Env, svc: Service, slot: int) -> None:
+        # one flat initialiser for every kind of session: this runs once per connection
         self.env = env
         self.svc = svc
         self.slot = slot
@@ -67,6 +69,10 @@ class _Session(asyncio.Protocol):
         self.stash = b""
         self.task: asyncio.Task[None] | None = None
         self.deadline = 0.0
+        self.buf = b""
+        self.greeted = True
+        self.next_at = 0.0
+        self.pending: list[asyncio.TimerHandle] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -74,16 +80,14 @@ class _Session(asyncio.Protocol):
         self._t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         env = self.env
         env.live.add(self)
-        self.deadline = env.loop.time() + self.cap()  # enforced by LabServers' sweeper
+        # enforced by LabServers' sweeper
+        self.deadline = env.loop.time() + (env.hostile_cap if self.long_lived else env.session_cap)
         self.ready()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.done = True
         self.env.live.discard(self)
         self.stop()
-
-    def cap(self) -> float:
-        return self.env.session_cap
 
     def expire(self) -> None:
         self.abort()
@@ -152,15 +156,22 @@ class _Session(asyncio.Protocol):
 class _LineSession(_Session):
     """A line-oriented dialogue: greeting, then one reply per command line."""
 
-    __slots__ = ("buf", "next_at", "pending")
+    __slots__ = ()
 
-    def __init__(self, env: Env, svc: Service, slot: int) -> None:
-        super().__init__(env, svc, slot)
-        self.buf = b""
-        self.next_at = 0.0
-        self.pending: list[asyncio.TimerHandle] = []
+    def later(self, handle: asyncio.TimerHandle) -> None:
+        if self.pending is None:
+            self.pending = []
+        self.pending.append(handle)
 
     def ready(self) -> None:
+        if self.svc.greet_delay:
+            self.greeted = False
+            self.later(self.env.loop.call_later(self.svc.greet_delay, self._greet))
+            return
+        self.send(self.svc.greeting)
+
+    def _greet(self) -> None:
+        self.greeted = True
         self.send(self.svc.greeting)
 
     def send(self, data: bytes) -> None:
@@ -174,22 +185,27 @@ class _LineSession(_Session):
         at = max(now, self.next_at)
         for line in data.splitlines(keepends=True):
             at += delay
-            self.pending.append(loop.call_at(at, self.write, line))
+            self.later(loop.call_at(at, self.write, line))
         self.next_at = at
 
     def send_then_close(self, data: bytes) -> None:
         self.send(data)
         if self.svc.line_delay:
-            self.pending.append(self.env.loop.call_at(self.next_at + 0.01, self.close))
+            self.later(self.env.loop.call_at(self.next_at + 0.01, self.close))
         else:
             self.close()
 
     def stop(self) -> None:
-        for handle in self.pending:
-            handle.cancel()
-        self.pending.clear()
+        if self.pending:
+            for handle in self.pending:
+                handle.cancel()
+            self.pending = None
 
     def on_data(self, data: bytes) -> None:
+        if not self.greeted:  # spoke before the greeting: Exim drops such clients
+            self.greeted = True
+            self.send_then_close(b"554 SMTP synchronization error\r\n")
+            return
         buf = self.buf + data
         if b"\n" not in buf:
             if len(buf) > MAX_LINE:
@@ -417,9 +433,7 @@ class TarpitSession(_Session):
     """The greeting, one byte every ``tarpit_interval`` seconds."""
 
     __slots__ = ("handle", "pos")
-
-    def cap(self) -> float:
-        return self.env.hostile_cap
+    long_lived = True
 
     def ready(self) -> None:
         self.pos = 0
@@ -440,9 +454,7 @@ class TarpitSession(_Session):
 
 class SilentSession(_Session):
     __slots__ = ()
-
-    def cap(self) -> float:
-        return self.env.hostile_cap
+    long_lived = True
 
 
 class ResetSession(_Session):
@@ -573,7 +585,7 @@ class LabServers:
                     slot = len(self.slots)
                     self.slots.append((host.address, svc.port))
                     env.counts.append(0)
-                    factory = partial(_accepted, SESSIONS[svc.handler], env, svc, slot)
+                    factory = _factory(SESSIONS[svc.handler], env, svc, slot)
                     tls = svc.implicit_tls and svc.handler is not Handler.BROKEN_TLS
                     server = await loop.create_server(
                         factory,
@@ -617,10 +629,16 @@ class LabServers:
         await self.close()
 
 
-def _accepted(cls: type[_Session], env: Env, svc: Service, slot: int) -> _Session:
-    """The protocol factory: called on every TCP accept, before any TLS handshake."""
-    env.counts[slot] += 1
-    return cls(env, svc, slot)
+def _factory(cls: type[_Session], env: Env, svc: Service, slot: int) -> Callable[[], _Session]:
+    """The protocol factory of one listener: called on every TCP accept, before any TLS
+    handshake, so it is where connections are counted."""
+    counts = env.counts
+
+    def accepted() -> _Session:
+        counts[slot] += 1
+        return cls(env, svc, slot)
+
+    return accepted
 
 
 def _listen_socket(address: str, port: int) -> socket.socket:

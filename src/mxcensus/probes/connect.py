@@ -3,9 +3,16 @@
 Probes never touch sockets themselves: they ask a connector for a stream, read what the
 server sent with a deadline, write commands and upgrade to TLS. The default
 :class:`AsyncioConnector` runs on whatever loop is current (uvloop in the engine) with
-``loop.create_connection`` and a small buffering protocol, and ``loop.start_tls`` for both
-STARTTLS and implicit TLS (the TCP connection is made first, so a refused port and a failed
-handshake stay distinct). Tests can pass a connector that replays a recorded dialogue.
+``loop.create_connection`` (numeric addresses: no resolver) and a lean protocol, and
+``loop.start_tls`` for both STARTTLS and implicit TLS (the TCP connection is made first, so
+a refused port and a failed handshake stay distinct). Tests can pass a connector that
+replays a recorded dialogue.
+
+The default stream is built for the per-session CPU of a scan: ``read()`` is a plain future
+that ``data_received`` resolves with the bytes themselves (no coroutine, copy or extra
+buffer when the reader is already waiting), and one deadline timer per connection, re-armed
+lazily, serves the connect and every read instead of an ``asyncio.timeout`` or a timer per
+read.
 
 Deadlines are absolute ``loop.time()`` values, so one total deadline bounds a whole
 dialogue however the server trickles its bytes. A stream signals:
@@ -20,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable
 from typing import Protocol
 
 from mxcensus.model import TlsInfo
 from mxcensus.probes.tls import tls_facts
 
 _HIGH_WATER = 64 * 1024  # pause reading past this many unread bytes: memory stays bounded
+_SLACK = 0.001  # a timer firing this close to its deadline counts as expired
 
 
 class ConnectTimeout(Exception):
@@ -41,7 +50,7 @@ class TlsFailure(Exception):
 
 
 class Stream(Protocol):
-    async def read(self, deadline: float) -> bytes:
+    def read(self, deadline: float) -> Awaitable[bytes]:
         """Bytes the server sent (at least one), or ``b""`` once it closed."""
         ...
 
@@ -61,47 +70,111 @@ class Connector(Protocol):
 
 
 class _Buffer(asyncio.Protocol):
-    """Collects received bytes; wakes one waiting reader; pauses the socket when full."""
+    """Hands received bytes to the waiting reader's future, or keeps them until the next
+    read; pauses the socket when too much is kept.
 
-    __slots__ = ("buf", "eof", "exc", "paused", "transport", "waiter")
+    It also keeps the connection's one deadline timer: a wait sets ``deadline`` and the
+    timer is only re-armed when the new deadline is earlier than the armed one; a timer
+    that fires before the current deadline sleeps again. The successive waits of a
+    dialogue (connect, greeting, each reply) usually cost one ``call_at`` in all.
+    """
 
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[None] | None = None
+    __slots__ = (
+        "chunks",
+        "deadline",
+        "eof",
+        "exc",
+        "loop",
+        "paused",
+        "size",
+        "task",
+        "timed_out",
+        "timer",
+        "timer_at",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.chunks: list[bytes] = []
+        self.size = 0  # bytes in chunks
+        self.waiter: asyncio.Future[bytes] | None = None
         self.eof = False
         self.exc: BaseException | None = None
         self.paused = False
         self.transport: asyncio.Transport | None = None
+        self.deadline = 0.0  # of the current wait
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.task: asyncio.Task[object] | None = None  # cancelled if connecting times out
+        self.timed_out = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if len(self.buf) > _HIGH_WATER and not self.paused and self.transport is not None:
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():  # else the reader was cancelled: keep the bytes
+                w.set_result(data)
+                return
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > _HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._wake()
+        self._end()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.exc = exc
-        self._wake()
+        self._end()
 
-    def _wake(self) -> None:
+    def _end(self) -> None:
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                if self.exc is not None:
+                    w.set_exception(self.exc)
+                else:
+                    w.set_result(b"")
 
+    def arm(self, deadline: float) -> None:
+        """Make the current wait end at ``deadline``."""
+        self.deadline = deadline
+        timer = self.timer
+        if timer is None or self.timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+            self.timer_at = deadline
 
-def _expire(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_exception(ReadTimeout("no data before the deadline"))
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.deadline - self.loop.time() > _SLACK:  # the wait moved on: sleep again
+            self.timer = self.loop.call_at(self.deadline, self._on_timer)
+            self.timer_at = self.deadline
+            return
+        if self.task is not None:  # still connecting
+            self.timed_out = True
+            self.task.cancel()
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_exception(ReadTimeout("no data before the deadline"))
 
 
 class AsyncioStream:
@@ -117,27 +190,26 @@ class AsyncioStream:
         self._proto = proto
         self._tls = False
 
-    async def read(self, deadline: float) -> bytes:
+    def read(self, deadline: float) -> Awaitable[bytes]:
+        # a plain future, resolved by the protocol with the bytes themselves
         p = self._proto
-        if not p.buf and not p.eof:
-            fut: asyncio.Future[None] = self._loop.create_future()
-            p.waiter = fut
-            handle = self._loop.call_at(deadline, _expire, fut)
-            try:
-                await fut
-            finally:
-                handle.cancel()
-                p.waiter = None
-        if p.buf:
-            data = bytes(p.buf)
-            p.buf.clear()
+        fut: asyncio.Future[bytes] = self._loop.create_future()
+        chunks = p.chunks
+        if chunks:
+            fut.set_result(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            chunks.clear()
+            p.size = 0
             if p.paused:
                 p.paused = False
                 self._transport.resume_reading()
-            return data
-        if p.exc is not None:
-            raise p.exc
-        return b""
+        elif not p.eof:
+            p.waiter = fut
+            p.arm(deadline)
+        elif p.exc is not None:
+            fut.set_exception(p.exc)
+        else:
+            fut.set_result(b"")
+        return fut
 
     def write(self, data: bytes) -> None:
         if not self._transport.is_closing():
@@ -148,7 +220,8 @@ class AsyncioStream:
     ) -> TlsInfo:
         loop = self._loop
         p = self._proto
-        p.buf.clear()  # bytes sent before the handshake must not be taken for TLS data
+        p.chunks.clear()  # bytes sent before the handshake must not be taken for TLS data
+        p.size = 0
         remaining = max(deadline - loop.time(), 0.001)
         try:
             async with asyncio.timeout_at(deadline):
@@ -174,6 +247,7 @@ class AsyncioStream:
         return tls_facts(transport.get_extra_info("ssl_object"))
 
     def close(self) -> None:
+        self._proto.disarm()
         if self._tls:
             self._transport.abort()  # no close_notify wait: the dialogue is over
         else:
@@ -184,12 +258,24 @@ class AsyncioConnector:
     """The default connector: ``loop.create_connection`` on the running loop."""
 
     async def connect(self, ip: str, port: int, deadline: float) -> Stream:
+        # ``ip`` is numeric, so no resolver runs; the deadline is the protocol's timer (which
+        # then serves the reads too) rather than an ``asyncio.timeout`` of its own
         loop = asyncio.get_running_loop()
+        proto = _Buffer(loop)
+        task = proto.task = asyncio.current_task(loop)
+        proto.arm(deadline)
         try:
-            async with asyncio.timeout_at(deadline):
-                transport, proto = await loop.create_connection(_Buffer, ip, port)
-        except TimeoutError as exc:
-            raise ConnectTimeout(f"no connection to {ip}:{port} before the deadline") from exc
+            transport, _ = await loop.create_connection(lambda: proto, ip, port)
+        except asyncio.CancelledError:
+            proto.disarm()
+            if proto.timed_out and task is not None and task.uncancel() == 0:
+                raise ConnectTimeout(f"no connection to {ip}:{port} before the deadline") from None
+            raise
+        except BaseException:
+            proto.disarm()
+            raise
+        finally:
+            proto.task = None
         return AsyncioStream(loop, transport, proto)
 
 

@@ -156,35 +156,35 @@ class Dialogue:
         stream = self.stream
         assert stream is not None
         limit = self.config.max_reply_bytes
-        got = bytearray()
-        truncated = False
+        chunks: list[bytes] = []  # what this step read, kept for a failure's partial result
+        size = 0
         try:
             if sent:
                 stream.write(sent)
             message = take()  # bytes left over from an earlier read
-            while message is None:
-                data = await stream.read(self.deadline(timeout or self.config.read_timeout))
-                if not data:
-                    raise Closed("the server closed the connection")
-                room = limit - len(got)
-                if len(data) > room:
-                    truncated = True
-                    got += data[: max(room, 0)]
-                else:
-                    got += data
-                feed(data)
-                message = take()
+            if message is None:
+                read_timeout = timeout or self.config.read_timeout
+                loop, total = self.loop, self.total_deadline
+                while message is None:
+                    data = await stream.read(min(loop.time() + read_timeout, total))
+                    if not data:
+                        raise Closed("the server closed the connection")
+                    if size < limit:
+                        chunks.append(data)
+                    size += len(data)
+                    feed(data)
+                    message = take()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 -- every failure becomes the outcome
             outcome, error = classify(exc)
             if isinstance(exc, TooLarge):
-                got, truncated = bytearray(exc.partial), True
-            self.steps.append(Step(name, sent=sent, received=bytes(got), truncated=truncated))
+                got, truncated = exc.partial, True
+            else:
+                got, truncated = b"".join(chunks)[:limit], size > limit
+            self.steps.append(Step(name, sent=sent, received=got, truncated=truncated))
             raise Ended(outcome, error) from None
-        self.steps.append(
-            Step(name, sent=sent, received=raw(message), code=code(message) if code else None)
-        )
+        self.steps.append(Step(name, sent, raw(message), code(message) if code else None))
         return message
 
     def close(self) -> None:

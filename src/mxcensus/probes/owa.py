@@ -10,7 +10,9 @@ bytes and keeps what came back. One ``GET`` per path, in order, each a step name
    never contacts another host);
 2. ``GET /owa/auth/logon.aspx``;
 3. ``GET /ecp/Current/exporttool/microsoft.exchange.ediscovery.exporttool.application``;
-4. ``GET /EWS/Exchange.asmx``.
+4. ``GET /EWS/Exchange.asmx``;
+5. ``GET /`` — the web root, where other webmail front ends (Zimbra, SmarterMail, Kerio,
+   Roundcube …) show themselves.
 
 Each step keeps the status (``code``), the raw headers in the order received (original
 case) and the body up to ``max_body_bytes`` (``truncated`` when cut). When no response
@@ -40,6 +42,7 @@ PATHS = (
     "/owa/auth/logon.aspx",
     "/ecp/Current/exporttool/microsoft.exchange.ediscovery.exporttool.application",
     "/EWS/Exchange.asmx",
+    "/",
 )
 REDIRECT_STEP = "GET /owa/ redirect"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})

@@ -27,6 +27,7 @@ class Chart:
     kind: Literal["bars", "map"]
     label: str
     values: tuple[str, ...]
+    also: tuple[str, ...] = ()  # further key columns joined into a bar's label
 
 
 @dataclass(frozen=True, slots=True)

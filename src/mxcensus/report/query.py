@@ -219,7 +219,12 @@ def build_report(
                 f"% of hosts: hosts in the row / all {tot['hosts']} hosts with an exposed "
                 "service in the scan.",
             ),
-            chart=Chart("bars", by[0].name, ("vulnerable", "potentially-vulnerable")),
+            chart=Chart(
+                "bars",
+                by[0].name,
+                ("vulnerable", "potentially-vulnerable"),
+                also=tuple(f.name for f in by[1:]),
+            ),
         ),
         _verdict_section(tot),
     ]

@@ -137,7 +137,7 @@ def build_trend(store: Store, scans: list[dict[str, Any]], by: tuple[Field, ...]
             "A host counts once in each row any of its exposed services falls into (under "
             "its most severe verdict when grouping by verdict).",
         ),
-        chart=Chart("bars", by[0].name, (f"hosts {last_l}",)),
+        chart=Chart("bars", by[0].name, (f"hosts {last_l}",), also=tuple(f.name for f in by[1:])),
     )
     return Document(
         kind="trend",

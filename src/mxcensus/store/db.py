@@ -24,6 +24,7 @@ from mxcensus.errors import StoreError, UsageError
 from mxcensus.model import ScanId, ServiceRecord, Status, Transcript
 from mxcensus.serialize import transcript_from_dict, transcript_to_dict
 from mxcensus.store.schema import LATEST, MIGRATIONS
+from mxcensus.versions import version_key
 
 _STATUS_ORDER = {
     Status.VULNERABLE.value: 3,
@@ -349,7 +350,7 @@ class Store:
                 "product": ident.product,
                 "product_line": a.product_line or None,
                 "version": ident.version or None,
-                "version_key": None,
+                "version_key": version_key(ident.product, ident.version) if ident.version else None,
                 "precision": ident.precision.label,
                 "release": a.release or None,
                 "confidence": a.confidence or None,

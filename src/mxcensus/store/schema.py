@@ -92,6 +92,27 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE progress ADD COLUMN pending JSON;
     """,
+    # 3: transcripts.data as zstd-compressed VARCHAR. The JSON type validated every document
+    # on insert and DuckDB's default string compression analysis at checkpoint cost more than
+    # the rest of the import (bench/import_speed.py); readers orjson.loads it either way, and
+    # serialize.py is what writes it. DuckDB cannot alter a column's compression: rebuild.
+    """
+    CREATE TABLE transcripts_v3 (
+        scan VARCHAR NOT NULL,
+        ip VARCHAR NOT NULL,
+        port INTEGER NOT NULL,
+        protocol VARCHAR NOT NULL,
+        transport VARCHAR NOT NULL,
+        observed_at TIMESTAMPTZ NOT NULL,
+        outcome VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        data VARCHAR USING COMPRESSION zstd NOT NULL  -- the whole Transcript as JSON text
+    );
+    INSERT INTO transcripts_v3 SELECT scan, ip, port, protocol, transport, observed_at,
+        outcome, source, CAST(data AS VARCHAR) FROM transcripts;
+    DROP TABLE transcripts;
+    ALTER TABLE transcripts_v3 RENAME TO transcripts;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -12,11 +12,13 @@ import re
 
 from mxcensus.versions.interface import Scheme, parse_int
 
-_BUILD = re.compile(r"(\d+)\.(\d+)(?:\.(\d+)(?:\.(\d+))?)?$", re.ASCII)
+_BUILD = re.compile(r"(\d+)(?:\.(\d+)(?:\.(\d+)(?:\.(\d+))?)?)?$", re.ASCII)
 
 
 def build_parts(version: str) -> tuple[int, ...] | None:
-    """The numeric parts as seen (2 to 4 of them), or ``None``."""
+    """The numeric parts as seen (1 to 4 of them), or ``None``.
+
+    One part is a product line seen by name only: ``8`` for "Exchange Server 2007"."""
     m = _BUILD.match(version.strip())
     if m is None:
         return None

@@ -10,6 +10,7 @@ as a string whose plain string order is the same order, for SQL (``services.vers
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import lru_cache
 
 SortKey = tuple[int, tuple[int, ...], str]
 """(1, numbers, "") for a parsable version; (0, (), text) for one that is not."""
@@ -38,10 +39,10 @@ class Scheme(ABC):
         """
 
     def parses(self, version: str) -> bool:
-        return self.numbers(version) is not None
+        return _numbers(self, version) is not None
 
     def sort_key(self, version: str) -> SortKey:
-        nums = self.numbers(version)
+        nums = _numbers(self, version)
         if nums is None:
             return (0, (), version)
         return (1, nums, "")
@@ -53,10 +54,17 @@ class Scheme(ABC):
 
     def version_key(self, version: str) -> str:
         """A string that sorts (plain string order, as in SQL) like :meth:`sort_key`."""
-        nums = self.numbers(version)
+        nums = _numbers(self, version)
         if nums is None:
             return "0" + version
         return "1" + "".join(_encode_int(n) for n in nums)
+
+
+@lru_cache(maxsize=65536)
+def _numbers(scheme: Scheme, version: str) -> tuple[int, ...] | None:
+    # schemes are stateless singletons (hashed by identity); a knowledge base compares the
+    # same few hundred versions over and over
+    return scheme.numbers(version)
 
 
 def parse_int(text: str) -> int | None:

@@ -22,55 +22,84 @@ _SEPARATORS = frozenset(b" -\r\n")
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One complete reply: its code, the text of each line (without code and separator or
-    line end), and the exact bytes received."""
+    """One complete reply: its code (the last line's) and the exact bytes received.
+
+    ``lines`` (the text of each line without code, separator and line end) is derived from
+    ``raw`` when asked for: the probe only needs the code and the bytes.
+    """
 
     code: int
-    lines: tuple[bytes, ...]
     raw: bytes
+
+    @property
+    def lines(self) -> tuple[bytes, ...]:
+        parts = self.raw.split(b"\n")
+        parts.pop()  # raw ends in LF
+        return tuple(x[4:-1] if x.endswith(b"\r") else x[4:] for x in parts)
 
     @property
     def text(self) -> bytes:
         return b"\n".join(self.lines)
 
 
-class ReplyParser:
-    """Incremental SMTP reply parser holding at most ``limit`` bytes of an unfinished reply."""
+def _whole(raw: bytes) -> Reply:
+    """The reply of ``raw``, a complete reply (every line framed, the last one final)."""
+    last = raw.rfind(b"\n", 0, len(raw) - 1) + 1
+    return Reply(int(raw[last : last + 3]), raw)
 
-    __slots__ = ("_buf", "_limit", "_lines", "_pos", "_searched")
+
+class ReplyParser:
+    """Incremental SMTP reply parser holding at most ``limit`` bytes of an unfinished reply.
+
+    The common case — a chunk that holds exactly one whole reply and nothing before it — is
+    kept as it came (no copy) and matched once; everything else goes through a buffer and a
+    line walker that rejects garbage on its first bytes.
+    """
+
+    __slots__ = ("_buf", "_chunk", "_limit", "_pos", "_searched")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self._buf = bytearray()
+        self._chunk = b""  # a chunk fed while _buf was empty, not yet looked at
         self._limit = limit
-        self._lines: list[bytes] = []  # texts of the complete lines of the unfinished reply
         self._pos = 0  # start of the first incomplete line
         self._searched = 0  # no LF in _buf[_pos:_searched]
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        if self._chunk:
+            self._buf += self._chunk
+            self._chunk = b""
+        if self._buf:
+            self._buf += data
+        else:
+            self._chunk = data
 
     def pending(self) -> bytes:
         """The bytes of the unfinished reply (at most ``limit``)."""
+        if self._chunk:
+            return self._chunk[: self._limit]
         return bytes(self._buf[: self._limit])
 
     def next_reply(self) -> Reply | None:
+        chunk = self._chunk
+        if chunk:
+            m = _WHOLE_REPLY.match(chunk)
+            if m is not None and m.end() == len(chunk) and len(chunk) <= self._limit:
+                self._chunk = b""
+                return _whole(chunk)
+            self._buf += chunk
+            self._chunk = b""
         buf = self._buf
         if not buf:
             return None
         if self._pos == 0:
             m = _WHOLE_REPLY.match(buf)
-            if m is not None and m.end() <= self._limit:  # fast path: a whole reply is here
+            if m is not None and m.end() <= self._limit:  # a whole reply is at the start
                 end = m.end()
                 raw = bytes(buf[:end])
                 del buf[:end]
                 self._searched = 0
-                parts = raw.split(b"\n")
-                parts.pop()
-                return Reply(
-                    int(raw[:3]),
-                    tuple(x[4:-1] if x.endswith(b"\r") else x[4:] for x in parts),
-                    raw,
-                )
+                return _whole(raw)
         while True:
             pos = self._pos
             nl = buf.find(b"\n", max(pos, self._searched))
@@ -81,16 +110,13 @@ class ReplyParser:
                     raise TooLarge(self._limit, bytes(buf[: self._limit]))
                 return None
             line_end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
-            self._lines.append(bytes(buf[pos + 4 : line_end]) if line_end - pos > 4 else b"")
             self._pos = self._searched = nl + 1
             if line_end - pos == 3 or buf[pos + 3] != 0x2D:  # final line: no "-"
                 code = int(buf[pos : pos + 3])
                 raw = bytes(buf[: nl + 1])
                 del buf[: nl + 1]
-                reply = Reply(code, tuple(self._lines), raw)
-                self._lines = []
                 self._pos = self._searched = 0
-                return reply
+                return Reply(code, raw)
             if self._pos > self._limit:
                 raise TooLarge(self._limit, bytes(buf[: self._limit]))
 
@@ -123,5 +149,7 @@ def ehlo_keywords(reply: Reply) -> tuple[tuple[str, str], ...]:
 
 def has_extension(reply: Reply, keyword: str) -> bool:
     """Whether an EHLO reply advertises ``keyword`` (case-insensitive)."""
-    key = keyword.upper()
-    return any(k == key for k, _ in ehlo_keywords(reply))
+    key = keyword.upper().encode("ascii")
+    if key not in reply.raw.upper():  # the usual answer, without splitting the lines
+        return False
+    return any(text.strip().split(b" ", 1)[0].upper() == key for text in reply.lines[1:])

@@ -72,7 +72,7 @@ def _num(v: Value) -> float:
 
 
 def bars_svg(section: Section, chart: Chart) -> str:
-    li = section.columns.index(chart.label)
+    li = [section.columns.index(c) for c in (chart.label, *chart.also)]
     vis = [section.columns.index(c) for c in chart.values]
     rows = [r for r in section.rows if sum(_num(r[i]) for i in vis) > 0][:MAX_BARS]
     if not rows:
@@ -87,7 +87,7 @@ def bars_svg(section: Section, chart: Chart) -> str:
     ]
     for n, r in enumerate(rows):
         y = 5 + n * row_h
-        label = fmt(r[li])
+        label = " · ".join(fmt(r[i], section.columns[i]) for i in li)
         out.append(
             f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">'
             f"{esc(label[:40])}</text>"

@@ -1,0 +1,103 @@
+"""The shaping every importer shares: service names, reply splitting, times, addresses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mxcensus.importers import _common as c
+from mxcensus.importers.run import ImportResult, ProblemAt
+from mxcensus.importers.summary import render_summary
+from mxcensus.model import ScanId, Transport
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("data", "replies"),
+    [
+        (b"220 a\r\n250-b\r\n250 c\r\n", [b"220 a\r\n", b"250-b\r\n250 c\r\n"]),
+        (b"220-x\r\n220 y\r\n", [b"220-x\r\n220 y\r\n"]),
+        (b"220\r\n250-a\r\n250-b\r\n", [b"220\r\n", b"250-a\r\n250-b\r\n"]),  # cut short
+        (b"no code at all", [b"no code at all"]),
+        (b"2200 not a code\r\n220 ok", [b"2200 not a code\r\n220 ok"]),
+    ],
+)
+def test_split_replies(data: bytes, replies: list[bytes]) -> None:
+    assert c.split_replies(data) == replies
+
+
+def test_smtp_steps_names_like_the_probe() -> None:
+    steps = c.smtp_steps(b"220 mx ESMTP\r\n250-mx\r\n250 STARTTLS\r\n214 help\r\n")
+    assert [(s.name, s.code) for s in steps] == [("greeting", 220), ("ehlo", 250), ("help", 214)]
+
+
+@pytest.mark.parametrize(
+    ("port", "name", "tls", "protocol"),
+    [
+        (25, "", None, "smtp"), (587, "smtp", None, "submission"), (465, "", None, "smtps"),
+        (2525, "smtp", True, "smtps"), (143, "", None, "imap"), (993, "imap-ssl", None, "imaps"),
+        (110, "pop3", None, "pop3"), (995, "", None, "pop3s"), (80, "", None, "http"),
+        (8443, "http", None, "https"), (8080, "https-simple-new", None, "https"),
+    ],
+)  # fmt: skip
+def test_protocol_names(port: int, name: str, tls: bool | None, protocol: str) -> None:
+    family = c.family_of(port, name)
+    assert family is not None
+    assert c.protocol_of(family, port, tls=tls, name=name) == protocol
+
+
+def test_not_mail_ports_have_no_family() -> None:
+    assert c.family_of(22) is None and c.family_of(3389, "ms-wbt-server") is None
+    assert c.transport_of("smtp", starttls=True) is Transport.STARTTLS
+    assert c.transport_of("imaps") is Transport.TLS
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("2024-03-05T11:22:33.456789", "2024-03-05T11:22:33.456789+00:00"),  # naive is UTC
+        ("2024-03-05T11:22:33Z", "2024-03-05T11:22:33+00:00"),
+        ("2024-03-05T11:22:33+01:00", "2024-03-05T10:22:33+00:00"),
+        ("2024-03-05T11:22:40.123456789Z", "2024-03-05T11:22:40.123456+00:00"),  # Go's ns
+        ("2021-07-08 11:58:42", "2021-07-08T11:58:42+00:00"),
+        ("1709637753", "2024-03-05T11:22:33+00:00"),
+        (1709637753, "2024-03-05T11:22:33+00:00"),
+        (None, "2026-01-01T00:00:00+00:00"),
+    ],
+)
+def test_parse_time(value: object, iso: str) -> None:
+    assert c.parse_time(value, NOW).isoformat() == iso
+
+
+def test_parse_time_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        c.parse_time("yesterday", NOW)
+
+
+def test_addresses_are_canonical() -> None:
+    assert c.address("2001:DB8:0:0::1") == "2001:db8::1"
+    assert c.address(" 192.0.2.1 ") == "192.0.2.1"
+    for bad in ("mail.example.com", "999.1.1.1", "=1+1", "", "1.2.3.4\x00", "01.2.3.4"):
+        with pytest.raises(ValueError, match="not an IP address"):
+            c.address(bad)
+
+
+def test_http_head_keeps_header_order() -> None:
+    code, headers, rest = c.http_head(b"HTTP/1.1 302 Found\r\nB: 2\r\nA: 1\r\n\r\nbody")
+    assert code == 302 and headers == (("B", "2"), ("A", "1")) and rest == b"body"
+
+
+def test_summary_escapes_what_files_said() -> None:
+    r = ImportResult(
+        scan=ScanId("s1"), fmt="shodan", files=("f.json",), records=10, transcripts=8,
+        skipped=1, malformed=7,
+        problems=tuple(ProblemAt("f.json", n, "bad \x1b[31mred\x07") for n in range(1, 8)),
+        services=8, analyzed=True, bytes_read=1000, seconds=0.5,
+    )  # fmt: skip
+    out, warn = render_summary(r)
+    assert "records" in out and "services" in out and "identified" in out
+    assert "(first at f.json:1, f.json:2, f.json:3 …)" in out
+    assert "\x1b" not in warn and "\\x1b[31mred\\x07" in warn
+    assert "f.json:1: bad" in warn and "… and 2 more" in warn
