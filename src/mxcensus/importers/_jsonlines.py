@@ -9,17 +9,18 @@ malformed record, reported with its number, and the rest imports.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
 from mxcensus.importers._common import iter_lines
-from mxcensus.importers.interface import ImportProblem, Item, Skipped, WrongFormatError
-from mxcensus.model import Transcript
+from mxcensus.importers.interface import ImportProblem, Skipped, WrongFormatError
 
-Convert = Callable[[dict[str, Any]], Iterable[Transcript]]
-"""One parsed record -> its transcripts (none: nothing mail-related in it). Raises
-KeyError/TypeError/ValueError for a record that does not have the format's shape."""
+T = TypeVar("T")
+Convert = Callable[[dict[str, Any]], Iterable[T]]
+"""One parsed record -> its transcripts (none: nothing mail-related in it), as Transcript
+objects or in their stored JSON form. Raises KeyError/TypeError/ValueError for a record that
+does not have the format's shape."""
 
 
 def read_json_lines(
@@ -28,9 +29,9 @@ def read_json_lines(
     *,
     fmt: str,
     looks_right: Callable[[dict[str, Any]], bool],
-    convert: Convert,
+    convert: Convert[T],
     what: str,
-) -> Iterator[Item]:
+) -> Iterator[tuple[int, T | ImportProblem | Skipped]]:
     first = True
     loads = orjson.loads
     for n, line in iter_lines(stream):

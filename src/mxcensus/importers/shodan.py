@@ -17,8 +17,9 @@ from typing import Any, BinaryIO
 
 from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
-from mxcensus.importers.interface import Item
-from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
+from mxcensus.importers.interface import DocItem, Item
+from mxcensus.model import Outcome
+from mxcensus.serialize import transcript_from_dict
 
 _TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
 # org, asn and location.{country_code,city} are kept once, as the geo.* hint
@@ -35,6 +36,14 @@ class ShodanImporter:
     name = "shodan"
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
+        for n, item in self.read_docs(stream, path):
+            if isinstance(item, dict):
+                yield n, transcript_from_dict(item)
+            else:
+                yield n, item
+
+    def read_docs(self, stream: BinaryIO, path: str) -> Iterator[DocItem]:
+        """:meth:`read` with each transcript in its stored JSON form (what the import writes)."""
         now = datetime.now(UTC)
         return read_json_lines(
             stream,
@@ -56,7 +65,8 @@ def _ip(doc: dict[str, Any]) -> str:
     return c.address(raw)
 
 
-def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
+def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """One banner -> its transcripts in serialize.transcript_to_dict's form."""
     port = doc["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"bad port {port!r}")
@@ -79,16 +89,16 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
     )
     protocol = c.protocol_of(family, port, tls=implicit, name=module)
     data = c.to_bytes(doc.get("data"))
-    steps: tuple[Step, ...]
+    steps: list[dict[str, Any]]
     starttls = False
     if family == "smtp":
-        steps = c.smtp_steps(data)
+        steps = c.step_docs(c.smtp_parts(data))
         starttls = has_ssl and protocol != "smtps"
     elif family == "imap":
-        steps = c.line_protocol_steps(data, "capability")
+        steps = c.step_docs(c.line_protocol_parts(data, "capability"))
         starttls = has_ssl and protocol != "imaps"
     elif family == "pop3":
-        steps = c.line_protocol_steps(data, "capa")
+        steps = c.step_docs(c.line_protocol_parts(data, "capa"))
         starttls = has_ssl and protocol != "pop3s"
     else:
         code, headers, _ = c.http_head(data)
@@ -102,9 +112,9 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
             loc = http.get("location")
             if isinstance(loc, str) and loc.startswith("/"):
                 path = loc.split("?", 1)[0]
-        steps = (c.http_step(path, code, headers, body),)
+        steps = [c.http_step_doc(path, code, headers, body)]
     tls = _tls(ssl) if isinstance(ssl, dict) else None
-    extra: list[tuple[str, str]] = [("shodan.module", module)] if module else []
+    extra: list[list[str]] = [["shodan.module", module]] if module else []
     add = extra.append
     text_of = c.text_of
     for source, (key, name) in ((doc, _KEEP), (meta, _KEEP_META), (http, _KEEP_HTTP)):
@@ -114,45 +124,51 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
                 if v is not None:
                     s = text_of(v)
                     if s:
-                        add((name[k], s))
+                        add([name[k], s])
     loc = doc.get("location")
     if type(loc) is dict:
         cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
         if cc:
-            add(("geo.country", cc))
+            add(["geo.country", cc])
         if city:
-            add(("geo.city", city))
+            add(["geo.city", city])
         region = text_of(loc.get("region_code"))
         if region:
-            add(("shodan.location.region_code", region))
+            add(["shodan.location.region_code", region])
     asn = c.parse_asn(doc.get("asn"))
     if asn is not None:
-        add(("geo.asn", str(asn)))
+        add(["geo.asn", str(asn)])
     org = text_of(doc.get("org") or doc.get("isp"))
     if org:
-        add(("geo.org", org))
+        add(["geo.org", org])
     hostnames = doc.get("hostnames") or ()
-    transcript = Transcript(
-        ip=ip,
-        port=port,
-        protocol=protocol,
-        transport=c.transport_of(protocol, starttls=starttls),
-        observed_at=c.parse_time(doc.get("timestamp"), now),
-        outcome=Outcome.OK,
-        steps=steps,
-        tls=tls,
-        hostname=str(hostnames[0]) if hostnames else "",
-        source="shodan",
-        extra=tuple(extra),
-    )
-    return [transcript]
+    return [
+        {
+            "ip": ip,
+            "port": port,
+            "protocol": protocol,
+            "transport": c.transport_of(protocol, starttls=starttls).value,
+            "observed_at": c.parse_time(doc.get("timestamp"), now).isoformat(),
+            "outcome": _OK,
+            "steps": steps,
+            "tls": tls,
+            "error": "",
+            "duration_ms": 0,
+            "hostname": str(hostnames[0]) if hostnames else "",
+            "source": "shodan",
+            "extra": extra,
+        }
+    ]
 
 
-def _tls(ssl: dict[str, Any]) -> TlsInfo:
+_OK = Outcome.OK.value
+
+
+def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
     cipher = ssl.get("cipher") or {}
     best = max((_RANK.get(v, -1) for v in ssl.get("versions") or () if type(v) is str), default=-1)
     version = _ORDER[best] if best >= 0 else str(cipher.get("version") or "")
-    chain: list[Certificate] = []
+    chain: list[dict[str, Any]] = []
     pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]
     summary = ssl.get("cert")
     if isinstance(summary, dict) and summary.get("subject"):
@@ -161,10 +177,10 @@ def _tls(ssl: dict[str, Any]) -> TlsInfo:
         chain.append(_cert_summary(summary))
         pems = pems[1:]
     for pem in pems:
-        cert = c.cert_from_pem(pem)
+        cert = c.cert_doc_from_pem(pem)
         if cert is not None:
             chain.append(cert)
-    return c.tls_info(version, str(cipher.get("name") or ""), tuple(chain))
+    return {"version": version, "cipher": str(cipher.get("name") or ""), "chain": chain}
 
 
 _ORDER = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -184,11 +200,11 @@ def _when(v: Any) -> datetime | None:
     return None
 
 
-def _cert_summary(cert: dict[str, Any]) -> Certificate:
+def _cert_summary(cert: dict[str, Any]) -> dict[str, Any]:
     when = _when
     fp = cert.get("fingerprint") or {}
     serial = cert.get("serial")
-    return c.cert_from_fields(
+    return c.cert_doc_from_fields(
         subject=c.name_string(cert.get("subject")),
         issuer=c.name_string(cert.get("issuer")),
         not_before=when(cert.get("issued")),
