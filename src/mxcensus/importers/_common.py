@@ -121,21 +121,27 @@ def reply_code(data: bytes) -> int | None:
     return None
 
 
-_LAST_LINE = re.compile(rb"^\d{3}(?![-\d])[^\n]*(?:\n|\Z)", re.M)  # "250 x", "250" — not "250-"
-
-
 def split_replies(data: bytes) -> list[bytes]:
     """Split concatenated SMTP replies ("220-a\\r\\n220 b\\r\\n250-c\\r\\n250 d") into replies.
 
     A reply ends at a line whose fourth byte is not '-'. Lines without a code are kept with
-    the reply they follow.
+    the reply they follow. (A split and a loop: a multiline regex was a tenth of the import.)
     """
     replies: list[bytes] = []
-    start = 0
-    for m in _LAST_LINE.finditer(data):
-        replies.append(data[start : m.end()])
-        start = m.end()
-    if start < len(data):
+    start = pos = 0
+    size = len(data)
+    for line in data.split(b"\n"):
+        pos += len(line) + 1  # past its "\n" (one too far on a last line without one)
+        head = line[:4]
+        if (
+            len(head) >= 3
+            and head[:3].isdigit()
+            and (len(head) == 3 or not (head[3:] == b"-" or head[3:].isdigit()))
+        ):  # "250 x", "250" - not "250-", "2500"
+            end = pos if pos <= size else size
+            replies.append(data[start:end])
+            start = end
+    if start < size:
         replies.append(data[start:])
     return replies
 

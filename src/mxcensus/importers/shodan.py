@@ -121,7 +121,12 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
         if type(source) is dict:
             for k in key:
                 v = source.get(k)
-                if v is not None:
+                if v is None:
+                    continue
+                if type(v) is str:  # the usual case, without a call
+                    if v:
+                        add([name[k], v if len(v) <= _MAX_EXTRA else v[:_MAX_EXTRA]])
+                else:
                     s = text_of(v)
                     if s:
                         add([name[k], s])
@@ -147,8 +152,8 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             "ip": ip,
             "port": port,
             "protocol": protocol,
-            "transport": c.transport_of(protocol, starttls=starttls).value,
-            "observed_at": c.parse_time(doc.get("timestamp"), now).isoformat(),
+            "transport": _TRANSPORT[protocol, starttls],
+            "observed_at": _iso_time(doc.get("timestamp"), now),
             "outcome": _OK,
             "steps": steps,
             "tls": tls,
@@ -162,6 +167,32 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
 
 
 _OK = Outcome.OK.value
+_MAX_EXTRA = c.MAX_EXTRA
+_TRANSPORT = {
+    (p, s): c.transport_of(p, starttls=s).value
+    for p in ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "http", "https")
+    for s in (False, True)
+}
+
+
+def _iso_time(value: Any, now: datetime) -> str:
+    """The banner's time as serialize writes it. Shodan's own form, naive UTC with
+    microseconds ("2024-03-07T08:01:00.000000"), only gets its offset appended (after
+    fromisoformat has checked it): parsing and formatting it again was a tenth of the import."""
+    if (
+        type(value) is str
+        and len(value) == 26
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+        and value[19] == "."
+    ):  # "YYYY-MM-DD?HH:MM:SS.ffffff", which DuckDB's cast reads too
+        try:
+            naive = datetime.fromisoformat(value).tzinfo is None
+        except ValueError:
+            naive = False
+        if naive:
+            return value + "+00:00"
+    return c.parse_time(value, now).isoformat()
 
 
 def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +232,35 @@ def _when(v: Any) -> datetime | None:
 
 
 def _cert_summary(cert: dict[str, Any]) -> dict[str, Any]:
+    """The leaf as Shodan summarised it, in serialize's form. Cached by every field it is
+    made of: a certificate recurs on each port of a host and across hosts of a provider."""
+    fp = cert.get("fingerprint") or {}
+    subject, issuer = cert.get("subject"), cert.get("issuer")
+    try:
+        key = (
+            str(fp.get("sha256") or "") if type(fp) is dict else "",
+            cert.get("serial"),
+            cert.get("issued"),
+            cert.get("expires"),
+            tuple(subject.items()) if type(subject) is dict else subject,
+            tuple(issuer.items()) if type(issuer) is dict else issuer,
+        )
+        hash(key)
+    except TypeError:  # a list somewhere: build it, uncached
+        return _cert_summary_doc(cert)
+    got = _SUMMARIES.get(key)
+    if got is None:
+        if len(_SUMMARIES) >= 4096:
+            _SUMMARIES.clear()
+        got = _SUMMARIES[key] = _cert_summary_doc(cert)
+    return got
+
+
+_SUMMARIES: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""Shared documents: only ever serialised, never mutated."""
+
+
+def _cert_summary_doc(cert: dict[str, Any]) -> dict[str, Any]:
     when = _when
     fp = cert.get("fingerprint") or {}
     serial = cert.get("serial")
