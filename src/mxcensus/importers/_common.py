@@ -121,28 +121,28 @@ def reply_code(data: bytes) -> int | None:
     return None
 
 
+_REPLY = re.compile(rb"(?:[^\n]*\n)*?\d{3}(?![-\d])[^\n]*(?:\n|\Z)")
+"""One reply from a line start: any lines, up to the first "250 x"/"250" line (not "250-")."""
+
+
 def split_replies(data: bytes) -> list[bytes]:
     """Split concatenated SMTP replies ("220-a\\r\\n220 b\\r\\n250-c\\r\\n250 d") into replies.
 
     A reply ends at a line whose fourth byte is not '-'. Lines without a code are kept with
-    the reply they follow. (A split and a loop: a multiline regex was a tenth of the import.)
+    the reply they follow. (One anchored match per reply: scanning every line start with a
+    multiline pattern was twice as slow.)
     """
     replies: list[bytes] = []
-    start = pos = 0
+    pos = 0
     size = len(data)
-    for line in data.split(b"\n"):
-        pos += len(line) + 1  # past its "\n" (one too far on a last line without one)
-        head = line[:4]
-        if (
-            len(head) >= 3
-            and head[:3].isdigit()
-            and (len(head) == 3 or not (head[3:] == b"-" or head[3:].isdigit()))
-        ):  # "250 x", "250" - not "250-", "2500"
-            end = pos if pos <= size else size
-            replies.append(data[start:end])
-            start = end
-    if start < size:
-        replies.append(data[start:])
+    match = _REPLY.match
+    while pos < size:
+        m = match(data, pos)
+        if m is None:
+            replies.append(data[pos:])
+            break
+        replies.append(m.group())
+        pos = m.end()
     return replies
 
 
