@@ -39,10 +39,10 @@ def read_json_lines(
             yield n, ImportProblem(n, "line longer than 64 MiB")
             first = False
             continue
-        stripped = line.strip()
-        if not stripped:
+        if line.isspace():  # a blank line (no copy, unlike strip(), for the 99.9% that are not)
             continue
         if first:
+            stripped = line.strip()
             first = False
             if not stripped.startswith(b"{"):
                 raise WrongFormatError(
@@ -59,7 +59,7 @@ def read_json_lines(
                 )
         else:
             try:
-                doc = loads(stripped)
+                doc = loads(line)  # orjson skips the surrounding whitespace itself
             except orjson.JSONDecodeError as exc:
                 yield n, ImportProblem(n, f"invalid JSON: {exc}")
                 continue
