@@ -197,8 +197,10 @@ def _iso_time(value: Any, now: datetime) -> str:
 
 def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
     cipher = ssl.get("cipher") or {}
-    best = max((_RANK.get(v, -1) for v in ssl.get("versions") or () if type(v) is str), default=-1)
-    version = _ORDER[best] if best >= 0 else str(cipher.get("version") or "")
+    offered = ssl.get("versions") or ()
+    # the highest version offered ("-TLSv1" means not offered and matches none of them)
+    version = next((v for v in _DESCENDING if v in offered), "") if type(offered) is list else ""
+    version = version or str(cipher.get("version") or "")
     chain: list[dict[str, Any]] = []
     pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]
     summary = ssl.get("cert")
@@ -217,7 +219,7 @@ def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
 _ORDER = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
-_RANK = {v: i for i, v in enumerate(_ORDER)}  # "-TLSv1" (not offered) is not in it
+_DESCENDING = _ORDER[::-1]
 
 
 def _when(v: Any) -> datetime | None:
