@@ -7,9 +7,11 @@ skipped; 0.4-3 KB each, 1.3 KB on average, as ``shodan download`` mail records),
 the stages separately, each the median of ``--repeat`` runs in this process:
 
 0. baseline: read the lines and ``orjson.loads`` each — the floor any JSON-lines import pays;
-1. parse: the importer alone (bytes -> Transcript), nothing written;
+1. parse: the importer alone, nothing written — ``read_docs`` (bytes -> the transcripts'
+   stored JSON form, what the import writes) where the importer has it, else ``read``;
 2. import: parse + transcript build + store write (``import_files(analyze=False)``);
-3. the same on the gzip-compressed file.
+3. the same on the gzip-compressed file;
+4. import + analysis (identify, assess, enrich: ``import_files`` as ``mxcensus import`` runs it).
 
 Prints records/s and MB/s of input (wall clock and CPU time of this process) and each stage's
 ratio to the baseline measured in the same run, which stays meaningful on a shared, loaded
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mxcensus.importers import import_files  # noqa: E402
+from mxcensus.importers.interface import DocImporter  # noqa: E402
 from mxcensus.importers.registry import IMPORTERS  # noqa: E402
 from mxcensus.store.db import Store  # noqa: E402
 
@@ -88,17 +91,19 @@ def main() -> None:
             for line in f:
                 orjson.loads(line)
 
+    read = importer.read_docs if isinstance(importer, DocImporter) else importer.read
+
     def parse_only() -> None:
         with src.open("rb") as f:
-            for _ in importer.read(f, str(src)):
+            for _ in read(f, str(src)):
                 pass
 
     runs = iter(range(10_000))
 
-    def full(path: Path) -> None:
+    def full(path: Path, analyze: bool = False) -> None:
         store = Store.open(tmp / f"bench-{next(runs)}.duckdb")
         try:
-            r = import_files(store, "shodan", [path], analyze=False)
+            r = import_files(store, "shodan", [path], analyze=analyze)
             assert r.transcripts > 0 and r.malformed == 0
         finally:
             store.close()
@@ -112,6 +117,7 @@ def main() -> None:
         ("parse + transcript build", parse_only),
         ("parse + build + store write", lambda: full(src)),
         ("same, from .gz", lambda: full(gz)),
+        ("import + analysis", lambda: full(src, analyze=True)),
     ):
         wall, cpu = median_time(fn, args.repeat)
         print(

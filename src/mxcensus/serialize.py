@@ -19,7 +19,7 @@ from mxcensus.model import (
 )
 
 
-def _cert_to_dict(c: Certificate) -> dict[str, Any]:
+def cert_to_dict(c: Certificate) -> dict[str, Any]:
     return {
         "subject": c.subject,
         "issuer": c.issuer,
@@ -48,7 +48,7 @@ def _cert_from_dict(d: dict[str, Any]) -> Certificate:
 def tls_to_dict(t: TlsInfo | None) -> dict[str, Any] | None:
     if t is None:
         return None
-    return {"version": t.version, "cipher": t.cipher, "chain": [_cert_to_dict(c) for c in t.chain]}
+    return {"version": t.version, "cipher": t.cipher, "chain": [cert_to_dict(c) for c in t.chain]}
 
 
 def tls_from_dict(d: dict[str, Any] | None) -> TlsInfo | None:

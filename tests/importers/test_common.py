@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mxcensus.importers import _common as c
 from mxcensus.importers.run import ImportResult, ProblemAt
@@ -101,3 +104,20 @@ def test_summary_escapes_what_files_said() -> None:
     assert "(first at f.json:1, f.json:2, f.json:3 …)" in out
     assert "\x1b" not in warn and "\\x1b[31mred\\x07" in warn
     assert "f.json:1: bad" in warn and "… and 2 more" in warn
+
+
+_REPLY_END = re.compile(rb"^\d{3}(?![-\d])[^\n]*(?:\n|\Z)", re.M)  # the definition, as a regex
+
+
+@given(st.lists(st.sampled_from([b"2", b"5", b"0", b"-", b" ", b"\n", b"\r", b"x", b"\xff",
+                                 b"250", b"220-", b"250 ", b"\r\n"]), max_size=30))  # fmt: skip
+def test_split_replies_matches_its_regex_definition(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    want: list[bytes] = []
+    start = 0
+    for m in _REPLY_END.finditer(data):
+        want.append(data[start : m.end()])
+        start = m.end()
+    if start < len(data):
+        want.append(data[start:])
+    assert c.split_replies(data) == want

@@ -18,6 +18,7 @@ from mxcensus.importers.interface import (
     UnreadableInputError,
     WrongFormatError,
 )
+from mxcensus.model import Transcript
 from mxcensus.store.db import Store
 from tests.importers.conftest import fixture, store_state
 
@@ -297,3 +298,35 @@ def test_an_address_that_is_not_one_is_a_malformed_record(
     assert (r.transcripts, r.malformed) == (1, 1)
     assert r.problems[0].line == content.count(b"\n")  # the last line
     assert "not an IP address" in r.problems[0].message
+
+
+def test_stored_docs_are_the_transcripts_read_gives(tmp_path: Path) -> None:
+    """Shodan's import writes its JSON documents directly (no Transcript objects): what the
+    store holds must be exactly what ``read`` gives, columns included."""
+    from mxcensus.importers.registry import IMPORTERS
+
+    path = fixture("shodan-mail.json")
+    with path.open("rb") as f:
+        expected = [
+            t for _n, t in IMPORTERS["shodan"].read(f, str(path)) if isinstance(t, Transcript)
+        ]
+    assert len(expected) >= 5
+    with Store.open(tmp_path / "x.duckdb") as store:
+        r = import_files(store, "shodan", [path], analyze=False)
+        got = list(store.iter_transcripts(r.scan))
+        cols = store.con.execute(
+            "SELECT ip, port, protocol, transport, observed_at, outcome, source"
+            " FROM transcripts WHERE scan = ? ORDER BY ip, port",
+            [r.scan],
+        ).fetchall()
+    key = lambda t: (t.ip, t.port)  # noqa: E731
+    want = sorted(expected, key=key)
+    assert sorted(got, key=key) == want
+    assert [
+        (ip, port, proto, tr, when.timestamp(), out, src)
+        for ip, port, proto, tr, when, out, src in cols
+    ] == [
+        (t.ip, t.port, t.protocol, t.transport.value, t.observed_at.timestamp(),
+         t.outcome.value, t.source)
+        for t in want
+    ]  # fmt: skip

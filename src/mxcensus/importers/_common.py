@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, BinaryIO
 
 from mxcensus.model import Certificate, Step, TlsInfo, Transport
+from mxcensus.serialize import cert_to_dict
 
 MAX_REPLY = 64 * 1024  # like ProbeConfig.max_reply_bytes: longer banners are truncated
 MAX_BODY = 256 * 1024  # like ProbeConfig.max_body_bytes
@@ -120,53 +121,107 @@ def reply_code(data: bytes) -> int | None:
     return None
 
 
-_LAST_LINE = re.compile(rb"^\d{3}(?![-\d])[^\n]*(?:\n|\Z)", re.M)  # "250 x", "250" — not "250-"
+_REPLY = re.compile(rb"(?:[^\n]*\n)*?\d{3}(?![-\d])[^\n]*(?:\n|\Z)")
+"""One reply from a line start: any lines, up to the first "250 x"/"250" line (not "250-")."""
 
 
 def split_replies(data: bytes) -> list[bytes]:
     """Split concatenated SMTP replies ("220-a\\r\\n220 b\\r\\n250-c\\r\\n250 d") into replies.
 
     A reply ends at a line whose fourth byte is not '-'. Lines without a code are kept with
-    the reply they follow.
+    the reply they follow. (One anchored match per reply: scanning every line start with a
+    multiline pattern was twice as slow.)
     """
     replies: list[bytes] = []
-    start = 0
-    for m in _LAST_LINE.finditer(data):
-        replies.append(data[start : m.end()])
-        start = m.end()
-    if start < len(data):
-        replies.append(data[start:])
+    pos = 0
+    size = len(data)
+    match = _REPLY.match
+    while pos < size:
+        m = match(data, pos)
+        if m is None:
+            replies.append(data[pos:])
+            break
+        replies.append(m.group())
+        pos = m.end()
     return replies
 
 
-def smtp_steps(data: bytes, ehlo_sent: bytes = b"") -> tuple[Step, ...]:
+StepParts = tuple[str, bytes, int | None, bytes]
+"""name, received, code, sent: one step before it becomes a Step or a stored document."""
+
+
+def smtp_parts(data: bytes, ehlo_sent: bytes = b"") -> list[StepParts]:
     """A recorded SMTP exchange (greeting, then usually the EHLO reply) as probe steps."""
     if not data:
-        return ()
+        return []
     replies = split_replies(data)
-    steps = [step("greeting", replies[0], code=reply_code(replies[0]))]
+    first = replies[0]
+    parts: list[StepParts] = [("greeting", first, reply_code(first), b"")]
     have_ehlo = False
     for r in replies[1:]:
         code = reply_code(r)
         if code == 250 and not have_ehlo:
             have_ehlo = True
-            steps.append(step("ehlo", r, code=code, sent=ehlo_sent))
+            parts.append(("ehlo", r, code, ehlo_sent))
         elif code == 214:
-            steps.append(step("help", r, code=code))
+            parts.append(("help", r, code, b""))
         else:
-            steps.append(step(f"reply-{len(steps)}", r, code=code))
-    return tuple(steps)
+            parts.append((f"reply-{len(parts)}", r, code, b""))
+    return parts
+
+
+def smtp_steps(data: bytes, ehlo_sent: bytes = b"") -> tuple[Step, ...]:
+    return tuple(step(n, r, code=c, sent=s) for n, r, c, s in smtp_parts(data, ehlo_sent))
+
+
+def line_protocol_parts(data: bytes, next_name: str) -> list[StepParts]:
+    """IMAP/POP3: the first line is the greeting, the rest (if any) the CAPABILITY/CAPA reply."""
+    if not data:
+        return []
+    first, sep, rest = data.partition(b"\n")
+    parts: list[StepParts] = [("greeting", first + sep, None, b"")]
+    if rest.strip():
+        parts.append((next_name, rest, None, b""))
+    return parts
 
 
 def line_protocol_steps(data: bytes, next_name: str) -> tuple[Step, ...]:
-    """IMAP/POP3: the first line is the greeting, the rest (if any) the CAPABILITY/CAPA reply."""
-    if not data:
-        return ()
-    first, sep, rest = data.partition(b"\n")
-    steps = [step("greeting", first + sep)]
-    if rest.strip():
-        steps.append(step(next_name, rest))
-    return tuple(steps)
+    return tuple(step(n, r, code=c, sent=s) for n, r, c, s in line_protocol_parts(data, next_name))
+
+
+# -- stored documents -------------------------------------------------------------------
+# An importer may build the store's JSON form of a transcript (serialize.transcript_to_dict)
+# directly: building frozen dataclasses only to serialise them again was most of the import's
+# cost. serialize.transcript_from_dict turns such a document into the Transcript.
+
+
+def step_doc(
+    name: str,
+    received: bytes,
+    code: int | None = None,
+    sent: bytes = b"",
+    headers: list[list[str]] | None = None,
+    limit: int = MAX_REPLY,
+) -> dict[str, Any]:
+    """serialize.steps_to_list's form of :func:`step`."""
+    truncated = len(received) > limit
+    return {
+        "name": name,
+        "sent": sent.decode("latin-1"),
+        "received": (received[:limit] if truncated else received).decode("latin-1"),
+        "code": code,
+        "headers": headers or [],
+        "truncated": truncated,
+    }
+
+
+def step_docs(parts: list[StepParts]) -> list[dict[str, Any]]:
+    return [step_doc(n, r, c, s) for n, r, c, s in parts]
+
+
+def http_step_doc(path: str, code: int | None, headers: tuple[tuple[str, str], ...],
+                  body: bytes) -> dict[str, Any]:  # fmt: skip
+    return step_doc(f"GET {path}", body, code, b"", [list(h) for h in headers], MAX_BODY)
 
 
 def http_head(raw: bytes) -> tuple[int | None, tuple[tuple[str, str], ...], bytes]:
@@ -338,6 +393,32 @@ def cert_from_fields(
         sha256=sha256.lower().replace(":", ""),
         self_signed=bool(subject) and subject == issuer,
     )
+
+
+@lru_cache(maxsize=4096)
+def cert_doc_from_pem(pem: str) -> dict[str, Any] | None:
+    """serialize's form of :func:`cert_from_pem` (cached: shared, never to be mutated)."""
+    cert = cert_from_pem(pem)
+    return None if cert is None else cert_to_dict(cert)
+
+
+def cert_doc_from_fields(*, subject: str, issuer: str, not_before: datetime | None,
+                         not_after: datetime | None, serial: str = "", sha256: str = "",
+                         sans: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """serialize's form of :func:`cert_from_fields`."""
+    return {
+        "subject": subject,
+        "issuer": issuer,
+        "sans": list(sans),
+        "not_before": (not_before or _EPOCH).isoformat(),
+        "not_after": (not_after or _EPOCH).isoformat(),
+        "serial": serial.lower(),
+        "sha256": sha256.lower().replace(":", ""),
+        "self_signed": bool(subject) and subject == issuer,
+    }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def tls_info(version: str, cipher: str, chain: tuple[Certificate, ...]) -> TlsInfo:

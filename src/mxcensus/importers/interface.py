@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from mxcensus.errors import ImportFormatError
 from mxcensus.model import Transcript
@@ -73,6 +73,9 @@ class Skipped:
 
 
 Item = tuple[int, Transcript | ImportProblem | Skipped]
+TranscriptDoc = dict[str, Any]
+"""A transcript in the store's JSON form (serialize.transcript_to_dict / transcript_from_dict)."""
+DocItem = tuple[int, TranscriptDoc | ImportProblem | Skipped]
 
 
 class Importer(Protocol):
@@ -85,4 +88,14 @@ class Importer(Protocol):
         Raises :class:`WrongFormatError` (with ``path`` and the line) as soon as the input
         shows it is not this format at all.
         """
+        ...
+
+
+@runtime_checkable
+class DocImporter(Importer, Protocol):
+    """An importer that can also give its transcripts already in the store's JSON form; the
+    import then writes them without building :class:`Transcript` objects (the fast path)."""
+
+    def read_docs(self, stream: BinaryIO, path: str) -> Iterator[DocItem]:
+        """:meth:`Importer.read` with each Transcript as ``transcript_to_dict`` would give it."""
         ...

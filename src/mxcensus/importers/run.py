@@ -12,6 +12,7 @@ whatever this import had written is removed again.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import logging
@@ -30,11 +31,14 @@ from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.enrich.interface import Enricher
 from mxcensus.errors import UsageError
 from mxcensus.importers.interface import (
+    DocImporter,
+    DocItem,
     ImportInputError,
     ImportProblem,
     Item,
     MalformedRecordError,
     Skipped,
+    TranscriptDoc,
     UnreadableInputError,
     WrongFormatError,
 )
@@ -122,12 +126,15 @@ def import_files(
     total = sum(sizes)
     if name is not None and store.find_scan(name) is not None:
         raise UsageError(f"--name {name!r}: a scan with that name exists already")
+    read: Callable[[BinaryIO, str], Iterator[Item | DocItem]] = (
+        importer.read_docs if isinstance(importer, DocImporter) else importer.read
+    )
     for p in files:  # the first record of each file says whether it is this format at all
         with _opened(p) as (stream, _raw):
-            _first_item(importer.read(stream, p), p)
+            _first_item(read(stream, p), p)
     if strict:
         for p in files:
-            _validate(importer.read, p)
+            _validate(read, p)
 
     params: dict[str, object] = {"files": [os.path.abspath(p) for p in files], "strict": strict}
     if isinstance(enricher, GeoEnricher):
@@ -136,9 +143,10 @@ def import_files(
     counts = _Counts()
     done_before = 0
     try:
-        for p, size in zip(files, sizes, strict=True):
-            _import_one(store, scan, importer.read, p, counts, done_before, total, progress)
-            done_before += size
+        with _no_cyclic_gc():
+            for p, size in zip(files, sizes, strict=True):
+                _import_one(store, scan, read, p, counts, done_before, total, progress)
+                done_before += size
         services = None
         if analyze:
             services = _analyze(store, scan, enricher, progress, counts, total)
@@ -174,7 +182,7 @@ class _Counts:
 def _import_one(
     store: Store,
     scan: ScanId,
-    read: Callable[[BinaryIO, str], Iterator[Item]],
+    read: Callable[[BinaryIO, str], Iterator[Item | DocItem]],
     path: str,
     counts: _Counts,
     done_before: int,
@@ -182,6 +190,7 @@ def _import_one(
     progress: Progress | None,
 ) -> None:
     batch: list[Transcript] = []
+    docs: list[TranscriptDoc] = []  # the same from a DocImporter
     last_line = -1
     file_good = 0
     file_bad: ProblemAt | None = None
@@ -192,7 +201,14 @@ def _import_one(
                 counts.records += 1
                 last_line = line
                 since += 1
-            if isinstance(item, Transcript):
+            if isinstance(item, dict):
+                docs.append(item)
+                file_good += 1
+                if len(docs) >= BATCH:
+                    store.write_transcript_docs(scan, docs)
+                    counts.transcripts += len(docs)
+                    docs = []
+            elif isinstance(item, Transcript):
                 batch.append(item)
                 file_good += 1
                 if len(batch) >= BATCH:
@@ -210,10 +226,14 @@ def _import_one(
                 file_good += 1
             if progress is not None and since >= _PROGRESS_EVERY:
                 since = 0
-                progress(_progress(path, done_before + raw.tell(), total, counts, len(batch)))
+                pending = len(batch) + len(docs)
+                progress(_progress(path, done_before + raw.tell(), total, counts, pending))
         if batch:
             store.write_transcripts(scan, batch)
             counts.transcripts += len(batch)
+        if docs:
+            store.write_transcript_docs(scan, docs)
+            counts.transcripts += len(docs)
         if file_good == 0 and file_bad is not None:
             raise WrongFormatError(
                 path,
@@ -221,6 +241,22 @@ def _import_one(
             )
         if progress is not None:
             progress(_progress(path, done_before + raw.tell(), total, counts, 0))
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cycle collector paused while records stream in: a batch holds thousands of
+    acyclic containers (parsed JSON, documents) that reference counting frees, and the
+    collector walking them again and again cost ~12% of the import (bench/import_speed.py).
+    Restored, and a collection run, afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+            gc.collect()
 
 
 def _progress(path: str, done: int, total: int, counts: _Counts, pending: int) -> ImportProgress:
@@ -234,7 +270,7 @@ def _progress(path: str, done: int, total: int, counts: _Counts, pending: int) -
     )
 
 
-def _validate(read: Callable[[BinaryIO, str], Iterator[Item]], path: str) -> None:
+def _validate(read: Callable[[BinaryIO, str], Iterator[Item | DocItem]], path: str) -> None:
     """--strict: the whole file, parsed and thrown away; the first malformed record stops it."""
     with _opened(path) as (stream, _raw):
         for _line, item in _guarded(read(stream, path), path):
@@ -244,12 +280,12 @@ def _validate(read: Callable[[BinaryIO, str], Iterator[Item]], path: str) -> Non
                 )
 
 
-def _first_item(items: Iterator[Item], path: str) -> None:
+def _first_item(items: Iterator[Item | DocItem], path: str) -> None:
     for _ in _guarded(items, path):
         return
 
 
-def _guarded(items: Iterator[Item], path: str) -> Iterator[Item]:
+def _guarded(items: Iterator[Item | DocItem], path: str) -> Iterator[Item | DocItem]:
     """The importer's items, with read failures of the underlying file as import errors."""
     line = 0
     try:

@@ -17,8 +17,9 @@ from typing import Any, BinaryIO
 
 from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
-from mxcensus.importers.interface import Item
-from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
+from mxcensus.importers.interface import DocItem, Item
+from mxcensus.model import Outcome
+from mxcensus.serialize import transcript_from_dict
 
 _TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
 # org, asn and location.{country_code,city} are kept once, as the geo.* hint
@@ -35,6 +36,14 @@ class ShodanImporter:
     name = "shodan"
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
+        for n, item in self.read_docs(stream, path):
+            if isinstance(item, dict):
+                yield n, transcript_from_dict(item)
+            else:
+                yield n, item
+
+    def read_docs(self, stream: BinaryIO, path: str) -> Iterator[DocItem]:
+        """:meth:`read` with each transcript in its stored JSON form (what the import writes)."""
         now = datetime.now(UTC)
         return read_json_lines(
             stream,
@@ -56,7 +65,8 @@ def _ip(doc: dict[str, Any]) -> str:
     return c.address(raw)
 
 
-def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
+def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """One banner -> its transcripts in serialize.transcript_to_dict's form."""
     port = doc["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"bad port {port!r}")
@@ -79,16 +89,16 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
     )
     protocol = c.protocol_of(family, port, tls=implicit, name=module)
     data = c.to_bytes(doc.get("data"))
-    steps: tuple[Step, ...]
+    steps: list[dict[str, Any]]
     starttls = False
     if family == "smtp":
-        steps = c.smtp_steps(data)
+        steps = c.step_docs(c.smtp_parts(data))
         starttls = has_ssl and protocol != "smtps"
     elif family == "imap":
-        steps = c.line_protocol_steps(data, "capability")
+        steps = c.step_docs(c.line_protocol_parts(data, "capability"))
         starttls = has_ssl and protocol != "imaps"
     elif family == "pop3":
-        steps = c.line_protocol_steps(data, "capa")
+        steps = c.step_docs(c.line_protocol_parts(data, "capa"))
         starttls = has_ssl and protocol != "pop3s"
     else:
         code, headers, _ = c.http_head(data)
@@ -102,57 +112,96 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[Transcript]:
             loc = http.get("location")
             if isinstance(loc, str) and loc.startswith("/"):
                 path = loc.split("?", 1)[0]
-        steps = (c.http_step(path, code, headers, body),)
+        steps = [c.http_step_doc(path, code, headers, body)]
     tls = _tls(ssl) if isinstance(ssl, dict) else None
-    extra: list[tuple[str, str]] = [("shodan.module", module)] if module else []
+    extra: list[list[str]] = [["shodan.module", module]] if module else []
     add = extra.append
     text_of = c.text_of
     for source, (key, name) in ((doc, _KEEP), (meta, _KEEP_META), (http, _KEEP_HTTP)):
         if type(source) is dict:
             for k in key:
                 v = source.get(k)
-                if v is not None:
+                if v is None:
+                    continue
+                if type(v) is str:  # the usual case, without a call
+                    if v:
+                        add([name[k], v if len(v) <= _MAX_EXTRA else v[:_MAX_EXTRA]])
+                else:
                     s = text_of(v)
                     if s:
-                        add((name[k], s))
+                        add([name[k], s])
     loc = doc.get("location")
     if type(loc) is dict:
         cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
         if cc:
-            add(("geo.country", cc))
+            add(["geo.country", cc])
         if city:
-            add(("geo.city", city))
+            add(["geo.city", city])
         region = text_of(loc.get("region_code"))
         if region:
-            add(("shodan.location.region_code", region))
+            add(["shodan.location.region_code", region])
     asn = c.parse_asn(doc.get("asn"))
     if asn is not None:
-        add(("geo.asn", str(asn)))
+        add(["geo.asn", str(asn)])
     org = text_of(doc.get("org") or doc.get("isp"))
     if org:
-        add(("geo.org", org))
+        add(["geo.org", org])
     hostnames = doc.get("hostnames") or ()
-    transcript = Transcript(
-        ip=ip,
-        port=port,
-        protocol=protocol,
-        transport=c.transport_of(protocol, starttls=starttls),
-        observed_at=c.parse_time(doc.get("timestamp"), now),
-        outcome=Outcome.OK,
-        steps=steps,
-        tls=tls,
-        hostname=str(hostnames[0]) if hostnames else "",
-        source="shodan",
-        extra=tuple(extra),
-    )
-    return [transcript]
+    return [
+        {
+            "ip": ip,
+            "port": port,
+            "protocol": protocol,
+            "transport": _TRANSPORT[protocol, starttls],
+            "observed_at": _iso_time(doc.get("timestamp"), now),
+            "outcome": _OK,
+            "steps": steps,
+            "tls": tls,
+            "error": "",
+            "duration_ms": 0,
+            "hostname": str(hostnames[0]) if hostnames else "",
+            "source": "shodan",
+            "extra": extra,
+        }
+    ]
 
 
-def _tls(ssl: dict[str, Any]) -> TlsInfo:
+_OK = Outcome.OK.value
+_MAX_EXTRA = c.MAX_EXTRA
+_TRANSPORT = {
+    (p, s): c.transport_of(p, starttls=s).value
+    for p in ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "http", "https")
+    for s in (False, True)
+}
+
+
+def _iso_time(value: Any, now: datetime) -> str:
+    """The banner's time as serialize writes it. Shodan's own form, naive UTC with
+    microseconds ("2024-03-07T08:01:00.000000"), only gets its offset appended (after
+    fromisoformat has checked it): parsing and formatting it again was a tenth of the import."""
+    if (
+        type(value) is str
+        and len(value) == 26
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+        and value[19] == "."
+    ):  # "YYYY-MM-DD?HH:MM:SS.ffffff", which DuckDB's cast reads too
+        try:
+            naive = datetime.fromisoformat(value).tzinfo is None
+        except ValueError:
+            naive = False
+        if naive:
+            return value + "+00:00"
+    return c.parse_time(value, now).isoformat()
+
+
+def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
     cipher = ssl.get("cipher") or {}
-    best = max((_RANK.get(v, -1) for v in ssl.get("versions") or () if type(v) is str), default=-1)
-    version = _ORDER[best] if best >= 0 else str(cipher.get("version") or "")
-    chain: list[Certificate] = []
+    offered = ssl.get("versions") or ()
+    # the highest version offered ("-TLSv1" means not offered and matches none of them)
+    version = next((v for v in _DESCENDING if v in offered), "") if type(offered) is list else ""
+    version = version or str(cipher.get("version") or "")
+    chain: list[dict[str, Any]] = []
     pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]
     summary = ssl.get("cert")
     if isinstance(summary, dict) and summary.get("subject"):
@@ -161,16 +210,16 @@ def _tls(ssl: dict[str, Any]) -> TlsInfo:
         chain.append(_cert_summary(summary))
         pems = pems[1:]
     for pem in pems:
-        cert = c.cert_from_pem(pem)
+        cert = c.cert_doc_from_pem(pem)
         if cert is not None:
             chain.append(cert)
-    return c.tls_info(version, str(cipher.get("name") or ""), tuple(chain))
+    return {"version": version, "cipher": str(cipher.get("name") or ""), "chain": chain}
 
 
 _ORDER = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
-_RANK = {v: i for i, v in enumerate(_ORDER)}  # "-TLSv1" (not offered) is not in it
+_DESCENDING = _ORDER[::-1]
 
 
 def _when(v: Any) -> datetime | None:
@@ -184,11 +233,40 @@ def _when(v: Any) -> datetime | None:
     return None
 
 
-def _cert_summary(cert: dict[str, Any]) -> Certificate:
+def _cert_summary(cert: dict[str, Any]) -> dict[str, Any]:
+    """The leaf as Shodan summarised it, in serialize's form. Cached by every field it is
+    made of: a certificate recurs on each port of a host and across hosts of a provider."""
+    fp = cert.get("fingerprint") or {}
+    subject, issuer = cert.get("subject"), cert.get("issuer")
+    try:
+        key = (
+            str(fp.get("sha256") or "") if type(fp) is dict else "",
+            cert.get("serial"),
+            cert.get("issued"),
+            cert.get("expires"),
+            tuple(subject.items()) if type(subject) is dict else subject,
+            tuple(issuer.items()) if type(issuer) is dict else issuer,
+        )
+        hash(key)
+    except TypeError:  # a list somewhere: build it, uncached
+        return _cert_summary_doc(cert)
+    got = _SUMMARIES.get(key)
+    if got is None:
+        if len(_SUMMARIES) >= 4096:
+            _SUMMARIES.clear()
+        got = _SUMMARIES[key] = _cert_summary_doc(cert)
+    return got
+
+
+_SUMMARIES: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""Shared documents: only ever serialised, never mutated."""
+
+
+def _cert_summary_doc(cert: dict[str, Any]) -> dict[str, Any]:
     when = _when
     fp = cert.get("fingerprint") or {}
     serial = cert.get("serial")
-    return c.cert_from_fields(
+    return c.cert_doc_from_fields(
         subject=c.name_string(cert.get("subject")),
         issuer=c.name_string(cert.get("issuer")),
         not_before=when(cert.get("issued")),

@@ -285,17 +285,46 @@ class Store:
             ],
         )
 
+    def write_transcript_docs(self, scan: ScanId, docs: Sequence[dict[str, Any]]) -> None:
+        """:meth:`write_transcripts` for transcripts already in their stored JSON form
+        (``serialize.transcript_to_dict``; importers build it directly, which is far cheaper
+        than building the Transcript objects first). One batch, one transaction."""
+        if not docs:
+            return
+        self._require_open(scan)
+        dumps = orjson.dumps
+        table = pa.table(
+            {
+                "scan": pa.array([scan] * len(docs), pa.string()),
+                "ip": pa.array([d["ip"] for d in docs], pa.string()),
+                "port": pa.array([d["port"] for d in docs], pa.int32()),
+                "protocol": pa.array([d["protocol"] for d in docs], pa.string()),
+                "transport": pa.array([d["transport"] for d in docs], pa.string()),
+                # ISO 8601 with its offset; DuckDB casts it on insert
+                "observed_at": pa.array([d["observed_at"] for d in docs], pa.string()),
+                "outcome": pa.array([d["outcome"] for d in docs], pa.string()),
+                "source": pa.array([d["source"] for d in docs], pa.string()),
+                "data": pa.array([dumps(d) for d in docs], pa.string()),
+            }
+        )
+        self._insert_arrow(
+            "transcripts",
+            table,
+            select="* REPLACE (CAST(observed_at AS TIMESTAMPTZ) AS observed_at)",
+        )
+
     def _insert_arrow(
         self,
         table_name: str,
         table: pa.Table,
         after: Sequence[tuple[str, list[Any]]] = (),
+        select: str = "*",
     ) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
             if table.num_rows:
                 self.con.register("_batch", table)
-                self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM _batch")
+                self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT {select} FROM _batch")
                 self.con.unregister("_batch")
             for sql, args in after:
                 self.con.execute(sql, args)
