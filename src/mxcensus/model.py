@@ -283,20 +283,17 @@ def text_to_bytes(text: str) -> bytes:
     return text.encode("latin-1")
 
 
+_CONTROL_ESCAPES: dict[int, str] = {
+    o: f"\\x{o:02x}" for o in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+} | {ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t"}
+
+
 def printable(data: bytes, limit: int = 512) -> str:
     """A display form of raw server bytes: UTF-8 where valid, control bytes escaped, bounded.
 
-    Used for banners in reports and exports; never for identification input.
+    Used for banners in reports and exports; never for identification input. C0 and C1
+    controls and DEL become ``\\xNN`` (CR, LF, TAB ``\\r \\n \\t``), so no terminal escape
+    sequence survives.
     """
-    text = data[:limit].decode("utf-8", errors="backslashreplace")
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if ch in "\r\n\t":
-            out.append({"\r": "\\r", "\n": "\\n", "\t": "\\t"}[ch])
-        elif o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(ch)
-    s = "".join(out)
-    return s + ("…" if len(data) > limit else "")
+    text = data[:limit].decode("utf-8", errors="backslashreplace").translate(_CONTROL_ESCAPES)
+    return text + ("…" if len(data) > limit else "")
