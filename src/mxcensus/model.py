@@ -192,6 +192,17 @@ class Finding:
     cvss: float | None = None
     tags: tuple[str, ...] = ()  # short names used in Shadowserver-style tags ("21nails")
 
+    def to_json(self) -> dict[str, Any]:
+        """The finding as it appears in ``cves`` of the exported record."""
+        return {
+            "id": self.cve,
+            "status": self.status.value,
+            "kev": self.kev,
+            "cvss": self.cvss,
+            "reason": self.reason,
+            "fixed_in": self.fixed_in or None,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class EolStatus:
@@ -249,17 +260,7 @@ class ServiceRecord:
             "confidence": a.confidence or None,
             "distro": ident.distro or None,
             "evidence": [e.field for e in ident.evidence],
-            "cves": [
-                {
-                    "id": f.cve,
-                    "status": f.status.value,
-                    "kev": f.kev,
-                    "cvss": f.cvss,
-                    "reason": f.reason,
-                    "fixed_in": f.fixed_in or None,
-                }
-                for f in a.findings
-            ],
+            "cves": [f.to_json() for f in a.findings],
             "eol": {
                 "eol": a.eol.eol,
                 "line": a.eol.line or None,

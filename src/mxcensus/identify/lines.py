@@ -60,17 +60,7 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
         "product_line": a.product_line or None,
         "release": a.release or None,
         "confidence": a.confidence or None,
-        "cves": [
-            {
-                "id": f.cve,
-                "status": f.status.value,
-                "kev": f.kev,
-                "cvss": f.cvss,
-                "reason": f.reason,
-                "fixed_in": f.fixed_in or None,
-            }
-            for f in a.findings
-        ],
+        "cves": [f.to_json() for f in a.findings],
         "eol": {
             "eol": a.eol.eol,
             "line": a.eol.line or None,
