@@ -583,7 +583,7 @@ def demo(
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(res.result.outcomes.items()))
     typer.echo(
         f"scanned {res.result.done} endpoints of {res.hosts} hosts in {res.result.duration:.1f} s;"
-        f" {res.services} services stored; outcomes: {outcomes}"
+        f" {res.services} results stored; outcomes: {outcomes}"
     )
     for data in res.reports.values():
         sys.stdout.write("\n")
@@ -593,7 +593,7 @@ def demo(
     typer.echo(
         f"\nnext: mxcensus report --db {res.db} --format html -o report.html"
         f"\n      mxcensus export --db {res.db} --format jsonl"
-        f"\n      mxcensus explain IP --db {res.db}"
+        f"\n      mxcensus explain {res.example or 'IP'} --db {res.db}"
     )
 
 

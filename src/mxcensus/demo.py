@@ -34,6 +34,7 @@ class DemoResult:
     result: ScanResult
     services: int
     reports: dict[str, bytes]
+    example: str  # ip:port of a vulnerable service, to try ``explain`` on ("" when none)
 
 
 def run_demo(
@@ -69,4 +70,10 @@ def run_demo(
             by: render_report(store, scan, by, "table", width=width, color=color)
             for by in ("product_line", "verdict", "cve")
         }
-    return DemoResult(scan, db, len(addresses), result, services, reports)
+        row = store.con.execute(
+            "SELECT ip, port FROM services WHERE scan = ? AND worst_status = 'vulnerable'"
+            " ORDER BY kev DESC, ip, port LIMIT 1",
+            [scan],
+        ).fetchone()
+    example = f"{row[0]}:{row[1]}" if row else ""
+    return DemoResult(scan, db, len(addresses), result, services, reports, example)

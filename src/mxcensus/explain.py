@@ -124,7 +124,9 @@ def explain(store: Store, target: str, scan_ref: str | None = None) -> list[str]
         if a.eol.eol is not None or a.eol.reason:
             state = {True: "past end of support", False: "supported", None: "cannot tell"}
             when = f" since {a.eol.date.isoformat()}" if a.eol.date and a.eol.eol else ""
-            out.append(f"  end of support: {state[a.eol.eol]}{when} {a.eol.reason}".rstrip())
+            said = f"{state[a.eol.eol]}{when}"
+            why = a.eol.reason if a.eol.reason and a.eol.reason[-10:] not in said else ""
+            out.append(f"  end of support: {said}{': ' + why if why else ''}")
         for f in a.findings:
             kev = f" KEV since {f.kev_date}" if f.kev and f.kev_date else (" KEV" if f.kev else "")
             fix = f"; fixed in {f.fixed_in}" if f.fixed_in else ""
