@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -30,6 +30,7 @@ from mxcensus.probes.connect import (
     TlsFailure,
 )
 from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
 
 M = TypeVar("M")
@@ -207,3 +208,23 @@ class Dialogue:
             duration_ms=int((self.loop.time() - self.t0) * 1000),
             hostname=self.endpoint.hostname,
         )
+
+
+Talk = Callable[["Dialogue", ProbeConfig], Awaitable[None]]
+
+
+async def converse(
+    d: Dialogue, connector: Connector, config: ProbeConfig, talk: Talk, *, implicit_tls: bool
+) -> Transcript:
+    """The life of one line-protocol session: connect (TLS from the first byte when
+    ``implicit_tls``), run ``talk``, and end in exactly one outcome. A cancel from the engine
+    releases the socket and propagates."""
+    try:
+        await d.open(connector, implicit_tls=shared_context() if implicit_tls else None)
+        await talk(d, config)
+    except Ended as end:
+        return d.transcript(end.outcome, end.error)
+    except BaseException:
+        d.close()
+        raise
+    return d.transcript(Outcome.OK)

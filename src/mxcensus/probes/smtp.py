@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
-from mxcensus.probes.dialogue import Dialogue, Ended
+from mxcensus.probes.dialogue import Dialogue, Ended, converse
 from mxcensus.probes.interface import Endpoint, ProbeConfig
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
@@ -46,15 +46,7 @@ class SmtpProbe:
         implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
         protocol = "smtps" if implicit else _PROTOCOLS.get(endpoint.port, "smtp")
         d = Dialogue(endpoint, config, protocol)
-        try:
-            await d.open(self.connector, implicit_tls=shared_context() if implicit else None)
-            await self._talk(d, config)
-        except Ended as end:
-            return d.transcript(end.outcome, end.error)
-        except BaseException:  # cancelled by the engine: release the socket, then go
-            d.close()
-            raise
-        return d.transcript(Outcome.OK)
+        return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
         parser = ReplyParser(config.max_reply_bytes)
