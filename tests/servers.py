@@ -178,24 +178,32 @@ begin transports
 """
         )
         pidfile = work / "exim.pid"
-        with (work / "stderr.log").open("wb") as stderr:
-            proc = subprocess.Popen(
-                [EXIM, "-C", str(conf), "-bdf", "-oP", str(pidfile)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-        try:
-            server = RunningServer(address, ports, cert, proc.pid, work)
-            try:
-                _wait_listening(proc, address, list(ports.values()))
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}\n{server.log()}") from None
+        argv = [EXIM, "-C", str(conf), "-bdf", "-oP", str(pidfile)]
+        with _daemon(argv, address, ports, cert, work) as server:
             yield server
-        finally:
-            _stop(proc)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _daemon(
+    argv: list[str], address: str, ports: dict[str, int], cert: CertFiles, work: Path
+) -> Iterator[RunningServer]:
+    """Start a foreground daemon (stderr into ``work``), wait until every port listens, yield
+    the running server, and stop it by pid afterwards."""
+    with (work / "stderr.log").open("wb") as stderr:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        server = RunningServer(address, ports, cert, proc.pid, work)
+        try:
+            _wait_listening(proc, address, list(ports.values()))
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{server.log()}") from None
+        yield server
+    finally:
+        _stop(proc)
 
 
 @contextlib.contextmanager
@@ -252,22 +260,9 @@ service pop3-login {{
 }}
 """
         )
-        with (work / "stderr.log").open("wb") as stderr:
-            proc = subprocess.Popen(
-                [DOVECOT, "-F", "-c", str(conf)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-        try:
-            server = RunningServer(address, ports, cert, proc.pid, work)
-            try:
-                _wait_listening(proc, address, list(ports.values()))
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}\n{server.log()}") from None
+        argv = [DOVECOT, "-F", "-c", str(conf)]
+        with _daemon(argv, address, ports, cert, work) as server:
             yield server
-        finally:
-            _stop(proc)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
