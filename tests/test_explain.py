@@ -10,6 +10,7 @@ from mxcensus.explain import parse_target
 from mxcensus.model import Outcome, Step, Transcript, Transport
 from mxcensus.store.db import Store
 from tests.conftest import RunCli
+from tests.factories import smtp_transcript
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -22,20 +23,11 @@ def _store_with(db_path: Path, *transcripts: Transcript) -> str:
     return sid
 
 
-def _smtp(banner: bytes, ip: str = "192.0.2.1") -> Transcript:
-    return Transcript(
-        ip=ip,
-        port=25,
-        protocol="smtp",
-        transport=Transport.PLAIN,
-        observed_at=NOW,
-        outcome=Outcome.OK,
-        steps=(Step("greeting", received=banner, code=220),),
-    )
-
-
 def test_explain_shows_seen_rule_knowledge_and_reason(mx: RunCli, db_path: Path) -> None:
-    _store_with(db_path, _smtp(b"220 mx.example.org ESMTP Exim 4.89 Tue, 13 Aug 2024\r\n"))
+    _store_with(
+        db_path,
+        smtp_transcript(b"220 mx.example.org ESMTP Exim 4.89 Tue, 13 Aug 2024\r\n", ip="192.0.2.1"),
+    )
     res = mx("explain", "192.0.2.1:25", "--db", str(db_path))
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -65,7 +57,7 @@ def test_explain_exchange_names_the_build_row(mx: RunCli, db_path: Path) -> None
 
 
 def test_reassess_replaces_derived_rows(mx: RunCli, db_path: Path) -> None:
-    sid = _store_with(db_path, _smtp(b"220 mx ESMTP Exim 4.91\r\n"))
+    sid = _store_with(db_path, smtp_transcript(b"220 mx ESMTP Exim 4.91\r\n", ip="192.0.2.1"))
     for _ in range(2):
         res = mx("reassess", "nov", "--db", str(db_path))
         assert res.returncode == 0, res.stderr
@@ -81,7 +73,7 @@ def test_explain_bad_target(bad: str) -> None:
 
 
 def test_explain_unknown_address(mx: RunCli, db_path: Path) -> None:
-    _store_with(db_path, _smtp(b"220 mx ESMTP Exim 4.91\r\n"))
+    _store_with(db_path, smtp_transcript(b"220 mx ESMTP Exim 4.91\r\n", ip="192.0.2.1"))
     res = mx("explain", "192.0.2.99", "--db", str(db_path))
     assert res.returncode == 2
     assert "192.0.2.99" in res.stderr

@@ -6,20 +6,9 @@ from pathlib import Path
 from mxcensus.model import Outcome, Precision, Status, Step, Transcript, Transport
 from mxcensus.pipeline import analyze, analyze_scan, banner_of
 from mxcensus.store.db import Store
+from tests.factories import smtp_transcript
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def smtp(ip: str, banner: bytes, port: int = 25) -> Transcript:
-    return Transcript(
-        ip=ip,
-        port=port,
-        protocol="smtp",
-        transport=Transport.PLAIN,
-        observed_at=NOW,
-        outcome=Outcome.OK,
-        steps=(Step("greeting", received=banner, code=220),),
-    )
 
 
 def owa(ip: str, build: str) -> Transcript:
@@ -45,7 +34,9 @@ def owa(ip: str, build: str) -> Transcript:
 def test_host_evidence_lifts_the_smtp_service_to_the_owa_build() -> None:
     ip = "192.0.2.7"
     transcripts = [
-        smtp(ip, b"220 mail.contoso.com Microsoft ESMTP MAIL Service ready at Tue\r\n"),
+        smtp_transcript(
+            b"220 mail.contoso.com Microsoft ESMTP MAIL Service ready at Tue\r\n", ip=ip
+        ),
         owa(ip, "15.1.2375.7"),
     ]
     records = list(analyze("s", transcripts))
@@ -71,7 +62,9 @@ def test_different_products_on_one_host_stay_apart() -> None:
         outcome=Outcome.OK,
         steps=(Step("greeting", received=b"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"),),
     )
-    records = list(analyze("s", [smtp(ip, b"220 mx ESMTP Exim 4.92 #2\r\n"), dovecot]))
+    records = list(
+        analyze("s", [smtp_transcript(b"220 mx ESMTP Exim 4.92 #2\r\n", ip=ip), dovecot])
+    )
     assert [r.identification.product for r in records] == ["exim", "dovecot"]
 
 
@@ -93,7 +86,9 @@ def test_unanswered_service_stays_unknown_and_has_no_banner() -> None:
 def test_analyze_scan_writes_and_rewrites(tmp_path: Path) -> None:
     with Store.open(tmp_path / "p.duckdb") as store:
         sid = store.create_scan(name=None, kind="scan", source="scan")
-        store.write_transcripts(sid, [smtp("192.0.2.1", b"220 mx ESMTP Exim 4.89\r\n")])
+        store.write_transcripts(
+            sid, [smtp_transcript(b"220 mx ESMTP Exim 4.89\r\n", ip="192.0.2.1")]
+        )
         assert analyze_scan(store, sid) == 1
         assert analyze_scan(store, sid) == 1  # re-assessment replaces, never duplicates
         assert store.count("services", sid) == 1

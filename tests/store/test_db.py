@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -11,32 +10,14 @@ from mxcensus.errors import StoreError, UsageError
 from mxcensus.model import (
     Assessment,
     Identification,
-    Outcome,
     Precision,
     ScanId,
     ServiceRecord,
-    Step,
-    Transcript,
-    Transport,
 )
 from mxcensus.store.db import Store
 from mxcensus.store.schema import LATEST
-
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-def transcript(
-    ip: str = "127.0.0.1", port: int = 25, banner: bytes = b"220 x ESMTP\r\n"
-) -> Transcript:
-    return Transcript(
-        ip=ip,
-        port=port,
-        protocol="smtp",
-        transport=Transport.PLAIN,
-        observed_at=NOW,
-        outcome=Outcome.OK,
-        steps=(Step("greeting", received=banner, code=220),),
-    )
+from tests.factories import NOW
+from tests.factories import smtp_transcript as transcript
 
 
 def test_new_file_is_migrated_to_latest(db_path: Path) -> None:
