@@ -597,10 +597,15 @@ def demo(
     )
 
 
-_COMMANDS = {
-    "scan", "import", "reassess", "report", "trend", "export", "notify", "identify", "explain",
-    "rules", "kb", "lab", "demo",
-}  # fmt: skip
+def _command_names() -> set[str]:
+    """Top-level command and group names, as registered (so the list cannot drift)."""
+    names = {g.name for g in app.registered_groups if g.name}
+    for c in app.registered_commands:
+        if c.name:
+            names.add(c.name)
+        elif c.callback is not None:
+            names.add(c.callback.__name__.replace("_", "-"))
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -612,7 +617,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except click_exc.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "mxcensus"
-        if where == "mxcensus" and args and args[0] in _COMMANDS:
+        if where == "mxcensus" and args and args[0] in _command_names():
             where = f"mxcensus {args[0]}"
         print(f"{where}: error: {exc.format_message()}", file=sys.stderr)
         sys.exit(2)
