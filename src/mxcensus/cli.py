@@ -239,18 +239,13 @@ def reassess(
 
     The raw transcripts stay as they were; services and findings are replaced in one go.
     """
-    from mxcensus.enrich.geo import GeoEnricher
-    from mxcensus.pipeline import analyze_scan
+    from mxcensus.pipeline import analyze_scan_with_geo
     from mxcensus.store.db import Store
 
     with Store.open(db) as store:
         scan_id = store.resolve_scan(scan_ref)
         transcripts = store.count("transcripts", scan_id)
-        enricher = GeoEnricher(geo_db or ())
-        try:
-            services = analyze_scan(store, scan_id, enricher=enricher)
-        finally:
-            enricher.close()
+        services = analyze_scan_with_geo(store, scan_id, geo_db or ())
     typer.echo(f"reassessed scan {scan_id}: {transcripts} transcripts, {services} services")
 
 

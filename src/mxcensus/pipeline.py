@@ -7,9 +7,11 @@ again with newer rules and knowledge (``mxcensus reassess``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 from mxcensus.assess import assess
+from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.enrich.interface import Enricher
 from mxcensus.identify import combine, identify
 from mxcensus.model import (
@@ -103,3 +105,17 @@ def analyze_scan(
     if progress:
         progress(written)
     return written
+
+
+def analyze_scan_with_geo(
+    store: Store,
+    scan: ScanId,
+    mmdb: Sequence[Path | str] = (),
+    progress: Progress | None = None,
+) -> int:
+    """``analyze_scan`` with the standard enrichment: iptocc, plus the given MMDB files."""
+    enricher = GeoEnricher(mmdb)
+    try:
+        return analyze_scan(store, scan, enricher=enricher, progress=progress)
+    finally:
+        enricher.close()

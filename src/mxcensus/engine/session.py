@@ -116,11 +116,6 @@ def analyze(store: Store, scan: ScanId, progress: Callable[[int], None] | None =
     Returns the number of services written. Imported here, not at the top: rules and
     knowledge are not needed while scanning, and the forked workers should not carry them.
     """
-    from mxcensus.enrich.geo import GeoEnricher
-    from mxcensus.pipeline import analyze_scan
+    from mxcensus.pipeline import analyze_scan_with_geo
 
-    enricher = GeoEnricher()
-    try:
-        return analyze_scan(store, scan, enricher=enricher, progress=progress)
-    finally:
-        enricher.close()
+    return analyze_scan_with_geo(store, scan, progress=progress)
