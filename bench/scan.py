@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -93,8 +94,9 @@ def cpu_seconds(pids: list[int]) -> float:
 
 class MemorySampler:
     """Peak sum of RSS (and of PSS when ``pss``) over a process tree, sampled every
-    ``period`` s. Reading smaps_rollup takes the target's mmap lock, so throughput runs
-    sample RSS only, and seldom."""
+    ``period`` s, with the root's and the other processes' shares at the peak sample.
+    Reading smaps_rollup takes the target's mmap lock, so throughput runs sample RSS only,
+    and seldom."""
 
     def __init__(self, pid: int, period: float = 0.25, pss: bool = False) -> None:
         self.pid = pid
@@ -102,16 +104,27 @@ class MemorySampler:
         self.pss = pss
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
+        self.at_peak: tuple[int, int, int] = (0, 0, 0)  # root kB, others kB, processes
+        self.peak_root_kb = 0
+        self.peak_others_kb = 0
+        self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             pids = tree(self.pid)
-            rss = sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
+            each = {p: _kb(f"/proc/{p}/status", "VmRSS:") for p in pids}
+            rss = sum(each.values())
             pss = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids) if self.pss else 0
-            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            root = each.get(self.pid, 0)
+            if rss > self.peak_rss_kb:
+                self.peak_rss_kb = rss
+                self.at_peak = (root, rss - root, sum(1 for v in each.values() if v))
+            self.peak_root_kb = max(self.peak_root_kb, root)
+            self.peak_others_kb = max(self.peak_others_kb, rss - root)
             self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            self.samples += 1
             self._stop.wait(self.period)
 
     def __enter__(self) -> MemorySampler:
@@ -336,9 +349,11 @@ with Store.open(sys.argv[2]) as store:
 
 def walk(args: argparse.Namespace, workdir: Path) -> None:
     print(f"\n## engine walking {args.walk} on a closed port (refused fast)")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     db = workdir / "walk.duckdb"
     code = WALK_CHILD % (os.cpu_count() or 1)
     t0 = time.monotonic()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         [sys.executable, "-c", code, args.walk, str(db), "9"],
         env=ENV,
@@ -348,17 +363,29 @@ def walk(args: argparse.Namespace, workdir: Path) -> None:
     )
     with MemorySampler(proc.pid, period=0.5, pss=True) as mem:
         out, err = proc.communicate()
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the scan's whole tree, reaped
     if proc.returncode != 0:
         raise SystemExit(f"walk failed: {err.strip()}")
     done, seconds = out.strip().splitlines()[-1].split()
+    n, secs = int(done), float(seconds)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    root, others, nproc = mem.at_peak
     print(
-        f"{int(done)} targets in {float(seconds):.0f} s ({int(done) / float(seconds):.0f}/s), "
-        f"wall {time.monotonic() - t0:.0f} s"
+        f"{n} targets in {secs:.0f} s: {n / secs:.0f} targets/s, wall {time.monotonic() - t0:.0f} s"
+        f"; CPU {cpu:.0f} s over all processes ({1e6 * cpu / n:.0f} CPU-µs per target)"
+    )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"peak RSS summed over all {nproc} processes (parent + workers; shared pages counted "
+        f"in each): {mem.peak_rss_kb / 1024:.0f} MB  (target <= 250 MB)"
     )
     print(
-        f"peak memory: {mem.peak_rss_kb / 1024:.0f} MB RSS summed over parent + workers, "
-        f"{mem.peak_pss_kb / 1024:.0f} MB PSS summed (target <= 250 MB)"
+        f"  at that sample: parent {root / 1024:.0f} MB, workers {others / 1024:.0f} MB; "
+        f"peaks on their own: parent {mem.peak_root_kb / 1024:.0f} MB, workers "
+        f"{mem.peak_others_kb / 1024:.0f} MB ({mem.samples} samples, every 0.5 s)"
     )
+    if mem.peak_pss_kb:
+        print(f"peak PSS summed over all processes: {mem.peak_pss_kb / 1024:.0f} MB")
 
 
 def main() -> None:

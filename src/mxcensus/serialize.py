@@ -131,3 +131,22 @@ def dumps(t: Transcript) -> bytes:
 
 def loads(data: bytes | str) -> Transcript:
     return transcript_from_dict(orjson.loads(data))
+
+
+TranscriptRow = tuple[str, int, str, str, datetime, str, str, str]
+"""ip, port, protocol, transport, observed_at, outcome, source, the transcript as JSON: one
+row of the store's ``transcripts`` table, built by the scan workers (which never import the
+store: DuckDB and pyarrow stay out of them)."""
+
+
+def transcript_row(t: Transcript) -> TranscriptRow:
+    return (
+        t.ip,
+        t.port,
+        t.protocol,
+        t.transport.value,
+        t.observed_at,
+        t.outcome.value,
+        t.source,
+        orjson.dumps(transcript_to_dict(t)).decode(),
+    )

@@ -63,7 +63,7 @@ def test_failed_batch_leaves_nothing_visible(db_path: Path) -> None:
     with Store.open(db_path) as store:
         sid = store.create_scan(name=None, kind="scan", source="scan")
         bad = transcript()
-        object.__setattr__(bad, "port", "not a port")  # the Arrow conversion fails mid-batch
+        object.__setattr__(bad, "port", "not a port")  # the INTEGER cast fails mid-batch
         with pytest.raises(Exception):  # noqa: B017 - any failure; the point is the rollback
             store.write_transcripts(sid, [transcript(), bad])
         assert store.count("transcripts", sid) == 0
@@ -160,3 +160,50 @@ def test_migration_3_keeps_transcripts_of_a_version_2_file(db_path: Path) -> Non
         ).fetchone() or ("",)
         assert kind == "VARCHAR"
         assert list(store.iter_transcripts(ScanId("s2"))) == [transcript(banner=raw)]
+
+
+def test_rows_and_docs_write_paths_store_the_same(db_path: Path) -> None:
+    """Scan rows go in as list parameters (no pyarrow in the scan's parent), imported docs
+    through Arrow: on varied transcripts both must store identical rows."""
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from mxcensus.model import Outcome, Step, Transcript, Transport
+    from mxcensus.serialize import transcript_to_dict
+
+    rnd = random.Random(5)
+    zones = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))]
+    ts = []
+    for i in range(300):
+        ts.append(
+            Transcript(
+                ip=rnd.choice([f"127.0.{i % 256}.{rnd.randrange(256)}", f"2001:db8::{i:x}"]),
+                port=rnd.choice([25, 80, 443, 465, 587, 993, 65535]),
+                protocol=rnd.choice(["smtp", "imap", "pop3", "owa"]),
+                transport=rnd.choice(list(Transport)),
+                observed_at=datetime(2026, 1, 1, tzinfo=UTC).astimezone(rnd.choice(zones))
+                + timedelta(microseconds=rnd.randrange(10**13)),
+                outcome=rnd.choice(list(Outcome)),
+                steps=(Step("greeting", received=bytes(rnd.randrange(256) for _ in range(9))),),
+                error=rnd.choice(["", 'it\'s "odd"\nline', "ünïcødé ✓"]),
+                duration_ms=rnd.randrange(30_000),
+                hostname=rnd.choice(["", "mx.example.org", "bücher.example"]),
+                source=rnd.choice(["scan", "shodan"]),
+            )
+        )
+    query = (
+        "SELECT ip, port, protocol, transport, observed_at, outcome, source, data"
+        " FROM transcripts WHERE scan = ? ORDER BY ip, port, observed_at, data"
+    )
+    with Store.open(db_path) as store:
+        rows_scan = store.create_scan(name=None, kind="scan", source="scan")
+        docs_scan = store.create_scan(name=None, kind="import", source="shodan")
+        store.write_transcripts(rows_scan, ts[:150], progress=[("s", 150, (3, 7))])
+        store.write_transcripts(rows_scan, ts[150:])
+        store.write_transcript_docs(docs_scan, [transcript_to_dict(t) for t in ts])
+        via_rows = store.con.execute(query, [rows_scan]).fetchall()
+        via_docs = store.con.execute(query, [docs_scan]).fetchall()
+        saved = store.load_progress_state(rows_scan)
+    assert len(via_rows) == 300
+    assert via_rows == via_docs
+    assert saved == {"s": (150, (3, 7))}

@@ -122,20 +122,31 @@ def port_plan(
     well_known: Mapping[int, str],
     ports: tuple[int, ...] | None,
     selected: list[str] | None,
+    config: ProbeConfig | None = None,
 ) -> tuple[tuple[int, str], ...]:
     """(port, probe) pairs to scan.
 
-    ``--probes`` alone: each chosen probe on its default ports. ``-p``: each well-known port
-    gets its own probe (and is skipped when that probe is not chosen); any other port gets
-    the SMTP dialogue, mail servers listen on odd ports (2525, 26, 1025), or the first
-    chosen probe when SMTP is not chosen.
+    ``--probes`` alone: the chosen probes' default ports as :func:`mxcensus.probes.
+    default_ports` declares them (each probe's ``ports``, plus HTTP 80 for owa when
+    ``config.http``), each on the probe that declares it (80: its well-known probe, owa).
+    ``-p``: each well-known port gets its own probe (and is skipped when that probe is not
+    chosen); any other port gets the SMTP dialogue, mail servers listen on odd ports (2525,
+    26, 1025), or the first chosen probe when SMTP is not chosen.
     """
+    from mxcensus.probes import default_ports
+
     names = selected or list(probes)
     for n in names:
         if n not in probes:
             raise UsageError(f"--probes {n}: no such probe (known: {', '.join(sorted(probes))})")
     if ports is None:
-        return tuple(sorted({(p, n) for n in names for p in probes[n].ports}))
+        pairs: set[tuple[int, str]] = set()
+        for port in default_ports(names, config or ProbeConfig(), probes):
+            owners = [n for n in names if port in probes[n].ports]
+            if not owners and well_known.get(port) in names:
+                owners = [well_known[port]]
+            pairs.update((port, n) for n in owners)
+        return tuple(sorted(pairs))
     fallback = "smtp" if "smtp" in names else names[0]
     out = []
     for port in ports:

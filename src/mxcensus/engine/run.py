@@ -1,7 +1,9 @@
 """The parent process: starts the workers, alone writes the store, reports progress.
 
-Workers send :class:`~mxcensus.engine.worker.Batch` messages over one bounded queue; each
-batch is written with its stream checkpoint in one transaction
+Each worker is a fresh interpreter (``python -c worker.BOOT``), not a fork: a fork would
+inherit the parent's DuckDB, pyarrow and heap, and a /12 walk would hold them once per
+worker. A worker sends :class:`~mxcensus.engine.worker.Batch` messages over its own pipe;
+each batch is written with its stream checkpoint in one transaction
 (:meth:`Store.write_transcript_rows`). Progress reaches the caller through a callback; the
 library never prints.
 """
@@ -9,16 +11,18 @@ library never prints.
 from __future__ import annotations
 
 import collections
-import gc
+import contextlib
 import logging
-import multiprocessing as mp
-import queue
+import multiprocessing.connection as mpc
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mxcensus.engine.plan import ScanPlan, load_probes
-from mxcensus.engine.worker import Batch, StreamState, raise_nofile, worker_main
+from mxcensus.engine.plan import ScanPlan
+from mxcensus.engine.worker import BOOT, Batch, StreamState, raise_nofile
 from mxcensus.errors import MxcensusError
 from mxcensus.model import ScanId
 from mxcensus.store.db import Store
@@ -97,73 +101,101 @@ def run_scan(
         )
     )
     done = sum(outcomes.values())
-    # fork: the workers need nothing of the parent's DuckDB, start in milliseconds, and the
-    # library must work from any __main__ (spawn would re-import it)
-    ctx = mp.get_context("fork")
-    out: mp.Queue[Batch] = ctx.Queue(maxsize=64)
-    procs = [
-        ctx.Process(
-            target=worker_main,
-            args=(plan, w, states[w], out),
-            name=f"mxcensus-worker-{w}",
-            daemon=True,
-        )
-        for w in range(plan.workers)
-    ]
     # Flat memory while walking millions of targets: DuckDB spills instead of caching the
     # whole transcripts table (restored when the scan ends; analysis may use more).
     store.con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
     t0 = time.monotonic()
     probed = 0
     last_report = 0.0
-    load_probes(plan.probe_table)  # imported once here, shared by the forked workers
-    gc.collect()
-    gc.freeze()  # the workers' GC then never walks (nor copies) the parent's heap
+    procs: list[subprocess.Popen[bytes]] = []
+    conns: dict[mpc.Connection, int] = {}
     try:
-        for p in procs:
-            p.start()
-    finally:
-        gc.unfreeze()
-    running = set(range(plan.workers))
-    try:
-        while running:
-            try:
-                batch = out.get(timeout=interval)
-            except queue.Empty:
-                _check_alive(procs, running)
-                batch = None
-            if batch is not None:
+        for w in range(plan.workers):
+            proc, conn = _start_worker(plan, w, states[w])
+            procs.append(proc)
+            conns[conn] = w
+        while conns:
+            for ready in mpc.wait(list(conns), timeout=interval):
+                assert isinstance(ready, mpc.Connection)
+                conn = ready
+                w = conns[conn]
+                try:
+                    batch: Batch = conn.recv()
+                except EOFError:
+                    raise EngineError(_died(w, procs[w])) from None
                 if batch.error:
-                    raise EngineError(f"worker {batch.worker} failed: {batch.error}")
+                    raise EngineError(f"worker {w} failed: {batch.error}")
                 store.write_transcript_rows(
                     scan,
                     batch.rows,
-                    progress=[(plan.stream_key(batch.worker), batch.next, batch.pending)],
+                    progress=[(plan.stream_key(w), batch.next, batch.pending)],
                 )
                 n = len(batch.rows)
                 probed += n
                 done += n
                 outcomes.update(row[5] for row in batch.rows)
                 if batch.done:
-                    running.discard(batch.worker)
+                    del conns[conn]
+                    conn.close()
             now = time.monotonic()
-            if progress is not None and (now - last_report >= interval or not running):
+            if progress is not None and (now - last_report >= interval or not conns):
                 last_report = now
-                progress(Progress(done, total, dict(outcomes), now - t0, probed, not running))
+                progress(Progress(done, total, dict(outcomes), now - t0, probed, not conns))
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
-        out.close()
-        out.join_thread()
+        for conn in conns:
+            conn.close()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # the last checkpoint too under the limit, not when the store closes without it
+        store.con.execute("CHECKPOINT")
         store.con.execute("RESET memory_limit")
     return ScanResult(scan, total, done, probed, dict(outcomes), time.monotonic() - t0)
 
 
-def _check_alive(procs: Sequence[mp.process.BaseProcess], running: set[int]) -> None:
-    for w in running:
-        p = procs[w]
-        if not p.is_alive() and p.exitcode not in (0, None):
-            raise EngineError(f"worker {w} died (exit code {p.exitcode}); resume the scan")
+def _start_worker(
+    plan: ScanPlan, worker: int, state: StreamState
+) -> tuple[subprocess.Popen[bytes], mpc.Connection]:
+    """Worker ``worker`` in a fresh interpreter, and the parent's end of its pipe.
+
+    The interpreter imports only ``mxcensus.engine.worker`` (never ``__main__``, so the
+    library works from any script) and gets the parent's ``sys.path`` first, then its work.
+    """
+    if not sys.executable:
+        raise EngineError("cannot start the scan workers: no Python interpreter (sys.executable)")
+    ours, theirs = mpc.Pipe(duplex=True)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BOOT, str(theirs.fileno()), str(os.getpid())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        ours.close()
+        raise EngineError(f"cannot start scan worker {worker}: {exc}") from exc
+    finally:
+        theirs.close()
+    try:
+        ours.send(sys.path)
+        ours.send((plan, worker, state))
+    except OSError as exc:
+        ours.close()
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+        raise EngineError(f"cannot start scan worker {worker}: {exc}") from exc
+    return proc, ours
+
+
+def _died(worker: int, proc: subprocess.Popen[bytes]) -> str:
+    try:
+        code = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        code = None
+    return f"worker {worker} died (exit code {code}); resume the scan"

@@ -20,16 +20,18 @@ import os
 import queue
 import resource
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 from mxcensus.engine.plan import ScanPlan, load_probes
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.interface import Endpoint, Probe
-from mxcensus.store.db import TranscriptRow, transcript_row
+from mxcensus.serialize import TranscriptRow, transcript_row
 from mxcensus.targets import Endpoint as TargetEndpoint
 from mxcensus.targets import Permutation, walk
 from mxcensus.targets.permute import stream_length
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 FLUSH_SECONDS = 0.1
+OUT_QUEUE = 8  # batches a worker may have queued for the parent (its memory stays flat)
 LAG_TICK = 0.02  # the loop-lag probe's period, seconds
 LAG_LIMIT = 0.2  # pause new connections while the event loop runs this late, seconds …
 LAG_FLOOR = 32  # … unless fewer than this many are open (a busy machine lags anyway)
@@ -99,7 +102,7 @@ class StreamRunner:
         self.plan = plan
         self.worker = worker
         self.state = state
-        self.out = out  # multiprocessing queue (or anything with put_nowait)
+        self.out = out  # a Sender (or anything with put_nowait raising queue.Full)
         self.space = plan.space()
         self.perm = Permutation(self.space.size, plan.seed)
         self.probes: dict[str, Probe] = load_probes(plan.probe_table)
@@ -285,17 +288,66 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def worker_main(plan: ScanPlan, worker: int, state: StreamState, out: Any) -> None:
-    """Entry point of a worker process."""
-    import uvloop
+class Sender:
+    """The worker's end of its pipe to the parent.
 
-    parent = os.getppid()
+    ``put_nowait`` hands a batch to a bounded local queue and raises ``queue.Full`` when
+    ``maxsize`` batches wait (the parent is busy writing: the event loop backs off, it never
+    blocks); a thread pickles and sends them in order, blocking on the pipe instead of the
+    loop.
+    """
+
+    def __init__(self, conn: Connection, maxsize: int = OUT_QUEUE) -> None:
+        self.conn = conn
+        self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize)
+        self.thread = threading.Thread(target=self._send, name="mxcensus-sender", daemon=True)
+        self.thread.start()
+
+    def put_nowait(self, batch: Batch) -> None:
+        self.queue.put_nowait(batch)
+
+    def put(self, batch: Batch) -> None:
+        self.queue.put(batch)
+
+    def close(self) -> None:
+        """Send what is queued, then stop."""
+        self.queue.put(None)
+        self.thread.join()
+
+    def _send(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            try:
+                self.conn.send(batch)
+            except OSError:  # the parent is gone or closed the pipe: nobody will read this
+                os._exit(1)
+
+
+BOOT = """\
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
+from multiprocessing.connection import Connection
+conn = Connection(int(sys.argv[1]))
+sys.path[:] = conn.recv()
+from mxcensus.engine.worker import worker_main
+worker_main(conn, int(sys.argv[2]))
+"""
+"""What a worker's fresh interpreter runs (``python -c BOOT FD PARENT_PID``): it takes the
+parent's ``sys.path``, then its work ``(plan, worker, state)``, over the pipe ``FD``. Only
+this module and what it imports (probes, targets, uvloop) are loaded: none of the parent's
+store, DuckDB, pyarrow or rich."""
+
+
+def worker_main(conn: Connection, parent: int) -> None:
+    """Entry point of a worker process, started by :data:`BOOT`."""
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    plan, worker, state = conn.recv()
+    out = Sender(conn)
     raise_nofile(plan.concurrency + 256)
     try:
+        import uvloop
 
         async def main() -> None:
             await StreamRunner(plan, worker, state, out).run()
@@ -303,4 +355,6 @@ def worker_main(plan: ScanPlan, worker: int, state: StreamState, out: Any) -> No
         uvloop.run(main())
     except BaseException as exc:
         out.put(Batch(worker=worker, next=-1, pending=(), rows=(), error=repr(exc)))
+        out.close()
         raise
+    out.close()

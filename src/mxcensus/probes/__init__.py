@@ -7,7 +7,7 @@ the engine asks for each port.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from mxcensus.errors import UsageError
 from mxcensus.probes.imap import ImapProbe
@@ -31,6 +31,7 @@ PORTS: dict[int, tuple[str, bool]] = {
 }
 
 DEFAULT_PROBE = "smtp"
+HTTP_PORT = 80  # owa's optional plain-HTTP port (``ProbeConfig.http``)
 
 
 def probe_for(port: int, names: Iterable[str] | None = None) -> tuple[Probe, bool] | None:
@@ -52,23 +53,30 @@ def probe_for(port: int, names: Iterable[str] | None = None) -> tuple[Probe, boo
     return PROBES[name], False
 
 
-def check_names(names: Iterable[str]) -> list[str]:
+def check_names(names: Iterable[str], registry: Mapping[str, Probe] | None = None) -> list[str]:
     """The probe names, in order; an unknown one is a ``UsageError`` naming the valid ones."""
+    known = PROBES if registry is None else registry
     out = []
     for name in names:
-        if name not in PROBES:
-            raise UsageError(f"unknown probe {name!r} (choose from {', '.join(PROBES)})")
+        if name not in known:
+            raise UsageError(f"unknown probe {name!r} (choose from {', '.join(known)})")
         out.append(name)
     return out
 
 
-def default_ports(names: Iterable[str] | None, config: ProbeConfig) -> tuple[int, ...]:
+def default_ports(
+    names: Iterable[str] | None,
+    config: ProbeConfig,
+    registry: Mapping[str, Probe] | None = None,
+) -> tuple[int, ...]:
     """The ports scanned when none are given: each enabled probe's ``ports``, plus plain
-    HTTP 80 for owa when ``config.http`` is set."""
-    enabled = list(PROBES) if names is None else check_names(names)
+    HTTP 80 for owa when ``config.http`` is set. ``registry`` is another probe registry
+    (name -> probe) than :data:`PROBES`, e.g. a plugin's."""
+    known = PROBES if registry is None else registry
+    enabled = list(known) if names is None else check_names(names, known)
     ports: list[int] = []
     for name in enabled:
-        ports.extend(p for p in PROBES[name].ports if p not in ports)
-    if "owa" in enabled and config.http and 80 not in ports:
-        ports.append(80)
+        ports.extend(p for p in known[name].ports if p not in ports)
+    if "owa" in enabled and config.http and HTTP_PORT not in ports:
+        ports.append(HTTP_PORT)
     return tuple(ports)

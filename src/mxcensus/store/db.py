@@ -8,23 +8,46 @@ transcripts to the process that owns the store.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
 import platformdirs
-import pyarrow as pa
 
 from mxcensus.errors import StoreError, UsageError
 from mxcensus.model import Assessment, Identification, ScanId, ServiceRecord, Status, Transcript
-from mxcensus.serialize import transcript_from_dict, transcript_to_dict
+from mxcensus.serialize import (
+    TranscriptRow,
+    transcript_from_dict,
+    transcript_row,
+)
 from mxcensus.store.schema import LATEST, MIGRATIONS
 from mxcensus.versions import version_key
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_INSERT_ROWS = "INSERT INTO transcripts BY NAME SELECT ?::VARCHAR AS scan, " + ", ".join(
+    f"unnest(?::{t}[]) AS {c}"
+    for c, t in (
+        ("ip", "VARCHAR"),
+        ("port", "INTEGER"),
+        ("protocol", "VARCHAR"),
+        ("transport", "VARCHAR"),
+        ("observed_at", "TIMESTAMPTZ"),
+        ("outcome", "VARCHAR"),
+        ("source", "VARCHAR"),
+        ("data", "VARCHAR"),
+    )
+)
+"""One batch of :data:`TranscriptRow` columns as list parameters: no pyarrow, which a scan's
+parent then never imports (~50 MB of its resident memory while it walks a /12)."""
 
 _STATUS_ORDER = {
     Status.VULNERABLE.value: 3,
@@ -32,23 +55,6 @@ _STATUS_ORDER = {
     Status.UNKNOWN.value: 1,
     Status.NOT_VULNERABLE.value: 0,
 }
-
-
-TranscriptRow = tuple[str, int, str, str, datetime, str, str, str]
-"""ip, port, protocol, transport, observed_at, outcome, source, the transcript as JSON."""
-
-
-def transcript_row(t: Transcript) -> TranscriptRow:
-    return (
-        t.ip,
-        t.port,
-        t.protocol,
-        t.transport.value,
-        t.observed_at,
-        t.outcome.value,
-        t.source,
-        orjson.dumps(transcript_to_dict(t)).decode(),
-    )
 
 
 def default_db_path() -> Path:
@@ -253,25 +259,13 @@ class Store:
         if not rows and not progress:
             return
         self._require_open(scan)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 8
-        table = pa.table(
-            {
-                "scan": pa.array([scan] * len(rows), pa.string()),
-                "ip": pa.array(cols[0], pa.string()),
-                "port": pa.array(cols[1], pa.int32()),
-                "protocol": pa.array(cols[2], pa.string()),
-                "transport": pa.array(cols[3], pa.string()),
-                "observed_at": pa.array(cols[4], pa.timestamp("us", tz="UTC")),
-                "outcome": pa.array(cols[5], pa.string()),
-                "source": pa.array(cols[6], pa.string()),
-                "data": pa.array(cols[7], pa.string()),
-            }
-        )
-        self._insert_arrow(
-            "transcripts",
-            table,
-            after=[
-                (
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if rows:
+                cols = list(zip(*rows, strict=True))
+                self.con.execute(_INSERT_ROWS, [scan, *(list(c) for c in cols)])
+            for shard, position, pending in progress:
+                self.con.execute(
                     "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
                     [
                         scan,
@@ -281,9 +275,10 @@ class Store:
                         orjson.dumps(list(pending)).decode(),
                     ],
                 )
-                for shard, position, pending in progress
-            ],
-        )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     def write_transcript_docs(self, scan: ScanId, docs: Sequence[dict[str, Any]]) -> None:
         """:meth:`write_transcripts` for transcripts already in their stored JSON form
@@ -292,6 +287,8 @@ class Store:
         if not docs:
             return
         self._require_open(scan)
+        import pyarrow as pa
+
         dumps = orjson.dumps
         table = pa.table(
             {
@@ -412,10 +409,11 @@ class Store:
             "fixed_in": [f.fixed_in or None for f in found],
             "tags": [list(f.tags) for f in found],
         }
-        svc_table = pa.table({k: pa.array(columns[k], _SERVICE_TYPES[k]) for k in _SERVICE_COLUMNS})
-        fnd_table = pa.table(
-            {k: pa.array(fcolumns[k], _FINDING_TYPES[k]) for k in _FINDING_COLUMNS}
-        )
+        import pyarrow as pa
+
+        svc_types, fnd_types = _arrow_types()
+        svc_table = pa.table({k: pa.array(columns[k], svc_types[k]) for k in _SERVICE_COLUMNS})
+        fnd_table = pa.table({k: pa.array(fcolumns[k], fnd_types[k]) for k in _FINDING_COLUMNS})
         self.con.execute("BEGIN TRANSACTION")
         try:
             for name, table in (("services", svc_table), ("findings", fnd_table)):
@@ -477,27 +475,36 @@ _SERVICE_COLUMNS = (
     "worst_status", "country", "continent", "region", "asn", "org", "city", "geo_source",
     "banner", "record",
 )  # fmt: skip
-_SERVICE_TYPES: dict[str, pa.DataType] = {
-    "port": pa.int32(),
-    "observed_at": pa.timestamp("us", tz="UTC"),
-    "evidence": pa.list_(pa.string()),
-    "eol": pa.bool_(),
-    "eol_date": pa.date32(),
-    "kev": pa.bool_(),
-    "asn": pa.int32(),
-}
-for _c in _SERVICE_COLUMNS:
-    _SERVICE_TYPES.setdefault(_c, pa.string())
 _FINDING_COLUMNS = (
     "scan", "ip", "port", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in",
     "tags",
 )  # fmt: skip
-_FINDING_TYPES: dict[str, pa.DataType] = {
-    "port": pa.int32(),
-    "kev": pa.bool_(),
-    "ransomware": pa.bool_(),
-    "cvss": pa.float64(),
-    "tags": pa.list_(pa.string()),
-}
-for _c in _FINDING_COLUMNS:
-    _FINDING_TYPES.setdefault(_c, pa.string())
+
+
+@functools.cache
+def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
+    """Arrow types of the services and findings columns (pyarrow is imported when analysis
+    first writes, not with the store: a scan's parent never needs it)."""
+    import pyarrow as pa
+
+    services: dict[str, pa.DataType] = {
+        "port": pa.int32(),
+        "observed_at": pa.timestamp("us", tz="UTC"),
+        "evidence": pa.list_(pa.string()),
+        "eol": pa.bool_(),
+        "eol_date": pa.date32(),
+        "kev": pa.bool_(),
+        "asn": pa.int32(),
+    }
+    findings: dict[str, pa.DataType] = {
+        "port": pa.int32(),
+        "kev": pa.bool_(),
+        "ransomware": pa.bool_(),
+        "cvss": pa.float64(),
+        "tags": pa.list_(pa.string()),
+    }
+    for c in _SERVICE_COLUMNS:
+        services.setdefault(c, pa.string())
+    for c in _FINDING_COLUMNS:
+        findings.setdefault(c, pa.string())
+    return services, findings
