@@ -89,9 +89,36 @@ def scan(
         Path | None,
         typer.Option("-iL", "--input-list", help="File of targets, or masscan/ZMap output."),
     ] = None,
-    rate: Annotated[int, typer.Option(help="New connections per second, all workers.")] = 1000,
-    concurrency: Annotated[int, typer.Option(help="Open connections at most.")] = 1000,
-    per_net: Annotated[int, typer.Option(help="Open connections per /24 (IPv6 /56) at most.")] = 64,
+    http: Annotated[
+        bool,
+        typer.Option(
+            "--http",
+            help="owa: also probe plain HTTP on port 80 (default: HTTPS 443 only, or -p 80).",
+        ),
+    ] = False,
+    rate: Annotated[
+        int | None,
+        typer.Option(
+            help="New connections per second, all workers [default: 1000]; with --resume: the "
+            "new rate.",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Open connections at most [default: 1000]; with --resume: the new cap.",
+            show_default=False,
+        ),
+    ] = None,
+    per_net: Annotated[
+        int | None,
+        typer.Option(
+            help="Open connections per /24 (IPv6 /56) at most [default: 64]; with --resume: "
+            "the new cap.",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
@@ -108,10 +135,22 @@ def scan(
     db: DbOption = None,
     name: Annotated[str | None, typer.Option(help="A name for this scan.")] = None,
     resume: Annotated[
-        str | None, typer.Option(help="Resume the interrupted scan SCAN (id or name).")
+        str | None,
+        typer.Option(
+            help="Resume the interrupted scan SCAN (id or name); only --rate, --concurrency "
+            "and --per-net may change."
+        ),
     ] = None,
-    shards: Annotated[int, typer.Option(help="Split the target space into N shards.")] = 1,
-    shard: Annotated[int, typer.Option(help="Which shard this process scans (0-based).")] = 0,
+    shards: Annotated[
+        int | None,
+        typer.Option(help="Split the target space into N shards [default: 1].", show_default=False),
+    ] = None,
+    shard: Annotated[
+        int | None,
+        typer.Option(
+            help="Which shard this process scans (0-based) [default: 0].", show_default=False
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the pseudo-random order.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -131,28 +170,54 @@ def scan(
 
     if resume is not None and (targets or input_list):
         raise UsageError("--resume SCAN takes no targets: the scan's own are used")
+    if resume is not None:
+        fixed = [
+            flag
+            for flag, given in (
+                ("-p/--ports", ports is not None),
+                ("--probes", probes is not None),
+                ("--http", http),
+                ("--exclude", bool(exclude)),
+                ("--exclude-file", exclude_file is not None),
+                ("--allow-reserved", allow_reserved),
+                ("--workers", workers is not None),
+                ("--shards", shards is not None),
+                ("--shard", shard is not None),
+                ("--seed", seed is not None),
+                ("--name", name is not None),
+            )
+            if given
+        ]
+        if fixed:
+            raise UsageError(
+                f"--resume SCAN: {', '.join(fixed)} cannot change on resume, the scan's targets "
+                "and their order are fixed (only --rate, --concurrency and --per-net may)"
+            )
     plan = None
     if resume is None:
         plan = engine.new_plan(
             list(targets or []),
             ports=ports,
             probes=probes,
+            http=http,
             input_list=input_list,
             exclude=exclude,
             exclude_file=exclude_file,
             allow_reserved=allow_reserved,
-            rate=rate,
-            concurrency=concurrency,
-            per_net=per_net,
+            rate=1000 if rate is None else rate,
+            concurrency=1000 if concurrency is None else concurrency,
+            per_net=64 if per_net is None else per_net,
             workers=workers,
-            shards=shards,
-            shard=shard,
+            shards=1 if shards is None else shards,
+            shard=0 if shard is None else shard,
             seed=seed,
         )
     store = Store.open(db)
     try:
         if resume is not None:
-            scan_id, plan = engine.resume(store, resume)
+            scan_id, plan = engine.resume(
+                store, resume, rate=rate, concurrency=concurrency, per_net=per_net
+            )
         else:
             assert plan is not None
             scan_id = engine.start(store, plan, name)

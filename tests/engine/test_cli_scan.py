@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from mxcensus.targets import load_targets
 from tests.conftest import RunCli
 from tests.engine import tinyprobe
 from tests.engine.servers import counting_servers, free_port
@@ -95,3 +97,68 @@ def test_shards_split_the_scan_exactly(mx: RunCli, tmp_path: Path) -> None:
         seen.extend(ip for (ip,) in con.execute("SELECT ip FROM transcripts").fetchall())
         con.close()
     assert sorted(seen) == sorted(f"127.0.14.{i}" for i in range(16))
+
+
+def _interrupted_scan(db_path: Path, port: int) -> None:
+    """A started scan of 127.0.15.0/29 that never ran (as after kill -9 before a result)."""
+    from mxcensus import engine
+    from mxcensus.store.db import Store
+
+    plan = engine.ScanPlan(
+        targets=load_targets(["127.0.15.0/29"], allow_reserved=True),
+        ports=((port, "smtp"),),
+        seed=4,
+        workers=2,
+        rate=10,
+        concurrency=5,
+        probe_table=tinyprobe.TABLE,
+    )
+    with Store.open(db_path) as store:
+        engine.start(store, plan, "half")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--seed", "5"], "--seed cannot change"),
+        (["--shards", "2", "--shard", "1"], "--shards, --shard cannot change"),
+        (["-p", "25"], "-p/--ports cannot change"),
+        (["--probes", "smtp"], "--probes cannot change"),
+        (["--workers", "3"], "--workers cannot change"),
+        (["--exclude", "127.0.15.3"], "--exclude cannot change"),
+        (["--rate", "0"], "--rate 0: must be at least 1"),
+    ],
+)
+def test_resume_refuses_flags_that_change_the_walk(
+    mx: RunCli, db_path: Path, flags: list[str], needle: str
+) -> None:
+    _interrupted_scan(db_path, free_port())
+    res = mx("scan", "--resume", "half", "--db", str(db_path), "-q", *flags, env=TINY)
+    assert res.returncode == 2, res.stderr
+    assert needle in res.stderr and res.stderr.strip().count("\n") == 0
+    con = duckdb.connect(str(db_path))
+    (params,) = con.execute("SELECT params FROM scans").fetchone() or ("",)
+    n = con.execute("SELECT count(*) FROM transcripts").fetchone()
+    con.close()
+    assert n == (0,)  # nothing was probed
+    assert json.loads(params)["rate"] == 10 and json.loads(params)["seed"] == 4
+
+
+def test_resume_honours_new_rate_and_concurrency(mx: RunCli, db_path: Path) -> None:
+    port = free_port()
+    _interrupted_scan(db_path, port)
+    res = mx(
+        "scan", "--resume", "half", "--db", str(db_path), "-q",
+        "--rate", "500", "--concurrency", "7", "--per-net", "3", env=TINY,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    con = duckdb.connect(str(db_path))
+    (params,) = con.execute("SELECT params FROM scans").fetchone() or ("",)
+    rows = con.execute("SELECT ip, outcome FROM transcripts").fetchall()
+    status = con.execute("SELECT status FROM scans").fetchall()
+    con.close()
+    stored = json.loads(params)
+    assert (stored["rate"], stored["concurrency"], stored["per_net"]) == (500, 7, 3)
+    assert (stored["seed"], stored["workers"]) == (4, 2)  # the walk itself is unchanged
+    assert sorted(ip for ip, _ in rows) == sorted(f"127.0.15.{i}" for i in range(8))
+    assert {o for _, o in rows} == {"refused"} and status == [("finished",)]

@@ -4,6 +4,7 @@ import pytest
 
 from mxcensus.engine import ScanPlan, load_port_table, load_probes, port_plan
 from mxcensus.errors import UsageError
+from mxcensus.probes.interface import ProbeConfig
 from mxcensus.targets import load_targets
 from tests.engine import tinyprobe
 
@@ -69,3 +70,35 @@ def test_plan_params_roundtrip_and_checks() -> None:
         ScanPlan(targets=plan.targets, ports=plan.ports, seed=1, shards=3, shard=3)
     with pytest.raises(UsageError, match="--rate 0"):
         ScanPlan(targets=plan.targets, ports=plan.ports, seed=1, rate=0)
+
+
+def test_default_plan_uses_the_probes_default_ports() -> None:
+    """No -p: the ports are what ``mxcensus.probes.default_ports`` declares, so owa plans
+    HTTPS 443 and, with ``http``, plain HTTP 80 as well."""
+    from mxcensus.probes import default_ports
+
+    probes, well_known = load_probes(), load_port_table()
+    http = ProbeConfig(http=True)
+    assert port_plan(probes, well_known, None, ["owa"]) == ((443, "owa"),)
+    assert port_plan(probes, well_known, None, ["owa"], http) == ((80, "owa"), (443, "owa"))
+    assert port_plan(probes, well_known, None, ["smtp"], http) == (
+        (25, "smtp"),
+        (465, "smtp"),
+        (587, "smtp"),
+    )
+    for names in (None, ["owa"], ["smtp", "imap"], ["pop3", "owa"]):
+        for config in (ProbeConfig(), http):
+            plan = port_plan(probes, well_known, None, names, config)
+            assert sorted({p for p, _ in plan}) == sorted(default_ports(names, config))
+            assert all(well_known[p] == n for p, n in plan)
+
+
+def test_new_plan_http_flag() -> None:
+    from mxcensus.engine import new_plan
+
+    plan = new_plan(["127.0.0.1"], probes="owa", http=True, allow_reserved=True, seed=1)
+    assert plan.ports == ((80, "owa"), (443, "owa")) and plan.probe_config.http
+    assert ScanPlan.from_params(plan.to_params()) == plan  # a resume replays port 80 too
+    assert new_plan(["127.0.0.1"], probes="owa", allow_reserved=True).ports == ((443, "owa"),)
+    with pytest.raises(UsageError, match="--http: only the owa probe"):
+        new_plan(["127.0.0.1"], probes="smtp", http=True, allow_reserved=True)

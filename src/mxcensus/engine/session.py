@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from mxcensus.engine.plan import (
     DEFAULT_PROBES,
@@ -32,6 +33,7 @@ def new_plan(
     *,
     ports: str | None = None,
     probes: str | None = None,
+    http: bool = False,
     input_list: Path | None = None,
     exclude: list[str] | None = None,
     exclude_file: Path | None = None,
@@ -56,7 +58,12 @@ def new_plan(
     table = os.environ.get(PROBE_TABLE_ENV) or DEFAULT_PROBES
     registry = load_probes(table)
     selected = [p.strip() for p in probes.split(",") if p.strip()] if probes else None
-    pairs = port_plan(registry, load_port_table(table), port_list, selected)
+    config = probe_config or ProbeConfig()
+    if http:
+        if "owa" not in (selected or registry):
+            raise UsageError("--http: only the owa probe speaks HTTP; add owa to --probes")
+        config = dataclasses.replace(config, http=True)
+    pairs = port_plan(registry, load_port_table(table), port_list, selected, config)
     if not targets and input_list is None:
         raise UsageError("no targets given (name IPs, CIDRs, ranges, hostnames, -iL FILE or -)")
     tgts = load_targets(
@@ -79,7 +86,7 @@ def new_plan(
         rate=rate,
         concurrency=max(1, min(concurrency, limit - 128)),
         per_net=per_net,
-        probe_config=probe_config or ProbeConfig(),
+        probe_config=config,
         probe_table=table,
     )
 
@@ -94,8 +101,20 @@ def start(store: Store, plan: ScanPlan, name: str | None) -> ScanId:
     )
 
 
-def resume(store: Store, ref: str) -> tuple[ScanId, ScanPlan]:
-    """The interrupted scan ``ref`` (id or name) and the exact plan it was started with."""
+def resume(
+    store: Store,
+    ref: str,
+    *,
+    rate: float | None = None,
+    concurrency: int | None = None,
+    per_net: int | None = None,
+) -> tuple[ScanId, ScanPlan]:
+    """The interrupted scan ``ref`` (id or name) and the plan it was started with.
+
+    ``rate``, ``concurrency`` and ``per_net``, when given, replace the stored ones (and are
+    stored as the scan's parameters from now on): they pace the walk, they do not change
+    which targets it visits nor their order, so the checkpoint stays valid.
+    """
     found = store.find_scan(ref)
     if found is None:
         raise UsageError(f"--resume {ref}: no scan with that id or name in {store.path}")
@@ -107,6 +126,17 @@ def resume(store: Store, ref: str) -> tuple[ScanId, ScanPlan]:
         plan = ScanPlan.from_params(found["params"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"--resume {ref}: its stored parameters are incomplete ({exc})") from exc
+    changes: dict[str, Any] = {}
+    if rate is not None:
+        changes["rate"] = rate
+    if concurrency is not None:
+        limit = raise_nofile(concurrency + 256)
+        changes["concurrency"] = max(1, min(concurrency, limit - 128))
+    if per_net is not None:
+        changes["per_net"] = per_net
+    if changes:
+        plan = dataclasses.replace(plan, **changes)  # validates them (UsageError)
+        store.set_scan_params(ScanId(found["id"]), plan.to_params())
     return ScanId(found["id"]), plan
 
 

@@ -217,6 +217,13 @@ class Store:
         if row[0] == "finished":
             raise StoreError(f"scan {scan}: finished scans are immutable")
 
+    def set_scan_params(self, scan: ScanId, params: dict[str, Any]) -> None:
+        """Replace the parameters of a running scan (``--resume`` with a new ``--rate``)."""
+        self._require_open(scan)
+        self.con.execute(
+            "UPDATE scans SET params = ? WHERE id = ?", [orjson.dumps(params).decode(), scan]
+        )
+
     def finish_scan(self, scan: ScanId, status: str = "finished") -> None:
         self.con.execute(
             "UPDATE scans SET status = ?, finished_at = ? WHERE id = ?",
