@@ -92,6 +92,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / _CLK
 
 
+def _own_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` alone (not of its reaped children)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK
+    except OSError:
+        return 0.0
+
+
 class MemorySampler:
     """Peak sum of RSS (and of PSS when ``pss``) over a process tree, sampled every
     ``period`` s, with the root's and the other processes' shares at the peak sample.
@@ -108,6 +118,7 @@ class MemorySampler:
         self.peak_root_kb = 0
         self.peak_others_kb = 0
         self.samples = 0
+        self.cpu: dict[int, float] = {}  # CPU seconds per process, as last seen alive
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -125,6 +136,10 @@ class MemorySampler:
             self.peak_others_kb = max(self.peak_others_kb, rss - root)
             self.peak_pss_kb = max(self.peak_pss_kb, pss)
             self.samples += 1
+            for p in pids:
+                c = _own_cpu(p)
+                if c:
+                    self.cpu[p] = c
             self._stop.wait(self.period)
 
     def __enter__(self) -> MemorySampler:
@@ -386,6 +401,11 @@ def walk(args: argparse.Namespace, workdir: Path) -> None:
     )
     if mem.peak_pss_kb:
         print(f"peak PSS summed over all processes: {mem.peak_pss_kb / 1024:.0f} MB")
+    parent_cpu = mem.cpu.get(proc.pid, 0.0)
+    print(
+        f"CPU as last sampled: parent {parent_cpu:.0f} s, workers "
+        f"{sum(mem.cpu.values()) - parent_cpu:.0f} s"
+    )
 
 
 def main() -> None:

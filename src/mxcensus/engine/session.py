@@ -144,7 +144,7 @@ def analyze(store: Store, scan: ScanId, progress: Callable[[int], None] | None =
     """Identify, assess and enrich the scan's transcripts (``mxcensus.pipeline``).
 
     Returns the number of services written. Imported here, not at the top: rules and
-    knowledge are not needed while scanning, and the forked workers should not carry them.
+    knowledge are not needed while scanning, and the scan's parent should not hold them.
     """
     from mxcensus.pipeline import analyze_scan_with_geo
 

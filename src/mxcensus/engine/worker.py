@@ -7,6 +7,10 @@ with the stream's checkpoint: ``next`` (the first position not yet taken from th
 ``pending`` (positions below it without a result yet). The parent commits both in one
 transaction, so after a crash every position below ``next`` and not pending has exactly one
 stored result.
+
+The worker is a fresh interpreter started by the parent (:data:`BOOT`), so this module must
+stay importable without the store: no DuckDB, pyarrow, rich (``tests/engine/
+test_worker_imports.py``).
 """
 
 from __future__ import annotations
