@@ -240,7 +240,7 @@ class ServiceRecord:
     banner: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        t, ident, a = self.transcript, self.identification, self.assessment
+        t = self.transcript
         return {
             "schema": SCHEMA_VERSION,
             "scan": self.scan,
@@ -251,28 +251,44 @@ class ServiceRecord:
             "observed_at": t.observed_at.isoformat(),
             "outcome": t.outcome.value,
             "source": t.source,
-            "vendor": ident.vendor or None,
-            "product": ident.product,
-            "product_line": a.product_line or None,
-            "version": ident.version or None,
-            "precision": ident.precision.label,
-            "release": a.release or None,
-            "confidence": a.confidence or None,
-            "distro": ident.distro or None,
-            "evidence": [e.field for e in ident.evidence],
-            "cves": [f.to_json() for f in a.findings],
-            "eol": {
-                "eol": a.eol.eol,
-                "line": a.eol.line or None,
-                "date": a.eol.date.isoformat() if a.eol.date else None,
-            },
-            "remediation": list(a.remediation),
-            "country": self.country or None,
-            "continent": self.continent or None,
-            "asn": self.asn,
-            "org": self.org or None,
+            **record_identity(self.identification, self.assessment),
+            **record_geo(self.country, self.continent, self.asn, self.org),
             "banner": self.banner,
         }
+
+
+def record_identity(ident: Identification, a: Assessment) -> dict[str, Any]:
+    """The part of the exported record that follows from what a service runs and its verdicts
+    (``vendor`` … ``remediation``, in the record's key order); the analysis serialises it once
+    per distinct (identification, assessment) pair."""
+    return {
+        "vendor": ident.vendor or None,
+        "product": ident.product,
+        "product_line": a.product_line or None,
+        "version": ident.version or None,
+        "precision": ident.precision.label,
+        "release": a.release or None,
+        "confidence": a.confidence or None,
+        "distro": ident.distro or None,
+        "evidence": [e.field for e in ident.evidence],
+        "cves": [f.to_json() for f in a.findings],
+        "eol": {
+            "eol": a.eol.eol,
+            "line": a.eol.line or None,
+            "date": a.eol.date.isoformat() if a.eol.date else None,
+        },
+        "remediation": list(a.remediation),
+    }
+
+
+def record_geo(country: str, continent: str, asn: int | None, org: str) -> dict[str, Any]:
+    """The location part of the exported record (``country`` … ``org``)."""
+    return {
+        "country": country or None,
+        "continent": continent or None,
+        "asn": asn,
+        "org": org or None,
+    }
 
 
 def bytes_to_text(data: bytes) -> str:
@@ -298,3 +314,11 @@ def printable(data: bytes, limit: int = 512) -> str:
     """
     text = data[:limit].decode("utf-8", errors="backslashreplace").translate(_CONTROL_ESCAPES)
     return text + ("…" if len(data) > limit else "")
+
+
+def printable_stored(text: str, limit: int = 512) -> str:
+    """:func:`printable` of raw bytes in their stored form (latin-1 text, one code point per
+    byte): ASCII needs no round trip through bytes."""
+    if not text.isascii():
+        return printable(text_to_bytes(text), limit)
+    return text[:limit].translate(_CONTROL_ESCAPES) + ("…" if len(text) > limit else "")

@@ -46,7 +46,8 @@ _RESTRICT = {
     ),
 }
 _RESTRICT_DEFAULT = "allow only the hosts and networks that need this service"
-_EHLO_PRODUCTS = frozenset({"exim"})  # products with EHLO-dependent advisories
+EHLO_PRODUCTS = frozenset({"exim"})
+"""Products with EHLO-dependent advisories: only their verdicts read the transcript's steps."""
 
 
 def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Finding:
@@ -268,12 +269,20 @@ def assess(ident: Identification, transcript: Transcript | None = None) -> Asses
     on = transcript.observed_at.date() if transcript is not None else _today()
     key: Key = (ident.product, ident.version, ident.precision, ident.distro, on)
     base = _base(*key)
-    if transcript is None or ident.product not in _EHLO_PRODUCTS or not _needs_ehlo(key):
+    if transcript is None or ident.product not in EHLO_PRODUCTS or not _needs_ehlo(key):
         return base
     facts = ehlo_facts(transcript)
     if facts is None:
         return base
     return _with_ehlo(key, facts)
+
+
+def assess_on(ident: Identification, on: date) -> Assessment:
+    """``assess(ident, transcript)`` for a transcript observed on day ``on`` when
+    ``ident.product`` is not in :data:`EHLO_PRODUCTS` (nothing else of it is read)."""
+    if ident.product in EHLO_PRODUCTS:
+        raise ValueError(f"{ident.product}: its verdicts read the EHLO; use assess()")
+    return _base(ident.product, ident.version, ident.precision, ident.distro, on)
 
 
 def clear_cache() -> None:

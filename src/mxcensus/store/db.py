@@ -340,6 +340,16 @@ class Store:
             for (data,) in rows:
                 yield transcript_from_dict(orjson.loads(data))
 
+    def iter_transcript_docs(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """:meth:`iter_transcripts` in their stored JSON form (``serialize``), without
+        building the transcripts: what the analysis reads."""
+        cur = self.con.cursor()
+        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        loads = orjson.loads
+        while rows := cur.fetchmany(batch):
+            for (data,) in rows:
+                yield loads(data)
+
     def count(self, table: str, scan: ScanId) -> int:
         if table not in {"transcripts", "services", "findings"}:
             raise ValueError(table)
@@ -386,7 +396,7 @@ class Store:
             "eol_line": [e.line or None for e in eols],
             "eol_date": [e.date for e in eols],
             "kev": [any(f.kev and f.status in at_risk for f in a.findings) for a in asmts],
-            "worst_status": [_worst(i, a) for i, a in zip(ids, asmts, strict=True)],
+            "worst_status": [worst_status(i, a) for i, a in zip(ids, asmts, strict=True)],
             "country": [r.country or None for r in recs],
             "continent": [r.continent or None for r in recs],
             "region": [r.region or None for r in recs],
@@ -429,6 +439,50 @@ class Store:
             raise
         return len(recs)
 
+    def write_analysis(
+        self,
+        scan: ScanId,
+        services: dict[str, list[Any]],
+        profiles: dict[str, list[Any]],
+        verdicts: dict[str, list[Any]],
+        geos: dict[str, list[Any]],
+    ) -> int:
+        """:meth:`write_services` for one batch in normalised form (the analysis' fast path;
+        services and findings together, one transaction).
+
+        ``services``: one row per service, the columns :data:`ANALYSIS_SERVICE_COLUMNS`
+        (``n`` its order, ``pid`` its profile, ``gid`` its location); ``profiles``: the
+        columns that follow from a service's identification and assessment
+        (:data:`PROFILE_COLUMNS`), once per distinct pair; ``verdicts``: the findings of each
+        profile (:data:`VERDICT_COLUMNS`, ``k`` their order); ``geos``: the location columns
+        (:data:`GEO_COLUMNS`) once per distinct location. Services and findings rows are
+        expanded inside DuckDB, so a service's ~15 findings cost Python nothing.
+        """
+        count = len(services["n"])
+        if not count:
+            return 0
+        tables = {
+            "_svc": _arrow(services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES),
+            "_prof": _arrow(profiles, PROFILE_COLUMNS, _SERVICE_TYPES),
+            "_verd": _arrow(verdicts, VERDICT_COLUMNS, _FINDING_TYPES),
+            "_geo": _arrow(geos, GEO_COLUMNS, _SERVICE_TYPES),
+        }
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, table in tables.items():
+                con.register(name, table)
+            con.execute(_INSERT_SERVICES, [scan])
+            con.execute(_INSERT_FINDINGS, [scan])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            for name in tables:
+                con.unregister(name)
+        return count
+
     def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """The exported JSONL records of a scan, in (ip, port) order."""
         cur = self.con.cursor()
@@ -463,7 +517,7 @@ class Store:
         return {str(s): (int(p), tuple(orjson.loads(pend)) if pend else ()) for s, p, pend in rows}
 
 
-def _worst(ident: Identification, a: Assessment) -> str:
+def worst_status(ident: Identification, a: Assessment) -> str:
     """The most severe CVE status of a service; ``none`` for a known product with no CVE."""
     if not a.findings:
         return str(Status.UNKNOWN) if not ident.is_known else "none"
@@ -501,3 +555,41 @@ _FINDING_TYPES: dict[str, pa.DataType] = {
 }
 for _c in _FINDING_COLUMNS:
     _FINDING_TYPES.setdefault(_c, pa.string())
+
+ANALYSIS_SERVICE_COLUMNS = (
+    "n", "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
+    "source", "hostname", "banner", "record",
+)  # fmt: skip
+PROFILE_COLUMNS = (
+    "pid", "vendor", "product", "product_line", "version", "version_key", "precision",
+    "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
+    "worst_status",
+)  # fmt: skip
+GEO_COLUMNS = ("gid", "country", "continent", "region", "asn", "org", "city", "geo_source")
+VERDICT_COLUMNS = (
+    "pid", "k", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in", "tags",
+)  # fmt: skip
+for _c in ("n", "pid", "gid", "k"):
+    _SERVICE_TYPES[_c] = _FINDING_TYPES[_c] = pa.int64()
+_PROFILE_ONLY = ", ".join(f"p.{c}" for c in PROFILE_COLUMNS[1:])
+_GEO_ONLY = ", ".join(f"g.{c}" for c in GEO_COLUMNS[1:])
+_INSERT_SERVICES = f"""
+    INSERT INTO services BY NAME
+    SELECT ? AS scan, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
+           s.source, s.hostname, {_PROFILE_ONLY}, {_GEO_ONLY}, s.banner, s.record
+    FROM _svc s JOIN _prof p ON p.pid = s.pid JOIN _geo g ON g.gid = s.gid
+    ORDER BY s.n
+"""
+_INSERT_FINDINGS = """
+    INSERT INTO findings BY NAME
+    SELECT ? AS scan, s.ip, s.port, v.cve, v.status, v.kev, v.ransomware, v.cvss, v.reason,
+           v.fixed_in, v.tags
+    FROM _svc s JOIN _verd v ON v.pid = s.pid
+    ORDER BY s.n, v.k
+"""
+
+
+def _arrow(
+    columns: dict[str, list[Any]], names: Sequence[str], types: dict[str, pa.DataType]
+) -> pa.Table:
+    return pa.table({k: pa.array(columns[k], types[k]) for k in names})
