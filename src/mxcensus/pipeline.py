@@ -170,9 +170,9 @@ _MEMO_MAX = 65_536
 
 class _Profile:
     """What one (identification, assessment) pair puts into the store: the services
-    columns (PROFILE_COLUMNS but ``pid``), the findings rows and its part of the record."""
+    columns and its part of the record (PROFILE_COLUMNS but ``pid``) and the findings rows."""
 
-    __slots__ = ("findings", "fragment", "pid", "row")
+    __slots__ = ("findings", "pid", "row")
 
     def __init__(self, pid: int, ident: Identification, a: Assessment) -> None:
         self.pid = pid
@@ -193,6 +193,7 @@ class _Profile:
             eol.date,
             any(f.kev and f.status in _AT_RISK for f in a.findings),
             worst_status(ident, a),
+            orjson.dumps(record_identity(ident, a))[1:-1],  # the record's part
         )
         self.findings = tuple(
             (
@@ -208,7 +209,6 @@ class _Profile:
             )
             for k, f in enumerate(a.findings)
         )
-        self.fragment = orjson.dumps(record_identity(ident, a))[1:-1]
 
 
 _AT_RISK = (Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE)
@@ -252,10 +252,10 @@ class _Geos:
     """Location columns and record part, once per distinct :class:`Geo`."""
 
     def __init__(self) -> None:
-        self._by_value: dict[Geo | None, tuple[int, tuple[Any, ...], bytes]] = {}
+        self._by_value: dict[Geo | None, tuple[int, tuple[Any, ...]]] = {}
         self._count = 0
 
-    def get(self, geo: Geo | None) -> tuple[int, tuple[Any, ...], bytes]:
+    def get(self, geo: Geo | None) -> tuple[int, tuple[Any, ...]]:
         hit = self._by_value.get(geo)
         if hit is not None:
             return hit
@@ -271,9 +271,9 @@ class _Geos:
             g.org or None,
             g.city or None,
             g.source or None,
+            orjson.dumps(record_geo(g.country, g.continent, g.asn, g.org))[1:-1],
         )
-        fragment = orjson.dumps(record_geo(g.country, g.continent, g.asn, g.org))[1:-1]
-        out = self._by_value[geo] = (self._count, row, fragment)
+        out = self._by_value[geo] = (self._count, row)
         return out
 
 
@@ -289,13 +289,13 @@ class _Batch:
         self._clear()
 
     def _clear(self) -> None:
-        self.cols: dict[str, list[Any]] = {c: [] for c in ANALYSIS_SERVICE_COLUMNS}
+        self.rows: list[tuple[Any, ...]] = []  # ANALYSIS_SERVICE_COLUMNS but n
         self.used: dict[int, _Profile] = {}
         self.used_geo: dict[int, tuple[Any, ...]] = {}
 
     @property
     def size(self) -> int:
-        return len(self.cols["n"])
+        return len(self.rows)
 
     def add_host(self, docs: list[dict[str, Any]], enricher: Enricher | None) -> None:
         """The services of one host (its stored transcripts, in (ip, port) order)."""
@@ -312,24 +312,26 @@ class _Batch:
             source = first.get("source", "scan")
             hint = hint_from_extra(extra, source) if extra and source != "scan" else None
             geo = enricher.lookup(first["ip"], hint)
-        gid, grow, gfrag = self.geos.get(geo)
+        gid, grow = self.geos.get(geo)
         self.used_geo[gid] = grow
-        cols = self.cols
-        n = cols["n"]
+        used = self.used
+        profile = self.profiles.get
+        append = self.rows.append
         dumps = orjson.dumps
+        head0 = self._head
         for doc, ident in zip(docs, idents, strict=True):
             when = datetime.fromisoformat(doc["observed_at"])
             if ident.product in EHLO_PRODUCTS:
                 a = assess(ident, _transcript_for_assess(doc, when))
             else:
                 a = assess_on(ident, when.date())
-            prof = self.profiles.get(ident, a)
-            self.used[prof.pid] = prof
+            prof = profile(ident, a)
+            pid = prof.pid
+            used[pid] = prof
             ip, port = doc["ip"], int(doc["port"])
             protocol, transport, outcome = doc["protocol"], doc["transport"], doc["outcome"]
             source = doc.get("source", "scan")
-            steps = doc["steps"]
-            banner = _banner(steps)
+            banner = _banner(doc["steps"])
             head = dumps(
                 {
                     "ip": ip,
@@ -341,32 +343,23 @@ class _Batch:
                     "source": source,
                 }
             )
-            record = b"".join(
+            append(
                 (
-                    self._head,
-                    head[1:-1],
-                    b",",
-                    prof.fragment,
-                    b",",
-                    gfrag,
-                    b',"banner":',
-                    dumps(banner),
-                    b"}",
+                    pid,
+                    gid,
+                    ip,
+                    port,
+                    protocol,
+                    transport,
+                    when,
+                    outcome,
+                    source,
+                    doc.get("hostname") or None,
+                    banner,
+                    head0 + head[1:-1] + b",",
+                    b',"banner":' + dumps(banner) + b"}",
                 )
             )
-            n.append(len(n))
-            cols["pid"].append(prof.pid)
-            cols["gid"].append(gid)
-            cols["ip"].append(ip)
-            cols["port"].append(port)
-            cols["protocol"].append(protocol)
-            cols["transport"].append(transport)
-            cols["observed_at"].append(when)
-            cols["outcome"].append(outcome)
-            cols["source"].append(source)
-            cols["hostname"].append(doc.get("hostname") or None)
-            cols["banner"].append(banner)
-            cols["record"].append(record)
 
     def write(self, store: Store) -> int:
         if not self.size:
@@ -386,7 +379,9 @@ class _Batch:
             geos["gid"].append(gid)
             for c, v in zip(GEO_COLUMNS[1:], grow, strict=True):
                 geos[c].append(v)
-        written = store.write_analysis(self.scan, self.cols, profiles, verdicts, geos)
+        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], map(list, zip(*self.rows)), strict=True))
+        cols["n"] = list(range(len(self.rows)))
+        written = store.write_analysis(self.scan, cols, profiles, verdicts, geos)
         self._clear()
         return written
 

@@ -193,20 +193,19 @@ def _extra_field(key: str, family: str) -> str | None:
     return None
 
 
-_extra_fields: dict[tuple[str, str], str | None] = {}
+_extra_fields: dict[str, dict[str, str | None]] = {}
+"""family -> extra key -> its field (None: not one), as :func:`_extra_field` says."""
 
 
 def _extra_field_cached(key: str, family: str) -> str | None:
-    k = (key, family)
+    fields = _extra_fields.get(family)
+    if fields is None or len(fields) >= _MEMO_MAX:
+        fields = _extra_fields[family] = {}
     try:
-        return _extra_fields[k]
+        return fields[key]
     except KeyError:
-        pass
-    out = _extra_field(key, family)
-    if len(_extra_fields) >= _MEMO_MAX:
-        _extra_fields.clear()
-    _extra_fields[k] = out
-    return out
+        out = fields[key] = _extra_field(key, family)
+        return out
 
 
 def _finish(
@@ -276,8 +275,15 @@ def identify_doc(doc: Mapping[str, Any]) -> Identification:
                     step["headers"], stored_text(received) if received else "", step["code"]
                 )
             )
-    for key, value in doc.get("extra", ()):
-        fname = _extra_field_cached(key, family)
-        if fname is not None:
-            found.append(field(fname, value if value.__class__ is str else str(value)))
+    extra = doc.get("extra")
+    if extra:
+        fields = _extra_fields.get(family)
+        if fields is None or len(fields) >= _MEMO_MAX:
+            fields = _extra_fields[family] = {}
+        for key, value in extra:
+            fname = fields.get(key, "")
+            if fname == "":
+                fname = fields[key] = _extra_field(key, family)
+            if fname is not None:
+                found.append(field(fname, value if value.__class__ is str else str(value)))
     return _finish(found, family, protocol, doc["outcome"], int(doc["port"]))
