@@ -9,13 +9,15 @@ then times, each the median of ``--repeat`` runs in this process:
 
 0. baseline: ``SELECT data … ORDER BY ip, port`` and ``orjson.loads`` each row — the floor
    of any analysis that reads the stored transcripts back;
-1. read: ``Store.iter_transcripts`` (read + loads + Transcript objects);
-2. identify: ``identify(transcript)`` per service (transcripts in memory);
-3. analyse: ``pipeline.analyze`` with the standard enricher (records built, nothing written);
-4. ``analyze_scan``: the whole analysis phase as ``mxcensus import``/``reassess`` run it
+1. read: ``Store.iter_transcripts`` (read + loads + Transcript objects, the old path's read);
+2. identify: ``identify_doc`` per stored transcript (docs in memory);
+3. enrich: ``GeoEnricher.lookup`` with the importer's hint, once per host (fresh cache);
+4. analysis without the store write: ``analyze_scan`` with ``write_analysis`` a no-op
+   (read, identify, combine, assess, enrich, rows and record parts built);
+5. ``analyze_scan``: the whole analysis phase as ``mxcensus import``/``reassess`` run it
    (iptocc enrichment), written to the store;
-5. the same through the reference path (``pipeline.analyze_scan_reference``: per-record
-   ``ServiceRecord``s and Python findings rows), for the ratio.
+6. the same through the reference path (``pipeline.analyze_scan_reference``: per-record
+   ``ServiceRecord``s, Python findings rows, ``Store.write_services``), for the ratio.
 
 Prints services/s (CPU time of this process, wall clock beside it) and each stage's ratio to
 the baseline measured in the same run. DuckDB runs on one thread (``SET threads = 1``) so
@@ -44,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mxcensus import pipeline  # noqa: E402
-from mxcensus.enrich.geo import GeoEnricher  # noqa: E402
-from mxcensus.identify import identify  # noqa: E402
+from mxcensus.enrich.geo import GeoEnricher, hint_from_extra  # noqa: E402
+from mxcensus.identify.engine import identify_doc  # noqa: E402
 from mxcensus.importers import import_files  # noqa: E402
 from mxcensus.model import ScanId  # noqa: E402
 from mxcensus.store.db import Store  # noqa: E402
@@ -186,16 +188,28 @@ def main() -> None:
         for _ in store.iter_transcripts(scan):
             pass
 
-    transcripts = list(store.iter_transcripts(scan))
+    docs = list(store.iter_transcript_docs(scan))
 
     def ident() -> None:
-        for t in transcripts:
-            identify(t)
+        for d in docs:
+            identify_doc(d)
 
-    def analyse() -> None:
+    firsts = [d for i, d in enumerate(docs) if i == 0 or docs[i - 1]["ip"] != d["ip"]]
+
+    def enrich() -> None:
         enricher = GeoEnricher()
-        for _ in pipeline.analyze(scan, transcripts, enricher):
-            pass
+        for d in firsts:
+            enricher.lookup(d["ip"], hint_from_extra(d["extra"], d["source"]))
+
+    def no_write() -> None:
+        def skip(scan: ScanId, services: dict[str, list[Any]], *rest: object) -> int:
+            return len(services["n"])
+
+        store.write_analysis = skip  # type: ignore[method-assign]
+        try:
+            pipeline.analyze_scan_with_geo(store, scan)
+        finally:
+            del store.write_analysis
 
     def full() -> None:
         pipeline.analyze_scan_with_geo(store, scan)
@@ -205,23 +219,25 @@ def main() -> None:
         pipeline.analyze_scan_reference(store, scan, enricher)
 
     stages: list[tuple[str, Callable[[], object]]] = [
-        ("read + iter_transcripts", read),
-        ("identify (in memory)", ident),
-        ("analyze (no write)", analyse),
+        ("read + Transcript objects", read),
+        ("identify_doc (in memory)", ident),
+        ("enrich, per host", enrich),
+        ("analysis, no store write", no_write),
         ("analyze_scan", full),
     ]
-    if not args.no_reference and hasattr(pipeline, "analyze_scan_reference"):
+    if not args.no_reference:
         stages.append(("reference analyze_scan", reference))
     base_wall, base_cpu = median_time(baseline, args.repeat)
     print(
-        f"{'baseline: SELECT data + loads':28s} CPU {n / base_cpu:>10,.0f} services/s "
-        f"(wall {n / base_wall:,.0f}/s)"
+        f"{'baseline: SELECT data + loads':28s} CPU {n / base_cpu:>9,.0f} services/s "
+        f"{base_cpu / n * 1e6:6.1f} us/service (wall {n / base_wall:,.0f}/s)"
     )
     for label, fn in stages:
         wall, cpu = median_time(fn, args.repeat)
         print(
-            f"{label:28s} CPU {n / cpu:>10,.0f} services/s (wall {n / wall:,.0f}/s; "
-            f"{cpu / base_cpu:.1f}x the baseline's CPU; median of {args.repeat}: {cpu:.2f} s)"
+            f"{label:28s} CPU {n / cpu:>9,.0f} services/s {cpu / n * 1e6:6.1f} us/service "
+            f"(wall {n / wall:,.0f}/s; {cpu / base_cpu:.1f}x the baseline's CPU; "
+            f"median of {args.repeat}: {cpu:.2f} s)"
         )
     products = store.con.execute(
         "SELECT product, count(*) FROM services WHERE scan = ? GROUP BY ALL ORDER BY 2 DESC",

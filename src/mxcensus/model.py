@@ -10,6 +10,7 @@ back without loss (:func:`bytes_to_text` / :func:`text_to_bytes`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
@@ -321,4 +322,14 @@ def printable_stored(text: str, limit: int = 512) -> str:
     byte): ASCII needs no round trip through bytes."""
     if not text.isascii():
         return printable(text_to_bytes(text), limit)
-    return text[:limit].translate(_CONTROL_ESCAPES) + ("…" if len(text) > limit else "")
+    cut = text[:limit]
+    if "\r" in cut or "\n" in cut:  # most banners: CR LF their only controls
+        plain = cut.replace("\r", "\\r").replace("\n", "\\n")
+        cut = plain if _OTHER_CONTROL.search(plain) is None else cut.translate(_CONTROL_ESCAPES)
+    else:
+        cut = cut.translate(_CONTROL_ESCAPES)
+    return cut + ("…" if len(text) > limit else "")
+
+
+_OTHER_CONTROL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+"""The ASCII controls :data:`_CONTROL_ESCAPES` escapes other than CR and LF."""

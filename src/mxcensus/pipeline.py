@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from mxcensus.assess import EHLO_PRODUCTS, assess, assess_on
+from mxcensus.assess.ehlo import EHLO_STEPS
 from mxcensus.enrich.geo import GeoEnricher, hint_from_extra
 from mxcensus.enrich.interface import Enricher, Geo
 from mxcensus.identify import combine, identify
@@ -27,14 +28,15 @@ from mxcensus.model import (
     ScanId,
     ServiceRecord,
     Status,
+    Step,
     Transcript,
     Transport,
     printable,
     printable_stored,
     record_geo,
     record_identity,
+    text_to_bytes,
 )
-from mxcensus.serialize import steps_from_list
 from mxcensus.store.db import (
     ANALYSIS_SERVICE_COLUMNS,
     GEO_COLUMNS,
@@ -379,7 +381,8 @@ class _Batch:
             geos["gid"].append(gid)
             for c, v in zip(GEO_COLUMNS[1:], grow, strict=True):
                 geos[c].append(v)
-        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], map(list, zip(*self.rows)), strict=True))
+        columns = map(list, zip(*self.rows, strict=True))
+        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], columns, strict=True))
         cols["n"] = list(range(len(self.rows)))
         written = store.write_analysis(self.scan, cols, profiles, verdicts, geos)
         self._clear()
@@ -387,7 +390,8 @@ class _Batch:
 
 
 def _transcript_for_assess(doc: dict[str, Any], when: datetime) -> Transcript:
-    """What ``assess`` reads of a transcript (its day, transport and steps), from the doc."""
+    """What ``assess`` reads of a transcript, from the doc: its day, its transport and its
+    EHLO replies (``assess.ehlo.ehlo_facts`` reads no other step)."""
     return Transcript(
         ip=doc["ip"],
         port=int(doc["port"]),
@@ -395,7 +399,11 @@ def _transcript_for_assess(doc: dict[str, Any], when: datetime) -> Transcript:
         transport=Transport(doc["transport"]),
         observed_at=when,
         outcome=Outcome(doc["outcome"]),
-        steps=steps_from_list(doc["steps"]),
+        steps=tuple(
+            Step(s["name"], received=text_to_bytes(s["received"]))
+            for s in doc["steps"]
+            if s["name"] in EHLO_STEPS
+        ),
     )
 
 
