@@ -138,6 +138,8 @@ def _with_port(ident: Identification, port: int) -> Identification:
     return out
 
 
+_header_lines: dict[str, Identification] = {}
+"""``Name: value`` -> ``identify_field("http.header", …)`` (a pure function of the text)."""
 _combined: dict[tuple[int, ...], tuple[list[Identification], Identification]] = {}
 
 
@@ -170,7 +172,14 @@ def _http_parts(
     (``body`` already decoded; empty when none was recorded)."""
     out = []
     for name, value in headers:
-        out.append(identify_field("http.header", f"{name}: {value}"))
+        line = f"{name}: {value}"
+        ident = _header_lines.get(line)
+        if ident is None:  # most header lines repeat across servers (Server, Content-Type)
+            ident = identify_field("http.header", line)
+            if len(_header_lines) >= _MEMO_MAX:
+                _header_lines.clear()
+            _header_lines[line] = ident
+        out.append(ident)
         if name.lower() == "location":
             out.append(identify_field("http.owa-path", value))
     if body:
