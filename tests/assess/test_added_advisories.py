@@ -145,10 +145,12 @@ def test_zimbra_verdicts(version: str, cve: str, status: Status, says: str) -> N
     assert says in f.reason
 
 
-def test_zimbra_remediation_names_the_patch() -> None:
+def test_zimbra_remediation_names_the_patch_and_the_stopgaps() -> None:
     a = assess(Identification(product="zimbra", version="8.8.15", precision=Precision.VERSION))
     text = " ".join(a.remediation)
     assert "8.8.15 Patch 46" in text and "10.1.20" in text
+    assert "postjournal_enabled=false" in text and "install pax" in text
+    assert "possibly compromised" in text  # exploited CVEs, patch level unseen
 
 
 _LINES = ["8.7.11", "8.8.9", "8.8.12", "8.8.15", "9.0.0"]
@@ -234,6 +236,8 @@ def test_postfix_smuggling_is_configuration_dependent_until_3_9() -> None:
     assert f.status is Status.POTENTIALLY_VULNERABLE
     assert "smtpd_forbid_bare_newline" in f.reason and f.fixed_in == "3.9.0"
     assert _finding("postfix", "3.9.0", "CVE-2023-51764").status is Status.NOT_VULNERABLE
+    a = assess(Identification(product="postfix", version="3.7.10", precision=Precision.VERSION))
+    assert "smtpd_forbid_bare_newline = normalize" in " ".join(a.remediation)
     assert not _finding("postfix", "3.8.5", "CVE-2023-51764").kev
 
 

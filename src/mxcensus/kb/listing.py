@@ -61,6 +61,8 @@ def describe(adv: Advisory) -> list[str]:
         out.append(f"  other sources' fix: {shown}")
     if adv.config:
         out.append(f"  configuration dependent: {adv.config}")
+    if adv.remediation:
+        out.append(f"  remediation: {adv.remediation}")
     if adv.backports:
         out.append(f"  distribution fixes: {', '.join(b.describe() for b in adv.backports)}")
     out.append(f"  data: {adv.source}")
