@@ -250,7 +250,8 @@ def test_postfix_smuggling_is_configuration_dependent_until_3_9() -> None:
         ("2.3.7.2", "CVE-2019-11500", Status.NOT_VULNERABLE),
         ("2.3.11", "CVE-2020-12100", Status.POTENTIALLY_VULNERABLE),  # NEWS 2.3.11, NVD 2.3.11.3
         ("2.3.11.3", "CVE-2020-12100", Status.NOT_VULNERABLE),
-        ("2.3.10", "CVE-2020-25275", Status.NOT_VULNERABLE),  # a 2.3.11 regression
+        ("2.3.10", "CVE-2020-25275", Status.POTENTIALLY_VULNERABLE),  # NEWS: 2.3.11; NVD: all
+        ("2.2.27", "CVE-2020-25275", Status.POTENTIALLY_VULNERABLE),  # Debian/Ubuntu patched 2.2
         ("2.3.12", "CVE-2020-25275", Status.POTENTIALLY_VULNERABLE),
         ("2.2.36.4", "CVE-2021-33515", Status.NOT_VULNERABLE),  # no submission service in 2.2
         ("2.3.14", "CVE-2021-33515", Status.POTENTIALLY_VULNERABLE),
