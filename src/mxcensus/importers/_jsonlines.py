@@ -67,7 +67,9 @@ def read_json_lines(
                 yield n, ImportProblem(n, f"not a JSON object but {type(doc).__name__}")
                 continue
         try:
-            out = list(convert(doc))
+            out = convert(doc)
+            if type(out) is not list:  # a generator: run it here, inside the try
+                out = list(out)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             yield n, ImportProblem(n, f"not {what}: {_describe(exc)}")
             continue
