@@ -133,13 +133,13 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
                         add([name[k], s])
     loc = doc.get("location")
     if type(loc) is dict:
-        for k, name in _LOCATION:
+        for k, key_name in _LOCATION:
             v = loc.get(k)
             if v is None:
                 continue
             s = (v if len(v) <= _MAX_EXTRA else v[:_MAX_EXTRA]) if type(v) is str else text_of(v)
             if s:
-                add([name, s])
+                add([key_name, s])
     asn = _asn_text(doc.get("asn"))
     if asn:
         add(["geo.asn", asn])
