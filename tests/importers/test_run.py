@@ -443,3 +443,26 @@ def test_stored_docs_equal_the_transcript_path_on_varied_banners(tmp_path: Path)
     assert sorted(got[fast.scan][0], key=key) == sorted(expected, key=key)
     assert sorted(got[slow][0], key=key) == sorted(expected, key=key)
     assert got[fast.scan][1] == got[slow][1]
+
+
+@pytest.mark.parametrize("limit", [5_000, 4_096])
+def test_an_overlong_line_is_one_malformed_record_and_numbering_goes_on(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """A line over the limit (64 MiB; lowered here) is skipped without being held, reported
+    with its number, and the lines after it keep their numbers."""
+    from mxcensus.importers import _common, _jsonlines
+
+    monkeypatch.setattr(_common, "MAX_LINE", limit)
+    monkeypatch.setattr(_jsonlines, "MAX_LINE", limit)
+    lines = _json_lines("shodan-mail.json", 30, {}, _shodan_ip).splitlines()
+    lines[9] = b'{"ip_str": "100.64.9.9", "port": 25, "data": "' + b"x" * (3 * limit) + b'"}'
+    lines[19] = b"{" + b" " * (limit - 2) + b"}"  # exactly the limit without its newline
+    path = _write(tmp_path / "long.json", b"\n".join(lines) + b"\n")
+    r = import_files(store, "shodan", [path], analyze=False)
+    assert [(p.line, p.message) for p in r.problems] == [
+        (10, "line longer than 64 MiB"),
+        (20, "line longer than 64 MiB"),
+    ]
+    assert r.records == 30 and r.malformed == 2
+    assert r.transcripts + r.skipped == 28

@@ -470,10 +470,15 @@ def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
             return
         n += 1
         if len(line) >= MAX_LINE and not line.endswith(b"\n"):
-            while True:
-                more = readline(MAX_LINE)
-                if not more or more.endswith(b"\n"):
-                    break
+            skip_rest_of_line(stream)
             yield n, None
             continue
         yield n, line
+
+
+def skip_rest_of_line(stream: BinaryIO) -> None:
+    """Read past the end of a line longer than :data:`MAX_LINE` without holding it."""
+    while True:
+        more = stream.readline(MAX_LINE)
+        if not more or more.endswith(b"\n"):
+            return
