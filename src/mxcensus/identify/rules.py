@@ -277,6 +277,9 @@ class Rule:
     examples: tuple[Example, ...]
     hint: Hint = Hint()  # a literal near the start of every match, see Hint
     _cache: dict[str, Identification] = dc_field(default_factory=dict, repr=False)
+    _rendered: dict[tuple[str | Any, ...], tuple[str, str, str, str]] = dc_field(
+        default_factory=dict, repr=False
+    )  # group values -> (version, cpe, distro, note): matches that differ elsewhere
 
     @property
     def address(self) -> str:
@@ -287,23 +290,37 @@ class Rule:
         return f"{self.file}:{self.line}#{self.id}"
 
     def build(self, m: re.Match[str], evidence_field: str) -> Identification:
-        """The identification for a match (cached by matched text and field)."""
+        """The identification for a match (cached by matched text and field; the rendered
+        templates by the groups' values, for matches that hold a host name or a date)."""
         matched = m.group(0)
         key = matched if evidence_field == self.field else evidence_field + "\0" + matched
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        groups = m.groupdict()
-        t = self.templates
+        values = m.groups()  # the templates depend on the groups only, not on the rest
+        rendered = self._rendered.get(values)
+        if rendered is None:
+            groups = m.groupdict()
+            t = self.templates
+            rendered = (
+                t["version"].render(groups) if "version" in t else "",
+                t["cpe"].render(groups, empty="*") if "cpe" in t else "",
+                t["distro"].render(groups) if "distro" in t else "",
+                t["note"].render(groups) if "note" in t else "",
+            )
+            if len(self._rendered) >= _CACHE_ENTRIES:
+                self._rendered.clear()
+            self._rendered[values] = rendered
+        version, cpe, distro, reason = rendered
         ident = Identification(
             product=self.product,
             vendor=self.vendor,
-            version=t["version"].render(groups) if "version" in t else "",
+            version=version,
             precision=self.precision,
-            cpe=t["cpe"].render(groups, empty="*") if "cpe" in t else "",
-            distro=t["distro"].render(groups) if "distro" in t else "",
+            cpe=cpe,
+            distro=distro,
             evidence=(Evidence(evidence_field, self.address, _shorten(matched)),),
-            reason=t["note"].render(groups) if "note" in t else "",
+            reason=reason,
         )
         if len(matched) <= _CACHE_TEXT_MAX:
             if len(self._cache) >= _CACHE_ENTRIES:
