@@ -293,6 +293,53 @@ def test_fast_matcher_agrees_with_plain_matching(
         assert rs.match(variant) == _slow_identification(field, variant), variant
 
 
+def test_fast_matcher_agrees_on_every_example() -> None:
+    """Every example (and its case variants) through the hot path, against plain matching."""
+    for field, text in EXAMPLES:
+        rs = rulesets()[field]
+        for variant in (text, text.lower(), text.upper(), text.swapcase()):
+            assert rs.match(variant) == _slow_identification(field, variant), variant
+
+
+HINTS = {
+    rs.field: sorted({r.hint.text.decode() for r in rs.rules if r.hint.text})
+    for rs in rulesets().values()
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    example=st.sampled_from(EXAMPLES),
+    pick=st.integers(min_value=0),
+    seps=st.lists(st.sampled_from([" ", "(", ")", "-", ".", "/", "0", "\r\n", "\xe9"]), min_size=1),
+    at=st.integers(min_value=0, max_value=400),
+    lead=st.text(alphabet="( -.9aZ\u212a", max_size=6),
+    upper=st.booleans(),
+)
+def test_fast_matcher_agrees_with_hints_placed_near_matches(
+    example: tuple[str, str], pick: int, seps: list[str], at: int, lead: str, upper: bool
+) -> None:
+    """One of the field's hints (its spaces written as separators of all kinds) put before,
+    into or just after an example, after a few lead characters: the search starts from the
+    hint's first occurrence minus the rule's lead, so an occurrence too early or too late
+    must not change which rule matches first, nor the identification."""
+    field, text = example
+    rs = rulesets()[field]
+    hints = HINTS[field] or [""]
+    words = hints[pick % len(hints)].split(" ")
+    written = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
+    if upper:
+        written = written.upper()
+    at = min(at, len(text))
+    for variant in (
+        lead + written + text,
+        text[:at] + lead + written + text[at:],
+        text + lead + written,
+        written + lead + written + text,
+    ):
+        assert rs.match(variant) == _slow_identification(field, variant), variant
+
+
 def test_hint_of() -> None:
     from mxcensus.identify.rules import UNBOUNDED, Hint, hint_of
 

@@ -28,6 +28,8 @@ keyword is delimited (``\\b``, a space, punctuation). The text is cut into words
 C-level ``bytes.translate`` + ``split``), and only rules with a keyword among those words,
 plus rules without keywords, are tried, in file order. Examples must contain a keyword
 (checked at load) and a property test checks that the prefilter never changes the result.
+Each candidate is then searched from its :class:`Hint` (a literal every match holds near its
+start, read from the parsed pattern), or skipped when the hint is absent from the text.
 Patterns are compiled with ``re.ASCII`` (banners are bytes; ``\\d`` means 0-9). The result
 of a rule is cached by the matched text, so a pattern should match the telling part of a
 banner, not the host name or the date.
@@ -172,6 +174,9 @@ class Hint(NamedTuple):
     lead: int = 0
 
 
+NO_HINT = Hint()
+
+
 def _mandatory(items: Any) -> Iterator[tuple[Any, Any]]:
     """The items every match passes through in order, groups inlined."""
     for op, av in items:
@@ -275,7 +280,7 @@ class Rule:
     keywords: tuple[str, ...]
     templates: dict[str, Template]
     examples: tuple[Example, ...]
-    hint: Hint = Hint()  # a literal near the start of every match, see Hint
+    hint: Hint = NO_HINT  # a literal near the start of every match, see Hint
     _cache: dict[str, Identification] = dc_field(default_factory=dict, repr=False)
     _rendered: dict[tuple[str | Any, ...], tuple[str, str, str, str]] = dc_field(
         default_factory=dict, repr=False
@@ -376,8 +381,7 @@ class RuleSet:
         """The candidates for a set of found keywords as (search, cache, rule, hint text,
         hint lead) steps."""
         plan = tuple(
-            (r.regex.search, r._cache, r, r.hint.text, r.hint.lead)
-            for r in self._candidates(found)
+            (r.regex.search, r._cache, r, r.hint.text, r.hint.lead) for r in self._candidates(found)
         )
         if len(self._plans) < _PLAN_ENTRIES:
             self._plans[found] = plan
