@@ -304,7 +304,8 @@ class Store:
                 "observed_at": pa.array([d["observed_at"] for d in docs], pa.string()),
                 "outcome": pa.array([d["outcome"] for d in docs], pa.string()),
                 "source": pa.array([d["source"] for d in docs], pa.string()),
-                "data": pa.array([dumps(d) for d in docs], pa.string()),
+                # orjson writes valid UTF-8 only: the bytes become text without a check
+                "data": pa.array([dumps(d) for d in docs], pa.binary()).view(pa.string()),
             }
         )
         self._insert_arrow(
