@@ -599,4 +599,15 @@ _INSERT_FINDINGS = """
 def _arrow(
     columns: dict[str, list[Any]], names: Sequence[str], types: dict[str, pa.DataType]
 ) -> pa.Table:
-    return pa.table({k: pa.array(columns[k], types[k]) for k in names})
+    return pa.table(
+        {
+            # the record's parts are orjson's bytes, valid UTF-8: text without a second check
+            k: pa.array(columns[k], pa.binary()).view(pa.string())
+            if k in _RECORD_PARTS
+            else pa.array(columns[k], types[k])
+            for k in names
+        }
+    )
+
+
+_RECORD_PARTS = frozenset({"head", "tail", "part"})
