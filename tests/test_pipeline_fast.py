@@ -89,7 +89,8 @@ def hand_made() -> list[Transcript]:
         _t("192.0.2.17", 25, "smtp",
            Step("greeting", received=b"220 z ESMTP Postfix (Zimbra)\r\n")),
         _t("192.0.2.17", 443, "https",
-           _http("/", b"<title>Zimbra Web Client Sign In</title>", 200, ("Server", "nginx"))),
+           _http("/", b"<title>Zimbra Web Client Sign In</title>", 200, ("Server", "nginx"),
+                 ("X-Note", "café ✓"))),
         # nothing to identify: failures, empty greeting, protocols without rules
         _t("192.0.2.18", 25, "smtp", outcome=Outcome.TIMEOUT),
         _t("192.0.2.18", 143, "imap", Step("greeting", received=b""), outcome=Outcome.CLOSED),

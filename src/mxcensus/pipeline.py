@@ -61,6 +61,8 @@ def banner_of(t: Transcript) -> str:
     for step in t.steps:
         if step.code is not None and step.headers:
             head = f"HTTP {step.code}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in step.headers)
+            if head.isascii():  # its UTF-8 bytes are its latin-1 bytes
+                return printable_stored(head)
             return printable(head.encode("utf-8", "replace"))
     return ""
 
@@ -417,6 +419,8 @@ def _banner(steps: list[dict[str, Any]]) -> str:
     for step in steps:
         if step["code"] is not None and step["headers"]:
             head = f"HTTP {step['code']}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in step["headers"])
+            if head.isascii():  # its UTF-8 bytes are its latin-1 bytes
+                return printable_stored(head)
             return printable(head.encode("utf-8", "replace"))
     return ""
 
