@@ -13,9 +13,13 @@ one finding per judged service. Then, each the median of ``--repeat`` runs in th
 - full HTML report: every section (EoL per line, per CVE, per continent, per country with
   the map, services at risk) — shown for information.
 
-Target: report ≤ 2 × the bare query computing the same counts.
+Then import speed on one generated file of Shodan banners (--import-records, ~1.3 KB each),
+the process pinned to one core and DuckDB to one thread: read + orjson.loads (the floor),
+the import phase alone (``import_files(analyze=False)``) and the whole import with analysis.
+
+Targets: report ≤ 2 × the bare query computing the same counts; import ≥ 50,000 records/s.
 Usage: python bench/data.py [--services N] [--repeat R] [--keep PATH] [--import-records N]
-       [--no-html]
+       [--no-html] [--import-only]
 """
 
 from __future__ import annotations
@@ -185,7 +189,6 @@ def bench_report(path: Path, repeat: int, *, full_html: bool) -> None:
 
 
 # -- import speed ----------------------------------------------------------------------
-# Runs once the imports engineer's API (mxcensus.importers.import_files) is on this branch.
 
 SHODAN_FIXTURE = ROOT / "tests" / "importers" / "fixtures" / "shodan-mail.json"
 
@@ -211,38 +214,87 @@ def shodan_file(path: Path, n: int) -> int:
     return path.stat().st_size
 
 
+def _one_core() -> str:
+    """Pin this process to one CPU (the import's figure is per core) and say which."""
+    try:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+    except (AttributeError, OSError):  # not Linux: unpinned, and the output says so
+        return "unpinned"
+    return f"pinned to CPU {cpu}"
+
+
 def bench_import(tmp: Path, records: int, repeat: int) -> None:
+    """Three figures on the same generated file, each the median of ``repeat`` runs, run
+    round-robin so that load from others falls on each alike: (1) reading the lines and
+    orjson.loads of each, the floor of any JSON-lines import; (2) the import phase alone,
+    transcripts parsed, built and stored (``import_files(analyze=False)``); (3) the whole
+    ``mxcensus import shodan`` (``import_files``: the import, then identify, assess, enrich and
+    write services and findings). Rates are records per CPU-second of this process, pinned to
+    one core, with DuckDB limited to one thread."""
     try:
         from mxcensus.importers import import_files
     except ImportError:
         print("\nimport speed: skipped — mxcensus.importers.import_files is not on this branch")
         return
+    pinned = _one_core()
     src = tmp / "shodan.json"
     size = shodan_file(src, records)
-    base = []  # same-run floor: read the lines and orjson.loads each (CPU seconds)
+    runs = iter(range(1_000_000))
+
+    def timed(fn: Callable[[], object]) -> tuple[float, float]:
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        return time.process_time() - c0, time.perf_counter() - w0
+
+    def baseline() -> tuple[float, float]:
+        def read() -> None:
+            with src.open("rb") as fh:
+                for line in fh:
+                    orjson.loads(line)
+
+        return timed(read)
+
+    def imported(analyze: bool) -> Callable[[], tuple[float, float]]:
+        def run() -> tuple[float, float]:
+            db = tmp / f"import-{next(runs)}.duckdb"
+            with Store.open(db) as store:  # opening (migrations) is not timed
+                store.con.execute("SET threads = 1")
+                res = None
+
+                def go() -> None:
+                    nonlocal res
+                    res = import_files(store, "shodan", [src], analyze=analyze)
+
+                spent = timed(go)
+                assert res is not None and res.records == records and res.malformed == 0, res
+            db.unlink()
+            return spent
+
+        return run
+
+    variants: dict[str, Callable[[], tuple[float, float]]] = {
+        "(1) read + orjson.loads (baseline)": baseline,
+        "(2) import phase (analyze=False)": imported(False),
+        "(3) mxcensus import (analyze=True)": imported(True),
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    wall: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(repeat):
-        c0 = time.process_time()
-        with src.open("rb") as fh:
-            for line in fh:
-                orjson.loads(line)
-        base.append(time.process_time() - c0)
-    rates = []
-    for r in range(repeat):
-        db = tmp / f"import-{r}.duckdb"
-        with Store.open(db) as store:
-            t0, c0 = time.perf_counter(), time.process_time()
-            res = import_files(store, "shodan", [src], name=f"bench-{r}", analyze=False)
-            secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rates.append((res.records / secs, size / secs / 1e6, res.records / cpu, cpu))
-        db.unlink()
-    rps = statistics.median(r[0] for r in rates)
-    mbs = statistics.median(r[1] for r in rates)
-    cps = statistics.median(r[2] for r in rates)
-    ratio = statistics.median(r[3] for r in rates) / statistics.median(base)
-    print(f"\nimport speed (Shodan JSON lines, {records:,} records, {size / 1e6:.1f} MB, "
-          f"analyze=False, one core): median {rps:,.0f} records/s, {mbs:.1f} MB/s wall; "
-          f"CPU {cps:,.0f} records/s, {ratio:.1f}x the CPU of reading + orjson.loads alone "
-          f"(target >= 50,000 records/s)")  # fmt: skip
+        for label, fn in variants.items():
+            c, w = fn()
+            cpu[label].append(c)
+            wall[label].append(w)
+    base = statistics.median(cpu["(1) read + orjson.loads (baseline)"])
+    print(f"\nimport speed: Shodan JSON lines, {records:,} records, {size / 1e6:.1f} MB "
+          f"({size / records:,.0f} B/record); one core ({pinned}), DuckDB threads=1; "
+          f"median of {repeat} runs each, in CPU time of this process (wall in brackets); "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    for label in variants:
+        c, w = statistics.median(cpu[label]), statistics.median(wall[label])
+        target = "   (target >= 50,000 records/s)" if label.startswith("(3)") else ""
+        print(f"  {label:36s} {records / c:>9,.0f} records/s {size / c / 1e6:>7.1f} MB/s  "
+              f"{c / base:5.1f}x the baseline  [wall {records / w:,.0f}/s]{target}")  # fmt: skip
 
 
 def main() -> None:

@@ -14,8 +14,11 @@ times:
 Rates are banners per second of this process's CPU time (``time.process_time``): on a
 shared machine wall-clock time mostly measures the other processes. Prints rates per
 repetition, their medians and the ratios, a reference speed of the core and the machine's
-load average (to judge how much the other processes slowed this one). Usage:
-    python bench/identify.py [--n 1000000] [--repeat 3] [--baseline-n 200000]
+load average (to judge how much the other processes slowed this one). ``--breakdown`` adds
+microseconds per banner of the bench loop alone (a do-nothing call), of the keyword
+prefilter alone (``RuleSet.candidates``: words, keyword set, plan lookup) and of
+``identify_field``; the rest of identify is the regexes and the caches. Usage:
+    python bench/identify.py [--n 1000000] [--repeat 3] [--baseline-n 200000] [--breakdown]
 """
 
 from __future__ import annotations
@@ -116,6 +119,30 @@ def run_baseline(items: list[tuple[str, str, Rule]], assess: Callable[[Any], Any
     return len(items) / (time.process_time() - t0)
 
 
+def breakdown(items: list[tuple[str, str, Rule]]) -> dict[str, float]:
+    """Microseconds per banner: the loop alone, the prefilter alone, identify_field."""
+    sets = rulesets()
+    candidates = {f: sets[f].candidates for f in FIELDS}
+
+    def nothing(field: str, text: str) -> None:
+        return None
+
+    out = {}
+    t0 = time.process_time()
+    for field, text, _ in items:
+        nothing(field, text)
+    out["loop (a do-nothing call)"] = time.process_time() - t0
+    t0 = time.process_time()
+    for field, text, _ in items:
+        candidates[field](text)
+    out["keyword prefilter (candidates)"] = time.process_time() - t0
+    t0 = time.process_time()
+    for field, text, _ in items:
+        identify_field(field, text)
+    out["identify_field"] = time.process_time() - t0
+    return {k: v / len(items) * 1e6 for k, v in out.items()}
+
+
 def reference() -> float:
     """Plain Python function calls per second: how fast this core is right now."""
 
@@ -143,6 +170,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline-n", type=int, default=200_000, help="baseline sample size")
+    ap.add_argument("--breakdown", action="store_true", help="also time the parts of identify")
     args = ap.parse_args()
 
     t0 = time.process_time()
@@ -188,6 +216,11 @@ def main() -> None:
     ratio = med["identify+assess"] / med["baseline+raw assess"]
     print(f"ratio identify+assess / baseline+raw assess: {ratio:.1f}x (target >= 3x)")
     print(f"identify+assess: {med['identify+assess']:,.0f}/s (target >= 200,000)")
+    if args.breakdown:
+        parts = [breakdown(items) for _ in range(args.repeat)]
+        for k in parts[0]:
+            us = statistics.median(p[k] for p in parts)
+            print(f"breakdown {k:>31}: {us:5.2f} us/banner (median)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 rules_app = typer.Typer(help="Fingerprint rules: validate the rule files.", no_args_is_help=True)
-kb_app = typer.Typer(help="The knowledge base: load newer data files.", no_args_is_help=True)
+kb_app = typer.Typer(
+    help="The knowledge base: list advisories, load newer data files.", no_args_is_help=True
+)
 app.add_typer(rules_app, name="rules")
 app.add_typer(kb_app, name="kb")
 
@@ -534,6 +536,21 @@ def kb_update(
             f"{len(result.missing)} CVEs marked KEV in the shipped knowledge are not in this "
             "catalog; they stay marked."
         )
+
+
+@kb_app.command("list")
+def kb_list(
+    product: Annotated[
+        str, typer.Option("--product", help="Only this product (zimbra, postfix, …).")
+    ] = "",
+    cve: Annotated[str, typer.Option("--cve", help="Only this CVE id.")] = "",
+) -> None:
+    """List the advisories in force: KEV flags, what is affected and fixed, sources."""
+    from mxcensus import kb as kbase
+    from mxcensus.kb.listing import describe, select
+
+    for adv in select(kbase.get(), product=product, cve=cve):
+        typer.echo("\n".join(describe(adv)))
 
 
 # -- lab and demo ----------------------------------------------------------------------

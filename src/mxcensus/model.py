@@ -10,6 +10,7 @@ back without loss (:func:`bytes_to_text` / :func:`text_to_bytes`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
@@ -240,7 +241,7 @@ class ServiceRecord:
     banner: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        t, ident, a = self.transcript, self.identification, self.assessment
+        t = self.transcript
         return {
             "schema": SCHEMA_VERSION,
             "scan": self.scan,
@@ -251,28 +252,44 @@ class ServiceRecord:
             "observed_at": t.observed_at.isoformat(),
             "outcome": t.outcome.value,
             "source": t.source,
-            "vendor": ident.vendor or None,
-            "product": ident.product,
-            "product_line": a.product_line or None,
-            "version": ident.version or None,
-            "precision": ident.precision.label,
-            "release": a.release or None,
-            "confidence": a.confidence or None,
-            "distro": ident.distro or None,
-            "evidence": [e.field for e in ident.evidence],
-            "cves": [f.to_json() for f in a.findings],
-            "eol": {
-                "eol": a.eol.eol,
-                "line": a.eol.line or None,
-                "date": a.eol.date.isoformat() if a.eol.date else None,
-            },
-            "remediation": list(a.remediation),
-            "country": self.country or None,
-            "continent": self.continent or None,
-            "asn": self.asn,
-            "org": self.org or None,
+            **record_identity(self.identification, self.assessment),
+            **record_geo(self.country, self.continent, self.asn, self.org),
             "banner": self.banner,
         }
+
+
+def record_identity(ident: Identification, a: Assessment) -> dict[str, Any]:
+    """The part of the exported record that follows from what a service runs and its verdicts
+    (``vendor`` … ``remediation``, in the record's key order); the analysis serialises it once
+    per distinct (identification, assessment) pair."""
+    return {
+        "vendor": ident.vendor or None,
+        "product": ident.product,
+        "product_line": a.product_line or None,
+        "version": ident.version or None,
+        "precision": ident.precision.label,
+        "release": a.release or None,
+        "confidence": a.confidence or None,
+        "distro": ident.distro or None,
+        "evidence": [e.field for e in ident.evidence],
+        "cves": [f.to_json() for f in a.findings],
+        "eol": {
+            "eol": a.eol.eol,
+            "line": a.eol.line or None,
+            "date": a.eol.date.isoformat() if a.eol.date else None,
+        },
+        "remediation": list(a.remediation),
+    }
+
+
+def record_geo(country: str, continent: str, asn: int | None, org: str) -> dict[str, Any]:
+    """The location part of the exported record (``country`` … ``org``)."""
+    return {
+        "country": country or None,
+        "continent": continent or None,
+        "asn": asn,
+        "org": org or None,
+    }
 
 
 def bytes_to_text(data: bytes) -> str:
@@ -298,3 +315,21 @@ def printable(data: bytes, limit: int = 512) -> str:
     """
     text = data[:limit].decode("utf-8", errors="backslashreplace").translate(_CONTROL_ESCAPES)
     return text + ("…" if len(data) > limit else "")
+
+
+def printable_stored(text: str, limit: int = 512) -> str:
+    """:func:`printable` of raw bytes in their stored form (latin-1 text, one code point per
+    byte): ASCII needs no round trip through bytes."""
+    if not text.isascii():
+        return printable(text_to_bytes(text), limit)
+    cut = text[:limit]
+    if "\r" in cut or "\n" in cut:  # most banners: CR LF their only controls
+        plain = cut.replace("\r", "\\r").replace("\n", "\\n")
+        cut = plain if _OTHER_CONTROL.search(plain) is None else cut.translate(_CONTROL_ESCAPES)
+    else:
+        cut = cut.translate(_CONTROL_ESCAPES)
+    return cut + ("…" if len(text) > limit else "")
+
+
+_OTHER_CONTROL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+"""The ASCII controls :data:`_CONTROL_ESCAPES` escapes other than CR and LF."""

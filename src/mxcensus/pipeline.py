@@ -8,20 +8,44 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from mxcensus.assess import assess
-from mxcensus.enrich.geo import GeoEnricher
-from mxcensus.enrich.interface import Enricher
+import orjson
+
+from mxcensus.assess import EHLO_PRODUCTS, assess, assess_on
+from mxcensus.assess.ehlo import EHLO_STEPS
+from mxcensus.enrich.geo import GeoEnricher, hint_from_extra
+from mxcensus.enrich.interface import Enricher, Geo
 from mxcensus.identify import combine, identify
+from mxcensus.identify.engine import combine_shared, identify_doc
 from mxcensus.model import (
+    SCHEMA_VERSION,
+    Assessment,
     Identification,
+    Outcome,
     ScanId,
     ServiceRecord,
+    Status,
+    Step,
     Transcript,
+    Transport,
     printable,
+    printable_stored,
+    record_geo,
+    record_identity,
+    text_to_bytes,
 )
-from mxcensus.store.db import Store
+from mxcensus.store.db import (
+    ANALYSIS_SERVICE_COLUMNS,
+    GEO_COLUMNS,
+    PROFILE_COLUMNS,
+    VERDICT_COLUMNS,
+    Store,
+    worst_status,
+)
+from mxcensus.versions import version_key
 
 BATCH = 5_000
 
@@ -37,6 +61,8 @@ def banner_of(t: Transcript) -> str:
     for step in t.steps:
         if step.code is not None and step.headers:
             head = f"HTTP {step.code}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in step.headers)
+            if head.isascii():  # its UTF-8 bytes are its latin-1 bytes
+                return printable_stored(head)
             return printable(head.encode("utf-8", "replace"))
     return ""
 
@@ -89,8 +115,44 @@ def analyze_scan(
     """Identify, assess and enrich every stored transcript of ``scan``; write the services.
 
     Replaces earlier services/findings of the scan, so it doubles as re-assessment.
-    Returns the number of service records written.
+    Returns the number of service records written. Streams in batches of :data:`BATCH`
+    services (constant memory). Writes exactly what :func:`analyze_scan_reference` writes
+    (the tests compare both), but per service it is mostly dict lookups: transcripts are read
+    as their stored JSON (``identify_doc``), and everything that follows from a service's
+    identification and assessment — the columns, the findings rows, that part of the
+    exported record — is worked out once per distinct pair (:class:`_Profiles`), and the
+    findings rows are expanded inside DuckDB.
     """
+    store.reopen_scan(scan)
+    written = 0
+    batch = _Batch(scan, _Profiles(), _Geos())
+    host: list[dict[str, Any]] = []
+    for doc in store.iter_transcript_docs(scan):
+        if host and doc["ip"] != host[0]["ip"]:
+            batch.add_host(host, enricher)
+            host = []
+            if batch.size >= BATCH:
+                written += batch.write(store)
+                if progress:
+                    progress(written)
+        host.append(doc)
+    if host:
+        batch.add_host(host, enricher)
+    written += batch.write(store)
+    if progress:
+        progress(written)
+    return written
+
+
+def analyze_scan_reference(
+    store: Store,
+    scan: ScanId,
+    enricher: Enricher | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """:func:`analyze_scan` one :class:`ServiceRecord` at a time (``analyze`` and
+    ``Store.write_services``): the plain statement of what the analysis writes, kept as the
+    reference the fast path is tested against."""
     store.reopen_scan(scan)
     written = 0
     batch: list[ServiceRecord] = []
@@ -105,6 +167,262 @@ def analyze_scan(
     if progress:
         progress(written)
     return written
+
+
+_MEMO_MAX = 65_536
+
+
+class _Profile:
+    """What one (identification, assessment) pair puts into the store: the services
+    columns and its part of the record (PROFILE_COLUMNS but ``pid``) and the findings rows."""
+
+    __slots__ = ("findings", "pid", "row")
+
+    def __init__(self, pid: int, ident: Identification, a: Assessment) -> None:
+        self.pid = pid
+        eol = a.eol
+        self.row: tuple[Any, ...] = (
+            ident.vendor or None,
+            ident.product,
+            a.product_line or None,
+            ident.version or None,
+            version_key(ident.product, ident.version) if ident.version else None,
+            ident.precision.label,
+            a.release or None,
+            a.confidence or None,
+            ident.distro or None,
+            [e.field for e in ident.evidence],
+            eol.eol,
+            eol.line or None,
+            eol.date,
+            any(f.kev and f.status in _AT_RISK for f in a.findings),
+            worst_status(ident, a),
+            orjson.dumps(record_identity(ident, a))[1:-1],  # the record's part
+        )
+        self.findings = tuple(
+            (
+                k,
+                f.cve,
+                str(f.status),
+                f.kev,
+                f.ransomware,
+                f.cvss,
+                f.reason,
+                f.fixed_in or None,
+                list(f.tags),
+            )
+            for k, f in enumerate(a.findings)
+        )
+
+
+_AT_RISK = (Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE)
+
+
+class _Profiles:
+    """Profiles by the identity of their (identification, assessment) objects — identify and
+    assess hand out shared objects — and, on a miss, by the values a profile reads."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[tuple[int, int], tuple[Identification, Assessment, _Profile]] = {}
+        self._by_value: dict[tuple[Any, ...], _Profile] = {}
+        self._count = 0
+
+    def get(self, ident: Identification, a: Assessment) -> _Profile:
+        hit = self._by_id.get((id(ident), id(a)))
+        if hit is not None:
+            return hit[2]
+        key = (
+            ident.vendor,
+            ident.product,
+            ident.version,
+            ident.precision,
+            ident.distro,
+            tuple(e.field for e in ident.evidence),
+            a,
+        )
+        prof = self._by_value.get(key)
+        if prof is None:
+            if len(self._by_value) >= _MEMO_MAX:
+                self._by_value.clear()
+            self._count += 1
+            prof = self._by_value[key] = _Profile(self._count, ident, a)
+        if len(self._by_id) >= _MEMO_MAX:
+            self._by_id.clear()
+        self._by_id[(id(ident), id(a))] = (ident, a, prof)  # objects kept: ids stay theirs
+        return prof
+
+
+class _Geos:
+    """Location columns and record part, once per distinct :class:`Geo`."""
+
+    def __init__(self) -> None:
+        self._by_value: dict[Geo | None, tuple[int, tuple[Any, ...]]] = {}
+        self._count = 0
+
+    def get(self, geo: Geo | None) -> tuple[int, tuple[Any, ...]]:
+        hit = self._by_value.get(geo)
+        if hit is not None:
+            return hit
+        if len(self._by_value) >= _MEMO_MAX:
+            self._by_value.clear()
+        self._count += 1
+        g = geo or Geo()
+        row = (
+            g.country or None,
+            g.continent or None,
+            g.region or None,
+            g.asn,
+            g.org or None,
+            g.city or None,
+            g.source or None,
+            orjson.dumps(record_geo(g.country, g.continent, g.asn, g.org))[1:-1],
+        )
+        out = self._by_value[geo] = (self._count, row)
+        return out
+
+
+class _Batch:
+    """The rows of up to :data:`BATCH` services, column by column, with the profiles and
+    locations they use."""
+
+    def __init__(self, scan: ScanId, profiles: _Profiles, geos: _Geos) -> None:
+        self.scan = scan
+        self.profiles = profiles
+        self.geos = geos
+        self._head = orjson.dumps({"schema": SCHEMA_VERSION, "scan": scan})[:-1] + b","
+        self._clear()
+
+    def _clear(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []  # ANALYSIS_SERVICE_COLUMNS but n
+        self.used: dict[int, _Profile] = {}
+        self.used_geo: dict[int, tuple[Any, ...]] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    def add_host(self, docs: list[dict[str, Any]], enricher: Enricher | None) -> None:
+        """The services of one host (its stored transcripts, in (ip, port) order)."""
+        own = [identify_doc(d) for d in docs]
+        first = docs[0]
+        if len(own) > 1:
+            host = combine_shared(own)
+            idents = [_service_ident(i, host) for i in own]
+        else:
+            idents = own  # a host of one service: combine gives nothing the service lacks
+        geo = None
+        if enricher is not None:
+            extra = first.get("extra")
+            source = first.get("source", "scan")
+            hint = hint_from_extra(extra, source) if extra and source != "scan" else None
+            geo = enricher.lookup(first["ip"], hint)
+        gid, grow = self.geos.get(geo)
+        self.used_geo[gid] = grow
+        used = self.used
+        profile = self.profiles.get
+        append = self.rows.append
+        dumps = orjson.dumps
+        head0 = self._head
+        for doc, ident in zip(docs, idents, strict=True):
+            when = datetime.fromisoformat(doc["observed_at"])
+            if ident.product in EHLO_PRODUCTS:
+                a = assess(ident, _transcript_for_assess(doc, when))
+            else:
+                a = assess_on(ident, when.date())
+            prof = profile(ident, a)
+            pid = prof.pid
+            used[pid] = prof
+            ip, port = doc["ip"], int(doc["port"])
+            protocol, transport, outcome = doc["protocol"], doc["transport"], doc["outcome"]
+            source = doc.get("source", "scan")
+            banner = _banner(doc["steps"])
+            head = dumps(
+                {
+                    "ip": ip,
+                    "port": port,
+                    "protocol": protocol,
+                    "transport": transport,
+                    "observed_at": when.isoformat(),
+                    "outcome": outcome,
+                    "source": source,
+                }
+            )
+            append(
+                (
+                    pid,
+                    gid,
+                    ip,
+                    port,
+                    protocol,
+                    transport,
+                    when,
+                    outcome,
+                    source,
+                    doc.get("hostname") or None,
+                    banner,
+                    head0 + head[1:-1] + b",",
+                    b',"banner":' + dumps(banner) + b"}",
+                )
+            )
+
+    def write(self, store: Store) -> int:
+        if not self.size:
+            return 0
+        profiles: dict[str, list[Any]] = {c: [] for c in PROFILE_COLUMNS}
+        verdicts: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
+        for pid, prof in self.used.items():
+            profiles["pid"].append(pid)
+            for c, v in zip(PROFILE_COLUMNS[1:], prof.row, strict=True):
+                profiles[c].append(v)
+            for row in prof.findings:
+                verdicts["pid"].append(pid)
+                for c, v in zip(VERDICT_COLUMNS[1:], row, strict=True):
+                    verdicts[c].append(v)
+        geos: dict[str, list[Any]] = {c: [] for c in GEO_COLUMNS}
+        for gid, grow in self.used_geo.items():
+            geos["gid"].append(gid)
+            for c, v in zip(GEO_COLUMNS[1:], grow, strict=True):
+                geos[c].append(v)
+        columns = map(list, zip(*self.rows, strict=True))
+        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], columns, strict=True))
+        cols["n"] = list(range(len(self.rows)))
+        written = store.write_analysis(self.scan, cols, profiles, verdicts, geos)
+        self._clear()
+        return written
+
+
+def _transcript_for_assess(doc: dict[str, Any], when: datetime) -> Transcript:
+    """What ``assess`` reads of a transcript, from the doc: its day, its transport and its
+    EHLO replies (``assess.ehlo.ehlo_facts`` reads no other step)."""
+    return Transcript(
+        ip=doc["ip"],
+        port=int(doc["port"]),
+        protocol=doc["protocol"],
+        transport=Transport(doc["transport"]),
+        observed_at=when,
+        outcome=Outcome(doc["outcome"]),
+        steps=tuple(
+            Step(s["name"], received=text_to_bytes(s["received"]))
+            for s in doc["steps"]
+            if s["name"] in EHLO_STEPS
+        ),
+    )
+
+
+def _banner(steps: list[dict[str, Any]]) -> str:
+    """:func:`banner_of` of the stored steps."""
+    for step in steps:
+        if step["name"] == "greeting":
+            if step["received"]:
+                return printable_stored(step["received"])
+            break
+    for step in steps:
+        if step["code"] is not None and step["headers"]:
+            head = f"HTTP {step['code']}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in step["headers"])
+            if head.isascii():  # its UTF-8 bytes are its latin-1 bytes
+                return printable_stored(head)
+            return printable(head.encode("utf-8", "replace"))
+    return ""
 
 
 def analyze_scan_with_geo(

@@ -1,4 +1,6 @@
-"""Other products: unknown fixes stay unknown, commercial products can be vulnerable, EoL."""
+"""Other products: commercial products can be vulnerable, distro-patched ones are not, EoL.
+
+Zimbra, SmarterMail, Postfix and Dovecot advisories: tests/assess/test_added_advisories.py."""
 
 from __future__ import annotations
 
@@ -18,29 +20,6 @@ def _a(
         )
     )
     return {"a": a, **{f.cve: f for f in a.findings}}
-
-
-def test_zimbra_fix_unknown_is_unknown_never_not_vulnerable() -> None:
-    for version in ("", "8.8.15", "10.1.20", "99.0"):
-        a = assess(
-            Identification(
-                product="zimbra",
-                version=version,
-                precision=Precision.VERSION if version else Precision.PRODUCT,
-            )
-        )
-        assert len(a.findings) == 19
-        assert all(f.status is Status.UNKNOWN for f in a.findings), version
-        assert all(f.kev for f in a.findings)
-        assert all("not in the knowledge base" in f.reason for f in a.findings)
-
-
-def test_smartermail_unknown_fix() -> None:
-    a = assess(
-        Identification(product="smartermail", version="100.0.9000", precision=Precision.VERSION)
-    )
-    assert {f.status for f in a.findings} == {Status.UNKNOWN}
-    assert all(f.ransomware for f in a.findings)
 
 
 def test_mdaemon_is_not_patched_in_place() -> None:

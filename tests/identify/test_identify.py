@@ -285,7 +285,7 @@ def test_fast_matcher_agrees_with_plain_matching(
         text = getattr(text, case)()
     cut = min(cut, len(text))
     rs = rulesets()[field]
-    hints = {r.hint.decode() for r in rs.rules if r.hint}
+    hints = {r.hint.text.decode() for r in rs.rules if r.hint.text}
     variants = [prefix + text, text[:cut] + glue + text[cut:]]
     variants += [f"{h}{glue}{text}" for h in sorted(hints)[:3]]
     variants += [f"{text[:cut]}{h.upper()}{glue}{text[cut:]}" for h in sorted(hints)[-3:]]
@@ -293,18 +293,80 @@ def test_fast_matcher_agrees_with_plain_matching(
         assert rs.match(variant) == _slow_identification(field, variant), variant
 
 
-def test_start_hint() -> None:
-    from mxcensus.identify.rules import start_hint
+def test_fast_matcher_agrees_on_every_example() -> None:
+    """Every example (and its case variants) through the hot path, against plain matching."""
+    for field, text in EXAMPLES:
+        rs = rulesets()[field]
+        for variant in (text, text.lower(), text.upper(), text.swapcase()):
+            assert rs.match(variant) == _slow_identification(field, variant), variant
 
-    assert start_hint(r"(?i)\bexim\)?\s+(?P<v>\d)") == b"exim"
-    assert start_hint(r"\bMicrosoft ESMTP") == b"microsoft"
-    assert start_hint(r"\bPOP3? MDaemon") == b"pop"
-    assert start_hint(r"\bQPOPs?x") == b"qpop"  # the quantified s is not required
-    assert start_hint(r"\bFoo?bar") == b""  # too short once the optional o is dropped
-    assert start_hint(r"\bexim|\bpostfix") == b""  # a match may start with either
-    assert start_hint(r"(?:exim|postfix)") == b""
-    assert start_hint(r"(?P<major>[56])\.") == b""
-    assert start_hint(r"(?x)\bexim") == b""  # other flags: not looked into
+
+HINTS = {
+    rs.field: sorted({r.hint.text.decode() for r in rs.rules if r.hint.text})
+    for rs in rulesets().values()
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    example=st.sampled_from(EXAMPLES),
+    pick=st.integers(min_value=0),
+    seps=st.lists(st.sampled_from([" ", "(", ")", "-", ".", "/", "0", "\r\n", "\xe9"]), min_size=1),
+    at=st.integers(min_value=0, max_value=400),
+    lead=st.text(alphabet="( -.9aZ\u212a", max_size=6),
+    upper=st.booleans(),
+)
+def test_fast_matcher_agrees_with_hints_placed_near_matches(
+    example: tuple[str, str], pick: int, seps: list[str], at: int, lead: str, upper: bool
+) -> None:
+    """One of the field's hints (its spaces written as separators of all kinds) put before,
+    into or just after an example, after a few lead characters: the search starts from the
+    hint's first occurrence minus the rule's lead, so an occurrence too early or too late
+    must not change which rule matches first, nor the identification."""
+    field, text = example
+    rs = rulesets()[field]
+    hints = HINTS[field] or [""]
+    words = hints[pick % len(hints)].split(" ")
+    written = "".join(w + seps[i % len(seps)] for i, w in enumerate(words))
+    if upper:
+        written = written.upper()
+    at = min(at, len(text))
+    for variant in (
+        lead + written + text,
+        text[:at] + lead + written + text[at:],
+        text + lead + written,
+        written + lead + written + text,
+    ):
+        assert rs.match(variant) == _slow_identification(field, variant), variant
+
+
+def test_hint_of() -> None:
+    from mxcensus.identify.rules import UNBOUNDED, Hint, hint_of
+
+    assert hint_of(r"(?i)\bexim\)?\s+(?P<v>\d)") == Hint(b"exim", 0)
+    assert hint_of(r"\bMicrosoft ESMTP") == Hint(b"microsoft esmtp", 0)
+    assert hint_of(r"\bPOP3? MDaemon") == Hint(b"pop", 0)  # the quantified 3 ends the run
+    assert hint_of(r"\bQPOPs?x") == Hint(b"qpop", 0)
+    assert hint_of(r"\bFoo?bar") == Hint(b"bar", 3)  # "Fo" is too short; at most 3 before
+    assert hint_of(r"(?i)(?:^|[\s(])Postfix(?:$|[\s);])") == Hint(b"postfix", 1)
+    assert hint_of(r"(?m)^250[- ]XEXCH50\s*$") == Hint(b"xexch  ", 4)  # digits: spaces
+    assert hint_of(r"(?P<v>IMAP4rev1) at") == Hint(b"imap rev  at", 0)  # groups inlined
+    assert hint_of(r"(?i)\b(?:Lotus|IBM|HCL) Domino") == Hint(b" domino", 5)
+    assert hint_of(r"\d+ \(\w*\) Exchange\b") == Hint(b"  exchange", UNBOUNDED)
+    assert hint_of("\u00e9t\u00e9 Exim") == Hint(b" t  exim", 0)  # non-ASCII: '?' -> space
+    assert hint_of(r"\bexim|\bpostfix") == Hint()  # a match may hold either
+    assert hint_of(r"(?:exim|postfix)") == Hint()
+    assert hint_of(r"(?P<major>[56])\.") == Hint()
+    assert hint_of(r"(?:exim)+") == Hint()  # repeats are not looked into
+    assert hint_of(r"ex(?=x)im") == Hint()  # an assertion ends a run ("ex", "im")
+
+
+def test_a_negative_start_searches_from_zero() -> None:
+    """The matcher searches from ``hint position - lead``, which may be negative."""
+    import re
+
+    assert re.compile("ab").search("abab", -5).span() == (0, 2)  # type: ignore[union-attr]
+    assert re.compile("^ab").search("abab", -(1 << 62)) is not None
 
 
 @pytest.mark.parametrize(

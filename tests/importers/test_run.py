@@ -330,3 +330,139 @@ def test_stored_docs_are_the_transcripts_read_gives(tmp_path: Path) -> None:
          t.outcome.value, t.source)
         for t in want
     ]  # fmt: skip
+
+
+def _varied_shodan_banners() -> list[dict]:
+    """Shodan banners of every shape the converter meets: HTTP with its fields, missing and
+    odd location/asn/org, binary and non-ASCII data, long fields, IPv6, certificates with and
+    without Shodan's summary, evidence fields of other JSON kinds."""
+    templates = [orjson.loads(x) for x in fixture("shodan-mail.json").read_bytes().splitlines()]
+    smtp, http = templates[0], next(t for t in templates if "http" in t)
+    binary = "220 m\x00x\x7f \x80\xff é ✉ \U0001f4e7\r\n250-a\r\n250 b\r\nno code\r\n"
+    mutations: list[Callable[[dict], None]] = [
+        lambda r: None,
+        lambda r: r.update(data=binary),
+        lambda r: r.update(data=""),
+        lambda r: r.pop("data"),
+        lambda r: r.update(data="x" * (70 * 1024)),  # truncated at 64 KiB
+        lambda r: r.update(data="220-a\r\n220 b\r\n250-c\r\n250 d\r\n250 e\r\n214 help\r\n"),
+        lambda r: r.pop("location"),
+        lambda r: r.update(location={"country_code": None, "city": "Zürich"}),
+        lambda r: r.update(location="DE"),
+        lambda r: r.update(asn=64500),
+        lambda r: r.update(asn="as 1"),
+        lambda r: r.update(asn=""),
+        lambda r: r.update(org="", isp="Fallback ISP"),
+        lambda r: r.pop("org"),
+        lambda r: r.update(product=["a", 1, None], version=4.92, info=True, os={"x": 1}),
+        lambda r: r.update(product="p" * 3000),
+        lambda r: r.update(hostnames=[]),
+        lambda r: r.update(hostnames=["ünïcode.example", "b"]),
+        lambda r: r.update(timestamp="2024-03-05T11:22:33Z"),
+        lambda r: r.update(timestamp=1709637753),
+        lambda r: r.update(timestamp="2024-03-05 11:22:33.123456789+02:00"),
+        lambda r: r.update(ip_str="2001:DB8::0:1"),
+        lambda r: (r.pop("ip_str"), r.update(ip=3221226009)),
+        lambda r: r.update(_shodan={"module": "smtps", "id": 7}),
+        lambda r: r.update(port=587),
+        lambda r: r.update(port=465, _shodan={"module": "smtp"}),
+        lambda r: r.update(transport="udp"),
+        lambda r: r.pop("ssl", None),
+        lambda r: r.update(ssl={"versions": ["TLSv1", "-TLSv1.3"], "cipher": {"name": "X"}}),
+        lambda r: r.update(ssl={"cipher": {"version": "TLSv1.2"}, "cert": {"subject": {}}}),
+        lambda r: r.update(
+            ssl={
+                "cert": {
+                    "subject": {"CN": ["a", "b"], "O": ""},
+                    "issuer": "CN=i",
+                    "serial": "0A:FF",
+                    "issued": "20249999000000Z",
+                    "expires": "20300101000000Z",
+                    "fingerprint": {"sha256": "AB:CD"},
+                }
+            }
+        ),
+    ]
+    http_mutations: list[Callable[[dict], None]] = [
+        lambda r: None,
+        lambda r: r["http"].update(status=503, location="/owa/?x=1", title="T" * 2000),
+        lambda r: r["http"].update(html="<p>\x00 é ✉</p>", server=None, host="h:8443"),
+        lambda r: r.update(http={}),
+        lambda r: r.update(data="HTTP/1.1 302 Found\r\nLocation: /x\r\nX-Ünï: ✉\r\n\r\nbody"),
+        lambda r: r.pop("ssl", None),
+    ]
+    out = []
+    for base, muts in ((smtp, mutations), (http, http_mutations)):
+        for mutate in muts:
+            rec = orjson.loads(orjson.dumps(base))  # a deep copy
+            mutate(rec)
+            out.append(rec)
+    for t in templates:  # every module of the fixture, IMAP/POP3 with each odd payload too
+        for data in (None, binary, "* OK ready\r\n", "+OK\r\n  \r\n"):
+            rec = orjson.loads(orjson.dumps(t))
+            if data is not None:
+                rec["data"] = data
+            out.append(rec)
+    for i, rec in enumerate(out):
+        if "ip_str" in rec and rec["ip_str"] == templates[0]["ip_str"]:
+            rec["ip_str"] = _ip(i)
+    return out
+
+
+def test_stored_docs_equal_the_transcript_path_on_varied_banners(tmp_path: Path) -> None:
+    """The document fast path (Shodan's read_docs -> Store.write_transcript_docs) stores what
+    the Transcript path (read -> Store.write_transcripts) stores, losslessly, on banners of
+    every shape, binary and non-ASCII data included; columns too."""
+    from mxcensus.importers.registry import IMPORTERS
+
+    banners = _varied_shodan_banners()
+    path = _write(tmp_path / "varied.json", b"\n".join(orjson.dumps(b) for b in banners) + b"\n")
+    with path.open("rb") as f:
+        items = list(IMPORTERS["shodan"].read(f, str(path)))
+    expected = [t for _n, t in items if isinstance(t, Transcript)]
+    assert len(expected) >= len(banners) - 10  # nearly all are mail or web services
+    protocols = {t.protocol for t in expected}
+    assert protocols >= {"smtp", "smtps", "submission", "https", "imaps", "pop3"}
+    cols = "ip, port, protocol, transport, observed_at, outcome, source"
+    with Store.open(tmp_path / "x.duckdb") as store:
+        fast = import_files(store, "shodan", [path], analyze=False)
+        assert fast.malformed == 0 and fast.transcripts == len(expected)
+        slow = store.create_scan(name="slow", kind="import", source="shodan", params={})
+        store.write_transcripts(slow, expected)
+        got = {
+            scan: (
+                list(store.iter_transcripts(scan)),
+                store.con.execute(
+                    f"SELECT {cols} FROM transcripts WHERE scan = ? ORDER BY ip, port, data",
+                    [scan],
+                ).fetchall(),
+            )
+            for scan in (fast.scan, slow)
+        }
+    key = lambda t: (t.ip, t.port, repr(t))  # noqa: E731
+    assert sorted(got[fast.scan][0], key=key) == sorted(expected, key=key)
+    assert sorted(got[slow][0], key=key) == sorted(expected, key=key)
+    assert got[fast.scan][1] == got[slow][1]
+
+
+@pytest.mark.parametrize("limit", [5_000, 4_096])
+def test_an_overlong_line_is_one_malformed_record_and_numbering_goes_on(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """A line over the limit (64 MiB; lowered here) is skipped without being held, reported
+    with its number, and the lines after it keep their numbers."""
+    from mxcensus.importers import _common, _jsonlines
+
+    monkeypatch.setattr(_common, "MAX_LINE", limit)
+    monkeypatch.setattr(_jsonlines, "MAX_LINE", limit)
+    lines = _json_lines("shodan-mail.json", 30, {}, _shodan_ip).splitlines()
+    lines[9] = b'{"ip_str": "100.64.9.9", "port": 25, "data": "' + b"x" * (3 * limit) + b'"}'
+    lines[19] = b"{" + b" " * (limit - 2) + b"}"  # exactly the limit without its newline
+    path = _write(tmp_path / "long.json", b"\n".join(lines) + b"\n")
+    r = import_files(store, "shodan", [path], analyze=False)
+    assert [(p.line, p.message) for p in r.problems] == [
+        (10, "line longer than 64 MiB"),
+        (20, "line longer than 64 MiB"),
+    ]
+    assert r.records == 30 and r.malformed == 2
+    assert r.transcripts + r.skipped == 28

@@ -138,3 +138,43 @@ def test_duplicate_advisory(data: Path) -> None:
         KnowledgeError, match=r"CVE-2020-7247: duplicate \(first at other-advisories"
     ):
         kb.load(data)
+
+
+def test_disputed_fixed_outside_every_range_is_refused(data: Path) -> None:
+    f = data / "zimbra.yaml"
+    old = 'disputed_fixed: ["8.8.15.p31", "9.0.0.p24"]'
+    _break(f, old, old.replace("9.0.0.p24", "9.0.1"))
+    with pytest.raises(KnowledgeError) as err:
+        kb.load(data)
+    line = _line_of(f, "id: CVE-2022-27924")
+    assert f"zimbra.yaml:{line}: CVE-2022-27924: disputed_fixed '9.0.1' lies in none" in str(
+        err.value
+    )
+
+
+def test_refs_must_be_strings(data: Path) -> None:
+    _break(
+        data / "dovecot.yaml",
+        "    cvss: 4.8\n    refs:\n",
+        "    cvss: 4.8\n    refs:\n      - {url: x}\n",
+    )
+    with pytest.raises(KnowledgeError, match=r"CVE-2021-33515: refs must be a list of quoted"):
+        kb.load(data)
+
+
+def test_zimbra_patch_version_that_does_not_parse(data: Path) -> None:
+    _break(data / "zimbra.yaml", '[["8.8.15", "8.8.15.p33"]', '[["8.8.15", "8.8"]')
+    with pytest.raises(KnowledgeError, match=r"CVE-2022-37042: version '8\.8' does not"):
+        kb.load(data)
+
+
+def test_added_advisories_load_with_their_sources() -> None:
+    k = kb.load()
+    by = {a.id: a for a in k.advisories}
+    assert by["CVE-2022-27924"].disputed_fixed == ("8.8.15.p31", "9.0.0.p24")
+    assert by["CVE-2024-11182"].disputed_fixed == ("24.5.1",)  # a single string still loads
+    assert by["CVE-2019-11500"].ranges == (("0", "2.2.36.4"), ("2.3.0", "2.3.7.2"))
+    assert by["CVE-2023-51764"].config and not by["CVE-2023-51764"].kev
+    assert any("postfix-announce" in r for r in by["CVE-2023-51764"].refs)
+    assert k.newest["zimbra"] == "10.1.20"
+    assert {r.version for r in k.releases["zimbra"]} >= {"8.8.15", "9.0.0", "10.0.0", "10.1.0"}

@@ -162,6 +162,33 @@ def test_migration_3_keeps_transcripts_of_a_version_2_file(db_path: Path) -> Non
         assert list(store.iter_transcripts(ScanId("s2"))) == [transcript(banner=raw)]
 
 
+def test_migration_4_keeps_the_services_of_a_version_3_file(db_path: Path) -> None:
+    from mxcensus.store.schema import MIGRATIONS
+
+    con = duckdb.connect(str(db_path))
+    for m in MIGRATIONS[:3]:
+        con.execute(m)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    con.execute(
+        "INSERT INTO services (scan, ip, port, protocol, transport, observed_at, outcome,"
+        " source, product, precision, kev, worst_status, evidence, record) VALUES"
+        " ('s3', '127.0.0.1', 25, 'smtp', 'plain', ?, 'ok', 'scan', 'exim', 'version',"
+        " false, 'unknown', ['smtp.banner'], '{\"schema\":1,\"banner\":\"220 x\"}')",
+        [NOW],
+    )
+    con.close()
+    with Store.open(db_path) as store:
+        assert store.schema_version() == LATEST >= 4
+        (kind,) = store.con.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'services' AND column_name = 'record'"
+        ).fetchone() or ("",)
+        assert kind == "VARCHAR"
+        assert list(store.iter_records(ScanId("s3"))) == [{"schema": 1, "banner": "220 x"}]
+        (evidence,) = store.con.execute("SELECT evidence FROM services").fetchone() or ("",)
+        assert evidence == ["smtp.banner"]
+
+
 def test_rows_and_docs_write_paths_store_the_same(db_path: Path) -> None:
     """Scan rows go in as list parameters (no pyarrow in the scan's parent), imported docs
     through Arrow: on varied transcripts both must store identical rows."""

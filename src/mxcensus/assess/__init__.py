@@ -4,6 +4,6 @@ Public API: ``assess(ident: Identification, transcript: Transcript | None) -> As
 ``clear_cache()`` after the knowledge changed.
 """
 
-from mxcensus.assess.core import assess, clear_cache
+from mxcensus.assess.core import EHLO_PRODUCTS, assess, assess_on, clear_cache
 
-__all__ = ["assess", "clear_cache"]
+__all__ = ["EHLO_PRODUCTS", "assess", "assess_on", "clear_cache"]

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from mxcensus import kb as kbase
 from mxcensus.assess import eol as eolmod
-from mxcensus.assess import exchange, ranges
+from mxcensus.assess import exchange, ranges, zimbra
 from mxcensus.assess.ehlo import Facts, ehlo_facts
 from mxcensus.assess.remediation import advise
 from mxcensus.kb import KnowledgeBase
@@ -29,6 +29,7 @@ from mxcensus.model import (
     Transcript,
 )
 from mxcensus.versions import build_parts, scheme_for
+from mxcensus.versions.zimbra import display as zimbra_display
 from mxcensus.vocabulary import PRODUCTS
 
 _CONFIDENCE = {
@@ -46,7 +47,8 @@ _RESTRICT = {
     ),
 }
 _RESTRICT_DEFAULT = "allow only the hosts and networks that need this service"
-_EHLO_PRODUCTS = frozenset({"exim"})  # products with EHLO-dependent advisories
+EHLO_PRODUCTS = frozenset({"exim"})
+"""Products with EHLO-dependent advisories: only their verdicts read the transcript's steps."""
 
 
 def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Finding:
@@ -122,10 +124,16 @@ def _versioned(
 ) -> tuple[str, tuple[Finding, ...], EolStatus, str]:
     sch = scheme_for(product)
     name = PRODUCTS[product].name
-    findings = tuple(
-        _finding(adv, *ranges.verdict(adv, version, precision, distro, sch, k))
-        for adv in k.by_product.get(product, ())
-    )
+    if product == "zimbra":
+        findings = tuple(
+            _finding(adv, *zimbra.verdict(adv, version, precision, sch, k))
+            for adv in k.by_product.get(product, ())
+        )
+    else:
+        findings = tuple(
+            _finding(adv, *ranges.verdict(adv, version, precision, distro, sch, k))
+            for adv in k.by_product.get(product, ())
+        )
     lc = k.lifecycles.get(product)
     known = bool(version) and precision >= Precision.VERSION and sch.parses(version)
     if lc is None:
@@ -154,9 +162,10 @@ def _versioned(
     if fixed:
         top = max(fixed, key=sch.sort_key)
         newest = k.newest.get(product, "")
-        install = f"Upgrade {name} to {top} or later"
+        show = zimbra_display if product == "zimbra" else str
+        install = f"Upgrade {name} to {show(top)} or later"
         if newest and sch.compare(newest, top) > 0:
-            install += f" (newest release: {newest})"
+            install += f" (newest release: {show(newest)})"
         if product in ranges.PATCHED_IN_PLACE:
             install += ", or confirm that your distribution's current security update is installed"
         install += "."
@@ -268,12 +277,20 @@ def assess(ident: Identification, transcript: Transcript | None = None) -> Asses
     on = transcript.observed_at.date() if transcript is not None else _today()
     key: Key = (ident.product, ident.version, ident.precision, ident.distro, on)
     base = _base(*key)
-    if transcript is None or ident.product not in _EHLO_PRODUCTS or not _needs_ehlo(key):
+    if transcript is None or ident.product not in EHLO_PRODUCTS or not _needs_ehlo(key):
         return base
     facts = ehlo_facts(transcript)
     if facts is None:
         return base
     return _with_ehlo(key, facts)
+
+
+def assess_on(ident: Identification, on: date) -> Assessment:
+    """``assess(ident, transcript)`` for a transcript observed on day ``on`` when
+    ``ident.product`` is not in :data:`EHLO_PRODUCTS` (nothing else of it is read)."""
+    if ident.product in EHLO_PRODUCTS:
+        raise ValueError(f"{ident.product}: its verdicts read the EHLO; use assess()")
+    return _base(ident.product, ident.version, ident.precision, ident.distro, on)
 
 
 def clear_cache() -> None:

@@ -35,6 +35,19 @@ def _backport_hint(adv: Advisory, version: str, distro: str, kb: KnowledgeBase, 
     return "e.g. Debian, Ubuntu"
 
 
+def disputed_in(adv: Advisory, intro: str, fixed: str, version: str, sch: Scheme) -> str:
+    """Another source's fixed version on the range ``[intro, fixed)`` that ``version`` reaches
+    (``""`` when none): the sources then disagree about whether ``version`` is fixed."""
+    for d in adv.disputed_fixed:
+        if (
+            (intro == "0" or sch.compare(d, intro) >= 0)
+            and sch.compare(d, fixed) < 0
+            and sch.compare(version, d) >= 0
+        ):
+            return d
+    return ""
+
+
 def verdict(
     adv: Advisory,
     version: str,
@@ -94,11 +107,11 @@ def verdict(
     if adv.attack == "local":
         extra.append("local attack only")
     tail = ("; " + "; ".join(extra)) if extra else ""
-    if adv.disputed_fixed and sch.compare(version, adv.disputed_fixed) >= 0:
+    disputed = disputed_in(adv, intro, fixed, version, sch)
+    if disputed:
         return (
             Status.POTENTIALLY_VULNERABLE,
-            f"{span}, but sources disagree on the fixed version ({adv.disputed_fixed} or "
-            f"{fixed}){tail}",
+            f"{span}, but sources disagree on the fixed version ({disputed} or {fixed}){tail}",
             fixed,
         )
     if adv.product in PATCHED_IN_PLACE:

@@ -147,7 +147,9 @@ class GeoEnricher:
     def lookup(self, ip: str, hint: Geo | Transcript | None = None) -> Geo:
         if isinstance(hint, Transcript):
             hint = hint_of(hint)
-        key = (ip, hint)
+        # with the country given and no MMDB file, nothing is looked up for the address:
+        # one answer per hint (an import repeats few locations over many addresses)
+        key = ("", hint) if hint is not None and hint.country and not self.files else (ip, hint)
         hit = self._cache.get(key)
         if hit is not None:
             return hit

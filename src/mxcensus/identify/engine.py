@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from mxcensus.errors import UsageError
 from mxcensus.identify.combine import combine
@@ -112,27 +113,79 @@ def identify_http_text(text: bytes | str) -> Identification:
     return combine(found)
 
 
+_MEMO_MAX = 65_536
+"""Entries per memo below; a full memo is cleared (each holds its keys' objects alive)."""
+_ported: dict[tuple[int, int], tuple[Identification, Identification]] = {}
+
+
 def _with_port(ident: Identification, port: int) -> Identification:
+    """``ident`` with every evidence's port set, one shared object per (ident, port):
+    identify_field returns shared objects, so their ported copies repeat as often."""
     if not ident.is_known or not port:
         return ident
-    return dataclasses.replace(
+    key = (id(ident), port)
+    hit = _ported.get(key)
+    if hit is not None:
+        return hit[1]
+    out = dataclasses.replace(
         ident,
         evidence=tuple(dataclasses.replace(e, port=port) for e in ident.evidence),
         conflicts=tuple(dataclasses.replace(e, port=port) for e in ident.conflicts),
     )
+    if len(_ported) >= _MEMO_MAX:
+        _ported.clear()
+    _ported[key] = (ident, out)  # ident kept alive, so its id is not reused while cached
+    return out
+
+
+_header_lines: dict[str, Identification] = {}
+"""``Name: value`` -> ``identify_field("http.header", …)`` (a pure function of the text)."""
+_combined: dict[tuple[int, ...], tuple[list[Identification], Identification]] = {}
+
+
+def combine_shared(found: list[Identification]) -> Identification:
+    """``combine(found)``, one shared result per list of the same (shared) objects.
+
+    ``combine`` is pure and reads only the values of its arguments, so the same objects give
+    the same result; the memo keeps them alive so that their ids stay theirs."""
+    if len(found) == 1 and found[0].is_known:
+        return found[0]  # what combine returns for one known identification
+    key = tuple(map(id, found))
+    hit = _combined.get(key)
+    if hit is not None:
+        return hit[1]
+    out = combine(found)
+    if len(_combined) >= _MEMO_MAX:
+        _combined.clear()
+    _combined[key] = (found, out)
+    return out
 
 
 def _http_step(step: Step) -> list[Identification]:
+    return _http_parts(step.headers, decode(step.received) if step.received else "", step.code)
+
+
+def _http_parts(
+    headers: Iterable[Sequence[str]], body: str, code: int | None
+) -> list[Identification]:
+    """The identifications of one HTTP response: header lines, redirect Locations, the body
+    (``body`` already decoded; empty when none was recorded)."""
     out = []
-    for name, value in step.headers:
-        out.append(identify_field("http.header", f"{name}: {value}"))
+    for name, value in headers:
+        line = f"{name}: {value}"
+        ident = _header_lines.get(line)
+        if ident is None:  # most header lines repeat across servers (Server, Content-Type)
+            ident = identify_field("http.header", line)
+            if len(_header_lines) >= _MEMO_MAX:
+                _header_lines.clear()
+            _header_lines[line] = ident
+        out.append(ident)
         if name.lower() == "location":
             out.append(identify_field("http.owa-path", value))
-    if step.received:
-        body = decode(step.received)
+    if body:
         out.append(identify_field("http.owa-path", body))
         out.append(identify_field("http.body", body))
-        if step.code in (None, 200):
+        if code in (None, 200):
             out.append(identify_field("ecp.manifest", body))
     return out
 
@@ -149,9 +202,37 @@ def _extra_field(key: str, family: str) -> str | None:
     return None
 
 
+_extra_fields: dict[str, dict[str, str | None]] = {}
+"""family -> extra key -> its field (None: not one), as :func:`_extra_field` says."""
+
+
+def _extra_field_cached(key: str, family: str) -> str | None:
+    fields = _extra_fields.get(family)
+    if fields is None or len(fields) >= _MEMO_MAX:
+        fields = _extra_fields[family] = {}
+    try:
+        return fields[key]
+    except KeyError:
+        out = fields[key] = _extra_field(key, family)
+        return out
+
+
+def _finish(
+    found: list[Identification], family: str, protocol: str, outcome: str, port: int
+) -> Identification:
+    if not found:
+        if not family:
+            return _unknown(f"no rules for protocol {protocol!r}")
+        return _unknown(f"nothing recorded to identify ({outcome})")
+    return _with_port(combine_shared(found), port)
+
+
 def identify(transcript: Transcript) -> Identification:
     """Identify one service from what its probe (or an importer) recorded. Pure: reads
-    the transcript's steps and extra fields, never the network. Never raises for content."""
+    the transcript's steps and extra fields, never the network. Never raises for content.
+
+    The result is often an object shared with other services that showed the same things
+    (identifications are frozen)."""
     family = _FAMILY.get(transcript.protocol.lower(), "")
     found: list[Identification] = []
     for step in transcript.steps:
@@ -166,11 +247,52 @@ def identify(transcript: Transcript) -> Identification:
         elif family == "http" or step.headers:
             found.extend(_http_step(step))
     for key, value in transcript.extra:
-        fname = _extra_field(key, family)
+        fname = _extra_field_cached(key, family)
         if fname is not None:
             found.append(identify_field(fname, value))
-    if not found:
-        if not family:
-            return _unknown(f"no rules for protocol {transcript.protocol!r}")
-        return _unknown(f"nothing recorded to identify ({transcript.outcome.value})")
-    return _with_port(combine(found), transcript.port)
+    return _finish(found, family, transcript.protocol, transcript.outcome.value, transcript.port)
+
+
+def stored_text(text: str) -> str:
+    """Raw bytes in their stored form (latin-1 text, ``serialize``) as :func:`decode` would
+    read the bytes: ASCII is the same text; anything else goes through the bytes."""
+    return text if text.isascii() else decode(text.encode("latin-1"))
+
+
+def identify_doc(doc: Mapping[str, Any]) -> Identification:
+    """:func:`identify` of the transcript whose stored JSON form (``serialize``) ``doc`` is,
+    without building the transcript (the analysis reads thousands per second). Same
+    result as ``identify(serialize.transcript_from_dict(doc))``: the tests compare them."""
+    protocol: str = doc["protocol"]
+    family = _FAMILY.get(protocol.lower(), "")
+    found: list[Identification] = []
+    field = identify_field
+    for step in doc["steps"]:
+        name = step["name"]
+        if family == "smtp":
+            if name in ("greeting", "banner"):
+                found.append(field("smtp.banner", stored_text(step["received"])))
+            elif name in _SMTP_EHLO_STEPS:
+                found.append(field("smtp.ehlo", stored_text(step["received"])))
+        elif family == "imap" or family == "pop3":
+            if name in ("greeting", "banner", "capability", "capa"):
+                found.append(field(f"{family}.banner", stored_text(step["received"])))
+        elif family == "http" or step["headers"]:
+            received = step["received"]
+            found.extend(
+                _http_parts(
+                    step["headers"], stored_text(received) if received else "", step["code"]
+                )
+            )
+    extra = doc.get("extra")
+    if extra:
+        fields = _extra_fields.get(family)
+        if fields is None or len(fields) >= _MEMO_MAX:
+            fields = _extra_fields[family] = {}
+        for key, value in extra:
+            fname = fields.get(key, "")
+            if fname == "":
+                fname = fields[key] = _extra_field(key, family)
+            if fname is not None:
+                found.append(field(fname, value if value.__class__ is str else str(value)))
+    return _finish(found, family, protocol, doc["outcome"], int(doc["port"]))

@@ -76,23 +76,27 @@ def assess_memo(limit: int = 65_536) -> Callable[[Identification], Assessment]:
 
     ``identify_field`` hands out one shared (frozen) ``Identification`` per rule and matched
     text, so a stream of banners keeps meeting the same few objects; looking them up by
-    identity costs far less than hashing their fields. The object is kept with its result,
-    so an id is never confused with a later object's. A closure, not an object with
-    ``__call__``: calling it is the per-banner cost.
+    identity costs far less than hashing their fields. Every remembered object is kept
+    alive (in ``kept``) as long as its entry, so no other object can have its id meanwhile:
+    an entry found by ``id(ident)`` is that object's, without comparing. A closure, not an
+    object with ``__call__``: calling it is the per-banner cost.
     """
     from mxcensus.assess import assess
 
-    memo: dict[int, tuple[Identification, Assessment]] = {}
+    memo: dict[int, Assessment] = {}
+    kept: list[Identification] = []
     get = memo.get
 
     def remembered(ident: Identification) -> Assessment:
-        hit = get(id(ident))
-        if hit is not None and hit[0] is ident:
-            return hit[1]
+        result = get(id(ident))
+        if result is not None:
+            return result
         result = assess(ident, None)
         if len(memo) >= limit:
             memo.clear()
-        memo[id(ident)] = (ident, result)
+            kept.clear()
+        memo[id(ident)] = result
+        kept.append(ident)
         return result
 
     return remembered

@@ -28,6 +28,8 @@ keyword is delimited (``\\b``, a space, punctuation). The text is cut into words
 C-level ``bytes.translate`` + ``split``), and only rules with a keyword among those words,
 plus rules without keywords, are tried, in file order. Examples must contain a keyword
 (checked at load) and a property test checks that the prefilter never changes the result.
+Each candidate is then searched from its :class:`Hint` (a literal every match holds near its
+start, read from the parsed pattern), or skipped when the hint is absent from the text.
 Patterns are compiled with ``re.ASCII`` (banners are bytes; ``\\d`` means 0-9). The result
 of a rule is cached by the matched text, so a pattern should match the telling part of a
 banner, not the host name or the date.
@@ -35,12 +37,13 @@ banner, not the host name or the date.
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -147,52 +150,76 @@ def accelerate(pattern: str) -> str:
     return f"{literal}(?<=\\b{literal}){rest}"
 
 
-def _top_level_bar(pattern: str) -> bool:
-    """Does the pattern have an alternation ``|`` outside every group and class?"""
-    depth = 0
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            i += 2
+_sre_parser: Any = importlib.import_module("re._parser")  # no stubs; in CPython since 3.11
+_sre: Any = importlib.import_module("re._constants")
+UNBOUNDED = 1 << 62
+"""A hint's lead when the width before it has no bound (``at - lead`` stays a valid
+negative start position, which ``re`` takes as 0)."""
+_HINT_LETTERS = 3  # a hint must hold this many letters to be worth looking up
+
+
+class Hint(NamedTuple):
+    """Literal characters every match of a pattern holds at a bounded distance from its
+    start: ``text`` as the prefilter's ``translate`` maps them (ASCII letters lower-cased,
+    everything else a space, so it is looked up in the text's mapped letters, which have
+    the text's length) and ``lead``, the most characters a match can have before them.
+
+    For ``(?i)\\bexim\\)?\\s+...`` it is ``(b"exim", 0)``; for ``(?i)(?:^|[\\s(])Postfix\\b``
+    it is ``(b"postfix", 1)``. No match can start before the hint's first occurrence minus
+    ``lead``: the matcher searches from there, or skips the rule when the hint is absent.
+    A hint after an unbounded part (``lead`` is :data:`UNBOUNDED`) still tells that the
+    rule cannot match when it is absent."""
+
+    text: bytes = b""
+    lead: int = 0
+
+
+NO_HINT = Hint()
+
+
+def _mandatory(items: Any) -> Iterator[tuple[Any, Any]]:
+    """The items every match passes through in order, groups inlined."""
+    for op, av in items:
+        if op is _sre.SUBPATTERN:
+            yield from _mandatory(av[-1].data)
+        elif op is _sre.ATOMIC_GROUP:
+            yield from _mandatory(av.data)
+        else:
+            yield op, av
+
+
+def _mapped(code: int) -> int:
+    """A required character as ``translate`` sees it in the text: with ``re.ASCII`` and
+    IGNORECASE a letter matches only its ASCII case pair; any other character only itself
+    (a non-ASCII one is encoded as ``?``): both become a space."""
+    return _WORDS[code] if code < 128 else 0x20
+
+
+def hint_of(pattern: str) -> Hint:
+    """The :class:`Hint` of a pattern (compiled with ``re.ASCII``, as rules are), read from
+    the parsed pattern: the first run of literal characters in the mandatory sequence
+    (groups inlined; alternatives, repeats and assertions end a run) with at least three
+    letters; ``Hint()`` when there is none."""
+    try:
+        parsed = _sre_parser.parse(pattern, re.ASCII)
+    except re.error:
+        return Hint()
+    run: list[int] = []
+    run_lead = hi = 0
+    for op, av in [*_mandatory(parsed.data), (None, None)]:
+        if op is _sre.LITERAL:
+            if not run:
+                run_lead = hi
+            run.append(_mapped(av))
+            hi += 1
             continue
-        if c == "[":  # skip the class: ``[^]...]`` and ``[]...]`` start with a literal ]
-            i += 1
-            if pattern[i : i + 1] == "^":
-                i += 1
-            if pattern[i : i + 1] == "]":
-                i += 1
-            while i < n and pattern[i] != "]":
-                i += 2 if pattern[i] == "\\" else 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            return True
-        i += 1
-    return False
-
-
-def start_hint(pattern: str) -> bytes:
-    """The lower-case letters every match of ``pattern`` starts with, or ``b""``.
-
-    For ``(?i)\\bexim\\)?\\s+...`` it is ``b"exim"``. The matcher looks the hint up in the
-    text's lower-cased letters (the prefilter's ``translate``, same length as the text) and
-    starts the search at its first occurrence, or skips the rule when it is absent: no
-    match can start earlier, so the result is that of a search from the start."""
-    body = pattern[4:] if pattern.startswith("(?i)") else pattern
-    if body.startswith("\\b"):
-        body = body[2:]
-    n = 0
-    while n < len(body) and body[n].isascii() and body[n].isalpha():
-        n += 1
-    if body[n : n + 1] in ("?", "*", "+", "{"):  # the quantifier binds to the last letter
-        n -= 1
-    if n < 3 or _top_level_bar(body):
-        return b""
-    return body[:n].lower().encode("ascii")
+        if sum(0x61 <= c <= 0x7A for c in run) >= _HINT_LETTERS:
+            return Hint(bytes(run), run_lead)
+        run = []
+        if op is None:
+            break
+        hi = min(hi + _sre_parser.SubPattern(parsed.state, [(op, av)]).getwidth()[1], UNBOUNDED)
+    return Hint()
 
 
 class Template:
@@ -253,8 +280,11 @@ class Rule:
     keywords: tuple[str, ...]
     templates: dict[str, Template]
     examples: tuple[Example, ...]
-    hint: bytes = b""  # what every match starts with (lower-case letters), see start_hint
+    hint: Hint = NO_HINT  # a literal near the start of every match, see Hint
     _cache: dict[str, Identification] = dc_field(default_factory=dict, repr=False)
+    _rendered: dict[tuple[str | Any, ...], tuple[str, str, str, str]] = dc_field(
+        default_factory=dict, repr=False
+    )  # group values -> (version, cpe, distro, note): matches that differ elsewhere
 
     @property
     def address(self) -> str:
@@ -265,23 +295,37 @@ class Rule:
         return f"{self.file}:{self.line}#{self.id}"
 
     def build(self, m: re.Match[str], evidence_field: str) -> Identification:
-        """The identification for a match (cached by matched text and field)."""
+        """The identification for a match (cached by matched text and field; the rendered
+        templates by the groups' values, for matches that hold a host name or a date)."""
         matched = m.group(0)
         key = matched if evidence_field == self.field else evidence_field + "\0" + matched
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        groups = m.groupdict()
-        t = self.templates
+        values = m.groups()  # the templates depend on the groups only, not on the rest
+        rendered = self._rendered.get(values)
+        if rendered is None:
+            groups = m.groupdict()
+            t = self.templates
+            rendered = (
+                t["version"].render(groups) if "version" in t else "",
+                t["cpe"].render(groups, empty="*") if "cpe" in t else "",
+                t["distro"].render(groups) if "distro" in t else "",
+                t["note"].render(groups) if "note" in t else "",
+            )
+            if len(self._rendered) >= _CACHE_ENTRIES:
+                self._rendered.clear()
+            self._rendered[values] = rendered
+        version, cpe, distro, reason = rendered
         ident = Identification(
             product=self.product,
             vendor=self.vendor,
-            version=t["version"].render(groups) if "version" in t else "",
+            version=version,
             precision=self.precision,
-            cpe=t["cpe"].render(groups, empty="*") if "cpe" in t else "",
-            distro=t["distro"].render(groups) if "distro" in t else "",
+            cpe=cpe,
+            distro=distro,
             evidence=(Evidence(evidence_field, self.address, _shorten(matched)),),
-            reason=t["note"].render(groups) if "note" in t else "",
+            reason=reason,
         )
         if len(matched) <= _CACHE_TEXT_MAX:
             if len(self._cache) >= _CACHE_ENTRIES:
@@ -295,7 +339,9 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _EVIDENCE_MAX else text[: _EVIDENCE_MAX - 1] + "…"
 
 
-_Step = tuple[Callable[[str, int], "re.Match[str] | None"], dict[str, Identification], Rule, bytes]
+_Step = tuple[
+    Callable[[str, int], "re.Match[str] | None"], dict[str, Identification], Rule, bytes, int
+]
 
 
 class RuleSet:
@@ -332,8 +378,11 @@ class RuleSet:
         return cands
 
     def _plan(self, found: frozenset[bytes]) -> tuple[_Step, ...]:
-        """The candidates for a set of found keywords as (search, cache, rule) steps."""
-        plan = tuple((r.regex.search, r._cache, r, r.hint) for r in self._candidates(found))
+        """The candidates for a set of found keywords as (search, cache, rule, hint text,
+        hint lead) steps."""
+        plan = tuple(
+            (r.regex.search, r._cache, r, r.hint.text, r.hint.lead) for r in self._candidates(found)
+        )
         if len(self._plans) < _PLAN_ENTRIES:
             self._plans[found] = plan
         return plan
@@ -341,7 +390,7 @@ class RuleSet:
     def _own_matcher(self) -> Callable[[str], Identification | None]:
         """:meth:`match` for the ruleset's own field with everything bound as locals: the
         prefilter (one ``encode``/``translate``/``split``, one set intersection, one dict
-        lookup), then the candidates' regexes in file order (each from its start hint),
+        lookup), then the candidates' regexes in file order (each from its :class:`Hint`),
         then the rule's cache."""
         max_text = self.max_text
         found_in = self._keywords.intersection
@@ -358,12 +407,12 @@ class RuleSet:
             plan = plans(found)
             if plan is None:
                 plan = plan_for(found)
-            for search, cache, rule, hint in plan:
+            for search, cache, rule, hint, lead in plan:
                 if hint:
                     at = letters.find(hint)
                     if at < 0:
                         continue
-                    m = search(text, at)
+                    m = search(text, at - lead)  # (a negative start is 0)
                 else:
                     m = search(text, 0)
                 if m is not None:
@@ -580,7 +629,7 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
         keywords=tuple(keywords),
         templates=templates,
         examples=tuple(examples),
-        hint=start_hint(pattern),
+        hint=hint_of(pattern),
     )
 
 

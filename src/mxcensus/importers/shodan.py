@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, BinaryIO
 
 from mxcensus.importers import _common as c
@@ -50,7 +51,7 @@ class ShodanImporter:
             path,
             fmt=self.name,
             looks_right=lambda d: "port" in d and ("ip_str" in d or "ip" in d),
-            convert=lambda d: _convert(d, now),
+            convert=partial(_convert, now=now),
             what="a Shodan banner",
         )
 
@@ -92,7 +93,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]]
     starttls = False
     if family == "smtp":
-        steps = c.step_docs(c.smtp_parts(data))
+        steps = c.smtp_step_docs(data)
         starttls = has_ssl and protocol != "smtps"
     elif family == "imap":
         steps = c.step_docs(c.line_protocol_parts(data, "capability"))
@@ -132,17 +133,16 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
                         add([name[k], s])
     loc = doc.get("location")
     if type(loc) is dict:
-        cc, city = text_of(loc.get("country_code")), text_of(loc.get("city"))
-        if cc:
-            add(["geo.country", cc])
-        if city:
-            add(["geo.city", city])
-        region = text_of(loc.get("region_code"))
-        if region:
-            add(["shodan.location.region_code", region])
-    asn = c.parse_asn(doc.get("asn"))
-    if asn is not None:
-        add(["geo.asn", str(asn)])
+        for k, key_name in _LOCATION:
+            v = loc.get(k)
+            if v is None:
+                continue
+            s = (v if len(v) <= _MAX_EXTRA else v[:_MAX_EXTRA]) if type(v) is str else text_of(v)
+            if s:
+                add([key_name, s])
+    asn = _asn_text(doc.get("asn"))
+    if asn:
+        add(["geo.asn", asn])
     org = text_of(doc.get("org") or doc.get("isp"))
     if org:
         add(["geo.org", org])
@@ -165,6 +165,30 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
         }
     ]
 
+
+_LOCATION = (
+    ("country_code", "geo.country"),
+    ("city", "geo.city"),
+    ("region_code", "shodan.location.region_code"),
+)
+
+
+def _asn_text(value: Any) -> str:
+    """c.parse_asn as the text kept ("" for none); cached by the source's text ("AS3320"):
+    a few thousand networks hold most servers."""
+    if type(value) is str:
+        got = _ASNS.get(value)
+        if got is None:
+            if len(_ASNS) >= 65536:
+                _ASNS.clear()
+            asn = c.parse_asn(value)
+            got = _ASNS[value] = "" if asn is None else str(asn)
+        return got
+    asn = c.parse_asn(value)
+    return "" if asn is None else str(asn)
+
+
+_ASNS: dict[str, str] = {}
 
 _OK = Outcome.OK.value
 _MAX_EXTRA = c.MAX_EXTRA
@@ -199,7 +223,12 @@ def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
     cipher = ssl.get("cipher") or {}
     offered = ssl.get("versions") or ()
     # the highest version offered ("-TLSv1" means not offered and matches none of them)
-    version = next((v for v in _DESCENDING if v in offered), "") if type(offered) is list else ""
+    version = ""
+    if type(offered) is list:
+        for v in _DESCENDING:
+            if v in offered:
+                version = v
+                break
     version = version or str(cipher.get("version") or "")
     chain: list[dict[str, Any]] = []
     pems = [p for p in ssl.get("chain") or () if isinstance(p, str)]

@@ -37,7 +37,14 @@ from mxcensus.vocabulary import is_product
 DATA_DIR = Path(__file__).parent / "data"
 
 BUILD_FILES = ("exchange-builds.csv", "exchange-builds-supplement.csv")
-ADVISORY_FILES = ("exchange-advisories.yaml", "exim.yaml", "other-advisories.yaml")
+ADVISORY_FILES = (
+    "exchange-advisories.yaml",
+    "exim.yaml",
+    "zimbra.yaml",
+    "postfix.yaml",
+    "dovecot.yaml",
+    "other-advisories.yaml",
+)
 LIFECYCLE_FILE = "lifecycle.yaml"
 
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}$")
@@ -202,7 +209,7 @@ _ADVISORY_KEYS = {
     "id", "product", "title", "published", "cvss", "cvss_source", "kev", "tags", "lines",
     "not_affected", "fixed", "fixed_from", "ranges", "disputed_fixed", "config",
     "config_detail", "requires", "attack", "backports", "mitigation", "remediation", "note",
-    "source", "intro_unverified", _LINE_KEY,
+    "source", "intro_unverified", "refs", _LINE_KEY,
 }  # fmt: skip
 
 
@@ -311,9 +318,19 @@ def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advi
     attack = _str(raw, "attack", file, ident, "remote")
     if attack not in ("remote", "local"):
         raise _err(file, no, ident, f"attack must be remote or local, got {attack!r}")
-    disputed = _str(raw, "disputed_fixed", file, ident)
-    if disputed and not scheme.parses(disputed):
-        raise _err(file, no, ident, f"disputed_fixed {disputed!r} does not parse")
+    raw_disputed = raw.get("disputed_fixed")
+    disputed = (
+        _strs(raw, "disputed_fixed", file, ident)
+        if isinstance(raw_disputed, list)
+        else ((_str(raw, "disputed_fixed", file, ident),) if raw_disputed is not None else ())
+    )
+    for d in disputed:
+        if not scheme.parses(d):
+            raise _err(file, no, ident, f"disputed_fixed {d!r} does not parse")
+        if not any(
+            (i == "0" or scheme.compare(i, d) <= 0) and scheme.compare(d, f) < 0 for i, f in ranges
+        ):
+            raise _err(file, no, ident, f"disputed_fixed {d!r} lies in none of the ranges")
     tags = _strs(raw, "tags", file, ident)
     return Advisory(
         id=ident,
@@ -343,6 +360,7 @@ def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advi
         mitigation=_str(raw, "mitigation", file, ident).strip(),
         remediation=_str(raw, "remediation", file, ident).strip(),
         note=_str(raw, "note", file, ident).strip(),
+        refs=_strs(raw, "refs", file, ident),
         secondary=raw.get("source") == "secondary",
     )
 

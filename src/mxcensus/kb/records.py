@@ -87,7 +87,7 @@ class Advisory:
     ranges: tuple[tuple[str, str], ...] = ()
     fixed_unknown: bool = False  # the fixed version was not collected
     intro_unverified: bool = False  # the first affected version is not from a primary source
-    disputed_fixed: str = ""  # another source's (lower) fixed version
+    disputed_fixed: tuple[str, ...] = ()  # other sources' (lower) fixed versions, one per range
     config: str = ""  # configuration the CVE depends on; "" when none
     config_detail: str = ""
     requires: Requires = field(default_factory=Requires)
@@ -96,6 +96,7 @@ class Advisory:
     mitigation: str = ""
     remediation: str = ""
     note: str = ""
+    refs: tuple[str, ...] = ()  # where the ranges come from: URL or document, what it says, date
     secondary: bool = False  # only secondary sources
 
     @property

@@ -308,7 +308,8 @@ class Store:
                 "observed_at": pa.array([d["observed_at"] for d in docs], pa.string()),
                 "outcome": pa.array([d["outcome"] for d in docs], pa.string()),
                 "source": pa.array([d["source"] for d in docs], pa.string()),
-                "data": pa.array([dumps(d) for d in docs], pa.string()),
+                # orjson writes valid UTF-8 only: the bytes become text without a check
+                "data": pa.array([dumps(d) for d in docs], pa.binary()).view(pa.string()),
             }
         )
         self._insert_arrow(
@@ -343,6 +344,16 @@ class Store:
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
                 yield transcript_from_dict(orjson.loads(data))
+
+    def iter_transcript_docs(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """:meth:`iter_transcripts` in their stored JSON form (``serialize``), without
+        building the transcripts: what the analysis reads."""
+        cur = self.con.cursor()
+        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        loads = orjson.loads
+        while rows := cur.fetchmany(batch):
+            for (data,) in rows:
+                yield loads(data)
 
     def count(self, table: str, scan: ScanId) -> int:
         if table not in {"transcripts", "services", "findings"}:
@@ -390,7 +401,7 @@ class Store:
             "eol_line": [e.line or None for e in eols],
             "eol_date": [e.date for e in eols],
             "kev": [any(f.kev and f.status in at_risk for f in a.findings) for a in asmts],
-            "worst_status": [_worst(i, a) for i, a in zip(ids, asmts, strict=True)],
+            "worst_status": [worst_status(i, a) for i, a in zip(ids, asmts, strict=True)],
             "country": [r.country or None for r in recs],
             "continent": [r.continent or None for r in recs],
             "region": [r.region or None for r in recs],
@@ -418,9 +429,11 @@ class Store:
         }
         import pyarrow as pa
 
-        svc_types, fnd_types = _arrow_types()
-        svc_table = pa.table({k: pa.array(columns[k], svc_types[k]) for k in _SERVICE_COLUMNS})
-        fnd_table = pa.table({k: pa.array(fcolumns[k], fnd_types[k]) for k in _FINDING_COLUMNS})
+        _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
+        svc_table = pa.table({k: pa.array(columns[k], _SERVICE_TYPES[k]) for k in _SERVICE_COLUMNS})
+        fnd_table = pa.table(
+            {k: pa.array(fcolumns[k], _FINDING_TYPES[k]) for k in _FINDING_COLUMNS}
+        )
         self.con.execute("BEGIN TRANSACTION")
         try:
             for name, table in (("services", svc_table), ("findings", fnd_table)):
@@ -433,6 +446,53 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         return len(recs)
+
+    def write_analysis(
+        self,
+        scan: ScanId,
+        services: dict[str, list[Any]],
+        profiles: dict[str, list[Any]],
+        verdicts: dict[str, list[Any]],
+        geos: dict[str, list[Any]],
+    ) -> int:
+        """:meth:`write_services` for one batch in normalised form (the analysis' fast path;
+        services and findings together, one transaction).
+
+        ``services``: one row per service, the columns :data:`ANALYSIS_SERVICE_COLUMNS`
+        (``n`` its order, ``pid`` its profile, ``gid`` its location, ``head`` and ``tail``
+        its own parts of the exported record); ``profiles``: the columns that follow from a
+        service's identification and assessment (:data:`PROFILE_COLUMNS`; ``part``: that
+        part of the record), once per distinct pair; ``verdicts``: the findings of each
+        profile (:data:`VERDICT_COLUMNS`, ``k`` their order); ``geos``: the location columns
+        and record part (:data:`GEO_COLUMNS`) once per distinct location. Services, records
+        and findings rows are put together inside DuckDB: a service's ~15 findings and ~4 KB
+        record cost Python next to nothing.
+        """
+        count = len(services["n"])
+        if not count:
+            return 0
+        _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
+        tables = {
+            "_svc": _arrow(services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES),
+            "_prof": _arrow(profiles, PROFILE_COLUMNS, _SERVICE_TYPES),
+            "_verd": _arrow(verdicts, VERDICT_COLUMNS, _FINDING_TYPES),
+            "_geo": _arrow(geos, GEO_COLUMNS, _SERVICE_TYPES),
+        }
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, table in tables.items():
+                con.register(name, table)
+            con.execute(_INSERT_SERVICES, [scan])
+            con.execute(_INSERT_FINDINGS, [scan])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            for name in tables:
+                con.unregister(name)
+        return count
 
     def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """The exported JSONL records of a scan, in (ip, port) order."""
@@ -468,7 +528,7 @@ class Store:
         return {str(s): (int(p), tuple(orjson.loads(pend)) if pend else ()) for s, p, pend in rows}
 
 
-def _worst(ident: Identification, a: Assessment) -> str:
+def worst_status(ident: Identification, a: Assessment) -> str:
     """The most severe CVE status of a service; ``none`` for a known product with no CVE."""
     if not a.findings:
         return str(Status.UNKNOWN) if not ident.is_known else "none"
@@ -486,12 +546,26 @@ _FINDING_COLUMNS = (
     "scan", "ip", "port", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in",
     "tags",
 )  # fmt: skip
+ANALYSIS_SERVICE_COLUMNS = (
+    "n", "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
+    "source", "hostname", "banner", "head", "tail",
+)  # fmt: skip
+PROFILE_COLUMNS = (
+    "pid", "vendor", "product", "product_line", "version", "version_key", "precision",
+    "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
+    "worst_status", "part",
+)  # fmt: skip
+GEO_COLUMNS = ("gid", "country", "continent", "region", "asn", "org", "city", "geo_source", "part")
+VERDICT_COLUMNS = (
+    "pid", "k", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in", "tags",
+)  # fmt: skip
 
 
 @functools.cache
 def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
-    """Arrow types of the services and findings columns (pyarrow is imported when analysis
-    first writes, not with the store: a scan's parent never needs it)."""
+    """Arrow types of the services and findings columns (and of the analysis' normalised
+    tables). pyarrow is imported when analysis or an import first writes, not with the
+    store: a scan's parent never needs it."""
     import pyarrow as pa
 
     services: dict[str, pa.DataType] = {
@@ -503,6 +577,8 @@ def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
         "kev": pa.bool_(),
         "asn": pa.int32(),
     }
+    for c in _SERVICE_COLUMNS:
+        services.setdefault(c, pa.string())
     findings: dict[str, pa.DataType] = {
         "port": pa.int32(),
         "kev": pa.bool_(),
@@ -510,8 +586,49 @@ def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
         "cvss": pa.float64(),
         "tags": pa.list_(pa.string()),
     }
-    for c in _SERVICE_COLUMNS:
-        services.setdefault(c, pa.string())
     for c in _FINDING_COLUMNS:
         findings.setdefault(c, pa.string())
+    for c in ("n", "pid", "gid", "k"):
+        services[c] = findings[c] = pa.int64()
+    for c in ("head", "tail", "part"):
+        services[c] = pa.string()
     return services, findings
+
+
+_PROFILE_ONLY = ", ".join(f"p.{c}" for c in PROFILE_COLUMNS[1:-1])
+_GEO_ONLY = ", ".join(f"g.{c}" for c in GEO_COLUMNS[1:-1])
+# the record: the service's own head and tail around its profile's and its location's parts
+_INSERT_SERVICES = f"""
+    INSERT INTO services BY NAME
+    SELECT ? AS scan, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
+           s.source, s.hostname, {_PROFILE_ONLY}, {_GEO_ONLY}, s.banner,
+           s.head || p.part || ',' || g.part || s.tail AS record
+    FROM _svc s JOIN _prof p ON p.pid = s.pid JOIN _geo g ON g.gid = s.gid
+    ORDER BY s.n
+"""
+# rows in a table have no order (every reader sorts or aggregates); sorting cost a fifth
+_INSERT_FINDINGS = """
+    INSERT INTO findings BY NAME
+    SELECT ? AS scan, s.ip, s.port, v.cve, v.status, v.kev, v.ransomware, v.cvss, v.reason,
+           v.fixed_in, v.tags
+    FROM _svc s JOIN _verd v ON v.pid = s.pid
+"""
+
+
+def _arrow(
+    columns: dict[str, list[Any]], names: Sequence[str], types: dict[str, pa.DataType]
+) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            # the record's parts are orjson's bytes, valid UTF-8: text without a second check
+            k: pa.array(columns[k], pa.binary()).view(pa.string())
+            if k in _RECORD_PARTS
+            else pa.array(columns[k], types[k])
+            for k in names
+        }
+    )
+
+
+_RECORD_PARTS = frozenset({"head", "tail", "part"})

@@ -17,6 +17,8 @@ from mxcensus.versions.exim import EximScheme
 from mxcensus.versions.generic import DottedScheme
 from mxcensus.versions.interface import Scheme, SortKey
 from mxcensus.versions.postfix import PostfixScheme
+from mxcensus.versions.smartermail import SmarterMailScheme
+from mxcensus.versions.zimbra import ZimbraScheme
 
 EXIM = EximScheme()
 EXCHANGE = ExchangeScheme()
@@ -24,10 +26,13 @@ POSTFIX = PostfixScheme()
 DOVECOT = DottedScheme("dovecot", width=4, prefixes=("dovecot",))
 SENDMAIL = DottedScheme("sendmail", width=4, prefixes=("sendmail",))
 MDAEMON = DottedScheme("mdaemon", width=4, prefixes=("mdaemon",))
+ZIMBRA = ZimbraScheme()
+SMARTERMAIL = SmarterMailScheme()
 GENERIC = DottedScheme("generic", width=6)
 
 SCHEMES: dict[str, Scheme] = {
-    s.name: s for s in (EXIM, EXCHANGE, POSTFIX, DOVECOT, SENDMAIL, MDAEMON, GENERIC)
+    s.name: s
+    for s in (EXIM, EXCHANGE, POSTFIX, DOVECOT, SENDMAIL, MDAEMON, ZIMBRA, SMARTERMAIL, GENERIC)
 }
 
 _BY_PRODUCT: dict[str, Scheme] = {
@@ -38,6 +43,8 @@ _BY_PRODUCT: dict[str, Scheme] = {
     "dovecot": DOVECOT,
     "sendmail": SENDMAIL,
     "mdaemon": MDAEMON,
+    "zimbra": ZIMBRA,
+    "smartermail": SMARTERMAIL,
 }
 
 
@@ -55,5 +62,6 @@ def version_key(product: str, version: str) -> str:
 
 __all__ = [
     "DOVECOT", "EXCHANGE", "EXIM", "GENERIC", "MDAEMON", "POSTFIX", "SCHEMES", "SENDMAIL",
+    "SMARTERMAIL", "ZIMBRA",
     "Scheme", "SortKey", "build_parts", "compare", "scheme_for", "version_key",
 ]  # fmt: skip

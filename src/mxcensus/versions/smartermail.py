@@ -1,0 +1,32 @@
+"""SmarterMail (SmarterTools): versions are ordered by build number.
+
+SmarterTools numbers every release with a build that only grows across product versions
+(16.x: builds 6345…7xxx; "SmarterMail 100.x": ``100.0.9511``), and its advisories and release
+notes name fixes by build ("Build 6985", "prior to build 9511"). Accepted forms: ``Build 9511``,
+``build 9511``, a bare ``9511``, and dotted ``16.3.6985`` / ``100.0.9511`` (optionally with a
+fourth part, ignored), where the third part is the build. A version without a build
+(``16.3``) does not parse.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mxcensus.versions.interface import Scheme, parse_int
+
+_BUILD = re.compile(
+    r"(?:smartermail[ /-]?)?(?:(?:build[ ._-]?)?(\d{4,6})|\d+\.\d+\.(\d{4,6})(?:\.\d+)?)"
+    r"(?=$|[\s(,;])",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+class SmarterMailScheme(Scheme):
+    name = "smartermail"
+
+    def numbers(self, version: str) -> tuple[int, ...] | None:
+        m = _BUILD.match(version.strip())
+        if m is None:
+            return None
+        build = parse_int(m.group(1) or m.group(2))
+        return None if build is None else (build,)
