@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("duckdb", "pyarrow", "rich", "typer", "yaml", "pandas", "numpy")
+HEAVY = ("duckdb", "pyarrow", "rich", "typer", "yaml", "pandas", "numpy", "cryptography")
+"""cryptography loads on the first certificate (probes.tls), not at a worker's start."""
 
 CHECK = """
 import json, sys

@@ -17,11 +17,12 @@ import logging
 import ssl
 from collections.abc import Iterable
 from datetime import UTC, datetime
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from typing import TYPE_CHECKING
 
 from mxcensus.model import Certificate, TlsInfo
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,11 @@ def parse_certificate(der: bytes) -> Certificate:
 
     Cached by DER: the same leaf is seen on every TLS port of a host and the same
     intermediates on millions of hosts, and parsing (names, the self-signature check)
-    costs about a millisecond.
+    costs about a millisecond. ``cryptography`` is imported on the first certificate: a
+    plaintext scan's workers never load it (it is a sixth of a worker's start).
     """
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -131,6 +135,8 @@ def _utc(cert: x509.Certificate, which: str) -> datetime:
 
 def _self_signed(cert: x509.Certificate) -> bool:
     """Issuer equals subject and the certificate's own key verifies its signature."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     if cert.issuer != cert.subject:
         return False
     try:
