@@ -195,60 +195,74 @@ def scan(
                 f"--resume SCAN: {', '.join(fixed)} cannot change on resume, the scan's targets "
                 "and their order are fixed (only --rate, --concurrency and --per-net may)"
             )
-    plan = None
-    if resume is None:
-        plan = engine.new_plan(
-            list(targets or []),
-            ports=ports,
-            probes=probes,
-            http=http,
-            input_list=input_list,
-            exclude=exclude,
-            exclude_file=exclude_file,
-            allow_reserved=allow_reserved,
-            rate=1000 if rate is None else rate,
-            concurrency=1000 if concurrency is None else concurrency,
-            per_net=64 if per_net is None else per_net,
-            workers=workers,
-            shards=1 if shards is None else shards,
-            shard=0 if shard is None else shard,
-            seed=seed,
-        )
-    store = Store.open(db)
+    from mxcensus.engine.spawn import prestart, stop_all
+
+    # the workers boot (import the probes) while this process parses the targets and
+    # opens the store; run_scan only hands them their work
+    booting = (
+        prestart(workers if workers is not None else (os.cpu_count() or 1))
+        if resume is None
+        else []
+    )
     try:
-        if resume is not None:
-            scan_id, plan = engine.resume(
-                store, resume, rate=rate, concurrency=concurrency, per_net=per_net
+        plan = None
+        if resume is None:
+            plan = engine.new_plan(
+                list(targets or []),
+                ports=ports,
+                probes=probes,
+                http=http,
+                input_list=input_list,
+                exclude=exclude,
+                exclude_file=exclude_file,
+                allow_reserved=allow_reserved,
+                rate=1000 if rate is None else rate,
+                concurrency=1000 if concurrency is None else concurrency,
+                per_net=64 if per_net is None else per_net,
+                workers=workers,
+                shards=1 if shards is None else shards,
+                shard=0 if shard is None else shard,
+                seed=seed,
             )
-        else:
-            assert plan is not None
-            scan_id = engine.start(store, plan, name)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        console = Console()
-        show = not quiet and sys.stdout.isatty()
+        store = Store.open(db)
         try:
-            if show:
-                with ProgressView(console, engine.shard_total(plan)) as view:
-                    result = engine.run_scan(store, scan_id, plan, progress=view.update)
+            if resume is not None:
+                scan_id, plan = engine.resume(
+                    store, resume, rate=rate, concurrency=concurrency, per_net=per_net
+                )
             else:
-                result = engine.run_scan(store, scan_id, plan)
-        except KeyboardInterrupt:
-            print(
-                f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
-                f" --db {store.path}",
-                file=sys.stderr,
-            )
-            sys.exit(130)
-        if show:
-            with AnalysisView(console, result.done) as analysing:
-                services = engine.analyze(store, scan_id, progress=analysing.update)
-        else:
-            services = engine.analyze(store, scan_id)
-        store.finish_scan(scan_id)
+                assert plan is not None
+                scan_id = engine.start(store, plan, name)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            console = Console()
+            show = not quiet and sys.stdout.isatty()
+            try:
+                if show:
+                    with ProgressView(console, engine.shard_total(plan)) as view:
+                        result = engine.run_scan(
+                            store, scan_id, plan, progress=view.update, started=booting
+                        )
+                else:
+                    result = engine.run_scan(store, scan_id, plan, started=booting)
+            except KeyboardInterrupt:
+                print(
+                    f"mxcensus: interrupted; resume with: mxcensus scan --resume {scan_id}"
+                    f" --db {store.path}",
+                    file=sys.stderr,
+                )
+                sys.exit(130)
+            if show:
+                with AnalysisView(console, result.done) as analysing:
+                    services = engine.analyze(store, scan_id, progress=analysing.update)
+            else:
+                services = engine.analyze(store, scan_id)
+            store.finish_scan(scan_id)
+        finally:
+            store.close()
+        for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
+            typer.echo(line)
     finally:
-        store.close()
-    for line in summary(result, plan.targets, len(plan.ports), services, "finished"):
-        typer.echo(line)
+        stop_all(booting)  # not taken: the scan stopped before it began
 
 
 @app.command("import")

@@ -1,6 +1,6 @@
 """The parent process: starts the workers, alone writes the store, reports progress.
 
-Each worker is a fresh interpreter (``python -c worker.BOOT``), not a fork: a fork would
+Each worker is a fresh interpreter (``python -c spawn.BOOT``), not a fork: a fork would
 inherit the parent's DuckDB, pyarrow and heap, and a /12 walk would hold them once per
 worker. A worker sends :class:`~mxcensus.engine.worker.Batch` messages over its own pipe;
 each batch is written with its stream checkpoint in one transaction
@@ -14,15 +14,14 @@ import collections
 import contextlib
 import logging
 import multiprocessing.connection as mpc
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mxcensus.engine.plan import ScanPlan
-from mxcensus.engine.worker import BOOT, Batch, StreamState, raise_nofile
+from mxcensus.engine.spawn import Booting, SpawnError, spawn, stop_all
+from mxcensus.engine.worker import Batch, StreamState, raise_nofile
 from mxcensus.errors import MxcensusError
 from mxcensus.model import ScanId
 from mxcensus.store.db import Store
@@ -83,8 +82,18 @@ def run_scan(
     *,
     progress: ProgressCallback | None = None,
     interval: float = 0.2,
+    started: list[Booting] | None = None,
 ) -> ScanResult:
-    """Probe every target of ``plan`` not yet done in ``scan``; returns when all are done."""
+    """Probe every target of ``plan`` not yet done in ``scan``; returns when all are done.
+
+    ``started``: workers already booting (:func:`mxcensus.engine.spawn.prestart`); taken
+    (the list is emptied) when there are as many as the plan has, else stopped.
+    """
+    booted = list(started or ())
+    if started:
+        started.clear()
+    if len(booted) != plan.workers:
+        stop_all(booted)
     raise_nofile(plan.concurrency + 256)
     saved = store.load_progress_state(scan)
     states = []
@@ -111,7 +120,7 @@ def run_scan(
     conns: dict[mpc.Connection, int] = {}
     try:
         for w in range(plan.workers):
-            proc, conn = _start_worker(plan, w, states[w])
+            proc, conn = _start_worker(plan, w, states[w], booted.pop(0) if booted else None)
             procs.append(proc)
             conns[conn] = w
         while conns:
@@ -142,6 +151,7 @@ def run_scan(
                 last_report = now
                 progress(Progress(done, total, dict(outcomes), now - t0, probed, not conns))
     finally:
+        stop_all(booted)  # booted ahead, never given work (a worker failed to start)
         for conn in conns:
             conn.close()
         for proc in procs:
@@ -162,37 +172,21 @@ def run_scan(
 
 
 def _start_worker(
-    plan: ScanPlan, worker: int, state: StreamState
+    plan: ScanPlan, worker: int, state: StreamState, booting: Booting | None = None
 ) -> tuple[subprocess.Popen[bytes], mpc.Connection]:
-    """Worker ``worker`` in a fresh interpreter, and the parent's end of its pipe.
-
-    The interpreter imports only ``mxcensus.engine.worker`` (never ``__main__``, so the
-    library works from any script) and gets the parent's ``sys.path`` first, then its work.
-    """
-    if not sys.executable:
-        raise EngineError("cannot start the scan workers: no Python interpreter (sys.executable)")
-    ours, theirs = mpc.Pipe(duplex=True)
+    """Worker ``worker`` (started now unless ``booting``) given its work: its process and
+    the parent's end of its pipe."""
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", BOOT, str(theirs.fileno()), str(os.getpid())],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-        )
-    except OSError as exc:
-        ours.close()
+        if booting is None:
+            booting = spawn()
+    except SpawnError as exc:
         raise EngineError(f"cannot start scan worker {worker}: {exc}") from exc
-    finally:
-        theirs.close()
     try:
-        ours.send(sys.path)
-        ours.send((plan, worker, state))
+        booting.conn.send((plan, worker, state))
     except OSError as exc:
-        ours.close()
-        with contextlib.suppress(OSError):
-            proc.kill()
-        proc.wait()
+        booting.stop()
         raise EngineError(f"cannot start scan worker {worker}: {exc}") from exc
-    return proc, ours
+    return booting.proc, booting.conn
 
 
 def _died(worker: int, proc: subprocess.Popen[bytes]) -> str:

@@ -8,9 +8,9 @@ with the stream's checkpoint: ``next`` (the first position not yet taken from th
 transaction, so after a crash every position below ``next`` and not pending has exactly one
 stored result.
 
-The worker is a fresh interpreter started by the parent (:data:`BOOT`), so this module must
-stay importable without the store: no DuckDB, pyarrow, rich (``tests/engine/
-test_worker_imports.py``).
+The worker is a fresh interpreter started by the parent
+(:data:`mxcensus.engine.spawn.BOOT`), so this module must stay importable without the
+store: no DuckDB, pyarrow, rich (``tests/engine/test_worker_imports.py``).
 """
 
 from __future__ import annotations
@@ -326,28 +326,16 @@ class Sender:
                 os._exit(1)
 
 
-BOOT = """\
-import signal, sys
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
-from multiprocessing.connection import Connection
-conn = Connection(int(sys.argv[1]))
-sys.path[:] = conn.recv()
-from mxcensus.engine.worker import worker_main
-worker_main(conn, int(sys.argv[2]))
-"""
-"""What a worker's fresh interpreter runs (``python -c BOOT FD PARENT_PID``): it takes the
-parent's ``sys.path``, then its work ``(plan, worker, state)``, over the pipe ``FD``. Only
-this module and what it imports (probes, targets, uvloop) are loaded: none of the parent's
-store, DuckDB, pyarrow or rich."""
-
-
 def worker_main(conn: Connection, parent: int) -> None:
-    """Entry point of a worker process, started by :data:`BOOT`."""
+    """Entry point of a worker process, started by :data:`mxcensus.engine.spawn.BOOT`."""
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    plan, worker, state = conn.recv()
+    try:
+        plan, worker, state = conn.recv()
+    except EOFError:  # started ahead (spawn.prestart) and not needed after all
+        os._exit(0)
     out = Sender(conn)
     raise_nofile(plan.concurrency + 256)
     try:
