@@ -271,7 +271,11 @@ def repeat(n: int, fn: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plaintext(args: argparse.Namespace, workdir: Path) -> None:
     with Lab(
-        size=args.size, seed=args.seed, hostile_fraction=0.0, ports=(25,), base=args.base
+        size=args.plaintext_size,
+        seed=args.seed,
+        hostile_fraction=0.0,
+        ports=(25,),
+        base=args.base,
     ) as lab:
         hosts = [
             a
@@ -284,6 +288,7 @@ def plaintext(args: argparse.Namespace, workdir: Path) -> None:
         for _ in range(args.reps):  # interleaved, so load from elsewhere hits both alike
             mx.append(run_mxcensus(hosts, 25, workdir, lab))
             mini.append(run_minimal(hosts, 25, workdir))
+        small = [run_mxcensus(hosts[:10], 25, workdir, lab) for _ in range(args.reps)]
         nmap_hosts = hosts[: args.nmap_hosts]
         nm = repeat(max(1, args.reps // 2), lambda: run_nmap(nmap_hosts, 25, workdir))
     mx_rate, mini_rate, nm_rate = median(mx, "rate"), median(mini, "rate"), median(nm, "rate")
@@ -293,6 +298,11 @@ def plaintext(args: argparse.Namespace, workdir: Path) -> None:
         f"nmap -sV        {nm_rate:9.1f} hosts/s     (median of {len(nm)}; {len(nmap_hosts)} hosts)"
     )
     print(f"ratio mxcensus / nmap            {mx_rate / nm_rate:7.1f}x  (target >= 20)")
+    print(
+        f"mxcensus fixed start             {median(small, 'seconds'):.2f} s engine time for 10 "
+        "hosts (fresh worker interpreters: it weighs on small scans, so the rate above "
+        "is measured on thousands of hosts)"
+    )
     print(f"ratio mxcensus / minimal client  {mx_rate / mini_rate:7.2f}x  (target >= 1)")
     print(
         f"lab CPU during mxcensus runs     {median(mx, 'lab_cpu'):.2f} s of "
@@ -410,7 +420,13 @@ def walk(args: argparse.Namespace, workdir: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=3000, help="lab hosts")
+    ap.add_argument("--size", type=int, default=3000, help="lab hosts (hostile section)")
+    ap.add_argument(
+        "--plaintext-size",
+        type=int,
+        default=12000,
+        help="lab hosts of the plaintext section (about a fifth serve plain SMTP on 25)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--nmap-hosts", type=int, default=100)
@@ -421,6 +437,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.size, args.reps, args.nmap_hosts, args.walk = 3000, 1, 20, "127.16.0.0/18"
+        args.plaintext_size = 3000
     if shutil.which("nmap") is None:
         raise SystemExit("nmap is not installed (scripts/system-deps.sh installs it)")
     print(f"# bench/scan.py on {os.cpu_count()} cores")
