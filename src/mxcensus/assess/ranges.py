@@ -48,14 +48,11 @@ def disputed_in(adv: Advisory, intro: str, fixed: str, version: str, sch: Scheme
     return ""
 
 
-def verdict(
-    adv: Advisory,
-    version: str,
-    precision: Precision,
-    distro: str,
-    sch: Scheme,
-    kb: KnowledgeBase,
-) -> tuple[Status, str, str]:
+def undecidable(
+    adv: Advisory, version: str, precision: Precision, sch: Scheme
+) -> tuple[Status, str, str] | None:
+    """The "unknown" verdict when the range check cannot run (no fixed version known, the
+    version not visible or not understood), else None."""
     if adv.fixed_unknown:
         if not version or precision < Precision.VERSION:
             return (
@@ -73,6 +70,20 @@ def verdict(
         return (Status.UNKNOWN, "version not visible", "")
     if not sch.parses(version):
         return (Status.UNKNOWN, f"version {shown(version)!r} not understood", "")
+    return None
+
+
+def verdict(
+    adv: Advisory,
+    version: str,
+    precision: Precision,
+    distro: str,
+    sch: Scheme,
+    kb: KnowledgeBase,
+) -> tuple[Status, str, str]:
+    undecided = undecidable(adv, version, precision, sch)
+    if undecided is not None:
+        return undecided
 
     hit: tuple[str, str] | None = None
     for intro, fixed in adv.ranges:

@@ -22,7 +22,7 @@ product-only identification, an unparsable version or an uncollected fix is *unk
 from __future__ import annotations
 
 from mxcensus.assess.eol import shown
-from mxcensus.assess.ranges import disputed_in
+from mxcensus.assess.ranges import disputed_in, undecidable
 from mxcensus.kb import KnowledgeBase
 from mxcensus.kb.records import Advisory
 from mxcensus.model import Precision, Status
@@ -67,23 +67,9 @@ def verdict(
     sch: Scheme,
     kb: KnowledgeBase,
 ) -> Verdict:
-    if adv.fixed_unknown:
-        if not version or precision < Precision.VERSION:
-            return (
-                Status.UNKNOWN,
-                "version not visible; fixed version not in the knowledge base",
-                "",
-            )
-        return (
-            Status.UNKNOWN,
-            f"version {shown(version)} seen, but the fixed version of {adv.id} is not in the "
-            "knowledge base: cannot tell",
-            "",
-        )
-    if not version or precision < Precision.VERSION:
-        return (Status.UNKNOWN, "version not visible", "")
-    if not sch.parses(version):
-        return (Status.UNKNOWN, f"version {shown(version)!r} not understood", "")
+    undecided = undecidable(adv, version, precision, sch)
+    if undecided is not None:
+        return undecided
 
     v = display(shown(version))
     ln = line(version)
