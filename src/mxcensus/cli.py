@@ -195,15 +195,11 @@ def scan(
                 f"--resume SCAN: {', '.join(fixed)} cannot change on resume, the scan's targets "
                 "and their order are fixed (only --rate, --concurrency and --per-net may)"
             )
-    from mxcensus.engine.spawn import prestart, stop_all
+    from mxcensus.engine.spawn import prestart, stop_all, worker_count
 
     # the workers boot (import the probes) while this process parses the targets and
     # opens the store; run_scan only hands them their work
-    booting = (
-        prestart(workers if workers is not None else (os.cpu_count() or 1))
-        if resume is None
-        else []
-    )
+    booting = prestart(worker_count(workers)) if resume is None else []
     try:
         plan = None
         if resume is None:

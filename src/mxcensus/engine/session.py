@@ -17,6 +17,7 @@ from mxcensus.engine.plan import (
     port_plan,
 )
 from mxcensus.engine.run import shard_total
+from mxcensus.engine.spawn import worker_count
 from mxcensus.engine.worker import raise_nofile
 from mxcensus.errors import UsageError
 from mxcensus.model import ScanId
@@ -74,7 +75,7 @@ def new_plan(
         allow_reserved=allow_reserved,
         stdin=stdin,
     )
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    n_workers = worker_count(workers)
     limit = raise_nofile(concurrency + 256)
     return ScanPlan(
         targets=tgts,

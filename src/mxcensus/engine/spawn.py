@@ -31,6 +31,11 @@ imports (probes, targets, uvloop) are loaded: none of the parent's store, DuckDB
 or rich."""
 
 
+def worker_count(workers: int | None) -> int:
+    """How many workers a scan runs: as asked, else one per core."""
+    return workers if workers is not None else (os.cpu_count() or 1)
+
+
 class SpawnError(Exception):
     """A worker interpreter could not be started (the engine turns it into EngineError)."""
 
