@@ -97,7 +97,7 @@ FROM p JOIN countries c ON c.k = p.ck
 """
 
 FINDINGS = """
-INSERT INTO findings BY NAME
+INSERT INTO finding_rows BY NAME
 SELECT scan, ip, port,
        CASE WHEN product = 'ms-exchange' THEN 'CVE-2021-26855'
             WHEN product = 'exim' THEN 'CVE-2019-10149'

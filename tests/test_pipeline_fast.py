@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -181,14 +182,20 @@ def test_identify_doc_and_memoised_identify_equal_the_plain_identification() -> 
         assert transcript_from_dict(doc) == t
 
 
-def _dump(store: Store, scan: ScanId) -> tuple[list[Any], list[Any]]:
-    services = store.con.execute(
-        "SELECT * FROM services WHERE scan = ? ORDER BY ip, port, protocol, record", [scan]
+def _dump(store: Store, scan: ScanId) -> tuple[list[Any], list[Any], list[bytes]]:
+    """What readers see of a scan's analysis: the services (without the normalised path's
+    profile and location ids and the reference path's stored record), the records as
+    exported, and the findings (the ``findings`` view)."""
+    services: list[Any] = store.con.execute(
+        """SELECT * EXCLUDE (pid, gid, record) FROM services
+           WHERE scan = ? ORDER BY ip, port, protocol, banner""",
+        [scan],
     ).fetchall()
+    records = sorted(store.iter_record_texts(scan))
     findings = store.con.execute(
         "SELECT * FROM findings WHERE scan = ? ORDER BY ALL", [scan]
     ).fetchall()
-    return services, findings
+    return services, findings, records
 
 
 def _scans(store: Store, tmp_path: Path) -> Iterator[ScanId]:
@@ -242,6 +249,7 @@ def test_fast_analysis_writes_what_the_reference_writes(tmp_path: Path, geo: str
             for g, w in zip(got[0], want[0], strict=True):
                 assert g == w
             assert got[1] == want[1]
+            assert got[2] == want[2]
             for record in store.iter_records(scan):
                 validator.validate(record)
 
@@ -260,3 +268,52 @@ def test_fast_analysis_batches_and_reassess_replace_rows(
             assert analyze_scan(store, scan, progress=seen.append) == len(want[0])
             assert seen == sorted(seen) and len(seen) > 3
             assert _dump(store, scan) == want
+
+
+def _import_sources(tmp_path: Path) -> list[tuple[str, list[Path]]]:
+    generated = tmp_path / "generated.json"
+    # shuffled: a host's banners scattered over the file, as Shodan downloads have them
+    records = list(generate(3000, seed=5))
+    random.Random(11).shuffle(records)
+    generated.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return [
+        ("shodan", [FIXTURES / "shodan-mail.json", generated]),
+        ("censys", [FIXTURES / "censys-hosts.json"]),
+        ("zgrab2", [FIXTURES / "zgrab2-mail.json"]),
+        ("nmap-xml", [FIXTURES / "nmap-exim.xml", FIXTURES / "nmap-dovecot.xml"]),
+        ("shadowserver", sorted(FIXTURES.glob("*scan_*.csv"))),
+    ]
+
+
+@pytest.mark.parametrize("batch", [7, 5_000])
+def test_import_analysed_in_flight_writes_what_the_reference_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """``mxcensus import`` analyses each batch as it is written (``ImportAnalysis``) and
+    analyses hosts spread over several batches again at the end: the rows are those
+    ``analyze_scan_reference`` writes from the stored transcripts, with small batches (hosts
+    split everywhere) and the real size, with the standard enrichment."""
+    monkeypatch.setattr("mxcensus.importers.run.BATCH", batch)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        for fmt, files in _import_sources(tmp_path):
+            enricher = GeoEnricher(())
+            result = import_files(store, fmt, files, enricher=enricher)
+            got = _dump(store, result.scan)
+            for table in ("profiles", "verdicts", "locations"):  # none left unused
+                key = "gid" if table == "locations" else "pid"
+                (unused,) = store.con.execute(
+                    f"SELECT count(*) FROM {table} t WHERE scan = $s AND NOT EXISTS (SELECT 1"
+                    f" FROM services s WHERE s.scan = $s AND s.{key} = t.{key})",
+                    {"s": result.scan},
+                ).fetchone() or (None,)
+                assert unused == 0, (fmt, table)
+            store.con.execute("UPDATE scans SET status = 'running' WHERE id = ?", [result.scan])
+            assert analyze_scan_reference(store, result.scan, GeoEnricher(())) == result.services
+            want = _dump(store, result.scan)
+            assert len(got[0]) == len(want[0]) > 0, fmt
+            for g, w in zip(got[0], want[0], strict=True):
+                assert g == w, fmt
+            assert got[1] == want[1], fmt
+            assert got[2] == want[2], fmt
+            tables = store.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary")
+            assert tables.fetchall() == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NewType
 
@@ -249,7 +249,7 @@ class ServiceRecord:
             "port": t.port,
             "protocol": t.protocol,
             "transport": t.transport.value,
-            "observed_at": t.observed_at.isoformat(),
+            "observed_at": t.observed_at.astimezone(UTC).isoformat(),  # as stored
             "outcome": t.outcome.value,
             "source": t.source,
             **record_identity(self.identification, self.assessment),

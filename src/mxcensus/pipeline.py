@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from mxcensus.enrich.interface import Enricher, Geo
 from mxcensus.identify import combine, identify
 from mxcensus.identify.engine import combine_shared, identify_doc
 from mxcensus.model import (
-    SCHEMA_VERSION,
     Assessment,
     Identification,
     Outcome,
@@ -120,14 +119,25 @@ def analyze_scan(
     (the tests compare both), but per service it is mostly dict lookups: transcripts are read
     as their stored JSON (``identify_doc``), and everything that follows from a service's
     identification and assessment — the columns, the findings rows, that part of the
-    exported record — is worked out once per distinct pair (:class:`_Profiles`), and the
-    findings rows are expanded inside DuckDB.
+    exported record — is worked out and stored once per distinct pair (:class:`_Profiles`).
     """
     store.reopen_scan(scan)
-    written = 0
     batch = _Batch(scan, _Profiles(), _Geos())
+    return _analyse_hosts(store, batch, store.iter_transcript_docs(scan), enricher, progress)
+
+
+def _analyse_hosts(
+    store: Store,
+    batch: _Batch,
+    docs: Iterable[dict[str, Any]],
+    enricher: Enricher | None,
+    progress: Progress | None,
+    written: int = 0,
+) -> int:
+    """Analyse ``docs`` (stored transcripts sorted by ip) host by host; write in batches."""
+    start = written
     host: list[dict[str, Any]] = []
-    for doc in store.iter_transcript_docs(scan):
+    for doc in docs:
         if host and doc["ip"] != host[0]["ip"]:
             batch.add_host(host, enricher)
             host = []
@@ -141,7 +151,108 @@ def analyze_scan(
     written += batch.write(store)
     if progress:
         progress(written)
-    return written
+    return written - start
+
+
+class ImportAnalysis:
+    """:func:`analyze_scan` of an import while it is written: each batch of transcripts is
+    analysed from the documents just stored, never read back (``mxcensus import``).
+
+    A host's services are combined (``identify.combine``) when they are in one batch. The
+    few hosts whose records a file spreads over several batches are analysed again from
+    their stored transcripts by :meth:`finish`, so the result is what :func:`analyze_scan`
+    writes (the tests compare both). The addresses each batch held are kept in a temporary
+    DuckDB table, not in Python: memory stays constant whatever the file size.
+    """
+
+    _SEEN = "_import_seen"
+
+    def __init__(self, store: Store, scan: ScanId, enricher: Enricher | None = None) -> None:
+        self.store = store
+        self.scan = scan
+        self.enricher = enricher
+        self.written = 0
+        self._batch = _Batch(scan, _Profiles(), _Geos())
+        store.con.execute(f"CREATE OR REPLACE TEMP TABLE {self._SEEN} (ip VARCHAR NOT NULL)")
+
+    def add(self, docs: Sequence[dict[str, Any]]) -> int:
+        """Analyse and write the services of one batch of stored transcript documents."""
+        if not docs:
+            return 0
+        ordered = sorted(docs, key=_ip_port)
+        batch, enricher = self._batch, self.enricher
+        host: list[dict[str, Any]] = [ordered[0]]
+        ips = [ordered[0]["ip"]]
+        for doc in itertools.islice(ordered, 1, None):
+            if doc["ip"] != host[0]["ip"]:
+                batch.add_host(host, enricher)
+                host = []
+                ips.append(doc["ip"])
+            host.append(doc)
+        batch.add_host(host, enricher)
+        n = batch.write(self.store)
+        self.store.con.execute(f"INSERT INTO {self._SEEN} SELECT unnest(?::VARCHAR[])", [ips])
+        self.written += n
+        return n
+
+    def finish(self, progress: Progress | None = None) -> int:
+        """Analyse again the hosts that were in more than one batch; the services written."""
+        con, scan = self.store.con, self.scan
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _import_split AS SELECT ip,"
+            f" row_number() OVER (ORDER BY ip) AS k FROM {self._SEEN}"
+            " GROUP BY ip HAVING count(*) > 1"
+        )
+        con.execute(f"DROP TABLE {self._SEEN}")
+        row = con.execute("SELECT count(*) FROM _import_split").fetchone()
+        split = int(row[0]) if row else 0
+        if split:
+            con.execute(
+                "DELETE FROM services WHERE scan = ? AND ip IN (SELECT ip FROM _import_split)",
+                [scan],
+            )
+            self.written = self._count_services()
+            loads = orjson.loads
+            for first in range(0, split, _SPLIT_CHUNK):  # a chunk of hosts at a time
+                rows = con.execute(
+                    "SELECT data FROM transcripts WHERE scan = ? AND ip IN"
+                    " (SELECT ip FROM _import_split WHERE k > ? AND k <= ?) ORDER BY ip, port",
+                    [scan, first, first + _SPLIT_CHUNK],
+                ).fetchall()
+                self.written += _analyse_hosts(
+                    self.store, self._batch, (loads(d) for (d,) in rows), self.enricher, None
+                )
+                if progress:
+                    progress(self.written)
+            self._drop_unused()
+        con.execute("DROP TABLE _import_split")
+        if progress:
+            progress(self.written)
+        return self.written
+
+    def _count_services(self) -> int:
+        row = self.store.con.execute(
+            "SELECT count(*) FROM services WHERE scan = ?", [self.scan]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _drop_unused(self) -> None:
+        """Profiles and locations only the replaced services used."""
+        con, scan = self.store.con, self.scan
+        for table, key in (("profiles", "pid"), ("verdicts", "pid"), ("locations", "gid")):
+            con.execute(
+                f"DELETE FROM {table} WHERE scan = $scan AND {key} NOT IN"
+                f" (SELECT {key} FROM services WHERE scan = $scan AND {key} IS NOT NULL)",
+                {"scan": scan},
+            )
+
+
+_SPLIT_CHUNK = 2_000
+"""Hosts whose stored transcripts :meth:`ImportAnalysis.finish` reads at a time."""
+
+
+def _ip_port(doc: dict[str, Any]) -> tuple[str, int]:
+    return doc["ip"], doc["port"]
 
 
 def analyze_scan_reference(
@@ -176,10 +287,11 @@ class _Profile:
     """What one (identification, assessment) pair puts into the store: the services
     columns and its part of the record (PROFILE_COLUMNS but ``pid``) and the findings rows."""
 
-    __slots__ = ("findings", "pid", "row")
+    __slots__ = ("findings", "pid", "row", "stored")
 
     def __init__(self, pid: int, ident: Identification, a: Assessment) -> None:
         self.pid = pid
+        self.stored = False  # its part and findings are in the store (for this scan)
         eol = a.eol
         self.row: tuple[Any, ...] = (
             ident.vendor or None,
@@ -201,7 +313,6 @@ class _Profile:
         )
         self.findings = tuple(
             (
-                k,
                 f.cve,
                 str(f.status),
                 f.kev,
@@ -211,7 +322,7 @@ class _Profile:
                 f.fixed_in or None,
                 list(f.tags),
             )
-            for k, f in enumerate(a.findings)
+            for f in a.findings
         )
 
 
@@ -258,6 +369,7 @@ class _Geos:
     def __init__(self) -> None:
         self._by_value: dict[Geo | None, tuple[int, tuple[Any, ...]]] = {}
         self._count = 0
+        self.stored: set[int] = set()  # gids whose part is in the store (for this scan)
 
     def get(self, geo: Geo | None) -> tuple[int, tuple[Any, ...]]:
         hit = self._by_value.get(geo)
@@ -289,7 +401,10 @@ class _Batch:
         self.scan = scan
         self.profiles = profiles
         self.geos = geos
-        self._head = orjson.dumps({"schema": SCHEMA_VERSION, "scan": scan})[:-1] + b","
+        # (identification, day[, EHLO replies, transport]) -> its assessment and profile;
+        # per analysis run, so a knowledge update between runs is always seen
+        self._assessed: dict[tuple[Any, ...], tuple[Identification, _Profile]] = {}
+        self._days: dict[str, date] = {}
         self._clear()
 
     def _clear(self) -> None:
@@ -319,74 +434,89 @@ class _Batch:
         gid, grow = self.geos.get(geo)
         self.used_geo[gid] = grow
         used = self.used
-        profile = self.profiles.get
         append = self.rows.append
-        dumps = orjson.dumps
-        head0 = self._head
+        assessed = self._assessed
         for doc, ident in zip(docs, idents, strict=True):
-            when = datetime.fromisoformat(doc["observed_at"])
+            observed = doc["observed_at"]
+            key: tuple[Any, ...]
+            # an ISO 8601 time starts with its own (local) date: when.date()
             if ident.product in EHLO_PRODUCTS:
-                a = assess(ident, _transcript_for_assess(doc, when))
+                key = (id(ident), observed[:10], doc["transport"], *_ehlo_replies(doc["steps"]))
             else:
-                a = assess_on(ident, when.date())
-            prof = profile(ident, a)
+                key = (id(ident), observed[:10])
+            hit = assessed.get(key)
+            prof = self._profile(ident, doc, key[1]) if hit is None else hit[1]
             pid = prof.pid
             used[pid] = prof
-            ip, port = doc["ip"], int(doc["port"])
-            protocol, transport, outcome = doc["protocol"], doc["transport"], doc["outcome"]
-            source = doc.get("source", "scan")
-            banner = _banner(doc["steps"])
-            head = dumps(
-                {
-                    "ip": ip,
-                    "port": port,
-                    "protocol": protocol,
-                    "transport": transport,
-                    "observed_at": when.isoformat(),
-                    "outcome": outcome,
-                    "source": source,
-                }
-            )
             append(
                 (
                     pid,
                     gid,
-                    ip,
-                    port,
-                    protocol,
-                    transport,
-                    when,
-                    outcome,
-                    source,
+                    doc["ip"],
+                    doc["port"],
+                    doc["protocol"],
+                    doc["transport"],
+                    observed,  # ISO 8601 with its offset; DuckDB casts it on insert
+                    doc["outcome"],
+                    doc.get("source", "scan"),
                     doc.get("hostname") or None,
-                    banner,
-                    head0 + head[1:-1] + b",",
-                    b',"banner":' + dumps(banner) + b"}",
+                    _banner(doc["steps"]),
                 )
             )
+
+    def _profile(self, ident: Identification, doc: dict[str, Any], day: str) -> _Profile:
+        """Assess one service (the memo in :meth:`add_host` missed) and find its profile."""
+        on = self._days.get(day)
+        if on is None:
+            on = self._days[day] = date.fromisoformat(day)
+        if ident.product in EHLO_PRODUCTS:
+            when = datetime.fromisoformat(doc["observed_at"])
+            a = assess(ident, _transcript_for_assess(doc, when))
+            key: tuple[Any, ...] = (
+                id(ident),
+                day,
+                doc["transport"],
+                *_ehlo_replies(doc["steps"]),
+            )
+        else:
+            a = assess_on(ident, on)
+            key = (id(ident), day)
+        prof = self.profiles.get(ident, a)
+        if len(self._assessed) >= _MEMO_MAX:
+            self._assessed.clear()
+        self._assessed[key] = (ident, prof)  # ident kept alive: its id stays its own
+        return prof
 
     def write(self, store: Store) -> int:
         if not self.size:
             return 0
         profiles: dict[str, list[Any]] = {c: [] for c in PROFILE_COLUMNS}
         verdicts: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
+        fresh = [prof for prof in self.used.values() if not prof.stored]
         for pid, prof in self.used.items():
             profiles["pid"].append(pid)
-            for c, v in zip(PROFILE_COLUMNS[1:], prof.row, strict=True):
+            profiles["fresh"].append(not prof.stored)
+            for c, v in zip(PROFILE_COLUMNS[2:], prof.row, strict=True):
                 profiles[c].append(v)
+        for prof in fresh:
             for row in prof.findings:
-                verdicts["pid"].append(pid)
+                verdicts["pid"].append(prof.pid)
                 for c, v in zip(VERDICT_COLUMNS[1:], row, strict=True):
                     verdicts[c].append(v)
         geos: dict[str, list[Any]] = {c: [] for c in GEO_COLUMNS}
+        stored = self.geos.stored
         for gid, grow in self.used_geo.items():
             geos["gid"].append(gid)
-            for c, v in zip(GEO_COLUMNS[1:], grow, strict=True):
+            geos["fresh"].append(gid not in stored)
+            for c, v in zip(GEO_COLUMNS[2:], grow, strict=True):
                 geos[c].append(v)
         columns = map(list, zip(*self.rows, strict=True))
         cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], columns, strict=True))
         cols["n"] = list(range(len(self.rows)))
         written = store.write_analysis(self.scan, cols, profiles, verdicts, geos)
+        for prof in fresh:  # only once the transaction holds them
+            prof.stored = True
+        stored.update(self.used_geo)
         self._clear()
         return written
 
@@ -407,6 +537,18 @@ def _transcript_for_assess(doc: dict[str, Any], when: datetime) -> Transcript:
             if s["name"] in EHLO_STEPS
         ),
     )
+
+
+def _ehlo_replies(steps: list[dict[str, Any]]) -> tuple[str, str]:
+    """The EHLO replies ``assess`` reads (``assess.ehlo.ehlo_facts``), as stored."""
+    first = second = ""
+    for step in steps:
+        name = step["name"]
+        if name == "ehlo":
+            first = step["received"]
+        elif name == "ehlo-tls":
+            second = step["received"]
+    return first, second
 
 
 def _banner(steps: list[dict[str, Any]]) -> str:

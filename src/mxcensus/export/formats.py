@@ -16,19 +16,15 @@ from mxcensus.store.db import Store
 
 
 class JsonlFormat:
-    """One JSON record per line: ``services.record``, the schema of
+    """One JSON record per line (``Store.iter_record_texts``), the schema of
     ``schema/record.schema.json`` (its ``schema`` field is the version)."""
 
     name = "jsonl"
 
     def write(self, store: Store, scan: ScanId, out: BinaryIO) -> int:
         n = 0
-        for (record,) in stream(
-            store,
-            "SELECT record FROM services WHERE scan = $scan ORDER BY ip, port, protocol",
-            scan,
-        ):
-            out.write(record.encode("utf-8") + b"\n")
+        for record in store.iter_record_texts(scan):
+            out.write(record + b"\n")
             n += 1
         return n
 

@@ -1,13 +1,14 @@
-"""Running an import: files -> importer -> batches of transcripts -> store -> analysis.
+"""Running an import: files -> importer -> batches of transcripts -> store and analysis.
 
 Constant memory whatever the file size: files are read as streams (gzip recognised by its
 magic bytes, not its name), transcripts are written in batches of :data:`BATCH`, one
-transaction each. A malformed record is counted and reported with its line number while the
-rest imports. ``strict=True`` reads every file through once first and stops at the first
-malformed record, so nothing at all is written (no scan row either). A file that is not of
-the format, cannot be read or ends early (truncated gzip) raises an
-:class:`~mxcensus.importers.interface.ImportInputError` naming the file (and line), and
-whatever this import had written is removed again.
+transaction each, and each batch is analysed from the documents just written
+(``pipeline.ImportAnalysis``) instead of being read back. A malformed record is counted
+and reported with its line number while the rest imports. ``strict=True`` reads every file
+through once first and stops at the first malformed record, so nothing at all is written
+(no scan row either). A file that is not of the format, cannot be read or ends early
+(truncated gzip) raises an :class:`~mxcensus.importers.interface.ImportInputError` naming
+the file (and line), and whatever this import had written is removed again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 import duckdb
+import orjson
 
 from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.enrich.interface import Enricher
@@ -44,8 +46,9 @@ from mxcensus.importers.interface import (
 )
 from mxcensus.importers.registry import IMPORTERS
 from mxcensus.model import ScanId, Transcript
-from mxcensus.pipeline import analyze_scan
-from mxcensus.store.db import Store
+from mxcensus.pipeline import ImportAnalysis
+from mxcensus.serialize import transcript_row
+from mxcensus.store.db import DERIVED_TABLES, Store
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +146,14 @@ def import_files(
     counts = _Counts()
     done_before = 0
     try:
+        analysis = ImportAnalysis(store, scan, enricher) if analyze else None
         with _no_cyclic_gc():
             for p, size in zip(files, sizes, strict=True):
-                _import_one(store, scan, read, p, counts, done_before, total, progress)
+                _import_one(store, scan, read, p, counts, done_before, total, progress, analysis)
                 done_before += size
         services = None
-        if analyze:
-            services = _analyze(store, scan, enricher, progress, counts, total)
+        if analysis is not None:
+            services = _finish_analysis(analysis, progress, counts, total)
         store.finish_scan(scan)
     except BaseException:
         _discard(store, scan)
@@ -188,6 +192,7 @@ def _import_one(
     done_before: int,
     total: int,
     progress: Progress | None,
+    analysis: ImportAnalysis | None,
 ) -> None:
     batch: list[Transcript] = []
     docs: list[TranscriptDoc] = []  # the same from a DocImporter
@@ -205,15 +210,13 @@ def _import_one(
                 docs.append(item)
                 file_good += 1
                 if len(docs) >= BATCH:
-                    store.write_transcript_docs(scan, docs)
-                    counts.transcripts += len(docs)
+                    counts.transcripts += _write_docs(store, scan, docs, analysis)
                     docs = []
             elif isinstance(item, Transcript):
                 batch.append(item)
                 file_good += 1
                 if len(batch) >= BATCH:
-                    store.write_transcripts(scan, batch)
-                    counts.transcripts += len(batch)
+                    counts.transcripts += _write(store, scan, batch, analysis)
                     batch = []
             elif isinstance(item, ImportProblem):
                 counts.malformed += 1
@@ -229,11 +232,9 @@ def _import_one(
                 pending = len(batch) + len(docs)
                 progress(_progress(path, done_before + raw.tell(), total, counts, pending))
         if batch:
-            store.write_transcripts(scan, batch)
-            counts.transcripts += len(batch)
+            counts.transcripts += _write(store, scan, batch, analysis)
         if docs:
-            store.write_transcript_docs(scan, docs)
-            counts.transcripts += len(docs)
+            counts.transcripts += _write_docs(store, scan, docs, analysis)
         if file_good == 0 and file_bad is not None:
             raise WrongFormatError(
                 path,
@@ -241,6 +242,28 @@ def _import_one(
             )
         if progress is not None:
             progress(_progress(path, done_before + raw.tell(), total, counts, 0))
+
+
+def _write_docs(
+    store: Store, scan: ScanId, docs: list[TranscriptDoc], analysis: ImportAnalysis | None
+) -> int:
+    """One batch of transcripts in their stored form: written, then analysed."""
+    store.write_transcript_docs(scan, docs)
+    if analysis is not None:
+        analysis.add(docs)
+    return len(docs)
+
+
+def _write(
+    store: Store, scan: ScanId, batch: list[Transcript], analysis: ImportAnalysis | None
+) -> int:
+    """One batch of transcripts: written, then analysed from the very JSON stored."""
+    rows = [transcript_row(t) for t in batch]
+    store.write_transcript_rows(scan, rows)
+    if analysis is not None:
+        loads = orjson.loads
+        analysis.add([loads(r[-1]) for r in rows])
+    return len(rows)
 
 
 @contextmanager
@@ -336,15 +359,10 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
         raw.close()
 
 
-def _analyze(
-    store: Store,
-    scan: ScanId,
-    enricher: Enricher | None,
-    progress: Progress | None,
-    counts: _Counts,
-    total: int,
+def _finish_analysis(
+    analysis: ImportAnalysis, progress: Progress | None, counts: _Counts, total: int
 ) -> int:
-    """Identify, combine, assess and enrich the imported transcripts (mxcensus.pipeline)."""
+    """The hosts an import spread over several batches, analysed again as wholes."""
 
     def analysed(done: int) -> None:
         if progress is not None:
@@ -361,8 +379,7 @@ def _analyze(
                 )
             )
 
-    analysed(0)
-    return analyze_scan(store, scan, enricher=enricher, progress=analysed)
+    return analysis.finish(progress=analysed)
 
 
 def _discard(store: Store, scan: ScanId) -> None:
@@ -370,7 +387,7 @@ def _discard(store: Store, scan: ScanId) -> None:
     con = store.con
     try:
         con.execute("BEGIN TRANSACTION")
-        for table in ("findings", "services", "transcripts", "progress"):
+        for table in (*DERIVED_TABLES, "transcripts", "progress"):
             con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
         con.execute("DELETE FROM scans WHERE id = ?", [scan])
         con.execute("COMMIT")

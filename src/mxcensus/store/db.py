@@ -21,7 +21,15 @@ import orjson
 import platformdirs
 
 from mxcensus.errors import StoreError, UsageError
-from mxcensus.model import Assessment, Identification, ScanId, ServiceRecord, Status, Transcript
+from mxcensus.model import (
+    SCHEMA_VERSION,
+    Assessment,
+    Identification,
+    ScanId,
+    ServiceRecord,
+    Status,
+    Transcript,
+)
 from mxcensus.serialize import (
     TranscriptRow,
     transcript_from_dict,
@@ -232,8 +240,12 @@ class Store:
 
     def reopen_scan(self, scan: ScanId) -> None:
         """For ``reassess``: replace derived rows of a finished scan. Transcripts stay."""
-        self.con.execute("DELETE FROM services WHERE scan = ?", [scan])
-        self.con.execute("DELETE FROM findings WHERE scan = ?", [scan])
+        self.delete_derived(scan)
+
+    def delete_derived(self, scan: ScanId) -> None:
+        """Remove what analysis wrote for ``scan``: services, findings and their parts."""
+        for table in DERIVED_TABLES:
+            self.con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
 
     # -- transcripts -------------------------------------------------------------------
 
@@ -436,7 +448,7 @@ class Store:
         )
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for name, table in (("services", svc_table), ("findings", fnd_table)):
+            for name, table in (("services", svc_table), ("finding_rows", fnd_table)):
                 if table.num_rows:
                     self.con.register("_batch", table)
                     self.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _batch")
@@ -456,24 +468,28 @@ class Store:
         geos: dict[str, list[Any]],
     ) -> int:
         """:meth:`write_services` for one batch in normalised form (the analysis' fast path;
-        services and findings together, one transaction).
+        one transaction).
 
-        ``services``: one row per service, the columns :data:`ANALYSIS_SERVICE_COLUMNS`
-        (``n`` its order, ``pid`` its profile, ``gid`` its location, ``head`` and ``tail``
-        its own parts of the exported record); ``profiles``: the columns that follow from a
-        service's identification and assessment (:data:`PROFILE_COLUMNS`; ``part``: that
-        part of the record), once per distinct pair; ``verdicts``: the findings of each
-        profile (:data:`VERDICT_COLUMNS`, ``k`` their order); ``geos``: the location columns
-        and record part (:data:`GEO_COLUMNS`) once per distinct location. Services, records
-        and findings rows are put together inside DuckDB: a service's ~15 findings and ~4 KB
-        record cost Python next to nothing.
+        - ``services``: one row per service, :data:`ANALYSIS_SERVICE_COLUMNS` (``n`` its
+          order, ``pid`` its profile, ``gid`` its location);
+        - ``profiles``: what follows from a service's identification and assessment
+          (:data:`PROFILE_COLUMNS`; ``part``: that part of the record; ``fresh``: not yet
+          stored for this scan), once per distinct pair the batch uses;
+        - ``verdicts``: the findings of the fresh profiles (:data:`VERDICT_COLUMNS`);
+        - ``geos``: the location columns and record part (:data:`GEO_COLUMNS`) of each
+          location the batch uses.
+
+        A profile's findings and record part are stored once per scan (tables
+        ``verdicts``, ``profiles``, ``locations``); the view ``findings`` and
+        :meth:`iter_record_texts` put them together with the services that use them.
         """
         count = len(services["n"])
         if not count:
             return 0
         _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
         tables = {
-            "_svc": _arrow(services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES),
+            # observed_at as the transcripts' ISO 8601 text; DuckDB casts it on insert
+            "_svc": _arrow(services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES | _text_time()),
             "_prof": _arrow(profiles, PROFILE_COLUMNS, _SERVICE_TYPES),
             "_verd": _arrow(verdicts, VERDICT_COLUMNS, _FINDING_TYPES),
             "_geo": _arrow(geos, GEO_COLUMNS, _SERVICE_TYPES),
@@ -483,8 +499,8 @@ class Store:
         try:
             for name, table in tables.items():
                 con.register(name, table)
-            con.execute(_INSERT_SERVICES, [scan])
-            con.execute(_INSERT_FINDINGS, [scan])
+            for sql in _INSERT_ANALYSIS:
+                con.execute(sql, [scan])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -496,13 +512,47 @@ class Store:
 
     def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """The exported JSONL records of a scan, in (ip, port) order."""
+        loads = orjson.loads
+        for text in self.iter_record_texts(scan, batch):
+            yield loads(text)
+
+    def iter_record_texts(self, scan: ScanId, batch: int = 10_000) -> Iterator[bytes]:
+        """The exported records of a scan as JSON text, in (ip, port, protocol) order: a
+        service's own columns around its profile's and its location's parts (the analysis
+        stores those once per scan), or the whole record stored with older rows."""
         cur = self.con.cursor()
-        cur.execute(
-            "SELECT record FROM services WHERE scan = ? ORDER BY ip, port, protocol", [scan]
-        )
+        cur.execute(_RECORDS_SQL, [scan])
+        dumps = orjson.dumps
+        head = dumps({"schema": SCHEMA_VERSION, "scan": scan})[:-1] + b","
         while rows := cur.fetchmany(batch):
-            for (record,) in rows:
-                yield orjson.loads(record)
+            for record, ip, port, proto, transport, when, outcome, source, banner, p, g in rows:
+                if record is not None:
+                    yield record.encode()
+                    continue
+                own = dumps(
+                    {
+                        "ip": ip,
+                        "port": port,
+                        "protocol": proto,
+                        "transport": transport,
+                        "observed_at": when.astimezone(UTC).isoformat(),
+                        "outcome": outcome,
+                        "source": source,
+                    }
+                )
+                yield b"".join(
+                    (
+                        head,
+                        own[1:-1],
+                        b",",
+                        p.encode(),
+                        b",",
+                        g.encode(),
+                        b',"banner":',
+                        dumps(banner or ""),
+                        b"}",
+                    )
+                )
 
     # -- resume checkpoints ------------------------------------------------------------
 
@@ -548,17 +598,21 @@ _FINDING_COLUMNS = (
 )  # fmt: skip
 ANALYSIS_SERVICE_COLUMNS = (
     "n", "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
-    "source", "hostname", "banner", "head", "tail",
+    "source", "hostname", "banner",
 )  # fmt: skip
 PROFILE_COLUMNS = (
-    "pid", "vendor", "product", "product_line", "version", "version_key", "precision",
+    "pid", "fresh", "vendor", "product", "product_line", "version", "version_key", "precision",
     "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
     "worst_status", "part",
 )  # fmt: skip
-GEO_COLUMNS = ("gid", "country", "continent", "region", "asn", "org", "city", "geo_source", "part")
-VERDICT_COLUMNS = (
-    "pid", "k", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in", "tags",
+GEO_COLUMNS = (
+    "gid", "fresh", "country", "continent", "region", "asn", "org", "city", "geo_source", "part",
 )  # fmt: skip
+VERDICT_COLUMNS = (
+    "pid", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in", "tags",
+)  # fmt: skip
+DERIVED_TABLES = ("services", "finding_rows", "verdicts", "profiles", "locations")
+"""Where analysis writes (``reassess`` replaces them; a failed import removes them)."""
 
 
 @functools.cache
@@ -588,31 +642,40 @@ def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
     }
     for c in _FINDING_COLUMNS:
         findings.setdefault(c, pa.string())
-    for c in ("n", "pid", "gid", "k"):
+    for c in ("n", "pid", "gid"):
         services[c] = findings[c] = pa.int64()
-    for c in ("head", "tail", "part"):
-        services[c] = pa.string()
+    services["fresh"] = pa.bool_()
+    services["part"] = pa.string()
     return services, findings
 
 
-_PROFILE_ONLY = ", ".join(f"p.{c}" for c in PROFILE_COLUMNS[1:-1])
-_GEO_ONLY = ", ".join(f"g.{c}" for c in GEO_COLUMNS[1:-1])
-# the record: the service's own head and tail around its profile's and its location's parts
-_INSERT_SERVICES = f"""
+_PROFILE_ONLY = ", ".join(f"p.{c}" for c in PROFILE_COLUMNS[2:-1])
+_GEO_ONLY = ", ".join(f"g.{c}" for c in GEO_COLUMNS[2:-1])
+_INSERT_ANALYSIS = (
+    # the services, with their profile's and location's columns (the readers' columns);
+    # rows in a table have no order (every reader sorts or aggregates): no ORDER BY
+    f"""
     INSERT INTO services BY NAME
-    SELECT ? AS scan, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
+    SELECT ? AS scan, s.ip, s.port, s.protocol, s.transport,
+           CAST(s.observed_at AS TIMESTAMPTZ) AS observed_at, s.outcome,
            s.source, s.hostname, {_PROFILE_ONLY}, {_GEO_ONLY}, s.banner,
-           s.head || p.part || ',' || g.part || s.tail AS record
+           s.pid, s.gid
     FROM _svc s JOIN _prof p ON p.pid = s.pid JOIN _geo g ON g.gid = s.gid
-    ORDER BY s.n
-"""
-# rows in a table have no order (every reader sorts or aggregates); sorting cost a fifth
-_INSERT_FINDINGS = """
-    INSERT INTO findings BY NAME
-    SELECT ? AS scan, s.ip, s.port, v.cve, v.status, v.kev, v.ransomware, v.cvss, v.reason,
-           v.fixed_in, v.tags
-    FROM _svc s JOIN _verd v ON v.pid = s.pid
-"""
+    """,
+    "INSERT INTO profiles SELECT ? AS scan, pid, part FROM _prof WHERE fresh",
+    "INSERT INTO locations SELECT ? AS scan, gid, part FROM _geo WHERE fresh",
+    """
+    INSERT INTO verdicts BY NAME
+    SELECT ? AS scan, pid, cve, status, kev, ransomware, cvss, reason, fixed_in, tags
+    FROM _verd
+    """,
+)
+
+
+def _text_time() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    return {"observed_at": pa.string()}
 
 
 def _arrow(
@@ -631,4 +694,12 @@ def _arrow(
     )
 
 
-_RECORD_PARTS = frozenset({"head", "tail", "part"})
+_RECORD_PARTS = frozenset({"part"})
+_RECORDS_SQL = """
+    SELECT s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
+           s.source, s.banner, p.part, g.part
+    FROM services s
+    LEFT JOIN profiles p ON p.scan = s.scan AND p.pid = s.pid
+    LEFT JOIN locations g ON g.scan = s.scan AND g.gid = s.gid
+    WHERE s.scan = ? ORDER BY s.ip, s.port, s.protocol
+"""

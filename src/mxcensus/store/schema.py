@@ -158,6 +158,49 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE services;
     ALTER TABLE services_v4 RENAME TO services;
     """,
+    # 5: the analysis stores what follows from a service's identification and assessment once
+    # per distinct pair (a "profile") instead of once per service. An Exchange service has
+    # ~16 CVE verdicts and a ~4 KB record; writing those per service was most of an import
+    # (bench/data.py). Services carry their profile (pid) and location (gid); the view
+    # `findings` puts the rows together as readers always saw them, and Store.iter_records
+    # the record (its own columns around the profile's and the location's parts). Rows
+    # written before (and by the reference path, Store.write_services) stay flat:
+    # finding_rows, services.record.
+    """
+    ALTER TABLE findings RENAME TO finding_rows;
+    ALTER TABLE services ALTER COLUMN record DROP NOT NULL;
+    ALTER TABLE services ADD COLUMN pid BIGINT;
+    ALTER TABLE services ADD COLUMN gid BIGINT;
+    CREATE TABLE profiles (
+        scan VARCHAR NOT NULL,
+        pid BIGINT NOT NULL,
+        part VARCHAR USING COMPRESSION zstd NOT NULL  -- vendor ... remediation of the record
+    );
+    CREATE TABLE locations (
+        scan VARCHAR NOT NULL,
+        gid BIGINT NOT NULL,
+        part VARCHAR NOT NULL                         -- country ... org of the record
+    );
+    CREATE TABLE verdicts (
+        scan VARCHAR NOT NULL,
+        pid BIGINT NOT NULL,
+        cve VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        kev BOOLEAN NOT NULL,
+        ransomware BOOLEAN NOT NULL,
+        cvss DOUBLE,
+        reason VARCHAR NOT NULL,
+        fixed_in VARCHAR,
+        tags VARCHAR[]
+    );
+    CREATE VIEW findings AS
+        SELECT scan, ip, port, cve, status, kev, ransomware, cvss, reason, fixed_in, tags
+        FROM finding_rows
+        UNION ALL
+        SELECT s.scan, s.ip, s.port, v.cve, v.status, v.kev, v.ransomware, v.cvss, v.reason,
+               v.fixed_in, v.tags
+        FROM services s JOIN verdicts v ON v.scan = s.scan AND v.pid = s.pid;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
