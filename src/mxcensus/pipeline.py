@@ -204,7 +204,7 @@ class ImportAnalysis:
             " GROUP BY ip HAVING count(*) > 1"
         )
         con.execute(f"DROP TABLE {self._SEEN}")
-        row = con.execute("SELECT count(*) FROM _import_split").fetchone()
+        row = self.store.row("SELECT count(*) FROM _import_split")
         split = int(row[0]) if row else 0
         if split:
             con.execute(
@@ -231,9 +231,7 @@ class ImportAnalysis:
         return self.written
 
     def _count_services(self) -> int:
-        row = self.store.con.execute(
-            "SELECT count(*) FROM services WHERE scan = ?", [self.scan]
-        ).fetchone()
+        row = self.store.row("SELECT count(*) FROM services WHERE scan = ?", [self.scan])
         return int(row[0]) if row else 0
 
     def _drop_unused(self) -> None:

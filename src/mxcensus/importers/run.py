@@ -2,13 +2,14 @@
 
 Constant memory whatever the file size: files are read as streams (gzip recognised by its
 magic bytes, not its name), transcripts are written in batches of :data:`BATCH`, one
-transaction each, and each batch is analysed from the documents just written
-(``pipeline.ImportAnalysis``) instead of being read back. A malformed record is counted
-and reported with its line number while the rest imports. ``strict=True`` reads every file
-through once first and stops at the first malformed record, so nothing at all is written
-(no scan row either). A file that is not of the format, cannot be read or ends early
-(truncated gzip) raises an :class:`~mxcensus.importers.interface.ImportInputError` naming
-the file (and line), and whatever this import had written is removed again.
+transaction every :data:`COMMIT_EVERY` batches, and each batch is analysed from the
+documents just written (``pipeline.ImportAnalysis``) instead of being read back. A
+malformed record is counted and reported with its line number while the rest imports.
+``strict=True`` reads every file through once first and stops at the first malformed
+record, so nothing at all is written (no scan row either). A file that is not of the
+format, cannot be read or ends early (truncated gzip) raises an
+:class:`~mxcensus.importers.interface.ImportInputError` naming the file (and line), and
+whatever this import had written is removed again.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ from mxcensus.store.db import DERIVED_TABLES, Store
 log = logging.getLogger(__name__)
 
 BATCH = 5_000
-"""Transcripts per store write (one transaction)."""
+"""Transcripts per store write."""
+COMMIT_EVERY = 10
+"""Batches per transaction: large enough that DuckDB writes them straight to the file,
+small enough that what it holds until the commit stays small (~60 MB)."""
 MAX_PROBLEMS_KEPT = 20
 """Malformed records kept with their line and reason; all are counted."""
 _PROGRESS_EVERY = 2_000
@@ -142,19 +146,22 @@ def import_files(
     params: dict[str, object] = {"files": [os.path.abspath(p) for p in files], "strict": strict}
     if isinstance(enricher, GeoEnricher):
         params["enrichment"] = enricher.provenance()
-    scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
     counts = _Counts()
     done_before = 0
+    services = None
+    scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
     try:
-        analysis = ImportAnalysis(store, scan, enricher) if analyze else None
-        with _no_cyclic_gc():
-            for p, size in zip(files, sizes, strict=True):
-                _import_one(store, scan, read, p, counts, done_before, total, progress, analysis)
-                done_before += size
-        services = None
-        if analysis is not None:
-            services = _finish_analysis(analysis, progress, counts, total)
-        store.finish_scan(scan)
+        with store.transaction():
+            analysis = ImportAnalysis(store, scan, enricher) if analyze else None
+            with _no_cyclic_gc():
+                for p, size in zip(files, sizes, strict=True):
+                    _import_one(
+                        store, scan, read, p, counts, done_before, total, progress, analysis
+                    )
+                    done_before += size
+            if analysis is not None:
+                services = _finish_analysis(analysis, progress, counts, total)
+            store.finish_scan(scan)
     except BaseException:
         _discard(store, scan)
         raise
@@ -181,6 +188,7 @@ class _Counts:
         self.skipped = 0
         self.malformed = 0
         self.problems: list[ProblemAt] = []
+        self.batches = 0
 
 
 def _import_one(
@@ -210,13 +218,13 @@ def _import_one(
                 docs.append(item)
                 file_good += 1
                 if len(docs) >= BATCH:
-                    counts.transcripts += _write_docs(store, scan, docs, analysis)
+                    _write_docs(store, scan, docs, analysis, counts)
                     docs = []
             elif isinstance(item, Transcript):
                 batch.append(item)
                 file_good += 1
                 if len(batch) >= BATCH:
-                    counts.transcripts += _write(store, scan, batch, analysis)
+                    _write(store, scan, batch, analysis, counts)
                     batch = []
             elif isinstance(item, ImportProblem):
                 counts.malformed += 1
@@ -232,9 +240,9 @@ def _import_one(
                 pending = len(batch) + len(docs)
                 progress(_progress(path, done_before + raw.tell(), total, counts, pending))
         if batch:
-            counts.transcripts += _write(store, scan, batch, analysis)
+            _write(store, scan, batch, analysis, counts)
         if docs:
-            counts.transcripts += _write_docs(store, scan, docs, analysis)
+            _write_docs(store, scan, docs, analysis, counts)
         if file_good == 0 and file_bad is not None:
             raise WrongFormatError(
                 path,
@@ -245,25 +253,40 @@ def _import_one(
 
 
 def _write_docs(
-    store: Store, scan: ScanId, docs: list[TranscriptDoc], analysis: ImportAnalysis | None
-) -> int:
+    store: Store,
+    scan: ScanId,
+    docs: list[TranscriptDoc],
+    analysis: ImportAnalysis | None,
+    counts: _Counts,
+) -> None:
     """One batch of transcripts in their stored form: written, then analysed."""
     store.write_transcript_docs(scan, docs)
     if analysis is not None:
         analysis.add(docs)
-    return len(docs)
+    _written(store, counts, len(docs))
 
 
 def _write(
-    store: Store, scan: ScanId, batch: list[Transcript], analysis: ImportAnalysis | None
-) -> int:
+    store: Store,
+    scan: ScanId,
+    batch: list[Transcript],
+    analysis: ImportAnalysis | None,
+    counts: _Counts,
+) -> None:
     """One batch of transcripts: written, then analysed from the very JSON stored."""
     rows = [transcript_row(t) for t in batch]
     store.write_transcript_rows(scan, rows)
     if analysis is not None:
         loads = orjson.loads
         analysis.add([loads(r[-1]) for r in rows])
-    return len(rows)
+    _written(store, counts, len(rows))
+
+
+def _written(store: Store, counts: _Counts, n: int) -> None:
+    counts.transcripts += n
+    counts.batches += 1
+    if counts.batches % COMMIT_EVERY == 0:
+        store.commit_point()
 
 
 @contextmanager
@@ -383,7 +406,7 @@ def _finish_analysis(
 
 
 def _discard(store: Store, scan: ScanId) -> None:
-    """Remove everything this import wrote: the store is as it was before."""
+    """Remove what the committed parts of a failed import wrote: the store is as it was."""
     con = store.con
     try:
         con.execute("BEGIN TRANSACTION")

@@ -12,6 +12,7 @@ import functools
 import os
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,54 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.con = con
         self.path = path
+        self._in_transaction = False
+
+    def row(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """The first row of a query, or None. The result is read to its end: DuckDB allows
+        no other statement on the connection while a result is unfinished."""
+        rows = self.con.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Many writes as one transaction: every write inside joins it, and an exception
+        rolls back what was written since the last :meth:`commit_point`. DuckDB writes the
+        large appends of one transaction straight to the file instead of through its log,
+        which halves the cost of storing an import's transcripts (bench/data.py)."""
+        if self._in_transaction:
+            raise StoreError("a transaction is already open")
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            self.con.execute("ROLLBACK")
+            raise
+        self._in_transaction = False
+        self.con.execute("COMMIT")
+
+    def commit_point(self) -> None:
+        """Inside :meth:`transaction`: commit what is written so far and go on in a new
+        one. DuckDB holds a transaction's appends (and the Arrow batches they came from) in
+        memory until it commits, so a long import commits every so many rows."""
+        if self._in_transaction:
+            self.con.execute("COMMIT")
+            self.con.execute("BEGIN TRANSACTION")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write's own transaction, or the open :meth:`transaction` it joins."""
+        if self._in_transaction:
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     # -- opening -----------------------------------------------------------------------
 
@@ -122,7 +171,7 @@ class Store:
         }
         if "meta" not in tables:
             return 0
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        row = self.row("SELECT value FROM meta WHERE key = 'schema_version'")
         return int(row[0]) if row else 0
 
     def _migrate(self, *, read_only: bool) -> None:
@@ -182,11 +231,11 @@ class Store:
 
     def find_scan(self, ref: str) -> dict[str, Any] | None:
         """A scan by id or name (the newest of that name), or None."""
-        row = self.con.execute(
+        row = self.row(
             "SELECT id, name, kind, source, started_at, finished_at, status, params, targets_total"
             " FROM scans WHERE id = ? OR name = ? ORDER BY started_at DESC LIMIT 1",
             [ref, ref],
-        ).fetchone()
+        )
         if row is None:
             return None
         keys = ("id", "name", "kind", "source", "started_at", "finished_at", "status")
@@ -198,9 +247,9 @@ class Store:
     def resolve_scan(self, ref: str | None) -> ScanId:
         """SCAN as the user wrote it (id or name) or, when None, the newest finished scan."""
         if ref is None:
-            row = self.con.execute(
+            row = self.row(
                 "SELECT id FROM scans ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
-            ).fetchone()
+            )
             if row is None:
                 raise UsageError(f"{self.path}: the database holds no scan yet")
             return ScanId(row[0])
@@ -219,7 +268,7 @@ class Store:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def _require_open(self, scan: ScanId) -> None:
-        row = self.con.execute("SELECT status FROM scans WHERE id = ?", [scan]).fetchone()
+        row = self.row("SELECT status FROM scans WHERE id = ?", [scan])
         if row is None:
             raise StoreError(f"scan {scan}: no such scan")
         if row[0] == "finished":
@@ -278,8 +327,7 @@ class Store:
         if not rows and not progress:
             return
         self._require_open(scan)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._writing():
             if rows:
                 cols = list(zip(*rows, strict=True))
                 self.con.execute(_INSERT_ROWS, [scan, *(list(c) for c in cols)])
@@ -294,10 +342,6 @@ class Store:
                         orjson.dumps(list(pending)).decode(),
                     ],
                 )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def write_transcript_docs(self, scan: ScanId, docs: Sequence[dict[str, Any]]) -> None:
         """:meth:`write_transcripts` for transcripts already in their stored JSON form
@@ -337,18 +381,13 @@ class Store:
         after: Sequence[tuple[str, list[Any]]] = (),
         select: str = "*",
     ) -> None:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._writing():
             if table.num_rows:
                 self.con.register("_batch", table)
                 self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT {select} FROM _batch")
                 self.con.unregister("_batch")
             for sql, args in after:
                 self.con.execute(sql, args)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def iter_transcripts(self, scan: ScanId, batch: int = 10_000) -> Iterator[Transcript]:
         cur = self.con.cursor()
@@ -370,7 +409,7 @@ class Store:
     def count(self, table: str, scan: ScanId) -> int:
         if table not in {"transcripts", "services", "findings"}:
             raise ValueError(table)
-        row = self.con.execute(f"SELECT count(*) FROM {table} WHERE scan = ?", [scan]).fetchone()
+        row = self.row(f"SELECT count(*) FROM {table} WHERE scan = ?", [scan])
         return int(row[0]) if row else 0
 
     # -- services and findings ---------------------------------------------------------
@@ -446,17 +485,12 @@ class Store:
         fnd_table = pa.table(
             {k: pa.array(fcolumns[k], _FINDING_TYPES[k]) for k in _FINDING_COLUMNS}
         )
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self._writing():
             for name, table in (("services", svc_table), ("finding_rows", fnd_table)):
                 if table.num_rows:
                     self.con.register("_batch", table)
                     self.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _batch")
                     self.con.unregister("_batch")
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
         return len(recs)
 
     def write_analysis(
@@ -495,16 +529,12 @@ class Store:
             "_geo": _arrow(geos, GEO_COLUMNS, _SERVICE_TYPES),
         }
         con = self.con
-        con.execute("BEGIN TRANSACTION")
         try:
-            for name, table in tables.items():
-                con.register(name, table)
-            for sql in _INSERT_ANALYSIS:
-                con.execute(sql, [scan])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with self._writing():
+                for name, table in tables.items():
+                    con.register(name, table)
+                for sql in _INSERT_ANALYSIS:
+                    con.execute(sql, [scan])
         finally:
             for name in tables:
                 con.unregister(name)
