@@ -33,6 +33,36 @@ def test_assess_memo_is_keyed_by_object_identity() -> None:
     assert memo(a) == first
 
 
+def test_assess_memo_forgets_when_the_day_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """End of support is judged as of today: a stream running past midnight UTC must not
+    keep the previous day's verdicts."""
+    import mxcensus.assess
+    import mxcensus.identify.lines as lines
+
+    calls: list[Identification] = []
+
+    def counted(ident: Identification, transcript: object = None) -> object:
+        calls.append(ident)
+        return assess(ident, None)
+
+    monkeypatch.setattr(mxcensus.assess, "assess", counted)
+    monkeypatch.setattr(lines, "_DAY_CHECK", 2)
+    day = [20_000]
+    monkeypatch.setattr(lines, "_utc_day", lambda: day[0])
+    memo = AssessMemo()
+    a = identify_field("smtp.banner", "220 mx ESMTP Exim 4.91")
+    for _ in range(4):
+        memo(a)
+    assert len(calls) == 1  # the same day: remembered
+    day[0] += 1
+    memo(a)
+    memo(a)  # the second call looks at the day: a new one, so assessed again
+    assert len(calls) == 2
+    for _ in range(4):
+        memo(a)
+    assert len(calls) == 2
+
+
 def test_identify_lines_keeps_order_and_adds_fields() -> None:
     def extend(ident: Identification, out: dict[str, object]) -> None:
         out["seen"] = ident.product

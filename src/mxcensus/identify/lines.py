@@ -7,6 +7,7 @@ A line may write a multi-line greeting with escapes: ``\\r``, ``\\n``, ``\\t``, 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -80,14 +81,27 @@ def assess_memo(limit: int = 65_536) -> Callable[[Identification], Assessment]:
     alive (in ``kept``) as long as its entry, so no other object can have its id meanwhile:
     an entry found by ``id(ident)`` is that object's, without comparing. A closure, not an
     object with ``__call__``: calling it is the per-banner cost.
+
+    ``assess(ident, None)`` judges as of today (end of support is a date), so the memo is
+    forgotten when the UTC day changes; the day is looked at every :data:`_DAY_CHECK`
+    calls, a fraction of a second of banners at the speed they stream.
     """
     from mxcensus.assess import assess
 
     memo: dict[int, Assessment] = {}
     kept: list[Identification] = []
     get = memo.get
+    state = [_DAY_CHECK, _utc_day()]  # calls until the next look at the day; the day
 
     def remembered(ident: Identification) -> Assessment:
+        state[0] -= 1
+        if not state[0]:
+            state[0] = _DAY_CHECK
+            day = _utc_day()
+            if day != state[1]:
+                state[1] = day
+                memo.clear()
+                kept.clear()
         result = get(id(ident))
         if result is not None:
             return result
@@ -100,6 +114,13 @@ def assess_memo(limit: int = 65_536) -> Callable[[Identification], Assessment]:
         return result
 
     return remembered
+
+
+_DAY_CHECK = 1024
+
+
+def _utc_day() -> int:
+    return int(time.time()) // 86_400
 
 
 AssessMemo = assess_memo
