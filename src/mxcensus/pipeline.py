@@ -179,17 +179,19 @@ class ImportAnalysis:
         """Analyse and write the services of one batch of stored transcript documents."""
         if not docs:
             return 0
-        ordered = sorted(docs, key=_ip_port)
+        hosts: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            host = hosts.get(doc["ip"])
+            if host is None:
+                hosts[doc["ip"]] = [doc]
+            else:
+                host.append(doc)
         batch, enricher = self._batch, self.enricher
-        host: list[dict[str, Any]] = [ordered[0]]
-        ips = [ordered[0]["ip"]]
-        for doc in itertools.islice(ordered, 1, None):
-            if doc["ip"] != host[0]["ip"]:
-                batch.add_host(host, enricher)
-                host = []
-                ips.append(doc["ip"])
-            host.append(doc)
-        batch.add_host(host, enricher)
+        for host in hosts.values():
+            if len(host) > 1:
+                host.sort(key=_port)  # (ip, port) order, as analyze_scan reads them
+            batch.add_host(host, enricher)
+        ips = list(hosts)
         n = batch.write(self.store)
         self.store.con.execute(f"INSERT INTO {self._SEEN} SELECT unnest(?::VARCHAR[])", [ips])
         self.written += n
@@ -249,8 +251,9 @@ _SPLIT_CHUNK = 2_000
 """Hosts whose stored transcripts :meth:`ImportAnalysis.finish` reads at a time."""
 
 
-def _ip_port(doc: dict[str, Any]) -> tuple[str, int]:
-    return doc["ip"], doc["port"]
+def _port(doc: dict[str, Any]) -> int:
+    port: int = doc["port"]
+    return port
 
 
 def analyze_scan_reference(
@@ -403,6 +406,7 @@ class _Batch:
         # per analysis run, so a knowledge update between runs is always seen
         self._assessed: dict[tuple[Any, ...], tuple[Identification, _Profile]] = {}
         self._days: dict[str, date] = {}
+        self._banners: dict[str, str] = {}  # a greeting as stored -> its display banner
         self._clear()
 
     def _clear(self) -> None:
@@ -434,6 +438,7 @@ class _Batch:
         used = self.used
         append = self.rows.append
         assessed = self._assessed
+        banner = self._banner
         for doc, ident in zip(docs, idents, strict=True):
             observed = doc["observed_at"]
             key: tuple[Any, ...]
@@ -458,9 +463,23 @@ class _Batch:
                     doc["outcome"],
                     doc.get("source", "scan"),
                     doc.get("hostname") or None,
-                    _banner(doc["steps"]),
+                    banner(doc["steps"]),
                 )
             )
+
+    def _banner(self, steps: list[dict[str, Any]]) -> str:
+        """:func:`_banner`, remembered for greetings (the same few software's banners, or
+        at worst one lookup more per service)."""
+        first = steps[0] if steps else None
+        if first is None or first["name"] != "greeting" or not first["received"]:
+            return _banner(steps)
+        text: str = first["received"]
+        got = self._banners.get(text)
+        if got is None:
+            if len(self._banners) >= _MEMO_MAX:
+                self._banners.clear()
+            got = self._banners[text] = printable_stored(text)
+        return got
 
     def _profile(self, ident: Identification, doc: dict[str, Any], day: str) -> _Profile:
         """Assess one service (the memo in :meth:`add_host` missed) and find its profile."""
