@@ -191,9 +191,11 @@ class ImportAnalysis:
             if len(host) > 1:
                 host.sort(key=_port)  # (ip, port) order, as analyze_scan reads them
             batch.add_host(host, enricher)
-        ips = list(hosts)
-        n = batch.write(self.store)
-        self.store.con.execute(f"INSERT INTO {self._SEEN} SELECT unnest(?::VARCHAR[])", [ips])
+        # the addresses of this batch, noted in the same statement batch (the rows' table
+        # is still registered): a list parameter of thousands of strings cost 1.5 us each
+        n = batch.write(
+            self.store, after=(f"INSERT INTO {self._SEEN} SELECT DISTINCT ip FROM _svc",)
+        )
         self.written += n
         return n
 
@@ -407,6 +409,7 @@ class _Batch:
         self._assessed: dict[tuple[Any, ...], tuple[Identification, _Profile]] = {}
         self._days: dict[str, date] = {}
         self._banners: dict[str, str] = {}  # a greeting as stored -> its display banner
+        self._hosts_at: dict[tuple[Any, ...], tuple[int, tuple[Any, ...]]] = {}
         self._clear()
 
     def _clear(self) -> None:
@@ -427,13 +430,10 @@ class _Batch:
             idents = [_service_ident(i, host) for i in own]
         else:
             idents = own  # a host of one service: combine gives nothing the service lacks
-        geo = None
-        if enricher is not None:
-            extra = first.get("extra")
-            source = first.get("source", "scan")
-            hint = hint_from_extra(extra, source) if extra and source != "scan" else None
-            geo = enricher.lookup(first["ip"], hint)
-        gid, grow = self.geos.get(geo)
+        if enricher is None:
+            gid, grow = self.geos.get(None)
+        else:
+            gid, grow = self._located(first, enricher)
         self.used_geo[gid] = grow
         used = self.used
         append = self.rows.append
@@ -466,6 +466,33 @@ class _Batch:
                     banner(doc["steps"]),
                 )
             )
+
+    def _located(self, first: dict[str, Any], enricher: Enricher) -> tuple[int, tuple[Any, ...]]:
+        """The location of a host (``first``: its first service), remembered by the
+        importer's ``geo.*`` values when the enricher answers the same for every address
+        with them (a Shodan file repeats a few thousand locations over millions of hosts)."""
+        extra = first.get("extra")
+        source = first.get("source", "scan")
+        if not extra or source == "scan":
+            return self.geos.get(enricher.lookup(first["ip"], None))
+        parts = [source]
+        for k, v in extra:
+            if k[:4] == "geo.":
+                parts += (k, v)
+        key = tuple(parts)
+        try:
+            hit = self._hosts_at.get(key)
+        except TypeError:  # a value that is not text: no memo
+            return self.geos.get(enricher.lookup(first["ip"], hint_from_extra(extra, source)))
+        if hit is not None:
+            return hit
+        hint = hint_from_extra(extra, source)
+        out = self.geos.get(enricher.lookup(first["ip"], hint))
+        if isinstance(enricher, GeoEnricher) and enricher.same_everywhere(hint):
+            if len(self._hosts_at) >= _MEMO_MAX:
+                self._hosts_at.clear()
+            self._hosts_at[key] = out
+        return out
 
     def _banner(self, steps: list[dict[str, Any]]) -> str:
         """:func:`_banner`, remembered for greetings (the same few software's banners, or
@@ -504,7 +531,7 @@ class _Batch:
         self._assessed[key] = (ident, prof)  # ident kept alive: its id stays its own
         return prof
 
-    def write(self, store: Store) -> int:
+    def write(self, store: Store, after: Sequence[str] = ()) -> int:
         if not self.size:
             return 0
         profiles: dict[str, list[Any]] = {c: [] for c in PROFILE_COLUMNS}
@@ -530,7 +557,7 @@ class _Batch:
         columns = map(list, zip(*self.rows, strict=True))
         cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], columns, strict=True))
         cols["n"] = list(range(len(self.rows)))
-        written = store.write_analysis(self.scan, cols, profiles, verdicts, geos)
+        written = store.write_analysis(self.scan, cols, profiles, verdicts, geos, after)
         for prof in fresh:  # only once the transaction holds them
             prof.stored = True
         stored.update(self.used_geo)

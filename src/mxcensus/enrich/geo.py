@@ -144,6 +144,11 @@ class GeoEnricher:
             out["iptocc"] = importlib.metadata.version("iptocc")
         return out
 
+    def same_everywhere(self, hint: Geo | None) -> bool:
+        """Whether :meth:`lookup` gives every address the same answer with this hint: the
+        hint names the country and no MMDB file is read (lookup caches it by the hint)."""
+        return hint is not None and bool(hint.country) and not self.files
+
     def lookup(self, ip: str, hint: Geo | Transcript | None = None) -> Geo:
         if isinstance(hint, Transcript):
             hint = hint_of(hint)

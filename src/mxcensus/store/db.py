@@ -500,6 +500,7 @@ class Store:
         profiles: dict[str, list[Any]],
         verdicts: dict[str, list[Any]],
         geos: dict[str, list[Any]],
+        after: Sequence[str] = (),
     ) -> int:
         """:meth:`write_services` for one batch in normalised form (the analysis' fast path;
         one transaction).
@@ -516,6 +517,8 @@ class Store:
         A profile's findings and record part are stored once per scan (tables
         ``verdicts``, ``profiles``, ``locations``); the view ``findings`` and
         :meth:`iter_record_texts` put them together with the services that use them.
+        ``after``: statements run in the same transaction, the batch's tables (``_svc``,
+        ``_prof``, ``_verd``, ``_geo``) still there to read.
         """
         count = len(services["n"])
         if not count:
@@ -535,6 +538,8 @@ class Store:
                     con.register(name, table)
                 for sql in _INSERT_ANALYSIS:
                     con.execute(sql, [scan])
+                for sql in after:
+                    con.execute(sql)
         finally:
             for name in tables:
                 con.unregister(name)
