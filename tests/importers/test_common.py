@@ -183,3 +183,20 @@ def test_step_docs_from_text_truncate_like_bytes(value: str) -> None:
 def test_stored_text_of_other_json_values() -> None:
     for value in (None, 25, 2.5, True, ["a", "\xe9"], {"k": "v"}, "", "\xe9\udcff"):
         assert c.stored_text(value) == c.to_bytes(value).decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["a", "b"], ("a",), [], ["a", 1, None, True, 2.5], [["x"], {"k": 1}], ["\xe9" * 700] * 2,
+     "s", "", None, {}, True, 3, 2.5],
+)  # fmt: skip
+def test_text_of_lists_of_strings_or_anything(value: object) -> None:
+    if isinstance(value, list | tuple):
+        want = ",".join(str(v) for v in value)[: c.MAX_EXTRA]
+    elif value is None or isinstance(value, dict):
+        want = ""
+    elif isinstance(value, bool):
+        want = "true" if value else "false"
+    else:
+        want = str(value)[: c.MAX_EXTRA]
+    assert c.text_of(value) == want

@@ -447,7 +447,10 @@ def text_of(value: Any) -> str:
     if t is bool:
         return "true" if value else "false"
     if t is list or t is tuple:
-        return ",".join(str(v) for v in value)[:MAX_EXTRA]
+        try:
+            return ",".join(value)[:MAX_EXTRA]  # a list of strings, as a rule
+        except TypeError:
+            return ",".join(str(v) for v in value)[:MAX_EXTRA]
     return str(value)[:MAX_EXTRA]
 
 
