@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mxcensus.identify import identify, identify_field, identify_http_text, rulesets
+from mxcensus.identify import engine, identify, identify_field, identify_http_text, rulesets
+from mxcensus.identify.engine import decode
 from mxcensus.model import Identification, Outcome, Precision, Step, Transcript, Transport
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -391,3 +392,41 @@ def test_a_negative_start_searches_from_zero() -> None:
 def test_no_identification_from_host_names_or_generic_text(field: str, text: str) -> None:
     ident = identify_field(field, text)
     assert not ident.is_known, ident
+
+
+def _field_plain(field: str, text: bytes | str) -> Identification:
+    """identify_field's answer for an own-matcher field, without its memo."""
+    s = text if isinstance(text, str) else decode(text)
+    found = _slow_identification(field, s)
+    if found is not None:
+        return found
+    return Identification.unknown(
+        f"empty {field}" if not s.strip() else f"no rule matched the {field}"
+    )
+
+
+def test_identify_field_memo_answers_like_plain_matching(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The (field, text) memo gives what matching afresh gives, for str and bytes, on the
+    first sight, from the memo and after the memo was cleared for being full (by entries
+    and by characters)."""
+    own_fields = sorted(f for f in rulesets() if f != "http.header")
+    texts: list[tuple[str, bytes | str]] = []
+    for field, text in EXAMPLES:
+        if field not in own_fields:
+            continue
+        texts += [(field, text), (field, text.encode("utf-8")), (field, text.upper())]
+        texts += [(other, text) for other in own_fields if other != field][:2]
+    texts += [
+        (f, t) for f in own_fields for t in ("", "  \r\n", "nothing known", b"\xe9t\xe9 \xff")
+    ]
+    for limit, chars in ((65_536, 16 << 20), (7, 16 << 20), (65_536, 300)):
+        monkeypatch.setattr(engine, "_MEMO_MAX", limit)
+        monkeypatch.setattr(engine, "_MEMO_CHARS", chars)
+        for memo in engine._field_memo.values():  # filled under the previous limits
+            memo.clear()
+        monkeypatch.setattr(engine, "_memo_chars", 0)
+        for _ in range(2):  # the second round answers from the memo (or a refilled one)
+            for field, text in texts:
+                assert identify_field(field, text) == _field_plain(field, text), (field, text)
+        assert all(len(m) <= limit for m in engine._field_memo.values())
+        assert engine._memo_chars <= chars + max(len(t) for _, t in texts)

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mxcensus.importers import _common as c
@@ -121,3 +121,82 @@ def test_split_replies_matches_its_regex_definition(parts: list[bytes]) -> None:
     if start < len(data):
         want.append(data[start:])
     assert c.split_replies(data) == want
+
+
+# Text that trips str methods where bytes methods differ: digits and white space beyond
+# ASCII (superscripts, NEL, NBSP, \x1c-\x1f), UTF-8 that is not latin-1, and lone surrogates
+# (what surrogateescape turns back into the bytes).
+_PIECES = [
+    "220", "250", "214", "2\xb2\xb3", "\xb9\xb2\xb3 x", "-", " ", "\n", "\r\n", "\r", "x",
+    "\xe9", "\u20ac", "\x85", "\xa0", "\x1c", "\x1f", "\x0b", "\udcff", ":", "HTTP/", "1.1",
+    " 200 ", "\x1c200", "OK", "\udcb2", "\udcb3", "\udcb9", "\udc85", "\udca0", "Server",
+    "Location: /owa/", "\n\n", "* OK ", "+OK",
+]  # fmt: skip
+_TEXTS = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
+_B = "\udcb2\udcb3\udcb9"  # the bytes b"\xb2\xb3\xb9" (superscript digits as latin-1)
+_ODD = [
+    f"{_B} x", f"220 a\r\n{_B} b\r\n", "* OK\n\udca0\udc85", f"HTTP/1.1 {_B} OK",
+    "HTTP/1.1\udc85200 OK\r\n\udca0X\udc85: \udca0v\r\n\r\n", "220 a\r\n250 b\r\n214 c\r\n550 d",
+    "* OK\n\xa0", "+OK\r\n\x1c\x85\x1f", "HTTP/1.1\x1c200 OK\r\nA: b\r\n\r\n",
+    "HTTP/1.1 301 x\r\n\x85Server\x1c: \xa0v\xe9\x1f\r\n\x1c: z\r\n\r\nbody", "\udcff\xe9\u20ac",
+]  # fmt: skip
+_LONG = [
+    "220 " + "a" * (c.MAX_REPLY + 5), "250 \xe9" * (c.MAX_REPLY // 4),
+    "* OK\r\n" + "C" * (c.MAX_REPLY + 1), "x" * (c.MAX_BODY + 3),
+]  # fmt: skip
+
+
+def _docs_ref(steps: tuple[object, ...]) -> list[dict[str, object]]:
+    from mxcensus.serialize import steps_to_list
+
+    return steps_to_list(steps)  # type: ignore[arg-type]
+
+
+def _check_text_docs(value: str) -> None:
+    raw = c.to_bytes(value)
+    text = c.stored_text(value)
+    assert text == raw.decode("latin-1")
+    assert c.smtp_step_docs_text(text) == _docs_ref(c.smtp_steps(raw)) == c.smtp_step_docs(raw)
+    for name in ("capability", "capa"):
+        want = _docs_ref(c.line_protocol_steps(raw, name))
+        assert c.line_protocol_step_docs_text(text, name) == want
+    code, headers, _ = c.http_head(raw)
+    got_code, got_headers = c.http_head_text(text)
+    assert (got_code, got_headers) == (code, [list(h) for h in headers])
+    want = _docs_ref((c.http_step("/owa/", code, headers, raw),))
+    assert [c.http_step_doc_text("/owa/", got_code, got_headers, text)] == want
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXTS)
+def test_step_docs_from_text_equal_those_from_bytes(value: str) -> None:
+    """The stored-text helpers (shodan's hot path) give the documents the Step-based
+    helpers give through serialize, for any text a JSON source may hold."""
+    _check_text_docs(value)
+
+
+@pytest.mark.parametrize("value", _ODD + _LONG)
+def test_step_docs_from_text_truncate_like_bytes(value: str) -> None:
+    _check_text_docs(value)
+
+
+def test_stored_text_of_other_json_values() -> None:
+    for value in (None, 25, 2.5, True, ["a", "\xe9"], {"k": "v"}, "", "\xe9\udcff"):
+        assert c.stored_text(value) == c.to_bytes(value).decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["a", "b"], ("a",), [], ["a", 1, None, True, 2.5], [["x"], {"k": 1}], ["\xe9" * 700] * 2,
+     "s", "", None, {}, True, 3, 2.5],
+)  # fmt: skip
+def test_text_of_lists_of_strings_or_anything(value: object) -> None:
+    if isinstance(value, list | tuple):
+        want = ",".join(str(v) for v in value)[: c.MAX_EXTRA]
+    elif value is None or isinstance(value, dict):
+        want = ""
+    elif isinstance(value, bool):
+        want = "true" if value else "false"
+    else:
+        want = str(value)[: c.MAX_EXTRA]
+    assert c.text_of(value) == want

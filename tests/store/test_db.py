@@ -14,7 +14,7 @@ from mxcensus.model import (
     ScanId,
     ServiceRecord,
 )
-from mxcensus.store.db import Store
+from mxcensus.store.db import Store, _observed_at
 from mxcensus.store.schema import LATEST
 from tests.factories import NOW
 from tests.factories import smtp_transcript as transcript
@@ -234,3 +234,50 @@ def test_rows_and_docs_write_paths_store_the_same(db_path: Path) -> None:
     assert len(via_rows) == 300
     assert via_rows == via_docs
     assert saved == {"s": (150, (3, 7))}
+
+
+ODD_TIMES = [
+    "2024-03-05T11:22:33.456789+00:00", "2024-03-05T11:22:33+05:30", "2024-03-05 11:22:33Z",
+    "1969-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+00:00", "2024-03-05T11:22+00:00",
+    "9999-12-31T23:59:59.999999-12:00", "2024-03-05T11:22:33.4-0130", "2024-02-29T00:00:00+14:00",
+]  # fmt: skip
+REFUSED_BY_ARROW = [
+    "2024-03-05T11:22:33", "2024-03-05T11:22:33.123456789+00:00", " 2024-03-05T11:22:33+00:00",
+    "2024-03-05T11:22:33+05:30:15", "2024-03-05T24:00:00+00:00", "2024-3-5T11:22:33+00:00",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", [[], *[[t] for t in REFUSED_BY_ARROW]])
+def test_transcript_docs_times_are_duckdbs_instants(db_path: Path, extra: list[str]) -> None:
+    """write_transcript_docs parses observed_at in Arrow when it can: the instants stored are
+    DuckDB's cast of the same text, also for a batch that falls back to that cast."""
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from mxcensus.serialize import transcript_to_dict
+
+    rnd = random.Random(7)
+    texts = ODD_TIMES + extra
+    for _ in range(200):
+        zone = timezone(timedelta(minutes=rnd.randrange(-14 * 60, 14 * 60 + 1)))
+        when = datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=rnd.randrange(10**17))
+        texts.append(when.astimezone(zone).isoformat())
+    base = transcript_to_dict(transcript())
+    docs = [
+        dict(base, ip=f"127.0.{i // 256}.{i % 256}", observed_at=t) for i, t in enumerate(texts)
+    ]
+    with Store.open(db_path) as store:
+        scan = store.create_scan(name=None, kind="import", source="shodan")
+        store.write_transcript_docs(scan, docs)
+        got = store.con.execute(
+            "SELECT data::JSON->>'observed_at', epoch_us(observed_at) FROM transcripts"
+            " WHERE scan = ?",
+            [scan],
+        ).fetchall()
+        want = {
+            t: store.con.execute("SELECT epoch_us(CAST(? AS TIMESTAMPTZ))", [t]).fetchone()[0]  # type: ignore[index]
+            for t in texts
+        }
+    assert len(got) == len(texts)
+    assert dict(got) == want
+    assert _observed_at(texts)[1] == bool(extra)  # Arrow parsed them all, or none

@@ -31,7 +31,29 @@ _HEADER_LINE = re.compile(r"^[A-Za-z0-9-]{1,64}:")
 _loaded: dict[str, RuleSet] | None = None
 _own: dict[str, Callable[[str], Identification | None]] = {}
 """field -> its ruleset's own matcher, for the fields that are matched as they are."""
+_MEMO_MAX = 65_536
+"""Entries per memo; a full memo is cleared (each holds its keys' objects alive)."""
+_MEMO_CHARS = 16 * 1024 * 1024
+"""Characters of text the field memo holds at most, over all fields."""
 _no_match: dict[str, Identification] = {}
+_field_memo: dict[str, dict[bytes | str, Identification]] = {}
+"""field -> text -> :func:`identify_field`'s answer, for the own-matcher fields: a census
+sees the same greeting, EHLO reply and capability list on many servers. Bounded by
+:data:`_MEMO_MAX` entries per field and :data:`_MEMO_CHARS` characters in all (a body may be
+256 KiB); a full memo is cleared."""
+_memo_chars = 0
+
+
+def _remember(
+    memo: dict[bytes | str, Identification], text: bytes | str, ident: Identification
+) -> None:
+    global _memo_chars
+    if len(memo) >= _MEMO_MAX or _memo_chars >= _MEMO_CHARS:
+        for m in _field_memo.values():
+            m.clear()
+        _memo_chars = 0
+    _memo_chars += len(text)
+    memo[text] = ident
 
 
 def rulesets() -> dict[str, RuleSet]:
@@ -43,6 +65,7 @@ def rulesets() -> dict[str, RuleSet]:
         for name, ruleset in sets.items():
             if name != "http.header":  # header lines name their field (http.header.<name>)
                 _own[name] = ruleset.own
+                _field_memo[name] = {}
                 _no_match[name] = _unknown(f"no rule matched the {name}")
         _loaded = sets
     return _loaded
@@ -69,11 +92,16 @@ def identify_field(field: str, text: bytes | str) -> Identification:
     ``Name: value`` text, or ``http.header.<name>`` with the header's value)."""
     own = _own.get(field)
     if own is not None:  # the hot path: a field matched as it is
+        memo = _field_memo[field]
+        hit = memo.get(text)
+        if hit is not None:  # the same banner seen before (identify_field is pure)
+            return hit
         s = text if text.__class__ is str else decode(text)
         ident = own(s)
-        if ident is not None:
-            return ident
-        return _unknown(f"empty {field}") if not s.strip() else _no_match[field]
+        if ident is None:
+            ident = _unknown(f"empty {field}") if not s.strip() else _no_match[field]
+        _remember(memo, text, ident)
+        return ident
     sets = _loaded if _loaded is not None else rulesets()
     s = text if text.__class__ is str else decode(text)
     ruleset = sets.get(field)
@@ -113,8 +141,6 @@ def identify_http_text(text: bytes | str) -> Identification:
     return combine(found)
 
 
-_MEMO_MAX = 65_536
-"""Entries per memo below; a full memo is cleared (each holds its keys' objects alive)."""
 _ported: dict[tuple[int, int], tuple[Identification, Identification]] = {}
 
 

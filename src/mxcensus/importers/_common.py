@@ -246,6 +246,127 @@ def smtp_step_docs(data: bytes) -> list[dict[str, Any]]:
     return docs
 
 
+# The same, from the stored text itself: the store keeps bytes as latin-1 text (one code
+# point per byte), so splitting that text is splitting the bytes, provided nothing treats a
+# code point above 0x7F as a digit or as white space (hence re.ASCII, _WS, _is_code). A
+# JSON source's ASCII text is its own stored form: no encode, no decode, no copy.
+
+_WS = " \t\n\r\x0b\x0c"
+"""What ``bytes.strip()`` strips (``str.strip()`` also strips \\x1c-\\x1f, \\x85, \\xa0)."""
+_REPLY_TEXT = re.compile(_REPLY.pattern.decode("ascii"), re.ASCII)
+
+
+def stored_text(value: Any) -> str:
+    """``to_bytes(value)`` in its stored form (latin-1 text), without the bytes for ASCII
+    text (what JSON sources nearly always hold)."""
+    if type(value) is str and value.isascii():
+        return value
+    return to_bytes(value).decode("latin-1")
+
+
+def _is_code(s: str) -> bool:
+    return len(s) == 3 and s.isascii() and s.isdigit()
+
+
+def smtp_step_docs_text(text: str) -> list[dict[str, Any]]:
+    """:func:`smtp_step_docs` of the bytes whose stored form ``text`` is."""
+    if not text:
+        return []
+    docs: list[dict[str, Any]] = []
+    have_ehlo = False
+    pos = 0
+    size = len(text)
+    match = _REPLY_TEXT.match
+    while pos < size:  # split_replies, inline
+        m = match(text, pos)
+        if m is None:
+            r = text[pos:]
+            pos = size
+        else:
+            r = m.group()
+            pos = m.end()
+        head = r[:3]
+        code = int(head) if _is_code(head) else None
+        if not docs:
+            name = "greeting"
+        elif code == 250 and not have_ehlo:
+            have_ehlo = True
+            name = "ehlo"
+        elif code == 214:
+            name = "help"
+        else:
+            name = f"reply-{len(docs)}"
+        truncated = len(r) > MAX_REPLY
+        docs.append(
+            {
+                "name": name,
+                "sent": "",
+                "received": r[:MAX_REPLY] if truncated else r,
+                "code": code,
+                "headers": [],
+                "truncated": truncated,
+            }
+        )
+    return docs
+
+
+def line_protocol_step_docs_text(text: str, next_name: str) -> list[dict[str, Any]]:
+    """``step_docs(line_protocol_parts(bytes, next_name))`` of the bytes whose stored form
+    ``text`` is."""
+    if not text:
+        return []
+    first, sep, rest = text.partition("\n")
+    out = [_text_step_doc("greeting", first + sep)]
+    if rest.strip(_WS):
+        out.append(_text_step_doc(next_name, rest))
+    return out
+
+
+def _text_step_doc(name: str, received: str, code: int | None = None,
+                   headers: list[list[str]] | None = None,
+                   limit: int = MAX_REPLY) -> dict[str, Any]:  # fmt: skip
+    truncated = len(received) > limit
+    return {
+        "name": name,
+        "sent": "",
+        "received": received[:limit] if truncated else received,
+        "code": code,
+        "headers": headers or [],
+        "truncated": truncated,
+    }
+
+
+def http_head_text(raw: str) -> tuple[int | None, list[list[str]]]:
+    """:func:`http_head` of the bytes whose stored form ``raw`` is: the status code and the
+    headers, in a step document's form (the rest after the head is not needed here)."""
+    head = raw.replace("\r\n", "\n").partition("\n\n")[0]
+    lines = head.split("\n")
+    code: int | None = None
+    start = 0
+    if lines and lines[0].startswith("HTTP/"):
+        parts = lines[0].encode("latin-1").split(None, 2)  # bytes' idea of white space
+        if len(parts) >= 2 and parts[1].isdigit():
+            code = int(parts[1])
+        start = 1
+    headers: list[list[str]] = []
+    for line in lines[start:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            name = name.strip(_WS)
+            if name:
+                value = value.strip(_WS)
+                if not value.isascii():
+                    value = value.encode("latin-1").decode("utf-8", "replace")
+                headers.append([name, value])
+    return code, headers
+
+
+def http_step_doc_text(path: str, code: int | None, headers: list[list[str]],
+                       body: str) -> dict[str, Any]:  # fmt: skip
+    """:func:`http_step_doc` with the body in its stored form (``headers`` is kept as given)."""
+    return _text_step_doc(f"GET {path}", body, code, headers, MAX_BODY)
+
+
 def step_docs(parts: list[StepParts]) -> list[dict[str, Any]]:
     return [step_doc(n, r, c, s) for n, r, c, s in parts]
 
@@ -326,7 +447,10 @@ def text_of(value: Any) -> str:
     if t is bool:
         return "true" if value else "false"
     if t is list or t is tuple:
-        return ",".join(str(v) for v in value)[:MAX_EXTRA]
+        try:
+            return ",".join(value)[:MAX_EXTRA]  # a list of strings, as a rule
+        except TypeError:
+            return ",".join(str(v) for v in value)[:MAX_EXTRA]
     return str(value)[:MAX_EXTRA]
 
 

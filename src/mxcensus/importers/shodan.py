@@ -89,31 +89,37 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
         or (has_ssl and port in (465, 993, 995))
     )
     protocol = c.protocol_of(family, port, tls=implicit, name=module)
-    data = c.to_bytes(doc.get("data"))
+    data = doc.get("data")
+    text = data if type(data) is str else None  # the memos' key (a JSON string, as a rule)
     steps: list[dict[str, Any]]
     starttls = False
-    if family == "smtp":
-        steps = c.smtp_step_docs(data)
-        starttls = has_ssl and protocol != "smtps"
-    elif family == "imap":
-        steps = c.step_docs(c.line_protocol_parts(data, "capability"))
-        starttls = has_ssl and protocol != "imaps"
-    elif family == "pop3":
-        steps = c.step_docs(c.line_protocol_parts(data, "capa"))
-        starttls = has_ssl and protocol != "pop3s"
+    if family != "http":
+        memo = _STEPS[family]
+        got = memo.get(text) if text is not None else None
+        if got is None:
+            got = _steps(family, c.stored_text(data))
+            if text is not None:
+                _remember(memo, text, got)
+        steps = got
+        starttls = has_ssl and protocol != _IMPLICIT[family]
     else:
-        code, headers, _ = c.http_head(data)
-        body = b""
+        head = _HEADS.get(text) if text is not None else None
+        if head is None:
+            head = c.http_head_text(c.stored_text(data))
+            if text is not None:
+                _remember(_HEADS, text, head)
+        code, headers = head
+        body = ""
         path = "/"
         if isinstance(http, dict):
-            body = c.to_bytes(http.get("html"))
+            body = c.stored_text(http.get("html"))
             status = http.get("status")
             if isinstance(status, int):
                 code = status
             loc = http.get("location")
             if isinstance(loc, str) and loc.startswith("/"):
                 path = loc.split("?", 1)[0]
-        steps = [c.http_step_doc(path, code, headers, body)]
+        steps = [c.http_step_doc_text(path, code, headers, body)]
     tls = _tls(ssl) if isinstance(ssl, dict) else None
     extra: list[list[str]] = [["shodan.module", module]] if module else []
     add = extra.append
@@ -164,6 +170,38 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             "extra": extra,
         }
     ]
+
+
+def _steps(family: str, text: str) -> list[dict[str, Any]]:
+    """The step documents of a mail banner (``text`` in its stored form)."""
+    if family == "smtp":
+        return c.smtp_step_docs_text(text)
+    return c.line_protocol_step_docs_text(text, "capability" if family == "imap" else "capa")
+
+
+_IMPLICIT = {"smtp": "smtps", "imap": "imaps", "pop3": "pop3s"}
+_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {f: {} for f in _IMPLICIT}
+"""family -> banner text -> its step documents: the same greeting and capabilities recur on
+many servers (one product's defaults). Shared documents: only ever serialised, never
+mutated (the store writes them; the analysis reads what the store gives back)."""
+_HEADS: dict[str, tuple[int | None, list[list[str]]]] = {}
+"""HTTP response head text -> its status code and headers (shared, never mutated)."""
+_MEMO_ENTRIES = 16_384
+_MEMO_CHARS = 8 * 1024 * 1024
+_memo_chars = 0
+
+
+def _remember(memo: dict[str, Any], text: str, value: Any) -> None:
+    """Keep one memo entry; every memo is cleared when one is full or when they hold
+    :data:`_MEMO_CHARS` characters of text in all (each holds its keys alive)."""
+    global _memo_chars
+    if len(memo) >= _MEMO_ENTRIES or _memo_chars >= _MEMO_CHARS:
+        for m in _STEPS.values():
+            m.clear()
+        _HEADS.clear()
+        _memo_chars = 0
+    _memo_chars += len(text)
+    memo[text] = value
 
 
 _LOCATION = (

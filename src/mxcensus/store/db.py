@@ -9,6 +9,7 @@ transcripts to the process that owns the store.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,6 +65,26 @@ _STATUS_ORDER = {
     Status.UNKNOWN.value: 1,
     Status.NOT_VULNERABLE.value: 0,
 }
+
+
+def _doc_column(key: str, docs: Sequence[dict[str, Any]]) -> list[Any]:
+    return list(map(operator.itemgetter(key), docs))
+
+
+def _observed_at(texts: list[str]) -> tuple[pa.Array, bool]:
+    """The ISO 8601 times (with their offsets) as a TIMESTAMPTZ column, parsed by Arrow
+    (C++, ~1 us per row less than DuckDB's cast on insert); and whether DuckDB must cast
+    them still: a batch with any form Arrow refuses (no offset, an offset with seconds,
+    nanoseconds, a blank) goes as text to DuckDB's cast, as before. Where Arrow parses a
+    form it gives DuckDB's instant (tests compare both)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(texts, pa.string())
+    try:
+        return pc.cast(text, pa.timestamp("us", tz="UTC")), False
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return text, True
 
 
 def default_db_path() -> Path:
@@ -352,26 +373,27 @@ class Store:
         self._require_open(scan)
         import pyarrow as pa
 
-        dumps = orjson.dumps
+        n = len(docs)
+        col = _doc_column
+        observed, cast = _observed_at(col("observed_at", docs))
         table = pa.table(
             {
-                "scan": pa.array([scan] * len(docs), pa.string()),
-                "ip": pa.array([d["ip"] for d in docs], pa.string()),
-                "port": pa.array([d["port"] for d in docs], pa.int32()),
-                "protocol": pa.array([d["protocol"] for d in docs], pa.string()),
-                "transport": pa.array([d["transport"] for d in docs], pa.string()),
-                # ISO 8601 with its offset; DuckDB casts it on insert
-                "observed_at": pa.array([d["observed_at"] for d in docs], pa.string()),
-                "outcome": pa.array([d["outcome"] for d in docs], pa.string()),
-                "source": pa.array([d["source"] for d in docs], pa.string()),
+                "scan": pa.array([scan] * n, pa.string()),
+                "ip": pa.array(col("ip", docs), pa.string()),
+                "port": pa.array(col("port", docs), pa.int32()),
+                "protocol": pa.array(col("protocol", docs), pa.string()),
+                "transport": pa.array(col("transport", docs), pa.string()),
+                "observed_at": observed,
+                "outcome": pa.array(col("outcome", docs), pa.string()),
+                "source": pa.array(col("source", docs), pa.string()),
                 # orjson writes valid UTF-8 only: the bytes become text without a check
-                "data": pa.array([dumps(d) for d in docs], pa.binary()).view(pa.string()),
+                "data": pa.array(list(map(orjson.dumps, docs)), pa.binary()).view(pa.string()),
             }
         )
         self._insert_arrow(
             "transcripts",
             table,
-            select="* REPLACE (CAST(observed_at AS TIMESTAMPTZ) AS observed_at)",
+            select="* REPLACE (CAST(observed_at AS TIMESTAMPTZ) AS observed_at)" if cast else "*",
         )
 
     def _insert_arrow(
