@@ -44,6 +44,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from mxcensus.enrich.geo import GeoEnricher  # noqa: E402
 from mxcensus.report.fields import parse_by  # noqa: E402
 from mxcensus.report.query import group_sql  # noqa: E402
 from mxcensus.report.render import render_report  # noqa: E402
@@ -308,7 +309,9 @@ def bench_import(tmp: Path, records: int, repeat: int) -> None:
 
                 def go() -> None:
                     nonlocal res
-                    res = import_files(store, "shodan", [src], analyze=analyze)
+                    # enriched as `mxcensus import` does it (iptocc, no MMDB file given)
+                    enricher = GeoEnricher(())
+                    res = import_files(store, "shodan", [src], analyze=analyze, enricher=enricher)
 
                 spent = timed(go)
                 assert res is not None and res.records == records and res.malformed == 0, res
