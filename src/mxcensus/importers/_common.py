@@ -216,34 +216,9 @@ def step_doc(
 
 
 def smtp_step_docs(data: bytes) -> list[dict[str, Any]]:
-    """``step_docs(smtp_parts(data))`` in one pass (the import's hot path)."""
-    if not data:
-        return []
-    docs: list[dict[str, Any]] = []
-    have_ehlo = False
-    for r in split_replies(data):
-        code = int(r[:3]) if len(r) >= 3 and r[:3].isdigit() else None
-        if not docs:
-            name = "greeting"
-        elif code == 250 and not have_ehlo:
-            have_ehlo = True
-            name = "ehlo"
-        elif code == 214:
-            name = "help"
-        else:
-            name = f"reply-{len(docs)}"
-        truncated = len(r) > MAX_REPLY
-        docs.append(
-            {
-                "name": name,
-                "sent": "",
-                "received": (r[:MAX_REPLY] if truncated else r).decode("latin-1"),
-                "code": code,
-                "headers": [],
-                "truncated": truncated,
-            }
-        )
-    return docs
+    """``step_docs(smtp_parts(data))`` in one pass: :func:`smtp_step_docs_text` of the
+    bytes' stored form (latin-1 text, one code point per byte)."""
+    return smtp_step_docs_text(data.decode("latin-1"))
 
 
 # The same, from the stored text itself: the store keeps bytes as latin-1 text (one code
