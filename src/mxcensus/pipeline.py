@@ -288,7 +288,8 @@ _MEMO_MAX = 65_536
 
 class _Profile:
     """What one (identification, assessment) pair puts into the store: the services
-    columns and its part of the record (PROFILE_COLUMNS but ``pid`` and ``fresh``) and the findings rows."""
+    columns and its part of the record (PROFILE_COLUMNS but ``pid`` and ``fresh``) and the
+    findings rows."""
 
     __slots__ = ("findings", "pid", "row", "stored")
 
