@@ -18,6 +18,8 @@ the process pinned to one core and DuckDB to one thread: read + orjson.loads (th
 the import phase alone (``import_files(analyze=False)``) and the whole import with analysis;
 and (3d) the whole import of a second file where every banner's text is its own (host name
 and dates made from the record, as in census data), which no memo of repeated text helps.
+Last, the peak RSS of ``mxcensus import shodan`` run as its own process on N and 4N
+records: an import streams, so it must not grow with the file.
 
 Targets: report ≤ 2 × the bare query computing the same counts; import ≥ 50,000 records/s.
 Usage: python bench/data.py [--services N] [--repeat R] [--keep PATH] [--import-records N]
@@ -31,6 +33,7 @@ import ipaddress
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -351,6 +354,35 @@ def bench_import(tmp: Path, records: int, repeat: int) -> None:
     )
 
 
+def bench_import_memory(tmp: Path, records: int) -> None:
+    """Peak RSS of ``mxcensus import shodan`` (a child process, as a user runs it) on the
+    generated file at two sizes: an import streams, so the peak must not grow with the file
+    (a batch at a time, a transaction every few batches)."""
+    print("\nimport memory: peak RSS of `mxcensus import shodan` (its own process, iptocc)")
+    for n in (records, 4 * records):
+        src = tmp / f"shodan-{n}.json"
+        size = shodan_file(src, n)
+        env = {**os.environ, "MXCENSUS_DB": str(tmp / f"memory-{n}.duckdb")}
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")])
+        )
+        child = subprocess.Popen(
+            [sys.executable, "-m", "mxcensus", "import", "shodan", str(src)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            print(f"  {n:>9,} records: the import failed (exit {child.returncode})")
+            continue
+        print(
+            f"  {n:>9,} records ({size / 1e6:,.0f} MB): peak RSS {usage.ru_maxrss / 1024:,.0f} MB"
+        )
+        src.unlink()
+        (tmp / f"memory-{n}.duckdb").unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=10_000_000)
@@ -363,6 +395,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mxcensus-bench-data-"))
     if args.import_only:
         bench_import(tmp, args.import_records, args.repeat)
+        bench_import_memory(tmp, args.import_records)
         return
     path = args.keep or tmp / "bench.duckdb"
     if not path.exists():
@@ -370,6 +403,7 @@ def main() -> None:
         print(f"generated {args.services:,} services in DuckDB SQL in {secs:.1f} s")
     bench_report(path, args.repeat, full_html=not args.no_html)
     bench_import(tmp, args.import_records, args.repeat)
+    bench_import_memory(tmp, args.import_records)
     if args.keep is None:
         path.unlink()
 
