@@ -132,10 +132,9 @@ def _analyse_hosts(
     docs: Iterable[dict[str, Any]],
     enricher: Enricher | None,
     progress: Progress | None,
-    written: int = 0,
 ) -> int:
     """Analyse ``docs`` (stored transcripts sorted by ip) host by host; write in batches."""
-    start = written
+    written = 0
     host: list[dict[str, Any]] = []
     for doc in docs:
         if host and doc["ip"] != host[0]["ip"]:
@@ -151,7 +150,7 @@ def _analyse_hosts(
     written += batch.write(store)
     if progress:
         progress(written)
-    return written - start
+    return written
 
 
 class ImportAnalysis:
@@ -449,7 +448,7 @@ class _Batch:
             else:
                 key = (id(ident), observed[:10])
             hit = assessed.get(key)
-            prof = self._profile(ident, doc, key[1]) if hit is None else hit[1]
+            prof = self._profile(ident, doc, key) if hit is None else hit[1]
             pid = prof.pid
             used[pid] = prof
             append(
@@ -509,23 +508,20 @@ class _Batch:
             got = self._banners[text] = printable_stored(text)
         return got
 
-    def _profile(self, ident: Identification, doc: dict[str, Any], day: str) -> _Profile:
-        """Assess one service (the memo in :meth:`add_host` missed) and find its profile."""
+    def _profile(
+        self, ident: Identification, doc: dict[str, Any], key: tuple[Any, ...]
+    ) -> _Profile:
+        """Assess one service (the memo in :meth:`add_host` missed under ``key``) and find
+        its profile."""
+        day: str = key[1]
         on = self._days.get(day)
         if on is None:
             on = self._days[day] = date.fromisoformat(day)
         if ident.product in EHLO_PRODUCTS:
             when = datetime.fromisoformat(doc["observed_at"])
             a = assess(ident, _transcript_for_assess(doc, when))
-            key: tuple[Any, ...] = (
-                id(ident),
-                day,
-                doc["transport"],
-                *_ehlo_replies(doc["steps"]),
-            )
         else:
             a = assess_on(ident, on)
-            key = (id(ident), day)
         prof = self.profiles.get(ident, a)
         if len(self._assessed) >= _MEMO_MAX:
             self._assessed.clear()
