@@ -413,7 +413,7 @@ class _Batch:
         self._clear()
 
     def _clear(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []  # ANALYSIS_SERVICE_COLUMNS but n
+        self.rows: list[tuple[Any, ...]] = []  # ANALYSIS_SERVICE_COLUMNS
         self.used: dict[int, _Profile] = {}
         self.used_geo: dict[int, tuple[Any, ...]] = {}
 
@@ -552,8 +552,7 @@ class _Batch:
             for c, v in zip(GEO_COLUMNS[2:], grow, strict=True):
                 geos[c].append(v)
         columns = map(list, zip(*self.rows, strict=True))
-        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS[1:], columns, strict=True))
-        cols["n"] = list(range(len(self.rows)))
+        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS, columns, strict=True))
         written = store.write_analysis(self.scan, cols, profiles, verdicts, geos, after)
         for prof in fresh:  # only once the transaction holds them
             prof.stored = True

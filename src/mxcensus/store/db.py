@@ -527,8 +527,8 @@ class Store:
         """:meth:`write_services` for one batch in normalised form (the analysis' fast path;
         one transaction).
 
-        - ``services``: one row per service, :data:`ANALYSIS_SERVICE_COLUMNS` (``n`` its
-          order, ``pid`` its profile, ``gid`` its location);
+        - ``services``: one row per service, :data:`ANALYSIS_SERVICE_COLUMNS` (``pid`` its
+          profile, ``gid`` its location);
         - ``profiles``: what follows from a service's identification and assessment
           (:data:`PROFILE_COLUMNS`; ``part``: that part of the record; ``fresh``: not yet
           stored for this scan), once per distinct pair the batch uses;
@@ -542,7 +542,7 @@ class Store:
         ``after``: statements run in the same transaction, the batch's tables (``_svc``,
         ``_prof``, ``_verd``, ``_geo``) still there to read.
         """
-        count = len(services["n"])
+        count = len(services["pid"])
         if not count:
             return 0
         _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
@@ -654,7 +654,7 @@ _FINDING_COLUMNS = (
     "tags",
 )  # fmt: skip
 ANALYSIS_SERVICE_COLUMNS = (
-    "n", "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
+    "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
     "source", "hostname", "banner",
 )  # fmt: skip
 PROFILE_COLUMNS = (
@@ -699,7 +699,7 @@ def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
     }
     for c in _FINDING_COLUMNS:
         findings.setdefault(c, pa.string())
-    for c in ("n", "pid", "gid"):
+    for c in ("pid", "gid"):
         services[c] = findings[c] = pa.int64()
     services["fresh"] = pa.bool_()
     services["part"] = pa.string()
