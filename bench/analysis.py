@@ -208,7 +208,7 @@ def main() -> None:
 
     def no_write() -> None:
         def skip(scan: ScanId, services: dict[str, list[Any]], *rest: object) -> int:
-            return len(services["n"])
+            return len(services["pid"])
 
         store.write_analysis = skip  # type: ignore[method-assign,assignment]
         try:
