@@ -1,0 +1,953 @@
+"""The columnar Shodan import gives exactly what the per-record Python path gives.
+
+Each case imports the same file twice, each into its own fresh store: once with
+``columnar=True`` (DuckDB parses a chunk, SQL builds the transcripts; a chunk it cannot
+reproduce falls back) and once with ``columnar=False`` (``shodan._convert`` per record, the
+reference). Everything an import leaves behind is compared: the ImportResult's counts and
+problems, the transcripts (their JSON documents as dicts), the services (all columns but the
+profile and location ids), the ``findings`` view and the exported records; errors must be
+the same exception with the same message, and leave no scan behind.
+
+``run.CHUNK_BYTES`` is made small so a file spans many chunks, a host's ports fall into
+different chunks, and each hostile record of the variant files sits in a chunk of its own
+(or nearly): one that the columnar path wrongly accepts shows as a difference instead of
+being hidden by a neighbour that sends the whole chunk to the fallback.
+
+The input is generated, seeded: realistic files (hosts with several ports, adjacent and
+scattered), and the fixture's records with one field at a time set to hostile values.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import inspect
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from mxcensus.enrich.geo import GeoEnricher
+from mxcensus.importers import run, shodan
+from mxcensus.store.db import Store
+from tests.importers.conftest import fixture, store_state
+
+NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+FIXTURE = fixture("shodan-mail.json")
+RECORDS: list[dict[str, Any]] = [
+    orjson.loads(x) for x in FIXTURE.read_bytes().splitlines() if x.strip()
+]
+EXIM, EXCH_SMTP, EXCH_HTTPS, DOVECOT_IMAPS, DOVECOT_POP3, SSH, POSTFIX = RECORDS
+MAIL = [EXIM, EXCH_SMTP, EXCH_HTTPS, DOVECOT_IMAPS, DOVECOT_POP3, POSTFIX]
+
+HAVE_COLUMNAR = "columnar" in inspect.signature(run.import_files).parameters
+"""On main (before the columnar path exists) both imports take the Python path: the
+harness runs, the comparisons hold trivially, and the columnar_chunks assertions fail."""
+
+
+# -- running both paths ---------------------------------------------------------------
+
+
+class _FrozenDatetime(datetime):
+    """``datetime`` whose now() is :data:`NOW`: a banner without a time is stamped with the
+    import's "now", which would differ between the two imports."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _FrozenDatetime:
+        return cls.fromtimestamp(NOW.timestamp(), tz or UTC)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shodan, "datetime", _FrozenDatetime)
+
+
+@dataclass
+class Outcome:
+    """What one import left behind (or the error it raised and the store after it)."""
+
+    result: dict[str, Any] | None
+    chunks: int | None
+    transcripts: list[tuple[Any, ...]]
+    services: list[tuple[Any, ...]]
+    findings: list[tuple[Any, ...]]
+    records: list[bytes]
+    record_keys: list[tuple[Any, ...]]
+    error: tuple[str, str] | None = None
+    state: tuple[int, int, int] | None = None
+
+
+def _canon(value: Any) -> bytes:
+    """A JSON value in one form: keys sorted, so two documents compare as dicts do, except
+    that 1 and 1.0 (or True) are told apart."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _import(
+    tmp_path: Path,
+    tag: str,
+    paths: list[Path],
+    *,
+    columnar: bool,
+    enricher: bool,
+    strict: bool = False,
+) -> Outcome:
+    store = Store.open(tmp_path / f"{tag}-{'col' if columnar else 'py'}.duckdb")
+    try:
+        kw: dict[str, Any] = {"strict": strict, "enricher": GeoEnricher(()) if enricher else None}
+        if HAVE_COLUMNAR:
+            kw["columnar"] = columnar
+        try:
+            res = run.import_files(store, "shodan", [str(p) for p in paths], **kw)
+        except Exception as exc:  # noqa: BLE001 - compared, type and message, below
+            return Outcome(
+                None, None, [], [], [], [], [], (type(exc).__name__, str(exc)), store_state(store)
+            )
+        return _snapshot(store, res)
+    finally:
+        store.close()
+
+
+def _snapshot(store: Store, res: run.ImportResult) -> Outcome:
+    con = store.con
+    scan = res.scan
+    transcripts = sorted(
+        (*row[:7], _canon(orjson.loads(row[7])))
+        for row in con.execute(
+            "SELECT ip, port, protocol, transport, observed_at, outcome, source, data"
+            " FROM transcripts WHERE scan = ?",
+            [scan],
+        ).fetchall()
+    )
+    cur = con.execute("SELECT * EXCLUDE (scan, pid, gid) FROM services WHERE scan = ?", [scan])
+    names = [d[0] for d in cur.description]
+    services = []
+    for row in cur.fetchall():
+        values = list(row)
+        if "record" in names and values[names.index("record")] is not None:
+            record = orjson.loads(values[names.index("record")])
+            record.pop("scan", None)
+            values[names.index("record")] = _canon(record)
+        services.append(tuple(values))
+    services.sort(key=repr)
+    findings = sorted(
+        con.execute("SELECT * EXCLUDE (scan) FROM findings WHERE scan = ?", [scan]).fetchall(),
+        key=repr,
+    )
+    records = []
+    for r in store.iter_records(scan):
+        assert r.pop("scan") == scan
+        records.append(r)
+    return Outcome(
+        result={
+            "fmt": res.fmt,
+            "files": res.files,
+            "records": res.records,
+            "transcripts": res.transcripts,
+            "skipped": res.skipped,
+            "malformed": res.malformed,
+            "problems": [(p.path, p.line, p.message) for p in res.problems],
+            "services": res.services,
+            "analyzed": res.analyzed,
+            "bytes_read": res.bytes_read,
+        },
+        chunks=getattr(res, "columnar_chunks", None),
+        transcripts=transcripts,
+        services=services,
+        findings=findings,
+        # the export's order is (ip, port, protocol); ties (a port seen twice) in any order
+        records=sorted(_canon(r) for r in records),
+        record_keys=[(r["ip"], r["port"], r["protocol"]) for r in records],
+    )
+
+
+def _first_difference(name: str, col: list[Any], py: list[Any]) -> str:
+    for i, (a, b) in enumerate(zip(col, py, strict=False)):
+        if a != b:
+            return f"{name}[{i}] differs:\n  columnar: {a!r:.3000}\n  python:   {b!r:.3000}"
+    return f"{name}: {len(col)} rows (columnar) against {len(py)} (python)"
+
+
+def assert_same(col: Outcome, py: Outcome) -> None:
+    assert col.error == py.error, "the two paths end differently"
+    assert col.state == py.state
+    assert col.result == py.result
+    for name in ("transcripts", "services", "findings", "records", "record_keys"):
+        a, b = getattr(col, name), getattr(py, name)
+        assert a == b, _first_difference(name, a, b)
+
+
+def compare(
+    tmp_path: Path,
+    paths: list[Path],
+    *,
+    enrichers: tuple[bool, ...] = (True, False),
+    strict: bool = False,
+) -> list[Outcome]:
+    """Both paths on ``paths``, with each enricher setting; the columnar outcomes."""
+    got = []
+    for enricher in enrichers:
+        tag = f"{paths[0].name}-{'geo' if enricher else 'nogeo'}-{'strict' if strict else ''}"
+        col = _import(tmp_path, tag, paths, columnar=True, enricher=enricher, strict=strict)
+        py = _import(tmp_path, tag, paths, columnar=False, enricher=enricher, strict=strict)
+        assert_same(col, py)
+        assert py.chunks in (None, 0), "columnar=False must not take the columnar path"
+        got.append(col)
+    return got
+
+
+def write_lines(path: Path, lines: list[bytes], *, gz: bool = False, end: bytes = b"\n") -> Path:
+    data = b"".join(line + end for line in lines)
+    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
+    return path
+
+
+def dump(rec: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(rec)
+    except TypeError:  # an integer beyond 64 bits: json writes it
+        return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.fixture
+def chunk_bytes(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    def set_to(n: int) -> None:
+        monkeypatch.setattr(run, "CHUNK_BYTES", n, raising=HAVE_COLUMNAR)
+
+    set_to(4_000)
+    return set_to
+
+
+# -- realistic input ------------------------------------------------------------------
+
+_EXIM_VERSIONS = ("4.92", "4.94.2", "4.96", "4.97.1", "4.98", "4.87", "4.99.1")
+_OWA_BUILDS = ("15.1.2375.7", "15.1.2507.6", "15.2.1118.7", "15.0.1497.2", "15.2.1544.4")
+_PLACES: tuple[dict[str, str | None], ...] = (
+    {"country_code": "DE", "city": "Frankfurt am Main", "region_code": "HE"},
+    {"country_code": "AT", "city": "Vienna", "region_code": "9"},
+    {"country_code": "FR", "city": "Paris", "region_code": None},
+    {"country_code": "US", "city": "Ashburn", "region_code": "VA"},
+    {"country_code": "JP"},
+    {},
+)
+_NETS = (("AS64500", "Example Hosting GmbH"), ("AS64501", "Example Corp"), ("AS3320", "DTAG"))
+
+
+def _host_records(rng: random.Random, ip: str) -> list[dict[str, Any]]:
+    """One host's banners: an Exim, an Exchange, a Dovecot, a Postfix, or Exchange and Exim
+    mixed on one address (ports 25, 465, 587, 993, 443)."""
+    place = dict(rng.choice(_PLACES))
+    asn, org = rng.choice(_NETS)
+    name = f"mx{rng.randrange(1000)}.example.{rng.choice(['net', 'org', 'de'])}"
+    exim_v = rng.choice(_EXIM_VERSIONS)
+    owa = rng.choice(_OWA_BUILDS)
+
+    def exim(port: int) -> dict[str, Any]:
+        r = copy.deepcopy(EXIM)
+        r["data"] = r["data"].replace("4.92", exim_v).replace("mail.example.net", name)
+        r["version"] = exim_v
+        r["cpe23"] = [f"cpe:2.3:a:exim:exim:{exim_v}"]
+        if port == 587:
+            r.pop("ssl")
+        if port == 465:
+            r["_shodan"]["module"] = "smtps"
+        return dict(r, port=port)
+
+    def exchange(port: int) -> dict[str, Any]:
+        if port == 443:
+            r = copy.deepcopy(EXCH_HTTPS)
+            r["data"] = r["data"].replace("15.1.2375.7", owa)
+            r["http"]["html"] = r["http"]["html"].replace("15.1.2375", owa.rsplit(".", 1)[0])
+            return r
+        return dict(copy.deepcopy(EXCH_SMTP), port=port)
+
+    def dovecot(port: int) -> dict[str, Any]:
+        if port in (110, 995):
+            r = copy.deepcopy(DOVECOT_POP3)
+            if port == 995:
+                r["ssl"] = copy.deepcopy(DOVECOT_IMAPS["ssl"])
+                r["_shodan"]["module"] = "pop3-ssl"
+        else:
+            r = copy.deepcopy(DOVECOT_IMAPS)
+            if port == 143:
+                r["_shodan"]["module"] = "imap"
+                if rng.random() < 0.5:
+                    r.pop("ssl")
+        return dict(r, port=port)
+
+    def postfix(port: int) -> dict[str, Any]:
+        return dict(copy.deepcopy(POSTFIX), port=port)
+
+    kind = rng.randrange(6)
+    if kind == 0:
+        recs = [exim(p) for p in (25, 465, 587)]
+    elif kind == 1:
+        recs = [exchange(25), exchange(443)]
+    elif kind == 2:
+        recs = [dovecot(p) for p in rng.sample([110, 143, 993, 995], rng.randint(1, 4))]
+    elif kind == 3:
+        recs = [postfix(25), postfix(587), dovecot(993)]
+    elif kind == 4:
+        recs = [exim(25), exim(465), exim(587), dovecot(993), exchange(443)]
+    else:
+        recs = [postfix(25), dict(copy.deepcopy(SSH), port=22)]
+    when = datetime(2024, 3, 1, tzinfo=UTC).timestamp() + rng.randrange(30 * 86400)
+    for i, r in enumerate(recs):
+        r["ip_str"] = ip
+        r.pop("ip", None)
+        r["location"] = place
+        r["asn"], r["org"], r["isp"] = asn, org, org
+        r["hostnames"] = [name] if rng.random() < 0.7 else []
+        stamp = datetime.fromtimestamp(when + i * 37 + rng.random(), UTC)
+        r["timestamp"] = stamp.replace(tzinfo=None).isoformat(timespec="microseconds")
+    return recs
+
+
+def realistic(rng: random.Random, hosts: int, *, scatter: float = 0.5) -> list[bytes]:
+    """``hosts`` hosts' banners; a share ``scatter`` of them spread through the file."""
+    adjacent: list[dict[str, Any]] = []
+    scattered: list[dict[str, Any]] = []
+    for i in range(hosts):
+        v6 = rng.random() < 0.1
+        ip = f"2001:db8:{i // 65536:x}::{i % 65536:x}" if v6 else f"198.18.{i // 250}.{i % 250 + 1}"
+        recs = _host_records(rng, ip)
+        (scattered if rng.random() < scatter else adjacent).extend(recs)
+    out = list(adjacent)
+    for r in scattered:
+        out.insert(rng.randrange(len(out) + 1), r)
+    return [dump(r) for r in out]
+
+
+# -- hostile values -------------------------------------------------------------------
+
+_CUT = 1024  # _common.MAX_EXTRA: kept text is cut there
+HOSTILE: dict[str, Any] = {
+    "text": "Example 1.2 (Debian)",
+    "empty": "",
+    "blank": "  ",
+    "null": None,
+    "int": 7,
+    "zero": 0,
+    "negative": -3,
+    "bigint": 2**63 + 5,
+    "float": 2.5,
+    "float_whole": 3.0,
+    "float_exp": 1e300,
+    "float_small": 1e-7,
+    "negzero": -0.0,
+    "true": True,
+    "false": False,
+    "list": ["a", "b"],
+    "list_empty": [],
+    "list_one": ["only"],
+    "list_number": ["a", 1],
+    "list_float": [1.5, "c"],
+    "list_null": ["a", None],
+    "list_bool": [True, "b"],
+    "list_dict": ["a", {"x": 1}],
+    "list_nested": [["a"], "b"],
+    "dict": {"k": "v"},
+    "dict_empty": {},
+    "long_ascii": "x" * 5000,
+    "long_emoji_at_cut": "x" * (_CUT - 2) + "\U0001f600\U0001f389" + "y" * 10,
+    "long_emoji_over_cut": "x" * (_CUT - 1) + "\U0001f600" + "y" * 10,
+    "long_skin_tone": "a" * (_CUT - 1) + "\U0001f44d\U0001f3fd" + "b",
+    "long_flag": "a" * (_CUT - 1) + "\U0001f1e9\U0001f1ea",
+    "long_combining": "e" * (_CUT - 1) + "\u0301\u0301" + "z" * 5,
+    "long_combining_before": "e" * (_CUT - 2) + "\u0301" + "z" * 50,
+    "long_all_emoji": "\U0001f600" * 1100,
+    "long_latin1": "\xe4" * 1500,
+    "long_list": ["x" * 600, "y" * 600],
+    "long_list_number": ["x" * 1030, 5],
+    "control": "a\x00b\x01c\x1f\x7f\x85d",
+    "crlf": "a\r\nb\tc",
+    "html": "<script>alert(1)</script>&amp;<b>",
+    "formula": '=HYPERLINK("http://x")',
+    "unicode": "\xdcn\xefc\xf6d\xe9 \u2713 \u200b",
+    "bidi": "\u202eabc",
+    "quotes": "a\\b\"c'd",
+}
+
+
+def _put(rec: dict[str, Any], field: str, value: Any) -> None:
+    """Set a kept field, dotted for the nested ones (``http.title``)."""
+    if "." in field:
+        outer, inner = field.split(".")
+        if not isinstance(rec.get(outer), dict):
+            rec[outer] = {}
+        rec[outer][inner] = value
+    else:
+        rec[field] = value
+
+
+def _unique(rec: dict[str, Any], i: int, base: str = "100.64") -> dict[str, Any]:
+    rec = copy.deepcopy(rec)
+    rec.pop("ip", None)
+    rec["ip_str"] = f"{base}.{i // 250}.{i % 250 + 1}"
+    return rec
+
+
+def interleaved(variants: list[dict[str, Any] | bytes], *, seed: int) -> list[bytes]:
+    """Each variant after an ordinary record of another address (first line ordinary)."""
+    rng = random.Random(seed)
+    lines = []
+    for i, v in enumerate(variants):
+        lines.append(dump(_unique(rng.choice(MAIL), i, "100.100")))
+        lines.append(v if isinstance(v, bytes) else dump(v))
+    return lines
+
+
+KEPT_FIELDS = (
+    "product",
+    "version",
+    "info",
+    "os",
+    "isp",
+    "devicetype",
+    "cpe23",
+    "cpe",
+    "domains",
+    "_shodan.id",
+    "_shodan.module",
+    "http.title",
+    "http.server",
+    "http.host",
+    "location.country_code",
+    "location.city",
+    "location.region_code",
+    "asn",
+    "org",
+)
+
+
+def field_variants(field: str) -> list[dict[str, Any]]:
+    """The field set to every hostile value, on every mail template in turn (the http.*
+    fields on the HTTPS one and on an SMTP one, where ``http`` makes it a web banner)."""
+    out = []
+    templates = [EXCH_HTTPS, EXIM] if field.startswith("http.") else MAIL
+    for i, value in enumerate(HOSTILE.values()):
+        for j, t in enumerate(templates[i % len(templates) :][:2]):
+            rec = _unique(t, 2 * i + j)
+            _put(rec, field, value)
+            out.append(rec)
+    return out
+
+
+# -- the tests: ordinary data ---------------------------------------------------------
+
+
+def test_the_fixture(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(20_000)
+    (col, _) = compare(tmp_path, [FIXTURE])
+    assert col.chunks is not None and col.chunks >= 1, "the fixture took the fallback"
+    assert col.result is not None and col.result["transcripts"] == 6
+
+
+def test_the_fixture_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    (col,) = compare(tmp_path, [fixture("shodan-mail.json.gz")], enrichers=(True,))
+    assert col.chunks is not None and col.chunks >= 1
+
+
+@pytest.mark.parametrize("size", [2_000, 7_919, 20_000])
+def test_realistic_hosts_across_chunks(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], size: int
+) -> None:
+    chunk_bytes(size)
+    lines = realistic(random.Random(size), 120)
+    path = write_lines(tmp_path / "real.json", lines)
+    total = path.stat().st_size
+    (col, _) = compare(tmp_path, [path])
+    assert col.chunks is not None
+    # nothing in it needs the fallback: nearly every chunk is columnar
+    assert col.chunks >= max(1, total // size // 2), (col.chunks, total // size)
+
+
+def test_realistic_gz_and_several_files(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(5_000)
+    rng = random.Random(7)
+    a = write_lines(tmp_path / "a.json.gz", realistic(rng, 60), gz=True)
+    b = write_lines(tmp_path / "b.json", realistic(rng, 40, scatter=1.0))
+    (col,) = compare(tmp_path, [a, b], enrichers=(True,))
+    assert col.chunks is not None and col.chunks >= 2
+
+
+def test_realistic_crlf_and_no_final_newline(
+    tmp_path: Path, chunk_bytes: Callable[[int], None]
+) -> None:
+    chunk_bytes(3_000)
+    lines = realistic(random.Random(3), 30)
+    path = tmp_path / "crlf.json"
+    path.write_bytes(b"\r\n".join(lines))  # CRLF endings, the last line unterminated
+    compare(tmp_path, [path], enrichers=(True,))
+
+
+def test_one_chunk_columnar_and_fallback(
+    tmp_path: Path, chunk_bytes: Callable[[int], None]
+) -> None:
+    """A file of one chunk: ordinary, it goes columnar; with one malformed line, not."""
+    chunk_bytes(1_000_000)
+    lines = realistic(random.Random(11), 20)
+    (good,) = compare(tmp_path, [write_lines(tmp_path / "good.json", lines)], enrichers=(True,))
+    assert good.chunks == 1
+    bad_lines = [*lines[:10], b'{"port": 25, "ip_str": ', *lines[10:]]
+    (bad,) = compare(tmp_path, [write_lines(tmp_path / "bad.json", bad_lines)], enrichers=(True,))
+    assert bad.chunks == 0
+    assert bad.result is not None and bad.result["malformed"] == 1
+
+
+# -- the tests: one field at a time ---------------------------------------------------
+
+
+@pytest.mark.parametrize("field", KEPT_FIELDS)
+def test_kept_field_values(tmp_path: Path, chunk_bytes: Callable[[int], None], field: str) -> None:
+    chunk_bytes(2_000)
+    lines = interleaved(list(field_variants(field)), seed=len(field))
+    compare(tmp_path, [write_lines(tmp_path / "f.json", lines)])
+
+
+def _variant_file(tmp_path: Path, name: str, variants: list[dict[str, Any] | bytes]) -> Path:
+    return write_lines(tmp_path / f"{name}.json", interleaved(variants, seed=len(name)))
+
+
+def _on_templates(
+    make: Callable[[dict[str, Any], Any], dict[str, Any] | None],
+    values: list[Any],
+    templates: list[dict[str, Any]] = MAIL,
+) -> list[dict[str, Any] | bytes]:
+    out: list[dict[str, Any] | bytes] = []
+    n = 0
+    for value in values:
+        for t in templates:
+            rec = make(_unique(t, n), value)
+            n += 1
+            if rec is not None:
+                out.append(rec)
+    return out
+
+
+def _with(key: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    def make(rec: dict[str, Any], value: Any) -> dict[str, Any]:
+        if value is _MISSING:
+            rec.pop(key, None)
+        else:
+            rec[key] = value
+        return rec
+
+    return make
+
+
+_MISSING = object()
+
+
+ADDRESS_CASES: dict[str, dict[str, Any]] = {
+    "v6": {"ip_str": "2001:db8::25"},
+    "v6_noncanonical": {"ip_str": "2001:DB8:0:0:0:0:0:0025"},
+    "v6_mapped": {"ip_str": "::ffff:192.0.2.1"},
+    "v4_spaces": {"ip_str": " 10.0.0.1 "},
+    "v4_tab_newline": {"ip_str": "\t10.0.0.2\n"},
+    "v4_leading_zeros": {"ip_str": "010.000.000.001"},
+    "v4_short": {"ip_str": "10.1"},
+    "not_an_address": {"ip_str": "mail.example.net"},
+    "nul_inside": {"ip_str": "10.0.0.3\x00"},
+    "empty_with_int": {"ip_str": "", "ip": 3221226010},
+    "number_with_int": {"ip_str": 5, "ip": 3221226011},
+    "missing_with_v4_int": {"ip": 3221226012},
+    "missing_with_v6_int": {"ip": 2**32 + 7},
+    "missing_with_u64": {"ip": 2**64 - 1},
+    "missing_with_huge": {"ip": 2**64 + 1},
+    "missing_with_negative": {"ip": -1},
+    "missing_with_string": {"ip": "192.0.2.77"},
+    "missing_with_float": {"ip": 3221226013.0},
+    "missing_with_bool": {"ip": True},
+    "missing_with_null": {"ip": None},
+    "neither": {},
+    "null_with_int": {"ip_str": None, "ip": 3221226014},
+    "list": {"ip_str": ["10.0.0.4"]},
+}
+
+
+def test_addresses(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    variants: list[dict[str, Any] | bytes] = []
+    for n, (_, fields) in enumerate(ADDRESS_CASES.items()):
+        for j, t in enumerate((EXIM, EXCH_HTTPS, DOVECOT_POP3)):
+            rec = copy.deepcopy(t)
+            rec.pop("ip", None)
+            rec.pop("ip_str", None)
+            rec.update(fields)
+            rec["_shodan"]["id"] = f"addr-{n}-{j}"
+            variants.append(rec)
+    compare(tmp_path, [_variant_file(tmp_path, "addresses", variants)])
+
+
+def test_ports_and_transports(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    ports = ["25", 25.0, 25.5, True, False, 0, -25, 70000, 65535, 2**64, None, _MISSING, [25]]
+    transports = ["udp", _MISSING, "", None, "TCP", " tcp", 5, 0, False, ["tcp"]]
+    variants = _on_templates(_with("port"), ports) + _on_templates(_with("transport"), transports)
+    # a True port only makes a mail banner when the module says what it is
+    variants += [dict(_unique(EXIM, 900), port=True, _shodan={"module": "smtp"})]
+    compare(tmp_path, [_variant_file(tmp_path, "ports", variants)])
+
+
+def _module(rec: dict[str, Any], spec: tuple[int, str | None, str, str]) -> dict[str, Any]:
+    port, module, ssl, data = spec
+    rec["port"] = port
+    rec["_shodan"] = {"id": f"m{port}", "module": module} if module is not None else {}
+    http = rec.pop("http", None)
+    rec.pop("ssl", None)
+    if ssl in ("ssl", "ssl_http"):
+        rec["ssl"] = copy.deepcopy(EXIM["ssl"])
+    if ssl == "chain":
+        rec["ssl"] = {k: v for k, v in EXIM["ssl"].items() if k != "cert"}
+    if ssl == "noversions":
+        rec["ssl"] = {k: v for k, v in EXIM["ssl"].items() if k != "versions"}
+    if ssl in ("http", "ssl_http"):
+        rec["http"] = http or copy.deepcopy(EXCH_HTTPS["http"])
+    if data == "null":
+        rec["data"] = None
+    elif data == "number":
+        rec["data"] = 250
+    elif data == "missing":
+        rec.pop("data", None)
+    elif data == "list":
+        rec["data"] = ["220 a", "250 b"]
+    elif data == "dict":
+        rec["data"] = {"banner": "220 x"}
+    elif data == "nonascii":
+        rec["data"] = "220 m\xe4il \U0001f600 ESMTP\r\n250 OK\r\n"
+    elif data == "bare_lf":
+        rec["data"] = "220 a ESMTP\n250-b\n250 SIZE 1\n"
+    elif data == "long":
+        rec["data"] = "220 " + "x" * 70_000 + "\r\n"
+    return rec
+
+
+def test_modules_tls_and_data(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(3_000)
+    specs = []
+    for port, module in [
+        (22, "ssh"),
+        (25, "smtp"),
+        (25, "smtps"),
+        (25, "SMTP"),
+        (25, " smtp "),
+        (25, None),
+        (26, "smtp"),
+        (2525, "http"),
+        (80, "http"),
+        (443, "https"),
+        (8443, "https-simple-new"),
+        (443, None),
+        (465, "smtp"),
+        (465, None),
+        (587, "smtp"),
+        (993, "imap"),
+        (993, "imap-ssl"),
+        (995, "pop3"),
+        (143, "imap"),
+        (110, "pop3"),
+        (3389, "rdp"),
+        (8080, "ssh"),
+    ]:
+        for ssl in ("", "ssl", "http", "ssl_http", "chain", "noversions"):
+            specs.append((port, module, ssl, "keep"))
+    for data in ("null", "number", "missing", "list", "dict", "nonascii", "bare_lf", "long"):
+        for port, module in [(25, "smtp"), (993, "imap-ssl"), (110, "pop3"), (443, "https")]:
+            specs.append((port, module, "ssl" if port != 110 else "", data))
+            specs.append((port, module, "ssl_http", data))
+    variants = _on_templates(_module, specs, [EXIM])
+    compare(tmp_path, [_variant_file(tmp_path, "modules", variants)])
+
+
+def test_org_and_asn(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    variants: list[dict[str, Any] | bytes] = []
+    for org in (0, "", False, [], None, _MISSING, {}, "Org", ["A", "B"]):
+        for isp in ("Transit ISP", _MISSING, "", 5):
+            rec = _unique(EXCH_SMTP, len(variants))
+            for k, v in (("org", org), ("isp", isp)):
+                if v is _MISSING:
+                    rec.pop(k, None)
+                else:
+                    rec[k] = v
+            variants.append(rec)
+    for asn in ("AS3320", "as3320", " AS3320 ", 3320, "3320", "bogus", None, "", 0, -1, 2**32,
+                2**32 - 1, 3320.0, True, ["AS1"], "AS", "AS0", "AS4294967296"):  # fmt: skip
+        variants.append(dict(_unique(DOVECOT_IMAPS, len(variants)), asn=asn))
+    compare(tmp_path, [_variant_file(tmp_path, "orgasn", variants)])
+
+
+TIMESTAMPS = [
+    "2024-03-07T08:01:00.000000",
+    "2024-03-07T08:01:00.123456",
+    "2024-03-07 08:01:00.123456",
+    "2024-03-07T08:01:00.000000Z",
+    "2024-03-07T08:01:00Z",
+    "2024-03-07T08:01:00+02:00",
+    "2024-03-07T08:01:00.000000+02:00",
+    "2024-03-07T08:01:00.1234",
+    "2024-03-07T08:01:00.123456789",
+    "2024-03-07T08:01:00",
+    "2024-03-07",
+    "2024-03-07 08:01:00 UTC",
+    "20240307T080100",
+    1709798460,
+    1709798460.5,
+    0,
+    -1,
+    10**20,
+    "1709798460",
+    " 2024-03-07T08:01:00.000000 ",
+    "garbage",
+    "2024-13-07T08:01:00.000000",
+    "2024-02-30T08:01:00.000000",
+    "2024-03-07T24:00:00.000000",
+    "0001-01-01T00:00:00.000000",
+    "9999-12-31T23:59:59.999999",
+    "",
+    None,
+    _MISSING,
+    True,
+    ["2024-03-07"],
+    {"t": 1},
+]
+
+
+def test_timestamps(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    variants = _on_templates(_with("timestamp"), TIMESTAMPS, [EXIM, DOVECOT_POP3, EXCH_HTTPS])
+    compare(tmp_path, [_variant_file(tmp_path, "times", variants)])
+
+
+def test_hostnames(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    values = [[], ["a.example"], [5], [None], [True], [1.5], [["x"]], [""], ["b", "c"],
+              "string", "", _MISSING, None, 0, {"a": 1}, ["\U0001f600" * 300],
+              ["x" * 2000]]  # fmt: skip
+    variants = _on_templates(_with("hostnames"), values, [POSTFIX, EXCH_HTTPS])
+    compare(tmp_path, [_variant_file(tmp_path, "hostnames", variants)])
+
+
+def test_containers_of_the_wrong_type(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    wrong = ["text", "", [], ["x"], [{"module": "smtp"}], None, 5, True, _MISSING]
+    variants: list[dict[str, Any] | bytes] = []
+    for key in ("_shodan", "http", "location", "ssl"):
+        variants += _on_templates(_with(key), wrong, [EXIM, EXCH_HTTPS, DOVECOT_IMAPS])
+    # the inner parts of ssl, http and location
+    cert = EXIM["ssl"]["cert"]
+    for ssl in (
+        {"versions": "TLSv1.2"},
+        {"versions": ["TLSv1.3", 5, None]},
+        {"versions": [], "cipher": {"version": "TLSv1.2", "name": 7}},
+        {"cipher": "TLS_AES"},
+        {"cipher": None, "chain": None},
+        {"chain": [5, None, EXIM["ssl"]["chain"][0]]},
+        {"chain": "not a list"},
+        {"chain": ["-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"]},
+        {"cert": dict(cert, subject=["CN", "x"])},
+        {"cert": dict(cert, subject={})},
+        {"cert": dict(cert, serial="0a1b")},
+        {"cert": dict(cert, serial=None, issued="garbage", expires="20261399999999Z")},
+        {"cert": dict(cert, fingerprint="abc")},
+        {"cert": dict(cert, issuer=None)},
+        {"cert": "summary"},
+        {"cert": dict(cert, subject={"CN": "\U0001f600" * 3, "O": None, "C": 5})},
+    ):
+        full = copy.deepcopy(EXIM["ssl"])
+        full.update(ssl)
+        variants.append(dict(_unique(EXIM, len(variants), "100.65"), ssl=full))
+        variants.append(
+            dict(_unique(DOVECOT_IMAPS, len(variants), "100.65"), ssl=copy.deepcopy(full))
+        )
+    for http in (
+        {"status": "200"},
+        {"status": 200.0},
+        {"status": None, "location": "/owa/?x=1"},
+        {"location": "https://elsewhere/"},
+        {"location": 5},
+        {"html": None},
+        {"html": 5},
+        {"html": ["<a>"]},
+        {"html": "\U0001f600" * 5000},
+    ):
+        rec = _unique(EXCH_HTTPS, len(variants), "100.65")
+        rec["http"].update(http)
+        variants.append(rec)
+    compare(tmp_path, [_variant_file(tmp_path, "containers", variants)])
+
+
+def _dup(line: bytes, key: bytes, extra: bytes) -> bytes:
+    """The line with ``extra`` (a second value of ``key``) right after the first."""
+    at = line.index(b'"' + key + b'":')
+    end = line.index(b",", at)
+    return line[:end] + b',"' + key + b'":' + extra + line[end:]
+
+
+def raw_lines() -> list[bytes]:
+    """Lines that are not (or not quite) a banner as JSON; blank lines between them."""
+    base = [dump(_unique(t, i, "100.66")) for i, t in enumerate(MAIL * 3)]
+    deep = b"[" * 1100 + b"]" * 1100
+    return [
+        b"{not json",
+        b"",
+        b"   ",
+        b"\t\r",
+        b"[1, 2]",
+        b"[" + base[0] + b"]",
+        b"null",
+        b"5",
+        b'"a string"',
+        b"{}",
+        b'{"port": 25}',
+        _dup(base[1], b"port", b"26"),
+        _dup(base[2], b"port", b"26"),
+        _dup(base[3], b"ip_str", b'"10.9.9.9"'),
+        _dup(base[4], b"timestamp", b'"2020-01-01T00:00:00.000000"'),
+        base[5].replace(b'"_shodan":{', b'"_shodan":{"module":"ssh",'),
+        base[6].replace(b'"data":"', b'"data":"\\ud800'),
+        base[7].replace(b'"data":"', b'"data":"\\ud83d\\ude00\\u0000'),
+        base[8].replace(b'"data":"', b'"data":"\xff'),
+        base[9] + b" x",
+        b"\xef\xbb\xbf" + base[10],
+        base[11].replace(b'"opts":{}', b'"opts":' + deep),
+        base[12].replace(b'"opts":{}', b'"opts":{"big":' + str(2**70).encode() + b"}"),
+        base[13].replace(b'"opts":{}', b'"opts":{"inf":1e400}'),
+        base[14].replace(b'"opts":{}', b'"opts":{"nan":NaN}'),
+        base[15].replace(b'"port":', b'"Port":'),
+        base[16].replace(b'"opts":{}', b'"opts":{"nul":"\x00"}'),
+        base[17] + b"\r",
+    ]
+
+
+def test_raw_lines(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    lines = interleaved(list(raw_lines()), seed=5)
+    outs = compare(tmp_path, [write_lines(tmp_path / "raw.json", lines)])
+    assert outs[0].result is not None and outs[0].result["malformed"] >= 15
+
+
+def test_many_problems_keep_the_first(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """More malformed lines than ImportResult keeps, in many chunks: the same first ones."""
+    chunk_bytes(2_000)
+    rng = random.Random(9)
+    lines = realistic(rng, 40)
+    for i in range(60):
+        lines.insert(rng.randrange(1, len(lines)), b'{"port": %d, "ip_str": "x%d"}' % (25, i))
+    compare(tmp_path, [write_lines(tmp_path / "many.json", lines)], enrichers=(False,))
+
+
+def test_every_hostile_thing_at_once(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """All the variants shuffled into a realistic file, chunks of mixed content."""
+    chunk_bytes(9_000)
+    rng = random.Random(13)
+    lines = realistic(rng, 60)
+    extra = [dump(v) for f in KEPT_FIELDS[::3] for v in field_variants(f)] + raw_lines()
+    for line in extra:
+        lines.insert(rng.randrange(1, len(lines)), line)
+    compare(tmp_path, [write_lines(tmp_path / "all.json", lines)], enrichers=(True,))
+
+
+# -- the tests: errors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b'{"foo": 1}', b"[1]", b'{"port": 25}', b"not json", b'{"ip_str": "10.0.0.1"}'],
+)
+def test_first_line_not_shodan(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], first: bytes
+) -> None:
+    chunk_bytes(2_000)
+    path = write_lines(tmp_path / "wrong.json", [b"", first, *realistic(random.Random(1), 5)])
+    (col,) = compare(tmp_path, [path], enrichers=(True,))
+    assert col.error is not None and col.error[0] == "WrongFormatError"
+    assert col.state == (0, 0, 0)
+
+
+def test_first_line_invalid_json_object(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """A first line that starts like an object but does not parse is a malformed record;
+    the next line is then not checked for the format."""
+    chunk_bytes(2_000)
+    lines = [b"{bad", b'{"foo": 1}', *realistic(random.Random(2), 5)]
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "f.json", lines)], enrichers=(True,))
+    assert col.result is not None and col.result["malformed"] == 2
+
+
+def test_nothing_importable(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    first = dump(dict(_unique(EXIM, 1), port=70000))
+    lines = [first, *[b'{"port": "x%d", "ip": 1}' % i for i in range(50)]]
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "none.json", lines)], enrichers=(True,))
+    assert col.error is not None and col.error[0] == "WrongFormatError"
+
+
+def test_truncated_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    whole = write_lines(tmp_path / "whole.json.gz", realistic(random.Random(4), 80), gz=True)
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    (col,) = compare(tmp_path, [cut], enrichers=(True,))
+    assert col.error is not None and col.error[0] == "UnreadableInputError"
+    assert col.state == (0, 0, 0)
+    # after a good file, too: nothing of either is left
+    (col,) = compare(tmp_path, [whole, cut], enrichers=(False,))
+    assert col.error is not None and col.state == (0, 0, 0)
+
+
+def test_corrupt_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    data = bytearray(gzip.compress(b"\n".join(realistic(random.Random(5), 40)), mtime=0))
+    data[len(data) // 2 : len(data) // 2 + 40] = b"\x00" * 40
+    path = tmp_path / "corrupt.json.gz"
+    path.write_bytes(bytes(data))
+    (col,) = compare(tmp_path, [path], enrichers=(True,))
+    assert col.error is not None and col.error[0] == "UnreadableInputError"
+
+
+@pytest.mark.parametrize("where", ["early", "late"])
+def test_strict_stops_at_a_malformed_line(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], where: str
+) -> None:
+    chunk_bytes(2_000)
+    lines = realistic(random.Random(6), 40)
+    at = 3 if where == "early" else len(lines) - 2
+    lines.insert(at, dump(dict(_unique(EXIM, 7, "100.67"), port="25")))
+    path = write_lines(tmp_path / "strict.json", lines)
+    (col,) = compare(tmp_path, [path], enrichers=(True,), strict=True)
+    assert col.error is not None and col.error[0] == "MalformedRecordError"
+    assert col.state == (0, 0, 0)
+    assert f":{at + 1}" in col.error[1]
+
+
+def test_strict_on_good_input(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(2_000)
+    path = write_lines(tmp_path / "good.json", realistic(random.Random(8), 30))
+    (col,) = compare(tmp_path, [path], enrichers=(True,), strict=True)
+    assert col.chunks is not None and col.chunks >= 1
+
+
+# -- the harness itself ---------------------------------------------------------------
+
+
+def test_the_harness_sees_a_difference(tmp_path: Path) -> None:
+    """Two different imports do not compare equal: one field of one record changed."""
+    lines = realistic(random.Random(10), 10)
+    a = write_lines(tmp_path / "a.json", lines)
+    changed = orjson.loads(lines[3])
+    changed["org"] = changed["org"][::-1]  # the same length: the same bytes_read
+    b = write_lines(tmp_path / "b.json", [*lines[:3], dump(changed), *lines[4:]])
+    b_path = tmp_path / "a.json"
+    one = _import(tmp_path, "x", [a], columnar=False, enricher=True)
+    b.replace(b_path)  # the same path (it is in the result), other content
+    other = _import(tmp_path, "y", [b_path], columnar=False, enricher=True)
+    with pytest.raises(AssertionError, match=r"transcripts\[\d+\] differs"):
+        assert_same(one, other)
