@@ -339,7 +339,7 @@ class ImportAnalysis:
             loads = orjson.loads
             for first in range(0, split, _SPLIT_CHUNK):  # a chunk of hosts at a time
                 rows = con.execute(
-                    "SELECT data FROM transcripts WHERE scan = ? AND ip IN"
+                    "SELECT data FROM transcript_docs WHERE scan = ? AND ip IN"
                     " (SELECT ip FROM _import_split WHERE k > ? AND k <= ?) ORDER BY ip, port",
                     [scan, first, first + _SPLIT_CHUNK],
                 ).fetchall()

@@ -51,7 +51,7 @@ from mxcensus.importers.interface import (
 )
 from mxcensus.importers.registry import IMPORTERS
 from mxcensus.importers.shodan import ShodanImporter
-from mxcensus.importers.shodan_columnar import Staged, drop, stage
+from mxcensus.importers.shodan_columnar import Parts, Staged, drop, stage
 from mxcensus.model import ScanId, Transcript
 from mxcensus.pipeline import ImportAnalysis
 from mxcensus.serialize import transcript_row
@@ -323,6 +323,7 @@ def _import_chunked(
     (``shodan_columnar``) or, when it holds a record SQL cannot take exactly as Python
     would, record by record with its line numbers."""
     importer = ShodanImporter()
+    parts = Parts()
     good = 0
     bad: ProblemAt | None = None
     line = 0
@@ -332,21 +333,21 @@ def _import_chunked(
             report = partial(_report, progress, path, done_before, total, counts, raw)
         chunk_path = os.path.join(tmp, "chunk.json")
         while True:
-            lines, rest = _read_chunk(stream, path, line)
-            if not lines:
+            chunk, rest = _read_chunk(stream, path)
+            if not chunk and rest is None:
                 break
-            chunk = b"".join(lines)
             staged = None
             if rest is None:
                 with open(chunk_path, "wb") as fh:
                     fh.write(chunk)
                 with store.outside_transaction():
-                    staged = stage(store.con, chunk_path, now)
+                    staged = stage(store.con, chunk_path, now, parts)
             if staged is not None:
                 try:
                     _write_staged(store, scan, staged, analysis)
                 finally:
                     drop(store.con)
+                parts.stored(staged)
                 counts.columnar += 1
                 counts.records += staged.records
                 counts.transcripts += staged.transcripts
@@ -357,46 +358,42 @@ def _import_chunked(
                 if rest is not None:  # a line longer than MAX_LINE: the rest, line by line
                     stream_of = cast(BinaryIO, _Chained(chunk + rest, stream))
                 items = importer.read_docs(stream_of, path, line=line, first=line == 0, now=now)
-                g, b = _consume(store, scan, _guarded(items, path), path, counts, analysis,
-                                report)  # fmt: skip
+                g, b = _consume(store, scan, _guarded(items, path), path, counts, analysis, report)
                 good += g
                 bad = bad or b
                 if rest is not None:
                     break
-            line += len(lines)
+            line += chunk.count(b"\n")
             if report is not None:
                 report(0)
     _check_file(path, good, bad)
 
 
-def _read_chunk(stream: BinaryIO, path: str, before: int) -> tuple[list[bytes], bytes | None]:
-    """The next lines of ``stream``, about :data:`CHUNK_BYTES` of them; and the start of a
-    line longer than MAX_LINE that ends the chunk (None as a rule). Read errors are
-    import errors naming the last line read, as :func:`_guarded` names them."""
-    lines: list[bytes] = []
-    size = 0
-    readline = stream.readline
-    last = before  # the last line that holds something
+def _read_chunk(stream: BinaryIO, path: str) -> tuple[bytes, bytes | None]:
+    """The next whole lines of ``stream``, about :data:`CHUNK_BYTES` of them; and, as a
+    rule None, the start of a line longer than MAX_LINE that follows them. A read error
+    is the import error the record-by-record path gives for it (the file is read again
+    to find its line)."""
     try:
-        while size < CHUNK_BYTES:
-            got = readline(MAX_LINE)
-            if not got:
-                break
-            if len(got) >= MAX_LINE and not got.endswith(b"\n"):
-                return lines, got
-            lines.append(got)
-            size += len(got)
-            if not got.isspace():
-                last = before + len(lines)
-    except EOFError as exc:
-        raise UnreadableInputError(
-            path, f"truncated gzip: the file ends early after line {last} ({exc})", last + 1
-        ) from exc
-    except (gzip.BadGzipFile, zlib.error) as exc:
-        raise UnreadableInputError(path, f"corrupt gzip data: {exc}", last + 1) from exc
-    except OSError as exc:
-        raise UnreadableInputError(path, f"cannot read: {exc.strerror or exc}", last + 1) from exc
-    return lines, None
+        data = stream.read(CHUNK_BYTES)
+        if not data or data.endswith(b"\n"):
+            return data, None
+        tail = stream.readline(MAX_LINE)
+    except (EOFError, OSError, zlib.error):
+        _raise_read_error(path)
+        raise
+    if len(tail) >= MAX_LINE and not tail.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        return data[:cut], data[cut:] + tail
+    return data + tail, None
+
+
+def _raise_read_error(path: str) -> None:
+    """Raise the error :func:`_guarded` raises reading ``path`` record by record."""
+    importer = ShodanImporter()
+    with _opened(path) as (stream, _raw):
+        for _ in _guarded(importer.read_docs(stream, path), path):
+            pass
 
 
 class _Chained:
@@ -415,13 +412,32 @@ class _Chained:
 
 
 def _write_staged(store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis) -> None:
-    """A staged chunk's transcripts and services, in the import's transaction."""
-    store.con.execute(
+    """A staged chunk's transcripts, their fresh parts and services, in the import's
+    transaction."""
+    import pyarrow as pa
+
+    con = store.con
+    con.execute(
         "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
         " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"
-        " data FROM _sh_rows",
+        " data, steps_part, tls_part FROM _sh_rows",
         [scan],
     )
+    if staged.parts["id"]:
+        fresh = pa.table(
+            {
+                "id": pa.array(staged.parts["id"], pa.int64()),
+                # orjson's bytes, valid UTF-8: text without a second check
+                "part": pa.array(staged.parts["part"], pa.binary()).view(pa.string()),
+            }
+        )
+        con.register("_sh_parts", fresh)
+        try:
+            con.execute(
+                "INSERT INTO transcript_parts SELECT ? AS scan, id, part FROM _sh_parts", [scan]
+            )
+        finally:
+            con.unregister("_sh_parts")
     if staged.transcripts:
         analysis.add_staged("_sh_rows", staged.banners)
 
@@ -584,7 +600,7 @@ def _discard(store: Store, scan: ScanId) -> None:
     con = store.con
     try:
         con.execute("BEGIN TRANSACTION")
-        for table in (*DERIVED_TABLES, "transcripts", "progress"):
+        for table in (*DERIVED_TABLES, "transcripts", "transcript_parts", "progress"):
             con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
         con.execute("DELETE FROM scans WHERE id = ?", [scan])
         con.execute("COMMIT")

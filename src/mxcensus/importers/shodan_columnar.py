@@ -141,9 +141,7 @@ def _stage_sql(path: str) -> str:
 
 def _pair(name: str, value: str) -> str:
     """SQL: the JSON text of one kept field ``[name, value]``, NULL when it is not kept."""
-    return (
-        f"CASE WHEN {value} <> '' THEN concat('[\"{name}\",', to_json({value}), ']') END"
-    )
+    return f"CASE WHEN {value} <> '' THEN concat('[\"{name}\",', to_json({value}), ']') END"
 
 
 def _cut(v: str) -> str:
@@ -196,9 +194,38 @@ class Staged:
     records: int
     transcripts: int
     banners: list[Banner]
+    parts: dict[str, list[Any]]  # fresh transcript parts to store: id, part (JSON text)
+    remember: tuple[dict[bytes, int], dict[str, int]]  # their ids, once they are stored
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime) -> Staged | None:
+class Parts:
+    """The ids of the transcript parts (banner steps, TLS facts) an import has stored, by
+    their text, so later chunks refer to them instead of storing them again. Bounded: when
+    full it starts afresh (a part stored twice under two ids costs only space)."""
+
+    MAX = 16_384
+
+    def __init__(self) -> None:
+        self.steps: dict[bytes, int] = {}
+        self.tls: dict[str, int] = {}
+        self.next_id = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def stored(self, staged: Staged) -> None:
+        """The chunk's fresh parts are in the store: remember them."""
+        steps, tls = staged.remember
+        if len(self.steps) + len(steps) > self.MAX:
+            self.steps.clear()
+        self.steps.update(steps)
+        if len(self.tls) + len(tls) > self.MAX:
+            self.tls.clear()
+        self.tls.update(tls)
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts) -> Staged | None:
     """Stage the chunk at ``path`` (JSON lines) in ``_sh_rows``; None: it must be imported
     record by record (see the module's docstring). Run outside any transaction: a chunk
     DuckDB cannot parse fails only its own statement."""
@@ -213,7 +240,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime) -> Staged | 
         drop(con)
         return None
     try:
-        return _stage_rows(con, now)
+        return _stage_rows(con, now, parts)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, _Odd):
         drop(con)
         return None
@@ -223,7 +250,7 @@ class _Odd(Exception):
     """A distinct value whose Python result SQL cannot take as it is."""
 
 
-def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime) -> Staged:
+def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> Staged:
     import pyarrow as pa
 
     records = _count(con, "SELECT count(*) FROM _sh_raw")
@@ -271,23 +298,39 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime) -> Staged:
             keys[col].append(v)
         keys["bk"].append(len(banners))
         banners.append(Banner(port, *service))
-    # certificates: the tls document once per distinct ssl object
-    tls: dict[str, list[Any]] = {"ssl": [], "tls": []}
-    for (text,) in con.execute("SELECT DISTINCT ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall():
-        tls["ssl"].append(text)
-        tls["tls"].append(orjson.dumps(s._tls(orjson.loads(text))))
+    # the parts every transcript of a banner or certificate shares, stored once
+    fresh: dict[str, list[Any]] = {"id": [], "part": []}
+    new_steps: dict[bytes, int] = {}
+    new_tls: dict[str, int] = {}
+    steps_part = []
+    for b in banners:
+        text = orjson.dumps(b.steps)
+        got = parts.steps.get(text) or new_steps.get(text)
+        if got is None:
+            got = new_steps[text] = parts.new_id()
+            fresh["id"].append(got)
+            fresh["part"].append(text)
+        steps_part.append(got)
+    tls: dict[str, list[Any]] = {"ssl": [], "tls_part": []}
+    for (ssl,) in con.execute("SELECT DISTINCT ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall():
+        got = parts.tls.get(ssl) or new_tls.get(ssl)
+        if got is None:
+            got = new_tls[ssl] = parts.new_id()
+            fresh["id"].append(got)
+            fresh["part"].append(orjson.dumps(s._tls(orjson.loads(ssl))))
+        tls["ssl"].append(ssl)
+        tls["tls_part"].append(got)
     asns: dict[str, list[Any]] = {"asn_v": [], "asn": []}
     for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall():
         asns["asn_v"].append(v)
         asns["asn"].append(s._asn_text(v))
-    steps = [orjson.dumps(b.steps) for b in banners]
     bmap = pa.table(
         {
             **{k: pa.array(v) for k, v in keys.items() if k not in ("port",)},
             "port": pa.array(keys["port"], pa.string()),
             "protocol": pa.array([b.protocol for b in banners], pa.string()),
             "transport": pa.array([b.transport for b in banners], pa.string()),
-            "steps": pa.array(steps, pa.binary()).view(pa.string()),
+            "steps_part": pa.array(steps_part, pa.int64()),
         }
     )
     tables = {
@@ -305,7 +348,7 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime) -> Staged:
         "_sh_tls": pa.table(
             {
                 "ssl": pa.array(tls["ssl"], pa.string()),
-                "tls": pa.array(tls["tls"], pa.binary()).view(pa.string()),
+                "tls_part": pa.array(tls["tls_part"], pa.int64()),
             }
         ),
         "_sh_asns": pa.table(
@@ -326,7 +369,7 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime) -> Staged:
     if bad:
         raise _Odd(f"{bad} times DuckDB cannot read")
     transcripts = _count(con, "SELECT count(*) FROM _sh_rows")
-    return Staged(records, transcripts, banners)
+    return Staged(records, transcripts, banners, fresh, (new_steps, new_tls))
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -354,14 +397,14 @@ _BANNER_JOIN = " AND ".join(
 _ROWS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _sh_rows AS
 WITH r2 AS (
-    SELECT r.rid, b.bk, b.protocol, b.transport, b.steps,
+    SELECT r.rid, b.bk, b.protocol, b.transport, b.steps_part,
            CAST(r.port_j AS INTEGER) AS port,
            CASE WHEN r.ip_s IS NOT NULL AND {_CANONICAL_V4.replace("ip_s", "r.ip_s")}
                 THEN r.ip_s ELSE i.ip END AS ip,
            CASE WHEN r.ts IS NOT NULL AND {_SHODAN_TIME.replace("ts", "r.ts")}
                 THEN r.ts || '+00:00' ELSE t.obs END AS obs,
            CASE WHEN len(r.hostnames) > 0 THEN r.hostnames[1] ELSE '' END AS hostname,
-           x.tls,
+           x.tls_part,
            nullif({_cut("r.cc")}, '') AS g_country, nullif({_cut("r.city")}, '') AS g_city,
            nullif(a.asn, '') AS g_asn, nullif({_cut(_ORG)}, '') AS g_org,
            {_extra_sql()} AS extra
@@ -374,12 +417,11 @@ WITH r2 AS (
     WHERE coalesce(nullif(r.tr, ''), 'tcp') = 'tcp'
 )
 SELECT rid, bk, ip, port, protocol, transport, obs, left(obs, 10) AS day, hostname,
-       g_country, g_city, g_asn, g_org,
+       g_country, g_city, g_asn, g_org, steps_part, tls_part,
        concat('{{"ip":', to_json(ip), ',"port":', port, ',"protocol":', to_json(protocol),
               ',"transport":', to_json(transport), ',"observed_at":', to_json(obs),
-              ',"outcome":"ok","steps":', steps, ',"tls":', coalesce(tls, 'null'),
-              ',"error":"","duration_ms":0,"hostname":', to_json(hostname),
-              ',"source":"shodan","extra":', extra, '}}') AS data
+              ',"outcome":"ok","error":"","duration_ms":0,"hostname":', to_json(hostname),
+              ',"source":"shodan","extra":', extra) AS data
 FROM r2
 """
 

@@ -426,7 +426,7 @@ class Store:
 
     def iter_transcripts(self, scan: ScanId, batch: int = 10_000) -> Iterator[Transcript]:
         cur = self.con.cursor()
-        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
                 yield transcript_from_dict(orjson.loads(data))
@@ -435,7 +435,7 @@ class Store:
         """:meth:`iter_transcripts` in their stored JSON form (``serialize``), without
         building the transcripts: what the analysis reads."""
         cur = self.con.cursor()
-        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
         loads = orjson.loads
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
