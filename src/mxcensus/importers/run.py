@@ -161,6 +161,7 @@ def import_files(
     services = None
     chunked = columnar and analyze and isinstance(importer, ShodanImporter)
     now = datetime.now(UTC)
+    parts = Parts()  # the ids of transcript parts, unique in the scan
     scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
     try:
         with store.transaction():
@@ -169,7 +170,7 @@ def import_files(
                 for p, size in zip(files, sizes, strict=True):
                     if chunked and analysis is not None:
                         _import_chunked(store, scan, p, counts, done_before, total, progress,
-                                        analysis, now)  # fmt: skip
+                                        analysis, now, parts)  # fmt: skip
                     else:
                         _import_one(
                             store, scan, read, p, counts, done_before, total, progress, analysis
@@ -318,12 +319,12 @@ def _import_chunked(
     progress: Progress | None,
     analysis: ImportAnalysis,
     now: datetime,
+    parts: Parts,
 ) -> None:
     """A Shodan file, a chunk of lines at a time: each staged and analysed by SQL
     (``shodan_columnar``) or, when it holds a record SQL cannot take exactly as Python
     would, record by record with its line numbers."""
     importer = ShodanImporter()
-    parts = Parts()
     good = 0
     bad: ProblemAt | None = None
     line = 0
