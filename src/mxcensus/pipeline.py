@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -198,6 +198,127 @@ class ImportAnalysis:
         self.written += n
         return n
 
+    def add_staged(self, table: str, banners: Sequence[StagedBanner]) -> int:
+        """Analyse and write the services of a chunk staged in the temporary DuckDB table
+        ``table``, one row per transcript: ``rid`` (its order in the chunk), ``bk`` (its
+        banner in ``banners``), ``ip``, ``port``, ``protocol``, ``transport``, ``obs`` (the
+        stored time, ISO 8601), ``day`` (its first ten characters), ``hostname`` and the
+        ``geo.*`` values of its ``extra`` (``g_country``, ``g_city``, ``g_asn``, ``g_org``,
+        NULL when absent); ``extra`` must hold no field identify reads.
+
+        Python works once per banner (identify), per (banner, day) (assess), per location
+        hint, and per service only for hosts with several services in the chunk; SQL joins
+        the results to the rows. What it writes is what :meth:`add` writes for the same
+        transcripts (the tests compare both)."""
+        import pyarrow as pa
+
+        con, batch, enricher = self.store.con, self._batch, self.enricher
+        own = [
+            identify_doc({"protocol": b.protocol, "steps": b.steps, "outcome": _OK, "port": b.port})
+            for b in banners
+        ]
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _st_multi AS SELECT ip FROM {table}"
+            " GROUP BY ip HAVING count(*) > 1"
+        )
+        single = f"{table} t ANTI JOIN _st_multi m ON m.ip = t.ip"
+        pmap: dict[str, list[Any]] = {"bk": [], "day": [], "pid": []}
+        for bk, day, obs, ip in con.execute(
+            f"SELECT t.bk, t.day, min(t.obs), min(t.ip) FROM {single} GROUP BY t.bk, t.day"
+        ).fetchall():
+            b = banners[bk]
+            prof = batch.profile_for(own[bk], _assess_doc(b, ip, obs))
+            pmap["bk"].append(bk)
+            pmap["day"].append(day)
+            pmap["pid"].append(prof.pid)
+        ghint: dict[str, list[Any]] = {k: [] for k in (*_HINT, "gid")}
+        gip: dict[str, list[Any]] = {"ip": [], "gid": []}
+        hints = con.execute(
+            f"SELECT {', '.join('t.' + k for k in _HINT)}, min(t.ip) FROM {single} GROUP BY ALL"
+        ).fetchall()
+        for *values, ip in hints:
+            hint = _hint_pairs(values)
+            gid, everywhere = batch.location_for(ip, hint, "shodan", enricher)
+            if everywhere:
+                for k, v in zip(_HINT, values, strict=True):
+                    ghint[k].append(v)
+                ghint["gid"].append(gid)
+                continue
+            where = " AND ".join(f"t.{k} IS NOT DISTINCT FROM ?" for k in _HINT)
+            for (addr,) in con.execute(
+                f"SELECT DISTINCT t.ip FROM {single} WHERE {where}", values
+            ).fetchall():
+                gip["ip"].append(addr)
+                gip["gid"].append(batch.location_for(addr, hint, "shodan", enricher)[0])
+        hmap: dict[str, list[Any]] = {"rid": [], "pid": [], "gid": []}
+        rows = con.execute(
+            f"SELECT t.rid, t.ip, t.bk, t.obs, {', '.join('t.' + k for k in _HINT)}"
+            f" FROM {table} t SEMI JOIN _st_multi m ON m.ip = t.ip ORDER BY t.ip, t.port, t.rid"
+        ).fetchall()
+        for ip, group in itertools.groupby(rows, key=lambda r: r[1]):
+            host = list(group)
+            found = [own[r[2]] for r in host]
+            combined = combine_shared(found)
+            gid = batch.location_for(ip, _hint_pairs(host[0][4:]), "shodan", enricher)[0]
+            for r, ident in zip(host, found, strict=True):
+                b = banners[r[2]]
+                prof = batch.profile_for(_service_ident(ident, combined), _assess_doc(b, ip, r[3]))
+                hmap["rid"].append(r[0])
+                hmap["pid"].append(prof.pid)
+                hmap["gid"].append(gid)
+        tables = {
+            "_st_pmap": pa.table(
+                {
+                    "bk": pa.array(pmap["bk"], pa.int64()),
+                    "day": pa.array(pmap["day"], pa.string()),
+                    "pid": pa.array(pmap["pid"], pa.int64()),
+                }
+            ),
+            "_st_ghint": pa.table(
+                {
+                    **{k: pa.array(ghint[k], pa.string()) for k in _HINT},
+                    "gid": pa.array(ghint["gid"], pa.int64()),
+                }
+            ),
+            "_st_gip": pa.table(
+                {"ip": pa.array(gip["ip"], pa.string()), "gid": pa.array(gip["gid"], pa.int64())}
+            ),
+            "_st_hmap": pa.table({k: pa.array(v, pa.int64()) for k, v in hmap.items()}),
+            "_st_banner": pa.table(
+                {
+                    "bk": pa.array(range(len(banners)), pa.int64()),
+                    "banner": pa.array([_banner(b.steps) for b in banners], pa.string()),
+                }
+            ),
+        }
+        hint_join = " AND ".join(f"g.{k} IS NOT DISTINCT FROM t.{k}" for k in _HINT)
+        rows_sql = f"""
+            SELECT coalesce(h.pid, p.pid) AS pid, coalesce(h.gid, g.gid, a.gid) AS gid,
+                   t.ip, t.port, t.protocol, t.transport, t.obs AS observed_at,
+                   '{_OK}' AS outcome, 'shodan' AS source, nullif(t.hostname, '') AS hostname,
+                   b.banner
+            FROM {table} t
+            JOIN _st_banner b ON b.bk = t.bk
+            LEFT JOIN _st_hmap h ON h.rid = t.rid
+            LEFT JOIN _st_pmap p ON h.rid IS NULL AND p.bk = t.bk AND p.day = t.day
+            LEFT JOIN _st_ghint g ON h.rid IS NULL AND {hint_join}
+            LEFT JOIN _st_gip a ON h.rid IS NULL AND a.ip = t.ip
+        """
+        try:
+            for name, arrow in tables.items():
+                con.register(name, arrow)
+            n = batch.write(
+                self.store,
+                after=(f"INSERT INTO {self._SEEN} SELECT DISTINCT ip FROM _svc",),
+                rows_sql=rows_sql,
+            )
+        finally:
+            for name in tables:
+                con.unregister(name)
+            con.execute("DROP TABLE IF EXISTS _st_multi")
+        self.written += n
+        return n
+
     def finish(self, progress: Progress | None = None) -> int:
         """Analyse again the hosts that were in more than one batch; the services written."""
         con, scan = self.store.con, self.scan
@@ -218,7 +339,7 @@ class ImportAnalysis:
             loads = orjson.loads
             for first in range(0, split, _SPLIT_CHUNK):  # a chunk of hosts at a time
                 rows = con.execute(
-                    "SELECT data FROM transcripts WHERE scan = ? AND ip IN"
+                    "SELECT data FROM transcript_docs WHERE scan = ? AND ip IN"
                     " (SELECT ip FROM _import_split WHERE k > ? AND k <= ?) ORDER BY ip, port",
                     [scan, first, first + _SPLIT_CHUNK],
                 ).fetchall()
@@ -255,6 +376,42 @@ _SPLIT_CHUNK = 2_000
 def _port(doc: dict[str, Any]) -> int:
     port: int = doc["port"]
     return port
+
+
+class StagedBanner(Protocol):
+    """One distinct banner of a staged chunk (``importers.shodan_columnar.Banner``)."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def transport(self) -> str: ...
+    @property
+    def steps(self) -> list[dict[str, Any]]: ...
+
+
+_OK = Outcome.OK.value
+_HINT = ("g_country", "g_city", "g_asn", "g_org")
+_HINT_KEYS = ("geo.country", "geo.city", "geo.asn", "geo.org")
+
+
+def _hint_pairs(values: Sequence[Any]) -> list[tuple[str, str]]:
+    """The ``geo.*`` pairs of ``extra`` from the staged hint columns, in ``extra``'s order."""
+    return [(k, v) for k, v in zip(_HINT_KEYS, values, strict=True) if v is not None]
+
+
+def _assess_doc(b: StagedBanner, ip: str, observed: str) -> dict[str, Any]:
+    """What :meth:`_Batch.profile_for` reads of a staged service."""
+    return {
+        "ip": ip,
+        "port": b.port,
+        "protocol": b.protocol,
+        "transport": b.transport,
+        "observed_at": observed,
+        "outcome": _OK,
+        "steps": b.steps,
+    }
 
 
 def analyze_scan_reference(
@@ -447,7 +604,7 @@ class _Batch:
                 key = (id(ident), observed[:10], doc["transport"], *_ehlo_replies(doc["steps"]))
             else:
                 key = (id(ident), observed[:10])
-            hit = assessed.get(key)
+            hit = assessed.get(key)  # inline: this runs once per service
             prof = self._profile(ident, doc, key) if hit is None else hit[1]
             pid = prof.pid
             used[pid] = prof
@@ -466,6 +623,37 @@ class _Batch:
                     banner(doc["steps"]),
                 )
             )
+
+    def profile_for(self, ident: Identification, doc: dict[str, Any]) -> _Profile:
+        """The profile of a service identified as ``ident`` (``doc``: what ``assess`` reads of
+        it, as in :meth:`add_host`), noted as used by this batch."""
+        observed = doc["observed_at"]
+        key: tuple[Any, ...]
+        if ident.product in EHLO_PRODUCTS:
+            key = (id(ident), observed[:10], doc["transport"], *_ehlo_replies(doc["steps"]))
+        else:
+            key = (id(ident), observed[:10])
+        hit = self._assessed.get(key)
+        prof = self._profile(ident, doc, key) if hit is None else hit[1]
+        self.used[prof.pid] = prof
+        return prof
+
+    def location_for(
+        self, ip: str, hint: Sequence[tuple[str, str]], source: str, enricher: Enricher | None
+    ) -> tuple[int, bool]:
+        """The gid of a host at ``ip`` whose first service's ``extra`` held the ``geo.*``
+        pairs ``hint``, as :meth:`add_host` finds it, noted as used; and whether every address
+        with that hint has the same location (the enricher looks nothing up per address)."""
+        if enricher is None:
+            gid, grow = self.geos.get(None)
+            everywhere = True
+        else:
+            gid, grow = self._located({"ip": ip, "source": source, "extra": list(hint)}, enricher)
+            everywhere = isinstance(enricher, GeoEnricher) and enricher.same_everywhere(
+                hint_from_extra(hint, source)
+            )
+        self.used_geo[gid] = grow
+        return gid, everywhere
 
     def _located(self, first: dict[str, Any], enricher: Enricher) -> tuple[int, tuple[Any, ...]]:
         """The location of a host (``first``: its first service), remembered by the
@@ -528,8 +716,10 @@ class _Batch:
         self._assessed[key] = (ident, prof)  # ident kept alive: its id stays its own
         return prof
 
-    def write(self, store: Store, after: Sequence[str] = ()) -> int:
-        if not self.size:
+    def write(self, store: Store, after: Sequence[str] = (), rows_sql: str | None = None) -> int:
+        """Write the batch's services (``rows_sql``: a query giving them, the
+        ANALYSIS_SERVICE_COLUMNS, instead of :attr:`rows`) and what they use."""
+        if rows_sql is None and not self.size:
             return 0
         profiles: dict[str, list[Any]] = {c: [] for c in PROFILE_COLUMNS}
         verdicts: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
@@ -551,9 +741,13 @@ class _Batch:
             geos["fresh"].append(gid not in stored)
             for c, v in zip(GEO_COLUMNS[2:], grow, strict=True):
                 geos[c].append(v)
-        columns = map(list, zip(*self.rows, strict=True))
-        cols = dict(zip(ANALYSIS_SERVICE_COLUMNS, columns, strict=True))
-        written = store.write_analysis(self.scan, cols, profiles, verdicts, geos, after)
+        services: dict[str, list[Any]] | str
+        if rows_sql is None:
+            columns = map(list, zip(*self.rows, strict=True))
+            services = dict(zip(ANALYSIS_SERVICE_COLUMNS, columns, strict=True))
+        else:
+            services = rows_sql
+        written = store.write_analysis(self.scan, services, profiles, verdicts, geos, after)
         for prof in fresh:  # only once the transaction holds them
             prof.stored = True
         stored.update(self.used_geo)

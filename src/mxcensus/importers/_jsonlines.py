@@ -31,11 +31,14 @@ def read_json_lines(
     looks_right: Callable[[dict[str, Any]], bool],
     convert: Convert[T],
     what: str,
+    start: int = 0,
+    first: bool = True,
 ) -> Iterator[tuple[int, T | ImportProblem | Skipped]]:
-    first = True
+    """``start``: lines of the file before ``stream`` (a later chunk of it); ``first``: its
+    first record decides whether the file is this format at all (False for a later chunk)."""
     loads = orjson.loads
     readline = stream.readline
-    n = 0
+    n = start
     while True:  # iter_lines, inline: one generator less per record
         line = readline(MAX_LINE)
         if not line:

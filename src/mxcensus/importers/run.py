@@ -19,11 +19,14 @@ import gzip
 import io
 import logging
 import os
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -33,6 +36,7 @@ import orjson
 from mxcensus.enrich.geo import GeoEnricher
 from mxcensus.enrich.interface import Enricher
 from mxcensus.errors import UsageError
+from mxcensus.importers._common import MAX_LINE
 from mxcensus.importers.interface import (
     DocImporter,
     DocItem,
@@ -46,6 +50,8 @@ from mxcensus.importers.interface import (
     WrongFormatError,
 )
 from mxcensus.importers.registry import IMPORTERS
+from mxcensus.importers.shodan import ShodanImporter
+from mxcensus.importers.shodan_columnar import Parts, Staged, drop, stage
 from mxcensus.model import ScanId, Transcript
 from mxcensus.pipeline import ImportAnalysis
 from mxcensus.serialize import transcript_row
@@ -101,6 +107,7 @@ class ImportResult:
     analyzed: bool  # False: import_files(analyze=False), transcripts only
     bytes_read: int
     seconds: float
+    columnar_chunks: int = 0  # chunks the columnar path imported (the rest record by record)
 
 
 Progress = Callable[[ImportProgress], None]
@@ -117,10 +124,13 @@ def import_files(
     progress: Progress | None = None,
     enricher: Enricher | None = None,
     analyze: bool = True,
+    columnar: bool = True,
 ) -> ImportResult:
     """Import ``paths`` (all of format ``fmt``) as one scan of kind ``import`` and analyse it.
 
     ``analyze=False`` stops after the transcripts (benchmarks of the import alone).
+    ``columnar=False`` imports Shodan files record by record, as other formats are (the
+    reference the columnar path is tested against).
     """
     importer = IMPORTERS.get(fmt)
     if importer is None:
@@ -149,15 +159,22 @@ def import_files(
     counts = _Counts()
     done_before = 0
     services = None
+    chunked = columnar and analyze and isinstance(importer, ShodanImporter)
+    now = datetime.now(UTC)
+    parts = Parts()  # the ids of transcript parts, unique in the scan
     scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
     try:
         with store.transaction():
             analysis = ImportAnalysis(store, scan, enricher) if analyze else None
             with _no_cyclic_gc():
                 for p, size in zip(files, sizes, strict=True):
-                    _import_one(
-                        store, scan, read, p, counts, done_before, total, progress, analysis
-                    )
+                    if chunked and analysis is not None:
+                        _import_chunked(store, scan, p, counts, done_before, total, progress,
+                                        analysis, now, parts)  # fmt: skip
+                    else:
+                        _import_one(
+                            store, scan, read, p, counts, done_before, total, progress, analysis
+                        )
                     done_before += size
             if analysis is not None:
                 services = _finish_analysis(analysis, progress, counts, total)
@@ -178,6 +195,7 @@ def import_files(
         analyzed=services is not None,
         bytes_read=total,
         seconds=time.perf_counter() - started,
+        columnar_chunks=counts.columnar,
     )
 
 
@@ -189,6 +207,7 @@ class _Counts:
         self.malformed = 0
         self.problems: list[ProblemAt] = []
         self.batches = 0
+        self.columnar = 0  # chunks imported by the columnar path
 
 
 def _import_one(
@@ -202,54 +221,226 @@ def _import_one(
     progress: Progress | None,
     analysis: ImportAnalysis | None,
 ) -> None:
+    with _opened(path) as (stream, raw):
+        report = None
+        if progress is not None:
+            report = partial(_report, progress, path, done_before, total, counts, raw)
+        good, bad = _consume(store, scan, _guarded(read(stream, path), path), path, counts,
+                             analysis, report)  # fmt: skip
+        _check_file(path, good, bad)
+        if report is not None:
+            report(0)
+
+
+def _report(
+    progress: Progress,
+    path: str,
+    done_before: int,
+    total: int,
+    counts: _Counts,
+    raw: BinaryIO,
+    pending: int,
+) -> None:
+    progress(_progress(path, done_before + raw.tell(), total, counts, pending))
+
+
+def _check_file(path: str, good: int, bad: ProblemAt | None) -> None:
+    if good == 0 and bad is not None:
+        raise WrongFormatError(
+            path, f"no record could be imported; the first: line {bad.line}: {bad.message}"
+        )
+
+
+def _consume(
+    store: Store,
+    scan: ScanId,
+    items: Iterator[Item | DocItem],
+    path: str,
+    counts: _Counts,
+    analysis: ImportAnalysis | None,
+    report: Callable[[int], None] | None,
+) -> tuple[int, ProblemAt | None]:
+    """Write and analyse an importer's items; (records that imported or were skipped, the
+    first malformed one)."""
     batch: list[Transcript] = []
     docs: list[TranscriptDoc] = []  # the same from a DocImporter
     last_line = -1
     file_good = 0
     file_bad: ProblemAt | None = None
     since = 0
-    with _opened(path) as (stream, raw):
-        for line, item in _guarded(read(stream, path), path):
-            if line != last_line:
-                counts.records += 1
-                last_line = line
-                since += 1
-            if isinstance(item, dict):
-                docs.append(item)
-                file_good += 1
-                if len(docs) >= BATCH:
-                    _write_docs(store, scan, docs, analysis, counts)
-                    docs = []
-            elif isinstance(item, Transcript):
-                batch.append(item)
-                file_good += 1
-                if len(batch) >= BATCH:
-                    _write(store, scan, batch, analysis, counts)
-                    batch = []
-            elif isinstance(item, ImportProblem):
-                counts.malformed += 1
-                at = ProblemAt(path, item.line, item.message)
-                file_bad = file_bad or at
-                if len(counts.problems) < MAX_PROBLEMS_KEPT:
-                    counts.problems.append(at)
-            elif isinstance(item, Skipped):
-                counts.skipped += 1
-                file_good += 1
-            if progress is not None and since >= _PROGRESS_EVERY:
-                since = 0
-                pending = len(batch) + len(docs)
-                progress(_progress(path, done_before + raw.tell(), total, counts, pending))
-        if batch:
-            _write(store, scan, batch, analysis, counts)
-        if docs:
-            _write_docs(store, scan, docs, analysis, counts)
-        if file_good == 0 and file_bad is not None:
-            raise WrongFormatError(
-                path,
-                f"no record could be imported; the first: line {file_bad.line}: {file_bad.message}",
-            )
+    for line, item in items:
+        if line != last_line:
+            counts.records += 1
+            last_line = line
+            since += 1
+        if isinstance(item, dict):
+            docs.append(item)
+            file_good += 1
+            if len(docs) >= BATCH:
+                _write_docs(store, scan, docs, analysis, counts)
+                docs = []
+        elif isinstance(item, Transcript):
+            batch.append(item)
+            file_good += 1
+            if len(batch) >= BATCH:
+                _write(store, scan, batch, analysis, counts)
+                batch = []
+        elif isinstance(item, ImportProblem):
+            counts.malformed += 1
+            at = ProblemAt(path, item.line, item.message)
+            file_bad = file_bad or at
+            if len(counts.problems) < MAX_PROBLEMS_KEPT:
+                counts.problems.append(at)
+        elif isinstance(item, Skipped):
+            counts.skipped += 1
+            file_good += 1
+        if report is not None and since >= _PROGRESS_EVERY:
+            since = 0
+            report(len(batch) + len(docs))
+    if batch:
+        _write(store, scan, batch, analysis, counts)
+    if docs:
+        _write_docs(store, scan, docs, analysis, counts)
+    return file_good, file_bad
+
+
+CHUNK_BYTES = 64 * 1024 * 1024
+"""Bytes of a Shodan file the columnar path stages at a time (whole lines; ~50,000
+banners): large enough that per-chunk costs vanish, small enough for constant memory."""
+
+
+def _import_chunked(
+    store: Store,
+    scan: ScanId,
+    path: str,
+    counts: _Counts,
+    done_before: int,
+    total: int,
+    progress: Progress | None,
+    analysis: ImportAnalysis,
+    now: datetime,
+    parts: Parts,
+) -> None:
+    """A Shodan file, a chunk of lines at a time: each staged and analysed by SQL
+    (``shodan_columnar``) or, when it holds a record SQL cannot take exactly as Python
+    would, record by record with its line numbers."""
+    importer = ShodanImporter()
+    good = 0
+    bad: ProblemAt | None = None
+    line = 0
+    with _opened(path) as (stream, raw), tempfile.TemporaryDirectory(prefix="mxcensus-") as tmp:
+        report = None
         if progress is not None:
-            progress(_progress(path, done_before + raw.tell(), total, counts, 0))
+            report = partial(_report, progress, path, done_before, total, counts, raw)
+        chunk_path = os.path.join(tmp, "chunk.json")
+        while True:
+            chunk, rest = _read_chunk(stream, path)
+            if not chunk and rest is None:
+                break
+            staged = None
+            if rest is None:
+                with open(chunk_path, "wb") as fh:
+                    fh.write(chunk)
+                with store.outside_transaction():
+                    staged = stage(store.con, chunk_path, now, parts)
+            if staged is not None:
+                try:
+                    _write_staged(store, scan, staged, analysis)
+                finally:
+                    drop(store.con)
+                parts.stored(staged)
+                counts.columnar += 1
+                counts.records += staged.records
+                counts.transcripts += staged.transcripts
+                counts.skipped += staged.records - staged.transcripts
+                good += staged.records
+            else:
+                stream_of: BinaryIO = io.BytesIO(chunk)
+                if rest is not None:  # a line longer than MAX_LINE: the rest, line by line
+                    stream_of = cast(BinaryIO, _Chained(chunk + rest, stream))
+                items = importer.read_docs(stream_of, path, line=line, first=line == 0, now=now)
+                g, b = _consume(store, scan, _guarded(items, path), path, counts, analysis, report)
+                good += g
+                bad = bad or b
+                if rest is not None:
+                    break
+            line += chunk.count(b"\n")
+            if report is not None:
+                report(0)
+    _check_file(path, good, bad)
+
+
+def _read_chunk(stream: BinaryIO, path: str) -> tuple[bytes, bytes | None]:
+    """The next whole lines of ``stream``, about :data:`CHUNK_BYTES` of them; and, as a
+    rule None, the start of a line longer than MAX_LINE that follows them. A read error
+    is the import error the record-by-record path gives for it (the file is read again
+    to find its line)."""
+    try:
+        data = stream.read(CHUNK_BYTES)
+        if not data or data.endswith(b"\n"):
+            return data, None
+        tail = stream.readline(MAX_LINE)
+    except (EOFError, OSError, zlib.error):
+        _raise_read_error(path)
+        raise
+    if len(tail) >= MAX_LINE and not tail.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        return data[:cut], data[cut:] + tail
+    return data + tail, None
+
+
+def _raise_read_error(path: str) -> None:
+    """Raise the error :func:`_guarded` raises reading ``path`` record by record."""
+    importer = ShodanImporter()
+    with _opened(path) as (stream, _raw):
+        for _ in _guarded(importer.read_docs(stream, path), path):
+            pass
+
+
+class _Chained:
+    """``head`` then the rest of ``stream``, for :func:`read_json_lines`' readline."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = io.BytesIO(head)
+        self._stream = stream
+
+    def readline(self, limit: int = -1) -> bytes:
+        got = self._head.readline(limit)
+        if got.endswith(b"\n") or (limit >= 0 and len(got) >= limit):
+            return got
+        more = self._stream.readline(limit - len(got) if limit >= 0 else -1)
+        return got + more
+
+
+def _write_staged(store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis) -> None:
+    """A staged chunk's transcripts, their fresh parts and services, in the import's
+    transaction."""
+    import pyarrow as pa
+
+    con = store.con
+    con.execute(
+        "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
+        " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"
+        " data, steps_part, tls_part FROM _sh_rows",
+        [scan],
+    )
+    if staged.parts["id"]:
+        fresh = pa.table(
+            {
+                "id": pa.array(staged.parts["id"], pa.int64()),
+                # orjson's bytes, valid UTF-8: text without a second check
+                "part": pa.array(staged.parts["part"], pa.binary()).view(pa.string()),
+            }
+        )
+        con.register("_sh_parts", fresh)
+        try:
+            con.execute(
+                "INSERT INTO transcript_parts SELECT ? AS scan, id, part FROM _sh_parts", [scan]
+            )
+        finally:
+            con.unregister("_sh_parts")
+    if staged.transcripts:
+        analysis.add_staged("_sh_rows", staged.banners)
 
 
 def _write_docs(
@@ -410,7 +601,7 @@ def _discard(store: Store, scan: ScanId) -> None:
     con = store.con
     try:
         con.execute("BEGIN TRANSACTION")
-        for table in (*DERIVED_TABLES, "transcripts", "progress"):
+        for table in (*DERIVED_TABLES, "transcripts", "transcript_parts", "progress"):
             con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
         con.execute("DELETE FROM scans WHERE id = ?", [scan])
         con.execute("COMMIT")

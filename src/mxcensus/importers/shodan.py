@@ -43,16 +43,27 @@ class ShodanImporter:
             else:
                 yield n, item
 
-    def read_docs(self, stream: BinaryIO, path: str) -> Iterator[DocItem]:
-        """:meth:`read` with each transcript in its stored JSON form (what the import writes)."""
-        now = datetime.now(UTC)
+    def read_docs(
+        self,
+        stream: BinaryIO,
+        path: str,
+        *,
+        line: int = 0,
+        first: bool = True,
+        now: datetime | None = None,
+    ) -> Iterator[DocItem]:
+        """:meth:`read` with each transcript in its stored JSON form (what the import writes).
+        ``line``, ``first``: as for a later chunk of the file (``read_json_lines``); ``now``:
+        the time of a banner without one (the import's start)."""
         return read_json_lines(
             stream,
             path,
             fmt=self.name,
             looks_right=lambda d: "port" in d and ("ip_str" in d or "ip" in d),
-            convert=partial(_convert, now=now),
+            convert=partial(_convert, now=now or datetime.now(UTC)),
             what="a Shodan banner",
+            start=line,
+            first=first,
         )
 
 
@@ -78,48 +89,11 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     meta = doc.get("_shodan") or {}
     module = str(meta.get("module") or "")
     http = doc.get("http")
-    family = "http" if isinstance(http, dict) else c.family_of(port, module)
-    if family is None:
-        return []
     ssl = doc.get("ssl")
-    has_ssl = isinstance(ssl, dict)
-    implicit = (
-        module in _TLS_MODULES
-        or (family == "http" and has_ssl)
-        or (has_ssl and port in (465, 993, 995))
-    )
-    protocol = c.protocol_of(family, port, tls=implicit, name=module)
-    data = doc.get("data")
-    text = data if type(data) is str else None  # the memos' key (a JSON string, as a rule)
-    steps: list[dict[str, Any]]
-    starttls = False
-    if family != "http":
-        memo = _STEPS[family]
-        got = memo.get(text) if text is not None else None
-        if got is None:
-            got = _steps(family, c.stored_text(data))
-            if text is not None:
-                _remember(memo, text, got)
-        steps = got
-        starttls = has_ssl and protocol != _IMPLICIT[family]
-    else:
-        head = _HEADS.get(text) if text is not None else None
-        if head is None:
-            head = c.http_head_text(c.stored_text(data))
-            if text is not None:
-                _remember(_HEADS, text, head)
-        code, headers = head
-        body = ""
-        path = "/"
-        if isinstance(http, dict):
-            body = c.stored_text(http.get("html"))
-            status = http.get("status")
-            if isinstance(status, int):
-                code = status
-            loc = http.get("location")
-            if isinstance(loc, str) and loc.startswith("/"):
-                path = loc.split("?", 1)[0]
-        steps = [c.http_step_doc_text(path, code, headers, body)]
+    service = _service(port, module, http, isinstance(ssl, dict), doc.get("data"))
+    if service is None:
+        return []
+    protocol, transport, steps = service
     tls = _tls(ssl) if isinstance(ssl, dict) else None
     extra: list[list[str]] = [["shodan.module", module]] if module else []
     add = extra.append
@@ -158,7 +132,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             "ip": ip,
             "port": port,
             "protocol": protocol,
-            "transport": _TRANSPORT[protocol, starttls],
+            "transport": transport,
             "observed_at": _iso_time(doc.get("timestamp"), now),
             "outcome": _OK,
             "steps": steps,
@@ -170,6 +144,53 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             "extra": extra,
         }
     ]
+
+
+def _service(
+    port: int, module: str, http: Any, has_ssl: bool, data: Any
+) -> tuple[str, str, list[dict[str, Any]]] | None:
+    """A banner's protocol, transport and step documents (None: no mail or web service),
+    from the fields they follow from: the columnar import calls it once per distinct set."""
+    family = "http" if isinstance(http, dict) else c.family_of(port, module)
+    if family is None:
+        return None
+    implicit = (
+        module in _TLS_MODULES
+        or (family == "http" and has_ssl)
+        or (has_ssl and port in (465, 993, 995))
+    )
+    protocol = c.protocol_of(family, port, tls=implicit, name=module)
+    text = data if type(data) is str else None  # the memos' key (a JSON string, as a rule)
+    steps: list[dict[str, Any]]
+    starttls = False
+    if family != "http":
+        memo = _STEPS[family]
+        got = memo.get(text) if text is not None else None
+        if got is None:
+            got = _steps(family, c.stored_text(data))
+            if text is not None:
+                _remember(memo, text, got)
+        steps = got
+        starttls = has_ssl and protocol != _IMPLICIT[family]
+    else:
+        head = _HEADS.get(text) if text is not None else None
+        if head is None:
+            head = c.http_head_text(c.stored_text(data))
+            if text is not None:
+                _remember(_HEADS, text, head)
+        code, headers = head
+        body = ""
+        path = "/"
+        if isinstance(http, dict):
+            body = c.stored_text(http.get("html"))
+            status = http.get("status")
+            if isinstance(status, int):
+                code = status
+            loc = http.get("location")
+            if isinstance(loc, str) and loc.startswith("/"):
+                path = loc.split("?", 1)[0]
+        steps = [c.http_step_doc_text(path, code, headers, body)]
+    return protocol, _TRANSPORT[protocol, starttls], steps
 
 
 def _steps(family: str, text: str) -> list[dict[str, Any]]:

@@ -139,6 +139,19 @@ class Store:
             self.con.execute("BEGIN TRANSACTION")
 
     @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """Inside :meth:`transaction`: commit, run the block in DuckDB's autocommit mode
+        (a statement that fails there fails alone, not the transaction), then begin anew."""
+        if not self._in_transaction:
+            yield
+            return
+        self.con.execute("COMMIT")
+        try:
+            yield
+        finally:
+            self.con.execute("BEGIN TRANSACTION")
+
+    @contextmanager
     def _writing(self) -> Iterator[None]:
         """One write's own transaction, or the open :meth:`transaction` it joins."""
         if self._in_transaction:
@@ -413,7 +426,7 @@ class Store:
 
     def iter_transcripts(self, scan: ScanId, batch: int = 10_000) -> Iterator[Transcript]:
         cur = self.con.cursor()
-        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
                 yield transcript_from_dict(orjson.loads(data))
@@ -422,7 +435,7 @@ class Store:
         """:meth:`iter_transcripts` in their stored JSON form (``serialize``), without
         building the transcripts: what the analysis reads."""
         cur = self.con.cursor()
-        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
         loads = orjson.loads
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
@@ -518,7 +531,7 @@ class Store:
     def write_analysis(
         self,
         scan: ScanId,
-        services: dict[str, list[Any]],
+        services: dict[str, list[Any]] | str,
         profiles: dict[str, list[Any]],
         verdicts: dict[str, list[Any]],
         geos: dict[str, list[Any]],
@@ -540,24 +553,34 @@ class Store:
         ``verdicts``, ``profiles``, ``locations``); the view ``findings`` and
         :meth:`iter_record_texts` put them together with the services that use them.
         ``after``: statements run in the same transaction, the batch's tables (``_svc``,
-        ``_prof``, ``_verd``, ``_geo``) still there to read.
+        ``_prof``, ``_verd``, ``_geo``) still there to read. ``services`` may instead be a
+        query giving those columns (the staged import's, over tables of this connection).
         """
-        count = len(services["pid"])
-        if not count:
-            return 0
         _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
         tables = {
-            # observed_at as the transcripts' ISO 8601 text; DuckDB casts it on insert
-            "_svc": _arrow(services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES | _text_time()),
             "_prof": _arrow(profiles, PROFILE_COLUMNS, _SERVICE_TYPES),
             "_verd": _arrow(verdicts, VERDICT_COLUMNS, _FINDING_TYPES),
             "_geo": _arrow(geos, GEO_COLUMNS, _SERVICE_TYPES),
         }
+        if isinstance(services, str):
+            query: str | None = services
+        else:
+            query = None
+            count = len(services["pid"])
+            if not count:
+                return 0
+            # observed_at as the transcripts' ISO 8601 text; DuckDB casts it on insert
+            tables["_svc"] = _arrow(
+                services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES | _text_time()
+            )
         con = self.con
         try:
             with self._writing():
                 for name, table in tables.items():
                     con.register(name, table)
+                if query is not None:
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _svc AS {query}")
+                    count = int(con.execute("SELECT count(*) FROM _svc").fetchall()[0][0])
                 for sql in _INSERT_ANALYSIS:
                     con.execute(sql, [scan])
                 for sql in after:
@@ -565,6 +588,8 @@ class Store:
         finally:
             for name in tables:
                 con.unregister(name)
+            if query is not None:
+                con.execute("DROP TABLE IF EXISTS _svc")
         return count
 
     def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:

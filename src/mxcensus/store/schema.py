@@ -201,6 +201,30 @@ MIGRATIONS: tuple[str, ...] = (
                v.fixed_in, v.tags
         FROM services s JOIN verdicts v ON v.scan = s.scan AND v.pid = s.pid;
     """,
+    # 6: a transcript's banner steps and TLS facts stored once per distinct value. The
+    # columnar Shodan import writes each record's own fields to transcripts.data (its JSON
+    # text without the closing brace) and names the shared parts (steps_part, tls_part); the
+    # view `transcript_docs` gives every transcript whole, as readers always saw it. DuckDB's
+    # zstd cost grows with the text: storing ~1 KB per record was the largest part of an
+    # import (bench/data.py). Rows with no parts keep their whole JSON in data.
+    """
+    ALTER TABLE transcripts ADD COLUMN steps_part BIGINT;
+    ALTER TABLE transcripts ADD COLUMN tls_part BIGINT;
+    CREATE TABLE transcript_parts (
+        scan VARCHAR NOT NULL,
+        id BIGINT NOT NULL,
+        part VARCHAR USING COMPRESSION zstd NOT NULL  -- JSON text: steps, or tls
+    );
+    CREATE VIEW transcript_docs AS
+        SELECT t.scan, t.ip, t.port, t.protocol, t.transport, t.observed_at, t.outcome,
+               t.source,
+               CASE WHEN t.steps_part IS NULL THEN t.data
+                    ELSE concat(t.data, ',"steps":', s.part, ',"tls":', coalesce(x.part, 'null'),
+                                '}') END AS data
+        FROM transcripts t
+        LEFT JOIN transcript_parts s ON s.scan = t.scan AND s.id = t.steps_part
+        LEFT JOIN transcript_parts x ON x.scan = t.scan AND x.id = t.tls_part;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,445 @@
+"""Shodan JSON lines, columnar: DuckDB parses a chunk of the file and SQL builds what each
+record puts into the store; Python runs once per distinct banner, certificate, unusual
+address or time form and location, never once per record.
+
+A chunk goes this way only when every record in it is one whose result SQL reproduces
+exactly what :func:`mxcensus.importers.shodan._convert` gives. :func:`stage` returns None
+otherwise — the JSON does not parse (a malformed line, a duplicate key, a lone surrogate),
+a field has a type DuckDB would quietly turn into different text than Python (``true``
+where Python writes ``True``, a list where Python joins its items, a number that
+``orjson`` reads as a float), a port is not an integer in range, or the Python part raises
+on one of the distinct values — and the caller imports that chunk record by record, with
+line numbers, as before. Nothing is written before that decision.
+
+What SQL does per record: the address when it is already canonical dotted IPv4, the time
+when it is Shodan's own naive UTC form, the kept fields (``text_of``: cut to
+:data:`~mxcensus.importers._common.MAX_EXTRA` code points, lists joined with ","), the
+transcript's JSON text, and the joins to what Python worked out per distinct value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
+
+from mxcensus.importers import _common as c
+from mxcensus.importers import shodan as s
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "{ip_str: 'VARCHAR', ip: 'JSON', port: 'JSON', transport: 'VARCHAR', timestamp: 'VARCHAR',"
+    " data: 'VARCHAR', hostnames: 'VARCHAR[]',"
+    " _shodan: 'STRUCT(module VARCHAR, id VARCHAR)',"
+    " http: 'STRUCT(html VARCHAR, status JSON, location VARCHAR, title VARCHAR,"
+    " server VARCHAR, host VARCHAR)',"
+    " ssl: 'JSON',"
+    " location: 'STRUCT(country_code VARCHAR, city VARCHAR, region_code VARCHAR)',"
+    " asn: 'VARCHAR', org: 'VARCHAR', product: 'VARCHAR', version: 'VARCHAR', info: 'VARCHAR',"
+    " os: 'VARCHAR', isp: 'VARCHAR', devicetype: 'VARCHAR', cpe23: 'VARCHAR[]', cpe: 'VARCHAR[]',"
+    " domains: 'VARCHAR[]'}"
+)
+"""What read_json takes of a banner. A field of another JSON type than its column's makes
+DuckDB fail the chunk (an object where a list is expected), or turns it into text (a
+number or object in a VARCHAR column): :func:`_odd_text` and :func:`_odd_scalar` catch
+the text forms whose Python result would differ."""
+
+
+def _odd_scalar(v: str) -> str:
+    """SQL: ``v`` (a VARCHAR column) may have been a non-string JSON value that Python reads
+    differently from its text: an object or list, a boolean, a number. For fields that
+    Python uses as they are (``str(x or "")``, ``x or "tcp"``, ``stored_text(x)``)."""
+    return (
+        f"({v} IS NOT NULL AND (left({v}, 1) IN ('{{', '[') OR {v} IN ('true', 'false')"
+        f" OR regexp_full_match({v}, '-?[0-9][0-9.eE+-]*')))"
+    )
+
+
+def _odd_text(v: str) -> str:
+    """SQL: ``v`` may have been a JSON value whose ``text_of`` differs from DuckDB's text:
+    an object or list (Python: "" or the items joined), a number in exponent form, a float
+    ``-0.0``, or an integer too long for 64 bits (``orjson`` reads it as a float). Booleans
+    and ordinary numbers read the same both ways (``true``, ``25``, ``4.92``)."""
+    return (
+        f"({v} IS NOT NULL AND (left({v}, 1) IN ('{{', '[')"
+        f" OR regexp_full_match({v}, '-?[0-9.]*[eE][-+]?[0-9]+')"
+        f" OR regexp_full_match({v}, '-0(\\.0*)?')"
+        f" OR (length({v}) > 15 AND regexp_full_match({v}, '-?[0-9]+(\\.[0-9]*)?'))))"
+    )
+
+
+def _odd_item(x: str) -> str:
+    """SQL: a list item that Python's ``str`` writes differently (None, True, objects…)."""
+    return f"({x} IS NULL OR {x} IN ('true', 'false') OR {_odd_text(x)})"
+
+
+def _odd_list(v: str) -> str:
+    return f"({v} IS NOT NULL AND list_bool_or(list_transform({v}, lambda x: {_odd_item('x')})))"
+
+
+_TEXT_FIELDS = ("product", "version", "info", "os", "isp", "devicetype")
+_LIST_FIELDS = ("cpe23", "cpe", "domains")
+_CANONICAL_V4 = (
+    "regexp_full_match(ip_s, '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    "(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}')"
+)
+_SHODAN_TIME = (
+    "regexp_full_match(ts, '[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T"
+    "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\\.[0-9]{6}')"
+)
+
+
+def _stage_sql(path: str) -> str:
+    quoted = path.replace("'", "''")
+    odd = " OR ".join(
+        [
+            "port_t IS NULL OR port_t NOT IN ('UBIGINT', 'BIGINT')",
+            "NOT coalesce(TRY_CAST(port_j AS BIGINT) BETWEEN 1 AND 65535, false)",
+            _odd_scalar("tr"),
+            _odd_scalar("data"),
+            _odd_scalar("module"),
+            _odd_scalar("html"),
+            _odd_text("sid"),
+            *(_odd_text(f) for f in _TEXT_FIELDS),
+            *(_odd_list(f) for f in _LIST_FIELDS),
+            "(len(hostnames) > 0 AND " + _odd_item("hostnames[1]") + ")",
+            _odd_text("title"),
+            _odd_text("server"),
+            _odd_text("host"),
+            _odd_text("cc"),
+            _odd_text("city"),
+            _odd_text("rc"),
+            _odd_text("org"),
+            "org IN ('0', '0.0', '-0', 'false')",
+        ]
+    )
+    return f"""
+    CREATE OR REPLACE TEMP TABLE _sh_raw AS
+    SELECT row_number() OVER () AS rid,
+           ip_str AS ip_s, CAST(ip AS VARCHAR) AS ip_j,
+           json_type(port) AS port_t, CAST(port AS VARCHAR) AS port_j,
+           transport AS tr, "timestamp" AS ts, data, hostnames,
+           _shodan.module AS module, _shodan.id AS sid,
+           http IS NOT NULL AS is_http, http.html AS html,
+           CAST(http.status AS VARCHAR) AS status, http.location AS hloc,
+           http.title AS title, http.server AS server, http.host AS host,
+           CASE WHEN left(CAST(ssl AS VARCHAR), 1) = '{{' THEN CAST(ssl AS VARCHAR) END AS ssl,
+           location.country_code AS cc, location.city AS city, location.region_code AS rc,
+           asn, org, {", ".join(_TEXT_FIELDS)}, {", ".join(_LIST_FIELDS)}
+    FROM read_json('{quoted}', format = 'newline_delimited', columns = {_COLUMNS},
+                   maximum_object_size = {c.MAX_LINE});
+    CREATE OR REPLACE TEMP TABLE _sh_odd AS SELECT bool_or({odd}) AS odd FROM _sh_raw;
+    """
+
+
+def _pair(name: str, value: str) -> str:
+    """SQL: the JSON text of one kept field ``[name, value]``, NULL when it is not kept."""
+    return f"CASE WHEN {value} <> '' THEN concat('[\"{name}\",', to_json({value}), ']') END"
+
+
+def _cut(v: str) -> str:
+    """SQL: ``v[:MAX_EXTRA]`` (code points; a string of no more bytes is short enough)."""
+    return f"CASE WHEN strlen({v}) <= {c.MAX_EXTRA} THEN {v} ELSE left({v}, {c.MAX_EXTRA}) END"
+
+
+def _extra_sql() -> str:
+    """SQL: the transcript's ``extra`` as JSON text, in ``_convert``'s order."""
+    pairs = [
+        _pair("shodan.module", "r.module"),
+        *(_pair(f"shodan.{f}", _cut(f"r.{f}")) for f in _TEXT_FIELDS),
+        *(_pair(f"shodan.{f}", _cut(f"array_to_string(r.{f}, ',')")) for f in _LIST_FIELDS),
+        _pair("shodan.id", _cut("r.sid")),
+        _pair("shodan.http.title", _cut("r.title")),
+        _pair("shodan.http.server", _cut("r.server")),
+        _pair("shodan.http.host", _cut("r.host")),
+        _pair("geo.country", _cut("r.cc")),
+        _pair("geo.city", _cut("r.city")),
+        _pair("shodan.location.region_code", _cut("r.rc")),
+        _pair("geo.asn", "a.asn"),
+        _pair("geo.org", _cut(_ORG)),
+    ]
+    return "concat('[', concat_ws(',', " + ", ".join(pairs) + "), ']')"
+
+
+_ORG = "CASE WHEN r.org IS NULL OR r.org = '' THEN r.isp ELSE r.org END"
+_BANNER_KEY = ("port_j", "module", "is_http", "ssl IS NOT NULL", "data", "html", "status", "hloc")
+_BK_COLS = ("port", "module", "is_http", "has_ssl", "data", "html", "status", "hloc")
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """What one distinct banner gives every record that carries it."""
+
+    port: int
+    protocol: str
+    transport: str
+    steps: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Staged:
+    """One chunk, staged in the temporary table ``_sh_rows`` (one row per transcript):
+    ``rid`` (its order in the chunk), ``ip``, ``port``, ``bk`` (index into ``banners``),
+    ``obs`` (the time as stored, ISO 8601 in UTC), ``day``, ``hostname``, ``data`` (the
+    transcript's JSON text) and the importer's location hint ``g_country``, ``g_city``,
+    ``g_asn``, ``g_org`` (as in ``extra``, NULL when absent)."""
+
+    records: int
+    transcripts: int
+    banners: list[Banner]
+    parts: dict[str, list[Any]]  # fresh transcript parts to store: id, part (JSON text)
+    remember: tuple[dict[bytes, int], dict[str, int]]  # their ids, once they are stored
+
+
+class Parts:
+    """The ids of the transcript parts (banner steps, TLS facts) an import has stored, by
+    their text, so later chunks refer to them instead of storing them again. Bounded: when
+    full it starts afresh (a part stored twice under two ids costs only space)."""
+
+    MAX = 16_384
+
+    def __init__(self) -> None:
+        self.steps: dict[bytes, int] = {}
+        self.tls: dict[str, int] = {}
+        self.next_id = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def stored(self, staged: Staged) -> None:
+        """The chunk's fresh parts are in the store: remember them."""
+        steps, tls = staged.remember
+        if len(self.steps) + len(steps) > self.MAX:
+            self.steps.clear()
+        self.steps.update(steps)
+        if len(self.tls) + len(tls) > self.MAX:
+            self.tls.clear()
+        self.tls.update(tls)
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts) -> Staged | None:
+    """Stage the chunk at ``path`` (JSON lines) in ``_sh_rows``; None: it must be imported
+    record by record (see the module's docstring). Run outside any transaction: a chunk
+    DuckDB cannot parse fails only its own statement."""
+    try:
+        con.execute(_stage_sql(path))
+        row = con.execute("SELECT odd FROM _sh_odd").fetchall()
+    except duckdb.Error as exc:
+        log.debug("chunk %s: record by record (%s)", path, str(exc).splitlines()[0])
+        drop(con)
+        return None
+    if row and row[0][0]:
+        drop(con)
+        return None
+    try:
+        return _stage_rows(con, now, parts)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, _Odd):
+        drop(con)
+        return None
+
+
+class _Odd(Exception):
+    """A distinct value whose Python result SQL cannot take as it is."""
+
+
+def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> Staged:
+    import pyarrow as pa
+
+    records = _count(con, "SELECT count(*) FROM _sh_raw")
+    # addresses that are not canonical dotted IPv4 text, as _convert reads them
+    ips: dict[str, list[Any]] = {"ip_s": [], "ip_j": [], "ip": []}
+    for ip_s, ip_j in con.execute(
+        f"SELECT DISTINCT ip_s, ip_j FROM _sh_raw WHERE ip_s IS NULL OR NOT {_CANONICAL_V4}"
+    ).fetchall():
+        doc: dict[str, Any] = {}
+        if ip_s is not None:
+            doc["ip_str"] = ip_s
+        if ip_j is not None:
+            doc["ip"] = orjson.loads(ip_j)
+        ips["ip_s"].append(ip_s)
+        ips["ip_j"].append(ip_j)
+        ips["ip"].append(s._ip(doc))
+    # times that are not Shodan's naive UTC form
+    times: dict[str, list[Any]] = {"ts": [], "obs": []}
+    for (ts,) in con.execute(
+        f"SELECT DISTINCT ts FROM _sh_raw WHERE ts IS NULL OR NOT {_SHODAN_TIME}"
+    ).fetchall():
+        times["ts"].append(ts)
+        times["obs"].append(s._iso_time(ts, now))
+    # banners: protocol, transport and steps, once per distinct set of the fields they
+    # follow from (records that are not TCP are skipped before, as _convert does)
+    banners: list[Banner] = []
+    keys: dict[str, list[Any]] = {c: [] for c in (*_BK_COLS, "bk")}
+    rows = con.execute(
+        f"SELECT DISTINCT {', '.join(_BANNER_KEY)} FROM _sh_raw"
+        " WHERE coalesce(nullif(tr, ''), 'tcp') = 'tcp'"
+    ).fetchall()
+    for port_j, module, is_http, has_ssl, data, html, status, hloc in rows:
+        port = int(port_j)
+        http = None
+        if is_http:
+            http = {"html": html, "location": hloc}
+            if status is not None:
+                http["status"] = orjson.loads(status)
+        service = s._service(port, str(module or ""), http, has_ssl, data)
+        if service is None:
+            continue
+        for col, v in zip(
+            _BK_COLS, (port_j, module, is_http, has_ssl, data, html, status, hloc), strict=True
+        ):
+            keys[col].append(v)
+        keys["bk"].append(len(banners))
+        banners.append(Banner(port, *service))
+    # the parts every transcript of a banner or certificate shares, stored once
+    fresh: dict[str, list[Any]] = {"id": [], "part": []}
+    new_steps: dict[bytes, int] = {}
+    new_tls: dict[str, int] = {}
+    steps_part = []
+    for b in banners:
+        text = orjson.dumps(b.steps)
+        got = parts.steps.get(text) or new_steps.get(text)
+        if got is None:
+            got = new_steps[text] = parts.new_id()
+            fresh["id"].append(got)
+            fresh["part"].append(text)
+        steps_part.append(got)
+    tls: dict[str, list[Any]] = {"ssl": [], "tls_part": []}
+    for (ssl,) in con.execute("SELECT DISTINCT ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall():
+        got = parts.tls.get(ssl) or new_tls.get(ssl)
+        if got is None:
+            got = new_tls[ssl] = parts.new_id()
+            fresh["id"].append(got)
+            fresh["part"].append(orjson.dumps(s._tls(orjson.loads(ssl))))
+        tls["ssl"].append(ssl)
+        tls["tls_part"].append(got)
+    asns: dict[str, list[Any]] = {"asn_v": [], "asn": []}
+    for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall():
+        asns["asn_v"].append(v)
+        asns["asn"].append(s._asn_text(v))
+    bmap = pa.table(
+        {
+            **{k: pa.array(v) for k, v in keys.items() if k not in ("port",)},
+            "port": pa.array(keys["port"], pa.string()),
+            "protocol": pa.array([b.protocol for b in banners], pa.string()),
+            "transport": pa.array([b.transport for b in banners], pa.string()),
+            "steps_part": pa.array(steps_part, pa.int64()),
+        }
+    )
+    tables = {
+        "_sh_ips": pa.table(
+            {
+                "ip_s": pa.array(ips["ip_s"], pa.string()),
+                "ip_j": pa.array(ips["ip_j"], pa.string()),
+                "ip": pa.array(ips["ip"], pa.string()),
+            }
+        ),
+        "_sh_times": pa.table(
+            {"ts": pa.array(times["ts"], pa.string()), "obs": pa.array(times["obs"], pa.string())}
+        ),
+        "_sh_banners": bmap,
+        "_sh_tls": pa.table(
+            {
+                "ssl": pa.array(tls["ssl"], pa.string()),
+                "tls_part": pa.array(tls["tls_part"], pa.int64()),
+            }
+        ),
+        "_sh_asns": pa.table(
+            {
+                "asn_v": pa.array(asns["asn_v"], pa.string()),
+                "asn": pa.array(asns["asn"], pa.string()),
+            }
+        ),
+    }
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        con.execute(_ROWS_SQL)
+    finally:
+        for name in tables:
+            con.unregister(name)
+    bad = _count(con, "SELECT count(*) FROM _sh_rows WHERE TRY_CAST(obs AS TIMESTAMPTZ) IS NULL")
+    if bad:
+        raise _Odd(f"{bad} times DuckDB cannot read")
+    transcripts = _count(con, "SELECT count(*) FROM _sh_rows")
+    return Staged(records, transcripts, banners, fresh, (new_steps, new_tls))
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchall()
+    return int(row[0][0]) if row else 0
+
+
+_BANNER_JOIN = " AND ".join(
+    f"b.{col} IS NOT DISTINCT FROM {expr}"
+    for col, expr in zip(
+        _BK_COLS,
+        (
+            "r.port_j",
+            "r.module",
+            "r.is_http",
+            "(r.ssl IS NOT NULL)",
+            "r.data",
+            "r.html",
+            "r.status",
+            "r.hloc",
+        ),
+        strict=True,
+    )
+)
+_ROWS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _sh_rows AS
+WITH r2 AS (
+    SELECT r.rid, b.bk, b.protocol, b.transport, b.steps_part,
+           CAST(r.port_j AS INTEGER) AS port,
+           CASE WHEN r.ip_s IS NOT NULL AND {_CANONICAL_V4.replace("ip_s", "r.ip_s")}
+                THEN r.ip_s ELSE i.ip END AS ip,
+           CASE WHEN r.ts IS NOT NULL AND {_SHODAN_TIME.replace("ts", "r.ts")}
+                THEN r.ts || '+00:00' ELSE t.obs END AS obs,
+           CASE WHEN len(r.hostnames) > 0 THEN r.hostnames[1] ELSE '' END AS hostname,
+           x.tls_part,
+           nullif({_cut("r.cc")}, '') AS g_country, nullif({_cut("r.city")}, '') AS g_city,
+           nullif(a.asn, '') AS g_asn, nullif({_cut(_ORG)}, '') AS g_org,
+           {_extra_sql()} AS extra
+    FROM _sh_raw r
+    JOIN _sh_banners b ON {_BANNER_JOIN}
+    LEFT JOIN _sh_ips i ON i.ip_s IS NOT DISTINCT FROM r.ip_s AND i.ip_j IS NOT DISTINCT FROM r.ip_j
+    LEFT JOIN _sh_times t ON t.ts IS NOT DISTINCT FROM r.ts
+    LEFT JOIN _sh_tls x ON x.ssl = r.ssl
+    LEFT JOIN _sh_asns a ON a.asn_v = r.asn
+    WHERE coalesce(nullif(r.tr, ''), 'tcp') = 'tcp'
+)
+SELECT rid, bk, ip, port, protocol, transport, obs, left(obs, 10) AS day, hostname,
+       g_country, g_city, g_asn, g_org, steps_part, tls_part,
+       concat('{{"ip":', to_json(ip), ',"port":', port, ',"protocol":', to_json(protocol),
+              ',"transport":', to_json(transport), ',"observed_at":', to_json(obs),
+              ',"outcome":"ok","error":"","duration_ms":0,"hostname":', to_json(hostname),
+              ',"source":"shodan","extra":', extra) AS data
+FROM r2
+"""
+
+
+def drop(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the chunk's temporary tables."""
+    for table in ("_sh_raw", "_sh_odd", "_sh_rows"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def extra_keys() -> Sequence[str]:
+    """Every key the Shodan importer puts into ``extra`` (none is a field identify reads:
+    a test checks it, which is why the columnar analysis identifies per banner)."""
+    return tuple(
+        itertools.chain(
+            ("shodan.module",),
+            (f"shodan.{f}" for f in (*_TEXT_FIELDS, *_LIST_FIELDS)),
+            ("shodan.id", "shodan.http.title", "shodan.http.server", "shodan.http.host"),
+            ("geo.country", "geo.city", "shodan.location.region_code", "geo.asn", "geo.org"),
+        )
+    )
