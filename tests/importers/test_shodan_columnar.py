@@ -66,6 +66,8 @@ class _FrozenDatetime(datetime):
 @pytest.fixture(autouse=True)
 def _frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shodan, "datetime", _FrozenDatetime)
+    if hasattr(run, "datetime"):  # the columnar path takes its "now" in run
+        monkeypatch.setattr(run, "datetime", _FrozenDatetime)
 
 
 @dataclass
@@ -117,11 +119,17 @@ def _import(
 def _snapshot(store: Store, res: run.ImportResult) -> Outcome:
     con = store.con
     scan = res.scan
+    # the whole documents: since migration 6 transcripts.data may hold a part of one
+    docs = "transcripts"
+    if con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'transcript_docs'"
+    ).fetchall()[0][0]:
+        docs = "transcript_docs"
     transcripts = sorted(
         (*row[:7], _canon(orjson.loads(row[7])))
         for row in con.execute(
             "SELECT ip, port, protocol, transport, observed_at, outcome, source, data"
-            " FROM transcripts WHERE scan = ?",
+            f" FROM {docs} WHERE scan = ?",
             [scan],
         ).fetchall()
     )
@@ -170,14 +178,25 @@ def _snapshot(store: Store, res: run.ImportResult) -> Outcome:
 def _first_difference(name: str, col: list[Any], py: list[Any]) -> str:
     for i, (a, b) in enumerate(zip(col, py, strict=False)):
         if a != b:
-            return f"{name}[{i}] differs:\n  columnar: {a!r:.3000}\n  python:   {b!r:.3000}"
+            where = f"{name}[{i}] differs (row {a[:3] if isinstance(a, tuple) else ''})"
+            if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+                cols = ", ".join(
+                    f"column {j}: columnar {x!r:.600} python {y!r:.600}"
+                    for j, (x, y) in enumerate(zip(a, b, strict=True))
+                    if x != y
+                )
+                return f"{where}: {cols}"
+            return f"{where}:\n  columnar: {a!r:.3000}\n  python:   {b!r:.3000}"
     return f"{name}: {len(col)} rows (columnar) against {len(py)} (python)"
 
 
 def assert_same(col: Outcome, py: Outcome) -> None:
     assert col.error == py.error, "the two paths end differently"
     assert col.state == py.state
-    assert col.result == py.result
+    if col.result != py.result:
+        assert col.result is not None and py.result is not None
+        wrong = {k: (v, py.result[k]) for k, v in col.result.items() if v != py.result[k]}
+        raise AssertionError(f"ImportResult differs, (columnar, python): {wrong!r:.5000}")
     for name in ("transcripts", "services", "findings", "records", "record_keys"):
         a, b = getattr(col, name), getattr(py, name)
         assert a == b, _first_difference(name, a, b)
@@ -187,7 +206,7 @@ def compare(
     tmp_path: Path,
     paths: list[Path],
     *,
-    enrichers: tuple[bool, ...] = (True, False),
+    enrichers: tuple[bool, ...] = (True,),
     strict: bool = False,
 ) -> list[Outcome]:
     """Both paths on ``paths``, with each enricher setting; the columnar outcomes."""
@@ -309,11 +328,14 @@ def _host_records(rng: random.Random, ip: str) -> list[dict[str, Any]]:
     return recs
 
 
-def realistic(rng: random.Random, hosts: int, *, scatter: float = 0.5) -> list[bytes]:
-    """``hosts`` hosts' banners; a share ``scatter`` of them spread through the file."""
+def realistic(
+    rng: random.Random, hosts: int, *, scatter: float = 0.5, first: int = 0
+) -> list[bytes]:
+    """``hosts`` hosts' banners (addresses from the ``first``-th on); a share ``scatter``
+    of them spread through the file."""
     adjacent: list[dict[str, Any]] = []
     scattered: list[dict[str, Any]] = []
-    for i in range(hosts):
+    for i in range(first, first + hosts):
         v6 = rng.random() < 0.1
         ip = f"2001:db8:{i // 65536:x}::{i % 65536:x}" if v6 else f"198.18.{i // 250}.{i % 250 + 1}"
         recs = _host_records(rng, ip)
@@ -403,6 +425,19 @@ def interleaved(variants: list[dict[str, Any] | bytes], *, seed: int) -> list[by
     return lines
 
 
+ONE_LINE = 1
+"""CHUNK_BYTES for the variant files: every line a chunk of its own, so a variant the
+columnar path wrongly accepts cannot hide behind one that sends its chunk to the fallback
+(a chunk costs the columnar path ~0.1 s of CPU: the files stay short)."""
+
+
+def variant_file(tmp_path: Path, name: str, variants: list[dict[str, Any] | bytes]) -> Path:
+    """An ordinary first line (the format check), then one variant per line."""
+    first = dump(_unique(POSTFIX, 0, "100.99"))
+    lines = [first, *(v if isinstance(v, bytes) else dump(v) for v in variants)]
+    return write_lines(tmp_path / f"{name}.json", lines)
+
+
 KEPT_FIELDS = (
     "product",
     "version",
@@ -427,109 +462,33 @@ KEPT_FIELDS = (
 
 
 def field_variants(field: str) -> list[dict[str, Any]]:
-    """The field set to every hostile value, on every mail template in turn (the http.*
-    fields on the HTTPS one and on an SMTP one, where ``http`` makes it a web banner)."""
+    """The field set to each hostile value, the mail templates in turn (the http.* fields
+    on the HTTPS banner and on an SMTP one, which ``http`` makes a web banner)."""
     out = []
     templates = [EXCH_HTTPS, EXIM] if field.startswith("http.") else MAIL
     for i, value in enumerate(HOSTILE.values()):
-        for j, t in enumerate(templates[i % len(templates) :][:2]):
-            rec = _unique(t, 2 * i + j)
-            _put(rec, field, value)
-            out.append(rec)
+        rec = _unique(templates[i % len(templates)], i + 1)
+        _put(rec, field, value)
+        out.append(rec)
     return out
-
-
-# -- the tests: ordinary data ---------------------------------------------------------
-
-
-def test_the_fixture(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(20_000)
-    (col, _) = compare(tmp_path, [FIXTURE])
-    assert col.chunks is not None and col.chunks >= 1, "the fixture took the fallback"
-    assert col.result is not None and col.result["transcripts"] == 6
-
-
-def test_the_fixture_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
-    (col,) = compare(tmp_path, [fixture("shodan-mail.json.gz")], enrichers=(True,))
-    assert col.chunks is not None and col.chunks >= 1
-
-
-@pytest.mark.parametrize("size", [2_000, 7_919, 20_000])
-def test_realistic_hosts_across_chunks(
-    tmp_path: Path, chunk_bytes: Callable[[int], None], size: int
-) -> None:
-    chunk_bytes(size)
-    lines = realistic(random.Random(size), 120)
-    path = write_lines(tmp_path / "real.json", lines)
-    total = path.stat().st_size
-    (col, _) = compare(tmp_path, [path])
-    assert col.chunks is not None
-    # nothing in it needs the fallback: nearly every chunk is columnar
-    assert col.chunks >= max(1, total // size // 2), (col.chunks, total // size)
-
-
-def test_realistic_gz_and_several_files(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(5_000)
-    rng = random.Random(7)
-    a = write_lines(tmp_path / "a.json.gz", realistic(rng, 60), gz=True)
-    b = write_lines(tmp_path / "b.json", realistic(rng, 40, scatter=1.0))
-    (col,) = compare(tmp_path, [a, b], enrichers=(True,))
-    assert col.chunks is not None and col.chunks >= 2
-
-
-def test_realistic_crlf_and_no_final_newline(
-    tmp_path: Path, chunk_bytes: Callable[[int], None]
-) -> None:
-    chunk_bytes(3_000)
-    lines = realistic(random.Random(3), 30)
-    path = tmp_path / "crlf.json"
-    path.write_bytes(b"\r\n".join(lines))  # CRLF endings, the last line unterminated
-    compare(tmp_path, [path], enrichers=(True,))
-
-
-def test_one_chunk_columnar_and_fallback(
-    tmp_path: Path, chunk_bytes: Callable[[int], None]
-) -> None:
-    """A file of one chunk: ordinary, it goes columnar; with one malformed line, not."""
-    chunk_bytes(1_000_000)
-    lines = realistic(random.Random(11), 20)
-    (good,) = compare(tmp_path, [write_lines(tmp_path / "good.json", lines)], enrichers=(True,))
-    assert good.chunks == 1
-    bad_lines = [*lines[:10], b'{"port": 25, "ip_str": ', *lines[10:]]
-    (bad,) = compare(tmp_path, [write_lines(tmp_path / "bad.json", bad_lines)], enrichers=(True,))
-    assert bad.chunks == 0
-    assert bad.result is not None and bad.result["malformed"] == 1
-
-
-# -- the tests: one field at a time ---------------------------------------------------
-
-
-@pytest.mark.parametrize("field", KEPT_FIELDS)
-def test_kept_field_values(tmp_path: Path, chunk_bytes: Callable[[int], None], field: str) -> None:
-    chunk_bytes(2_000)
-    lines = interleaved(list(field_variants(field)), seed=len(field))
-    compare(tmp_path, [write_lines(tmp_path / "f.json", lines)])
-
-
-def _variant_file(tmp_path: Path, name: str, variants: list[dict[str, Any] | bytes]) -> Path:
-    return write_lines(tmp_path / f"{name}.json", interleaved(variants, seed=len(name)))
 
 
 def _on_templates(
-    make: Callable[[dict[str, Any], Any], dict[str, Any] | None],
+    make: Callable[[dict[str, Any], Any], dict[str, Any]],
     values: list[Any],
     templates: list[dict[str, Any]] = MAIL,
+    *,
+    each: bool = False,
 ) -> list[dict[str, Any] | bytes]:
+    """``make`` of each value on a template (the templates in turn, or ``each`` of them)."""
     out: list[dict[str, Any] | bytes] = []
-    n = 0
-    for value in values:
-        for t in templates:
-            rec = make(_unique(t, n), value)
-            n += 1
-            if rec is not None:
-                out.append(rec)
+    for i, value in enumerate(values):
+        for t in templates if each else [templates[i % len(templates)]]:
+            out.append(make(_unique(t, len(out) + 1), value))
     return out
+
+
+_MISSING = object()
 
 
 def _with(key: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -543,17 +502,136 @@ def _with(key: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     return make
 
 
-_MISSING = object()
+def _raw(rec: dict[str, Any], key: str, text: bytes) -> bytes:
+    """The record as a line with ``key``'s value written as ``text`` (JSON that orjson
+    would never write: ``1.10``, ``0.00``, ``25.0``); a dotted key for a nested field."""
+    rec = copy.deepcopy(rec)
+    _put(rec, key, "@@RAW@@")
+    line = dump(rec)
+    assert line.count(b'"@@RAW@@"') == 1
+    return line.replace(b'"@@RAW@@"', text)
+
+
+# -- the tests: ordinary data ---------------------------------------------------------
+
+
+def test_the_fixture(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(20_000)
+    (col, _) = compare(tmp_path, [FIXTURE], enrichers=(True, False))
+    assert col.chunks is not None and col.chunks >= 1, "the fixture took the fallback"
+    assert col.result is not None and col.result["transcripts"] == 6
+
+
+def test_the_fixture_gz_line_by_line(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(ONE_LINE)
+    (col,) = compare(tmp_path, [fixture("shodan-mail.json.gz")])
+    assert col.chunks == 7, "each line of the fixture is a chunk the columnar path takes"
+
+
+@pytest.mark.parametrize(("size", "hosts"), [(2_000, 30), (20_000, 120), (100_000, 120)])
+def test_realistic_hosts_across_chunks(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], size: int, hosts: int
+) -> None:
+    chunk_bytes(size)
+    lines = realistic(random.Random(size), hosts)
+    path = write_lines(tmp_path / "real.json", lines)
+    (col, _) = compare(tmp_path, [path], enrichers=(True, False))
+    # nothing in it needs the fallback: every chunk is columnar, and a chunk (whole lines,
+    # about CHUNK_BYTES) holds at most CHUNK_BYTES and a line
+    least = path.stat().st_size // (size + max(len(x) + 1 for x in lines))
+    assert col.chunks is not None and col.chunks >= max(1, least), (col.chunks, least)
+
+
+def test_realistic_gz_and_several_files(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(15_000)
+    rng = random.Random(7)
+    a = write_lines(tmp_path / "a.json.gz", realistic(rng, 60), gz=True)
+    b = write_lines(tmp_path / "b.json", realistic(rng, 40, scatter=1.0, first=1000))
+    (col,) = compare(tmp_path, [a, b])
+    assert col.chunks is not None and col.chunks >= 2
+
+
+def test_the_same_hosts_in_two_files(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """Two files (two crawls) of partly the same addresses, each with its own location,
+    network and organisation hints: a host's services get the same location either way."""
+    chunk_bytes(15_000)
+    rng = random.Random(7)
+    a = write_lines(tmp_path / "a.json.gz", realistic(rng, 60), gz=True)
+    b = write_lines(tmp_path / "b.json", realistic(rng, 40, scatter=1.0))
+    compare(tmp_path, [a, b])
+
+
+def test_realistic_crlf_and_no_final_newline(
+    tmp_path: Path, chunk_bytes: Callable[[int], None]
+) -> None:
+    chunk_bytes(10_000)
+    lines = realistic(random.Random(3), 30)
+    path = tmp_path / "crlf.json"
+    path.write_bytes(b"\r\n".join(lines))  # CRLF endings, the last line unterminated
+    compare(tmp_path, [path])
+
+
+def test_one_chunk_columnar_and_fallback(
+    tmp_path: Path, chunk_bytes: Callable[[int], None]
+) -> None:
+    """A file of one chunk: ordinary, it goes columnar; with one malformed line, not."""
+    chunk_bytes(1_000_000)
+    lines = realistic(random.Random(11), 20)
+    (good,) = compare(tmp_path, [write_lines(tmp_path / "good.json", lines)])
+    assert good.chunks == 1
+    bad_lines = [*lines[:10], b'{"port": 25, "ip_str": ', *lines[10:]]
+    (bad,) = compare(tmp_path, [write_lines(tmp_path / "bad.json", bad_lines)])
+    assert bad.chunks == 0
+    assert bad.result is not None and bad.result["malformed"] == 1
+
+
+# -- the tests: one field at a time ---------------------------------------------------
+
+
+@pytest.mark.parametrize("field", KEPT_FIELDS)
+def test_kept_field_values(tmp_path: Path, chunk_bytes: Callable[[int], None], field: str) -> None:
+    chunk_bytes(ONE_LINE)
+    path = variant_file(tmp_path, "field", list(field_variants(field)))
+    compare(tmp_path, [path])
+
+
+RAW_NUMBERS = [b"1.10", b"5.000", b"2.50", b"0.10", b"100.0", b"3.0", b"0.0", b"0.00", b"-0",
+               b"1E2", b"1.5e0", b"12345678901234567890", b"0.30000000000000004", b"1e-7",
+               b"123456789.123456789"]  # fmt: skip
+
+
+def test_numbers_written_as_json_never_writes_them(
+    tmp_path: Path, chunk_bytes: Callable[[int], None]
+) -> None:
+    """Kept fields, org, asn, time and port as numbers in forms orjson would not write:
+    Python sees the float (``1.1``), a text column may keep the source's digits."""
+    chunk_bytes(ONE_LINE)
+    lines: list[dict[str, Any] | bytes] = []
+    fields = ["version", "http.title", "location.city", "org", "asn", "timestamp", "cpe23"]
+    for i, field in enumerate(fields):
+        for j, text in enumerate(RAW_NUMBERS):
+            rec = _unique(EXCH_HTTPS if field.startswith("http.") else MAIL[j % 6], 20 * i + j)
+            if field in ("cpe23", "hostnames"):
+                lines.append(_raw(rec, field, b"[" + text + b', "x"]'))
+            else:
+                lines.append(_raw(rec, field, text))
+    for j, text in enumerate([b"25.0", b"25.00", b"2.5e1", b"25", b"0.25e2", b"025"]):
+        lines.append(_raw(_unique(EXIM, 300 + j), "port", text))
+    compare(tmp_path, [variant_file(tmp_path, "numbers", lines)])
 
 
 ADDRESS_CASES: dict[str, dict[str, Any]] = {
     "v6": {"ip_str": "2001:db8::25"},
     "v6_noncanonical": {"ip_str": "2001:DB8:0:0:0:0:0:0025"},
     "v6_mapped": {"ip_str": "::ffff:192.0.2.1"},
+    "v6_zone": {"ip_str": "fe80::1%eth0"},
     "v4_spaces": {"ip_str": " 10.0.0.1 "},
     "v4_tab_newline": {"ip_str": "\t10.0.0.2\n"},
     "v4_leading_zeros": {"ip_str": "010.000.000.001"},
+    "v4_leading_zero": {"ip_str": "10.0.0.01"},
     "v4_short": {"ip_str": "10.1"},
+    "v4_fullwidth_digits": {"ip_str": "\uff11\uff10.0.0.5"},
+    "v4_arabic_digits": {"ip_str": "\u0661\u0660.0.0.6"},
     "not_an_address": {"ip_str": "mail.example.net"},
     "nul_inside": {"ip_str": "10.0.0.3\x00"},
     "empty_with_int": {"ip_str": "", "ip": 3221226010},
@@ -570,31 +648,30 @@ ADDRESS_CASES: dict[str, dict[str, Any]] = {
     "neither": {},
     "null_with_int": {"ip_str": None, "ip": 3221226014},
     "list": {"ip_str": ["10.0.0.4"]},
+    "true": {"ip_str": True, "ip": 3221226015},
 }
 
 
 def test_addresses(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
+    chunk_bytes(ONE_LINE)
     variants: list[dict[str, Any] | bytes] = []
-    for n, (_, fields) in enumerate(ADDRESS_CASES.items()):
-        for j, t in enumerate((EXIM, EXCH_HTTPS, DOVECOT_POP3)):
-            rec = copy.deepcopy(t)
-            rec.pop("ip", None)
-            rec.pop("ip_str", None)
-            rec.update(fields)
-            rec["_shodan"]["id"] = f"addr-{n}-{j}"
-            variants.append(rec)
-    compare(tmp_path, [_variant_file(tmp_path, "addresses", variants)])
+    for n, fields in enumerate(ADDRESS_CASES.values()):
+        rec = copy.deepcopy(MAIL[n % len(MAIL)])
+        rec.pop("ip", None)
+        rec.pop("ip_str", None)
+        rec.update(fields)
+        variants.append(rec)
+    compare(tmp_path, [variant_file(tmp_path, "addresses", variants)], enrichers=(True, False))
 
 
 def test_ports_and_transports(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
+    chunk_bytes(ONE_LINE)
     ports = ["25", 25.0, 25.5, True, False, 0, -25, 70000, 65535, 2**64, None, _MISSING, [25]]
-    transports = ["udp", _MISSING, "", None, "TCP", " tcp", 5, 0, False, ["tcp"]]
+    transports = ["udp", _MISSING, "", None, "TCP", " tcp", 5, 0, False, ["tcp"], {}]
     variants = _on_templates(_with("port"), ports) + _on_templates(_with("transport"), transports)
     # a True port only makes a mail banner when the module says what it is
     variants += [dict(_unique(EXIM, 900), port=True, _shodan={"module": "smtp"})]
-    compare(tmp_path, [_variant_file(tmp_path, "ports", variants)])
+    compare(tmp_path, [variant_file(tmp_path, "ports", variants)])
 
 
 def _module(rec: dict[str, Any], spec: tuple[int, str | None, str, str]) -> dict[str, Any]:
@@ -611,68 +688,69 @@ def _module(rec: dict[str, Any], spec: tuple[int, str | None, str, str]) -> dict
         rec["ssl"] = {k: v for k, v in EXIM["ssl"].items() if k != "versions"}
     if ssl in ("http", "ssl_http"):
         rec["http"] = http or copy.deepcopy(EXCH_HTTPS["http"])
-    if data == "null":
-        rec["data"] = None
-    elif data == "number":
-        rec["data"] = 250
-    elif data == "missing":
+    rec.update(_DATA[data])
+    if data == "missing":
         rec.pop("data", None)
-    elif data == "list":
-        rec["data"] = ["220 a", "250 b"]
-    elif data == "dict":
-        rec["data"] = {"banner": "220 x"}
-    elif data == "nonascii":
-        rec["data"] = "220 m\xe4il \U0001f600 ESMTP\r\n250 OK\r\n"
-    elif data == "bare_lf":
-        rec["data"] = "220 a ESMTP\n250-b\n250 SIZE 1\n"
-    elif data == "long":
-        rec["data"] = "220 " + "x" * 70_000 + "\r\n"
     return rec
 
 
-def test_modules_tls_and_data(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(3_000)
-    specs = []
-    for port, module in [
-        (22, "ssh"),
-        (25, "smtp"),
-        (25, "smtps"),
-        (25, "SMTP"),
-        (25, " smtp "),
-        (25, None),
-        (26, "smtp"),
-        (2525, "http"),
-        (80, "http"),
-        (443, "https"),
-        (8443, "https-simple-new"),
-        (443, None),
-        (465, "smtp"),
-        (465, None),
-        (587, "smtp"),
-        (993, "imap"),
-        (993, "imap-ssl"),
-        (995, "pop3"),
-        (143, "imap"),
-        (110, "pop3"),
-        (3389, "rdp"),
-        (8080, "ssh"),
-    ]:
-        for ssl in ("", "ssl", "http", "ssl_http", "chain", "noversions"):
-            specs.append((port, module, ssl, "keep"))
-    for data in ("null", "number", "missing", "list", "dict", "nonascii", "bare_lf", "long"):
-        for port, module in [(25, "smtp"), (993, "imap-ssl"), (110, "pop3"), (443, "https")]:
-            specs.append((port, module, "ssl" if port != 110 else "", data))
-            specs.append((port, module, "ssl_http", data))
-    variants = _on_templates(_module, specs, [EXIM])
-    compare(tmp_path, [_variant_file(tmp_path, "modules", variants)])
+_DATA: dict[str, dict[str, Any]] = {
+    "keep": {},
+    "missing": {},
+    "null": {"data": None},
+    "number": {"data": 250},
+    "float": {"data": 2.5},
+    "bool": {"data": True},
+    "list": {"data": ["220 a", "250 b"]},
+    "dict": {"data": {"banner": "220 x"}},
+    "empty": {"data": ""},
+    "nonascii": {"data": "220 m\xe4il \U0001f600 ESMTP\r\n250 OK\r\n"},
+    "bare_lf": {"data": "220 a ESMTP\n250-b\n250 SIZE 1\n"},
+    "nul": {"data": "220 a\x00b\r\n250 OK\r\n"},
+    "long": {"data": "220 " + "x" * 70_000 + "\r\n"},
+    "http_head": {"data": "HTTP/1.1 302 Found\r\nLocation: /owa/\r\nServer: nginx\r\n\r\n"},
+}
+_MODULE_PORTS = [(22, "ssh"), (25, "smtp"), (25, "smtps"), (25, "SMTP"), (25, " smtp "),
+                 (25, None), (26, "smtp"), (2525, "http"), (80, "http"), (443, "https"),
+                 (8443, "https-simple-new"), (443, None), (465, "smtp"), (465, None),
+                 (587, "smtp"), (993, "imap"), (993, "imap-ssl"), (995, "pop3"), (143, "imap"),
+                 (110, "pop3"), (3389, "rdp"), (8080, "ssh")]  # fmt: skip
+
+
+def test_modules_and_tls(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """Mail and web modules on their ports and others, with and without ``ssl`` and
+    ``http``: implicit TLS (465/993/995, https), STARTTLS (ssl on 25/143/110), skipped."""
+    chunk_bytes(ONE_LINE)
+    specs = [(p, m, ssl, "keep") for p, m in _MODULE_PORTS for ssl in ("", "ssl", "http")]
+    specs += [
+        (p, m, ssl, "keep")
+        for p, m in [(25, "smtp"), (993, "imap-ssl"), (443, "https"), (110, "pop3")]
+        for ssl in ("ssl_http", "chain", "noversions")
+    ]
+    compare(tmp_path, [variant_file(tmp_path, "modules", _on_templates(_module, specs, [EXIM]))])
+
+
+def test_banner_data(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(ONE_LINE)
+    specs = [
+        (port, module, ssl, data)
+        for data in _DATA
+        for port, module, ssl in [
+            (25, "smtp", "ssl"),
+            (993, "imap-ssl", "ssl"),
+            (110, "pop3", ""),
+            (443, "https", "ssl_http"),
+        ]
+    ]
+    compare(tmp_path, [variant_file(tmp_path, "data", _on_templates(_module, specs, [EXIM]))])
 
 
 def test_org_and_asn(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
+    chunk_bytes(ONE_LINE)
     variants: list[dict[str, Any] | bytes] = []
-    for org in (0, "", False, [], None, _MISSING, {}, "Org", ["A", "B"]):
+    for org in (0, 0.0, "", False, [], {}, None, _MISSING, "Org", ["A", "B"]):
         for isp in ("Transit ISP", _MISSING, "", 5):
-            rec = _unique(EXCH_SMTP, len(variants))
+            rec = _unique(EXCH_SMTP, len(variants) + 1)
             for k, v in (("org", org), ("isp", isp)):
                 if v is _MISSING:
                     rec.pop(k, None)
@@ -680,9 +758,10 @@ def test_org_and_asn(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None
                     rec[k] = v
             variants.append(rec)
     for asn in ("AS3320", "as3320", " AS3320 ", 3320, "3320", "bogus", None, "", 0, -1, 2**32,
-                2**32 - 1, 3320.0, True, ["AS1"], "AS", "AS0", "AS4294967296"):  # fmt: skip
-        variants.append(dict(_unique(DOVECOT_IMAPS, len(variants)), asn=asn))
-    compare(tmp_path, [_variant_file(tmp_path, "orgasn", variants)])
+                2**32 - 1, 3320.0, True, ["AS1"], {"n": 1}, "AS", "AS0", "AS4294967296",
+                "\u0663\u0663\u0662\u0660"):  # fmt: skip
+        variants.append(dict(_unique(DOVECOT_IMAPS, len(variants) + 1), asn=asn))
+    compare(tmp_path, [variant_file(tmp_path, "orgasn", variants)])
 
 
 TIMESTAMPS = [
@@ -701,6 +780,7 @@ TIMESTAMPS = [
     "20240307T080100",
     1709798460,
     1709798460.5,
+    1709798460.0,
     0,
     -1,
     10**20,
@@ -709,9 +789,13 @@ TIMESTAMPS = [
     "garbage",
     "2024-13-07T08:01:00.000000",
     "2024-02-30T08:01:00.000000",
+    "2023-02-29T08:01:00.000000",
+    "2024-02-29T08:01:00.000000",
     "2024-03-07T24:00:00.000000",
+    "2024-03-07T08:01:60.000000",
     "0001-01-01T00:00:00.000000",
     "9999-12-31T23:59:59.999999",
+    "2024-03-07T08:01:00.00000\u0661",
     "",
     None,
     _MISSING,
@@ -722,28 +806,38 @@ TIMESTAMPS = [
 
 
 def test_timestamps(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
+    chunk_bytes(ONE_LINE)
     variants = _on_templates(_with("timestamp"), TIMESTAMPS, [EXIM, DOVECOT_POP3, EXCH_HTTPS])
-    compare(tmp_path, [_variant_file(tmp_path, "times", variants)])
+    compare(tmp_path, [variant_file(tmp_path, "times", variants)])
+
+
+HOSTNAMES = [[], ["a.example"], [5], [None], [True], [1.5], [["x"]], [""], ["b", "c"], "string",
+             "", _MISSING, None, 0, {"a": 1}, ["\U0001f600" * 300], ["x" * 2000], "\xe4" * 200,
+             [{"h": 1}, "a"]]  # fmt: skip
 
 
 def test_hostnames(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
-    values = [[], ["a.example"], [5], [None], [True], [1.5], [["x"]], [""], ["b", "c"],
-              "string", "", _MISSING, None, 0, {"a": 1}, ["\U0001f600" * 300],
-              ["x" * 2000]]  # fmt: skip
-    variants = _on_templates(_with("hostnames"), values, [POSTFIX, EXCH_HTTPS])
-    compare(tmp_path, [_variant_file(tmp_path, "hostnames", variants)])
+    chunk_bytes(ONE_LINE)
+    variants = _on_templates(_with("hostnames"), HOSTNAMES, [POSTFIX, EXCH_HTTPS])
+    compare(tmp_path, [variant_file(tmp_path, "hostnames", variants)])
 
 
-def test_containers_of_the_wrong_type(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
-    wrong = ["text", "", [], ["x"], [{"module": "smtp"}], None, 5, True, _MISSING]
-    variants: list[dict[str, Any] | bytes] = []
-    for key in ("_shodan", "http", "location", "ssl"):
-        variants += _on_templates(_with(key), wrong, [EXIM, EXCH_HTTPS, DOVECOT_IMAPS])
-    # the inner parts of ssl, http and location
+WRONG_CONTAINERS = ["text", "", [], ["x"], [{"module": "smtp"}], None, 5, True, _MISSING,
+                    "\xe4" * 200]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["_shodan", "http", "location", "ssl"])
+def test_containers_of_the_wrong_type(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], key: str
+) -> None:
+    chunk_bytes(ONE_LINE)
+    variants = _on_templates(_with(key), WRONG_CONTAINERS, [EXIM, EXCH_HTTPS], each=True)
+    compare(tmp_path, [variant_file(tmp_path, "containers", variants)])
+
+
+def _ssl_variants() -> list[dict[str, Any] | bytes]:
     cert = EXIM["ssl"]["cert"]
+    out: list[dict[str, Any] | bytes] = []
     for ssl in (
         {"versions": "TLSv1.2"},
         {"versions": ["TLSv1.3", 5, None]},
@@ -756,6 +850,7 @@ def test_containers_of_the_wrong_type(tmp_path: Path, chunk_bytes: Callable[[int
         {"cert": dict(cert, subject=["CN", "x"])},
         {"cert": dict(cert, subject={})},
         {"cert": dict(cert, serial="0a1b")},
+        {"cert": dict(cert, serial=2**64 + 3)},
         {"cert": dict(cert, serial=None, issued="garbage", expires="20261399999999Z")},
         {"cert": dict(cert, fingerprint="abc")},
         {"cert": dict(cert, issuer=None)},
@@ -764,25 +859,43 @@ def test_containers_of_the_wrong_type(tmp_path: Path, chunk_bytes: Callable[[int
     ):
         full = copy.deepcopy(EXIM["ssl"])
         full.update(ssl)
-        variants.append(dict(_unique(EXIM, len(variants), "100.65"), ssl=full))
-        variants.append(
-            dict(_unique(DOVECOT_IMAPS, len(variants), "100.65"), ssl=copy.deepcopy(full))
-        )
+        for t in (EXIM, DOVECOT_IMAPS):
+            out.append(dict(_unique(t, len(out) + 1), ssl=copy.deepcopy(full)))
+    # the same ssl object written in other JSON forms (whitespace, key order, escapes)
+    line = dump(_unique(DOVECOT_IMAPS, len(out) + 1))
+    out.append(line.replace(b'"versions":', b' "versions" : '))
+    out.append(line.replace(b'"TLSv1.3"', b'"TLSv1\\u002e3"'))
+    return out
+
+
+def _http_variants() -> list[dict[str, Any] | bytes]:
+    out: list[dict[str, Any] | bytes] = []
     for http in (
         {"status": "200"},
         {"status": 200.0},
+        {"status": True},
         {"status": None, "location": "/owa/?x=1"},
         {"location": "https://elsewhere/"},
         {"location": 5},
+        {"location": "/\U0001f600?q"},
         {"html": None},
         {"html": 5},
         {"html": ["<a>"]},
         {"html": "\U0001f600" * 5000},
+        {},
     ):
-        rec = _unique(EXCH_HTTPS, len(variants), "100.65")
+        rec = _unique(EXCH_HTTPS, len(out) + 1)
         rec["http"].update(http)
-        variants.append(rec)
-    compare(tmp_path, [_variant_file(tmp_path, "containers", variants)])
+        out.append(rec)
+        if not http:
+            rec["http"] = {}
+    return out
+
+
+def test_ssl_and_http_inside(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(ONE_LINE)
+    path = variant_file(tmp_path, "inside", _ssl_variants() + _http_variants())
+    compare(tmp_path, [path])
 
 
 def _dup(line: bytes, key: bytes, extra: bytes) -> bytes:
@@ -794,13 +907,15 @@ def _dup(line: bytes, key: bytes, extra: bytes) -> bytes:
 
 def raw_lines() -> list[bytes]:
     """Lines that are not (or not quite) a banner as JSON; blank lines between them."""
-    base = [dump(_unique(t, i, "100.66")) for i, t in enumerate(MAIL * 3)]
+    base = [dump(_unique(t, i, "100.66")) for i, t in enumerate(MAIL * 6)]
     deep = b"[" * 1100 + b"]" * 1100
+    opts = b'"opts":{}'
     return [
         b"{not json",
         b"",
         b"   ",
         b"\t\r",
+        b"\x0c",
         b"[1, 2]",
         b"[" + base[0] + b"]",
         b"null",
@@ -818,26 +933,42 @@ def raw_lines() -> list[bytes]:
         base[8].replace(b'"data":"', b'"data":"\xff'),
         base[9] + b" x",
         b"\xef\xbb\xbf" + base[10],
-        base[11].replace(b'"opts":{}', b'"opts":' + deep),
-        base[12].replace(b'"opts":{}', b'"opts":{"big":' + str(2**70).encode() + b"}"),
-        base[13].replace(b'"opts":{}', b'"opts":{"inf":1e400}'),
-        base[14].replace(b'"opts":{}', b'"opts":{"nan":NaN}'),
+        base[11].replace(opts, b'"opts":' + deep),
+        base[12].replace(opts, b'"opts":{"big":' + str(2**70).encode() + b"}"),
+        base[13].replace(opts, b'"opts":{"inf":1e400}'),
+        base[14].replace(opts, b'"opts":{"nan":NaN}'),
         base[15].replace(b'"port":', b'"Port":'),
-        base[16].replace(b'"opts":{}', b'"opts":{"nul":"\x00"}'),
+        base[16].replace(opts, b'"opts":{"nul":"\x00"}'),
         base[17] + b"\r",
+        base[18].replace(opts, b'"opts":{"tab":"a\tb"}'),
+        base[19].replace(opts, b'"opts":{"bad":"\xc3\x28"}'),
+        base[20].replace(opts, b'"opts":{"a":1,}'),
+        base[21].replace(opts, b'"opts":{/* c */}'),
+        base[22].replace(opts, b'"opts":{"inf":Infinity}'),
+        base[23] + base[24],
+        base[25].replace(b'"port":', b'"PORT":26,"port":'),
+        base[26].replace(b'"data":', b'"Data":"220 other\\r\\n","data":'),
+        base[27].replace(b'"ip_str":', b'"IP_STR":"10.8.8.8","ip_str":'),
+        base[28].replace(b"{", b"{\n", 1),
+        base[29].replace(b'"data":"', b'"data":"\t'),
+        base[30].replace(opts, b'"opts":' + b"[" * 1000 + b"]" * 1000),
+        base[31].replace(opts, b'"opts":{"s":"\\ud800"}'),
+        base[32].replace(opts, b'"opts":{"x":-}'),
+        base[33].replace(opts, b'"opts":{"big":-' + str(2**70).encode() + b"}"),
+        base[34].replace(opts, b'"opts":{"num":01}'),
+        base[35].replace(opts, b"\"opts\":{'q':1}"),
     ]
 
 
 def test_raw_lines(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
-    lines = interleaved(list(raw_lines()), seed=5)
-    outs = compare(tmp_path, [write_lines(tmp_path / "raw.json", lines)])
-    assert outs[0].result is not None and outs[0].result["malformed"] >= 15
+    chunk_bytes(ONE_LINE)
+    (col,) = compare(tmp_path, [variant_file(tmp_path, "raw", list(raw_lines()))])
+    assert col.result is not None and col.result["malformed"] >= 20
 
 
 def test_many_problems_keep_the_first(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
     """More malformed lines than ImportResult keeps, in many chunks: the same first ones."""
-    chunk_bytes(2_000)
+    chunk_bytes(8_000)
     rng = random.Random(9)
     lines = realistic(rng, 40)
     for i in range(60):
@@ -846,14 +977,24 @@ def test_many_problems_keep_the_first(tmp_path: Path, chunk_bytes: Callable[[int
 
 
 def test_every_hostile_thing_at_once(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    """All the variants shuffled into a realistic file, chunks of mixed content."""
-    chunk_bytes(9_000)
+    """Variants shuffled into a realistic file, chunks of mixed content, hosts across them."""
+    chunk_bytes(20_000)
     rng = random.Random(13)
     lines = realistic(rng, 60)
     extra = [dump(v) for f in KEPT_FIELDS[::3] for v in field_variants(f)] + raw_lines()
     for line in extra:
         lines.insert(rng.randrange(1, len(lines)), line)
-    compare(tmp_path, [write_lines(tmp_path / "all.json", lines)], enrichers=(True,))
+    compare(tmp_path, [write_lines(tmp_path / "all.json", lines)])
+
+
+def test_ordinary_lines_between_hostile_ones(
+    tmp_path: Path, chunk_bytes: Callable[[int], None]
+) -> None:
+    """Chunks of two or three lines, a variant in most: line numbers across chunks."""
+    chunk_bytes(2_500)
+    variants = [*field_variants("org")[::2], *raw_lines()[::2]]
+    lines = interleaved(variants, seed=4)
+    compare(tmp_path, [write_lines(tmp_path / "mixed.json", lines)])
 
 
 # -- the tests: errors ----------------------------------------------------------------
@@ -868,17 +1009,22 @@ def test_first_line_not_shodan(
 ) -> None:
     chunk_bytes(2_000)
     path = write_lines(tmp_path / "wrong.json", [b"", first, *realistic(random.Random(1), 5)])
-    (col,) = compare(tmp_path, [path], enrichers=(True,))
+    (col,) = compare(tmp_path, [path])
     assert col.error is not None and col.error[0] == "WrongFormatError"
     assert col.state == (0, 0, 0)
 
 
-def test_first_line_invalid_json_object(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    """A first line that starts like an object but does not parse is a malformed record;
-    the next line is then not checked for the format."""
+@pytest.mark.parametrize("blank", [0, 3, 5_000])
+def test_first_line_invalid_json_object(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], blank: int
+) -> None:
+    """A first line that starts like an object but does not parse is a malformed record
+    (its message counts columns from the object, not the indentation); the next line is
+    then not checked for the format. ``blank`` blank lines before it (in chunks of their
+    own when there are many)."""
     chunk_bytes(2_000)
-    lines = [b"{bad", b'{"foo": 1}', *realistic(random.Random(2), 5)]
-    (col,) = compare(tmp_path, [write_lines(tmp_path / "f.json", lines)], enrichers=(True,))
+    lines = [*[b""] * blank, b"  {bad", b'{"foo": 1}', *realistic(random.Random(2), 5)]
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "f.json", lines)])
     assert col.result is not None and col.result["malformed"] == 2
 
 
@@ -886,16 +1032,23 @@ def test_nothing_importable(tmp_path: Path, chunk_bytes: Callable[[int], None]) 
     chunk_bytes(2_000)
     first = dump(dict(_unique(EXIM, 1), port=70000))
     lines = [first, *[b'{"port": "x%d", "ip": 1}' % i for i in range(50)]]
-    (col,) = compare(tmp_path, [write_lines(tmp_path / "none.json", lines)], enrichers=(True,))
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "none.json", lines)])
     assert col.error is not None and col.error[0] == "WrongFormatError"
 
 
-def test_truncated_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+def test_only_skipped_records(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
     chunk_bytes(2_000)
+    lines = [dump(dict(_unique(SSH, i), port=22)) for i in range(20)]
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "ssh.json", lines)])
+    assert col.result is not None and col.result["skipped"] == 20
+
+
+def test_truncated_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(20_000)
     whole = write_lines(tmp_path / "whole.json.gz", realistic(random.Random(4), 80), gz=True)
     cut = tmp_path / "cut.json.gz"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
-    (col,) = compare(tmp_path, [cut], enrichers=(True,))
+    (col,) = compare(tmp_path, [cut])
     assert col.error is not None and col.error[0] == "UnreadableInputError"
     assert col.state == (0, 0, 0)
     # after a good file, too: nothing of either is left
@@ -903,13 +1056,27 @@ def test_truncated_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> Non
     assert col.error is not None and col.state == (0, 0, 0)
 
 
-def test_corrupt_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+def test_truncated_gz_after_blank_lines(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """The error names the last record read, whatever blank lines (and chunks) follow it."""
     chunk_bytes(2_000)
+    rng = random.Random(12)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(300_000))
+    tail = dump(dict(_unique(EXIM, 500), data="220 " + noise))
+    lines = [*realistic(rng, 5), *[b""] * 6_000, tail]
+    whole = write_lines(tmp_path / "whole.json.gz", lines, gz=True)
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size - 50_000])
+    (col,) = compare(tmp_path, [cut])
+    assert col.error is not None and col.error[0] == "UnreadableInputError"
+
+
+def test_corrupt_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    chunk_bytes(5_000)
     data = bytearray(gzip.compress(b"\n".join(realistic(random.Random(5), 40)), mtime=0))
     data[len(data) // 2 : len(data) // 2 + 40] = b"\x00" * 40
     path = tmp_path / "corrupt.json.gz"
     path.write_bytes(bytes(data))
-    (col,) = compare(tmp_path, [path], enrichers=(True,))
+    (col,) = compare(tmp_path, [path])
     assert col.error is not None and col.error[0] == "UnreadableInputError"
 
 
@@ -917,21 +1084,21 @@ def test_corrupt_gz(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
 def test_strict_stops_at_a_malformed_line(
     tmp_path: Path, chunk_bytes: Callable[[int], None], where: str
 ) -> None:
-    chunk_bytes(2_000)
+    chunk_bytes(5_000)
     lines = realistic(random.Random(6), 40)
     at = 3 if where == "early" else len(lines) - 2
     lines.insert(at, dump(dict(_unique(EXIM, 7, "100.67"), port="25")))
     path = write_lines(tmp_path / "strict.json", lines)
-    (col,) = compare(tmp_path, [path], enrichers=(True,), strict=True)
+    (col,) = compare(tmp_path, [path], strict=True)
     assert col.error is not None and col.error[0] == "MalformedRecordError"
     assert col.state == (0, 0, 0)
     assert f":{at + 1}" in col.error[1]
 
 
 def test_strict_on_good_input(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
-    chunk_bytes(2_000)
+    chunk_bytes(10_000)
     path = write_lines(tmp_path / "good.json", realistic(random.Random(8), 30))
-    (col,) = compare(tmp_path, [path], enrichers=(True,), strict=True)
+    (col,) = compare(tmp_path, [path], strict=True)
     assert col.chunks is not None and col.chunks >= 1
 
 
