@@ -992,7 +992,7 @@ def test_ordinary_lines_between_hostile_ones(
 ) -> None:
     """Chunks of two or three lines, a variant in most: line numbers across chunks."""
     chunk_bytes(2_500)
-    variants = [*field_variants("org")[::2], *raw_lines()[::2]]
+    variants: list[dict[str, Any] | bytes] = [*field_variants("org")[::2], *raw_lines()[::2]]
     lines = interleaved(variants, seed=4)
     compare(tmp_path, [write_lines(tmp_path / "mixed.json", lines)])
 
