@@ -341,10 +341,10 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
     for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall():
         asns["asn_v"].append(v)
         asns["asn"].append(s._asn_text(v))
+    types = {"is_http": pa.bool_(), "has_ssl": pa.bool_(), "bk": pa.int64()}
     bmap = pa.table(
         {
-            **{k: pa.array(v) for k, v in keys.items() if k not in ("port",)},
-            "port": pa.array(keys["port"], pa.string()),
+            **{k: pa.array(v, types.get(k, pa.string())) for k, v in keys.items()},
             "protocol": pa.array([b.protocol for b in banners], pa.string()),
             "transport": pa.array([b.transport for b in banners], pa.string()),
             "steps_part": pa.array(steps_part, pa.int64()),
