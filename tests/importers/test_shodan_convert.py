@@ -97,3 +97,28 @@ def test_shared_step_documents_survive_the_import(tmp_path: Any) -> None:
     with Store.open(tmp_path / "s.duckdb") as store:
         import_files(store, "shodan", [fixture("shodan-mail.json")])
     assert before == (shodan._STEPS, shodan._HEADS)
+
+
+def test_no_kept_field_is_one_identify_reads() -> None:
+    """The columnar import identifies a banner once for every record carrying it, which is
+    only right while no ``extra`` key the Shodan importer writes is a field identify reads
+    (``identify_doc`` reads ``extra`` keys that name a ruleset or a banner). Every key
+    ``_convert`` writes on the fixture, with every kept field filled, is one of
+    ``shodan_columnar.extra_keys()``, and none of those names a field for any protocol."""
+    from mxcensus.identify.engine import _extra_field
+    from mxcensus.importers.shodan_columnar import extra_keys
+
+    keys = set(extra_keys())
+    full = dict(
+        RECORDS[2],
+        info="i", os="o", devicetype="d", isp="p", org="g",
+        _shodan={"module": "https", "id": "x"},
+        location={"country_code": "DE", "city": "c", "region_code": "r"},
+    )  # fmt: skip
+    seen = {
+        k for rec in [*MAIL_AND_WEB, full] for d in shodan._convert(rec, NOW) for k, _ in d["extra"]
+    }
+    assert "shodan.http.title" in seen and "geo.org" in seen
+    assert seen <= keys, seen - keys
+    for family in ("smtp", "imap", "pop3", "http", ""):
+        assert [k for k in keys if _extra_field(k, family) is not None] == []

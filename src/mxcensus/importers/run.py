@@ -328,7 +328,10 @@ def _import_chunked(
     good = 0
     bad: ProblemAt | None = None
     line = 0
-    with _opened(path) as (stream, raw), tempfile.TemporaryDirectory(prefix="mxcensus-") as tmp:
+    with (
+        _opened(path) as (stream, raw),
+        tempfile.TemporaryDirectory(prefix="mxcensus-", dir=_chunk_dir()) as tmp,
+    ):
         report = None
         if progress is not None:
             report = partial(_report, progress, path, done_before, total, counts, raw)
@@ -368,6 +371,16 @@ def _import_chunked(
             if report is not None:
                 report(0)
     _check_file(path, good, bad)
+
+
+def _chunk_dir() -> str | None:
+    """Where chunks are written for DuckDB to read: memory (/dev/shm) where there is room
+    for two, else the system's temporary directory."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if st.f_bavail * st.f_frsize > 4 * CHUNK_BYTES else None
 
 
 def _read_chunk(stream: BinaryIO, path: str) -> tuple[bytes, bytes | None]:

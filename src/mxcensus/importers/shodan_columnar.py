@@ -55,23 +55,28 @@ the text forms whose Python result would differ."""
 def _odd_scalar(v: str) -> str:
     """SQL: ``v`` (a VARCHAR column) may have been a non-string JSON value that Python reads
     differently from its text: an object or list, a boolean, a number. For fields that
-    Python uses as they are (``str(x or "")``, ``x or "tcp"``, ``stored_text(x)``)."""
+    Python uses as they are (``str(x or "")``, ``x or "tcp"``, ``stored_text(x)``).
+    CASE, so that only text starting like a number is parsed as one."""
     return (
-        f"({v} IS NOT NULL AND (left({v}, 1) IN ('{{', '[') OR {v} IN ('true', 'false')"
-        f" OR regexp_full_match({v}, '-?[0-9][0-9.eE+-]*')))"
+        f"CASE WHEN ascii({v}) IN (123, 91) OR {v} IN ('true', 'false') THEN true"
+        f" WHEN ascii({v}) BETWEEN 45 AND 57 THEN TRY_CAST({v} AS DOUBLE) IS NOT NULL"
+        " ELSE false END"
     )
 
 
 def _odd_text(v: str) -> str:
     """SQL: ``v`` may have been a JSON value whose ``text_of`` differs from DuckDB's text:
-    an object or list (Python: "" or the items joined), a number in exponent form, a float
-    ``-0.0``, or an integer too long for 64 bits (``orjson`` reads it as a float). Booleans
-    and ordinary numbers read the same both ways (``true``, ``25``, ``4.92``)."""
+    an object or list (Python: "" or the items joined), a number in exponent form (DuckDB
+    keeps ``1e400`` as written, orjson fails on it), a float ``-0.0``, or an integer too long
+    for 64 bits (``orjson`` reads it as a float). Booleans and ordinary numbers read the
+    same both ways (``true``, ``25``, ``4.92``). CASE, so that only text starting like a
+    number is parsed as one."""
     return (
-        f"({v} IS NOT NULL AND (left({v}, 1) IN ('{{', '[')"
-        f" OR regexp_full_match({v}, '-?[0-9.]*[eE][-+]?[0-9]+')"
-        f" OR regexp_full_match({v}, '-0(\\.0*)?')"
-        f" OR (length({v}) > 15 AND regexp_full_match({v}, '-?[0-9]+(\\.[0-9]*)?'))))"
+        f"CASE WHEN ascii({v}) IN (123, 91) THEN true"
+        f" WHEN ascii({v}) BETWEEN 45 AND 57 THEN TRY_CAST({v} AS DOUBLE) IS NOT NULL AND"
+        f" (contains(lower({v}), 'e') OR contains(lower({v}), 'n') OR starts_with({v}, '-0')"
+        f" OR length({v}) > 15)"
+        " ELSE false END"
     )
 
 
@@ -97,6 +102,9 @@ _SHODAN_TIME = (
 
 
 def _stage_sql(path: str) -> str:
+    """SQL: the chunk at ``path`` as ``_sh_raw``, one row per record, with what later steps
+    need of it (the kept fields already as the JSON text of their ``extra`` pairs) and
+    ``odd``: whether it is a record SQL cannot take (see the module docstring)."""
     quoted = path.replace("'", "''")
     odd = " OR ".join(
         [
@@ -122,20 +130,29 @@ def _stage_sql(path: str) -> str:
     )
     return f"""
     CREATE OR REPLACE TEMP TABLE _sh_raw AS
-    SELECT row_number() OVER () AS rid,
-           ip_str AS ip_s, CAST(ip AS VARCHAR) AS ip_j,
-           json_type(port) AS port_t, CAST(port AS VARCHAR) AS port_j,
-           transport AS tr, "timestamp" AS ts, data, hostnames,
-           _shodan.module AS module, _shodan.id AS sid,
-           http IS NOT NULL AS is_http, http.html AS html,
-           CAST(http.status AS VARCHAR) AS status, http.location AS hloc,
-           http.title AS title, http.server AS server, http.host AS host,
-           CASE WHEN left(CAST(ssl AS VARCHAR), 1) = '{{' THEN CAST(ssl AS VARCHAR) END AS ssl,
-           location.country_code AS cc, location.city AS city, location.region_code AS rc,
-           asn, org, {", ".join(_TEXT_FIELDS)}, {", ".join(_LIST_FIELDS)}
-    FROM read_json('{quoted}', format = 'newline_delimited', columns = {_COLUMNS},
-                   maximum_object_size = {c.MAX_LINE});
-    CREATE OR REPLACE TEMP TABLE _sh_odd AS SELECT bool_or({odd}) AS odd FROM _sh_raw;
+    SELECT ip_s, ip_j, port_j, tr, ts, data,
+           CASE WHEN len(hostnames) > 0 THEN hostnames[1] ELSE '' END AS hostname,
+           module, is_http, html, status, hloc, ssl, asn,
+           nullif({_cut("cc")}, '') AS g_country, nullif({_cut("city")}, '') AS g_city,
+           nullif({_cut(_ORG)}, '') AS g_org,
+           {_extra_head_sql()} AS extra_head,
+           {odd} AS odd
+    FROM (
+        SELECT ip_str AS ip_s, CAST(ip AS VARCHAR) AS ip_j,
+               json_type(port) AS port_t, CAST(port AS VARCHAR) AS port_j,
+               transport AS tr, "timestamp" AS ts, data, hostnames,
+               _shodan.module AS module, _shodan.id AS sid,
+               http IS NOT NULL AS is_http, http.html AS html,
+               CAST(http.status AS VARCHAR) AS status, http.location AS hloc,
+               http.title AS title, http.server AS server, http.host AS host,
+               CASE WHEN left(CAST(ssl AS VARCHAR), 1) = '{{' THEN CAST(ssl AS VARCHAR) END
+                   AS ssl,
+               location.country_code AS cc, location.city AS city,
+               location.region_code AS rc,
+               asn, org, {", ".join(_TEXT_FIELDS)}, {", ".join(_LIST_FIELDS)}
+        FROM read_json('{quoted}', format = 'newline_delimited', columns = {_COLUMNS},
+                       maximum_object_size = {c.MAX_LINE})
+    )
     """
 
 
@@ -149,26 +166,25 @@ def _cut(v: str) -> str:
     return f"CASE WHEN strlen({v}) <= {c.MAX_EXTRA} THEN {v} ELSE left({v}, {c.MAX_EXTRA}) END"
 
 
-def _extra_sql() -> str:
-    """SQL: the transcript's ``extra`` as JSON text, in ``_convert``'s order."""
+def _extra_head_sql() -> str:
+    """SQL: the JSON text of the transcript's ``extra`` pairs up to the ASN (in
+    ``_convert``'s order), "" for none; :data:`_ROWS_SQL` adds ``geo.asn`` and ``geo.org``."""
     pairs = [
-        _pair("shodan.module", "r.module"),
-        *(_pair(f"shodan.{f}", _cut(f"r.{f}")) for f in _TEXT_FIELDS),
-        *(_pair(f"shodan.{f}", _cut(f"array_to_string(r.{f}, ',')")) for f in _LIST_FIELDS),
-        _pair("shodan.id", _cut("r.sid")),
-        _pair("shodan.http.title", _cut("r.title")),
-        _pair("shodan.http.server", _cut("r.server")),
-        _pair("shodan.http.host", _cut("r.host")),
-        _pair("geo.country", _cut("r.cc")),
-        _pair("geo.city", _cut("r.city")),
-        _pair("shodan.location.region_code", _cut("r.rc")),
-        _pair("geo.asn", "a.asn"),
-        _pair("geo.org", _cut(_ORG)),
+        _pair("shodan.module", "module"),
+        *(_pair(f"shodan.{f}", _cut(f)) for f in _TEXT_FIELDS),
+        *(_pair(f"shodan.{f}", _cut(f"array_to_string({f}, ',')")) for f in _LIST_FIELDS),
+        _pair("shodan.id", _cut("sid")),
+        _pair("shodan.http.title", _cut("title")),
+        _pair("shodan.http.server", _cut("server")),
+        _pair("shodan.http.host", _cut("host")),
+        _pair("geo.country", _cut("cc")),
+        _pair("geo.city", _cut("city")),
+        _pair("shodan.location.region_code", _cut("rc")),
     ]
-    return "concat('[', concat_ws(',', " + ", ".join(pairs) + "), ']')"
+    return "concat_ws(',', " + ", ".join(pairs) + ")"
 
 
-_ORG = "CASE WHEN r.org IS NULL OR r.org = '' THEN r.isp ELSE r.org END"
+_ORG = "CASE WHEN org IS NULL OR org = '' THEN isp ELSE org END"
 _BANNER_KEY = ("port_j", "module", "is_http", "ssl IS NOT NULL", "data", "html", "status", "hloc")
 _BK_COLS = ("port", "module", "is_http", "has_ssl", "data", "html", "status", "hloc")
 
@@ -186,7 +202,8 @@ class Banner:
 @dataclass(slots=True)
 class Staged:
     """One chunk, staged in the temporary table ``_sh_rows`` (one row per transcript):
-    ``rid`` (its order in the chunk), ``ip``, ``port``, ``bk`` (index into ``banners``),
+    ``rid`` (its order in the chunk: the rowid of ``_sh_raw``, which read_json filled in
+    the file's order), ``ip``, ``port``, ``bk`` (index into ``banners``),
     ``obs`` (the time as stored, ISO 8601 in UTC), ``day``, ``hostname``, ``data`` (the
     transcript's JSON text) and the importer's location hint ``g_country``, ``g_city``,
     ``g_asn``, ``g_org`` (as in ``extra``, NULL when absent)."""
@@ -231,7 +248,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts
     DuckDB cannot parse fails only its own statement."""
     try:
         con.execute(_stage_sql(path))
-        row = con.execute("SELECT odd FROM _sh_odd").fetchall()
+        row = con.execute("SELECT bool_or(odd) FROM _sh_raw").fetchall()
     except duckdb.Error as exc:
         log.debug("chunk %s: record by record (%s)", path, str(exc).splitlines()[0])
         drop(con)
@@ -324,10 +341,10 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
     for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall():
         asns["asn_v"].append(v)
         asns["asn"].append(s._asn_text(v))
+    types = {"is_http": pa.bool_(), "has_ssl": pa.bool_(), "bk": pa.int64()}
     bmap = pa.table(
         {
-            **{k: pa.array(v) for k, v in keys.items() if k not in ("port",)},
-            "port": pa.array(keys["port"], pa.string()),
+            **{k: pa.array(v, types.get(k, pa.string())) for k, v in keys.items()},
             "protocol": pa.array([b.protocol for b in banners], pa.string()),
             "transport": pa.array([b.transport for b in banners], pa.string()),
             "steps_part": pa.array(steps_part, pa.int64()),
@@ -397,17 +414,15 @@ _BANNER_JOIN = " AND ".join(
 _ROWS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _sh_rows AS
 WITH r2 AS (
-    SELECT r.rid, b.bk, b.protocol, b.transport, b.steps_part,
+    SELECT r.rowid AS rid, b.bk, b.protocol, b.transport, b.steps_part,
            CAST(r.port_j AS INTEGER) AS port,
            CASE WHEN r.ip_s IS NOT NULL AND {_CANONICAL_V4.replace("ip_s", "r.ip_s")}
                 THEN r.ip_s ELSE i.ip END AS ip,
            CASE WHEN r.ts IS NOT NULL AND {_SHODAN_TIME.replace("ts", "r.ts")}
                 THEN r.ts || '+00:00' ELSE t.obs END AS obs,
-           CASE WHEN len(r.hostnames) > 0 THEN r.hostnames[1] ELSE '' END AS hostname,
-           x.tls_part,
-           nullif({_cut("r.cc")}, '') AS g_country, nullif({_cut("r.city")}, '') AS g_city,
-           nullif(a.asn, '') AS g_asn, nullif({_cut(_ORG)}, '') AS g_org,
-           {_extra_sql()} AS extra
+           r.hostname, x.tls_part, r.g_country, r.g_city, nullif(a.asn, '') AS g_asn, r.g_org,
+           concat('[', concat_ws(',', nullif(r.extra_head, ''), {_pair("geo.asn", "a.asn")},
+                                 {_pair("geo.org", "r.g_org")}), ']') AS extra
     FROM _sh_raw r
     JOIN _sh_banners b ON {_BANNER_JOIN}
     LEFT JOIN _sh_ips i ON i.ip_s IS NOT DISTINCT FROM r.ip_s AND i.ip_j IS NOT DISTINCT FROM r.ip_j
@@ -428,7 +443,7 @@ FROM r2
 
 def drop(con: duckdb.DuckDBPyConnection) -> None:
     """Remove the chunk's temporary tables."""
-    for table in ("_sh_raw", "_sh_odd", "_sh_rows"):
+    for table in ("_sh_raw", "_sh_rows"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
