@@ -330,7 +330,7 @@ def bench_import(tmp: Path, records: int, repeat: int) -> None:
 
     variants: dict[str, Callable[[], tuple[float, float]]] = {
         "(1) read + orjson.loads (baseline)": baseline,
-        "(2) import phase (analyze=False)": imported(False),  # record by record
+        "(2) import phase (analyze=False)": imported(False),
         "(3) mxcensus import (analyze=True)": imported(True),
         "(3d) the same, distinct banners": imported(True, distinct),
         "(3p) (3), record by record": imported(True, columnar=False),

@@ -159,7 +159,7 @@ def import_files(
     counts = _Counts()
     done_before = 0
     services = None
-    chunked = columnar and analyze and isinstance(importer, ShodanImporter)
+    chunked = columnar and isinstance(importer, ShodanImporter)
     now = datetime.now(UTC)
     parts = Parts()  # the ids of transcript parts, unique in the scan
     scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
@@ -168,7 +168,7 @@ def import_files(
             analysis = ImportAnalysis(store, scan, enricher) if analyze else None
             with _no_cyclic_gc():
                 for p, size in zip(files, sizes, strict=True):
-                    if chunked and analysis is not None:
+                    if chunked:
                         _import_chunked(store, scan, p, counts, done_before, total, progress,
                                         analysis, now, parts)  # fmt: skip
                     else:
@@ -317,7 +317,7 @@ def _import_chunked(
     done_before: int,
     total: int,
     progress: Progress | None,
-    analysis: ImportAnalysis,
+    analysis: ImportAnalysis | None,
     now: datetime,
     parts: Parts,
 ) -> None:
@@ -425,7 +425,9 @@ class _Chained:
         return got + more
 
 
-def _write_staged(store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis) -> None:
+def _write_staged(
+    store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis | None
+) -> None:
     """A staged chunk's transcripts, their fresh parts and services, in the import's
     transaction."""
     import pyarrow as pa
@@ -452,7 +454,7 @@ def _write_staged(store: Store, scan: ScanId, staged: Staged, analysis: ImportAn
             )
         finally:
             con.unregister("_sh_parts")
-    if staged.transcripts:
+    if staged.transcripts and analysis is not None:
         analysis.add_staged("_sh_rows", staged.banners)
 
 

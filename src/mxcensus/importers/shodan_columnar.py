@@ -156,30 +156,32 @@ def _stage_sql(path: str) -> str:
     """
 
 
-def _pair(name: str, value: str) -> str:
-    """SQL: the JSON text of one kept field ``[name, value]``, NULL when it is not kept."""
-    return f"CASE WHEN {value} <> '' THEN concat('[\"{name}\",', to_json({value}), ']') END"
+def _pair(name: str, value: str, cut: bool = True) -> str:
+    """SQL: the JSON text of one kept field ``[name, value[:MAX_EXTRA]]``, NULL when it is
+    not kept (NULL or empty; a non-empty text stays non-empty when cut)."""
+    kept = f"left({value}, {c.MAX_EXTRA})" if cut else value
+    return f"CASE WHEN {value} <> '' THEN concat('[\"{name}\",', to_json({kept}), ']') END"
 
 
 def _cut(v: str) -> str:
-    """SQL: ``v[:MAX_EXTRA]`` (code points; a string of no more bytes is short enough)."""
-    return f"CASE WHEN strlen({v}) <= {c.MAX_EXTRA} THEN {v} ELSE left({v}, {c.MAX_EXTRA}) END"
+    """SQL: ``v[:MAX_EXTRA]`` (``left`` counts code points, as Python does)."""
+    return f"left({v}, {c.MAX_EXTRA})"
 
 
 def _extra_head_sql() -> str:
     """SQL: the JSON text of the transcript's ``extra`` pairs up to the ASN (in
     ``_convert``'s order), "" for none; :data:`_ROWS_SQL` adds ``geo.asn`` and ``geo.org``."""
     pairs = [
-        _pair("shodan.module", "module"),
-        *(_pair(f"shodan.{f}", _cut(f)) for f in _TEXT_FIELDS),
-        *(_pair(f"shodan.{f}", _cut(f"array_to_string({f}, ',')")) for f in _LIST_FIELDS),
-        _pair("shodan.id", _cut("sid")),
-        _pair("shodan.http.title", _cut("title")),
-        _pair("shodan.http.server", _cut("server")),
-        _pair("shodan.http.host", _cut("host")),
-        _pair("geo.country", _cut("cc")),
-        _pair("geo.city", _cut("city")),
-        _pair("shodan.location.region_code", _cut("rc")),
+        _pair("shodan.module", "module", cut=False),
+        *(_pair(f"shodan.{f}", f) for f in _TEXT_FIELDS),
+        *(_pair(f"shodan.{f}", f"array_to_string({f}, ',')") for f in _LIST_FIELDS),
+        _pair("shodan.id", "sid"),
+        _pair("shodan.http.title", "title"),
+        _pair("shodan.http.server", "server"),
+        _pair("shodan.http.host", "host"),
+        _pair("geo.country", "cc"),
+        _pair("geo.city", "city"),
+        _pair("shodan.location.region_code", "rc"),
     ]
     return "concat_ws(',', " + ", ".join(pairs) + ")"
 
@@ -421,8 +423,8 @@ WITH r2 AS (
            CASE WHEN r.ts IS NOT NULL AND {_SHODAN_TIME.replace("ts", "r.ts")}
                 THEN r.ts || '+00:00' ELSE t.obs END AS obs,
            r.hostname, x.tls_part, r.g_country, r.g_city, nullif(a.asn, '') AS g_asn, r.g_org,
-           concat('[', concat_ws(',', nullif(r.extra_head, ''), {_pair("geo.asn", "a.asn")},
-                                 {_pair("geo.org", "r.g_org")}), ']') AS extra
+           concat('[', concat_ws(',', nullif(r.extra_head, ''), {_pair("geo.asn", "a.asn", False)},
+                                 {_pair("geo.org", "r.g_org", False)}), ']') AS extra
     FROM _sh_raw r
     JOIN _sh_banners b ON {_BANNER_JOIN}
     LEFT JOIN _sh_ips i ON i.ip_s IS NOT DISTINCT FROM r.ip_s AND i.ip_j IS NOT DISTINCT FROM r.ip_j
