@@ -99,10 +99,15 @@ def _import(
     columnar: bool,
     enricher: bool,
     strict: bool = False,
+    analyze: bool = True,
 ) -> Outcome:
     store = Store.open(tmp_path / f"{tag}-{'col' if columnar else 'py'}.duckdb")
     try:
-        kw: dict[str, Any] = {"strict": strict, "enricher": GeoEnricher(()) if enricher else None}
+        kw: dict[str, Any] = {
+            "strict": strict,
+            "enricher": GeoEnricher(()) if enricher else None,
+            "analyze": analyze,
+        }
         if HAVE_COLUMNAR:
             kw["columnar"] = columnar
         try:
@@ -228,13 +233,15 @@ def compare(
     *,
     enrichers: tuple[bool, ...] = (True,),
     strict: bool = False,
+    analyze: bool = True,
 ) -> list[Outcome]:
     """Both paths on ``paths``, with each enricher setting; the columnar outcomes."""
     got = []
     for enricher in enrichers:
         tag = f"{paths[0].name}-{'geo' if enricher else 'nogeo'}-{'strict' if strict else ''}"
-        col = _import(tmp_path, tag, paths, columnar=True, enricher=enricher, strict=strict)
-        py = _import(tmp_path, tag, paths, columnar=False, enricher=enricher, strict=strict)
+        kw = {"enricher": enricher, "strict": strict, "analyze": analyze}
+        col = _import(tmp_path, tag, paths, columnar=True, **kw)
+        py = _import(tmp_path, tag, paths, columnar=False, **kw)
         assert_same(col, py)
         assert py.chunks in (None, 0), "columnar=False must not take the columnar path"
         got.append(col)
@@ -608,6 +615,18 @@ def test_the_reference_does_not_depend_on_its_batch_size(
     monkeypatch.setattr(run, "BATCH", 7)
     split = _import(tmp_path, "split", [path], columnar=False, enricher=True)
     assert_same(split, whole, ("batch 7", "batch 5000"))
+
+
+def test_without_analysis(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """``analyze=False`` (transcripts only): the same transcripts, counts and problems."""
+    chunk_bytes(3_000)
+    rng = random.Random(29)
+    lines = realistic(rng, 30)
+    for line in [*raw_lines()[::3], *(dump(v) for v in field_variants("product")[::4])]:
+        lines.insert(rng.randrange(1, len(lines)), line)
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "bare.json", lines)], analyze=False)
+    assert col.result is not None and not col.result["analyzed"] and not col.services
+    assert col.chunks, "the columnar path serves imports without analysis too"
 
 
 def test_small_batches_and_commits(
