@@ -48,7 +48,7 @@ def parse_target(text: str) -> Where:
 
 def _host_transcripts(store: Store, scan: ScanId, ip: str) -> list[Transcript]:
     rows = store.con.execute(
-        "SELECT data FROM transcript_docs WHERE scan = ? AND ip = ? ORDER BY port", [scan, ip]
+        "SELECT data FROM transcript_docs WHERE scan = ? AND ip = ? ORDER BY port, seq", [scan, ip]
     ).fetchall()
     return [transcript_from_dict(orjson.loads(r[0])) for r in rows]
 

@@ -340,7 +340,7 @@ class ImportAnalysis:
             for first in range(0, split, _SPLIT_CHUNK):  # a chunk of hosts at a time
                 rows = con.execute(
                     "SELECT data FROM transcript_docs WHERE scan = ? AND ip IN"
-                    " (SELECT ip FROM _import_split WHERE k > ? AND k <= ?) ORDER BY ip, port",
+                    " (SELECT ip FROM _import_split WHERE k > ? AND k <= ?) ORDER BY ip, port, seq",
                     [scan, first, first + _SPLIT_CHUNK],
                 ).fetchall()
                 self.written += _analyse_hosts(

@@ -208,6 +208,7 @@ class _Counts:
         self.problems: list[ProblemAt] = []
         self.batches = 0
         self.columnar = 0  # chunks imported by the columnar path
+        self.seq = 0  # the next transcript's place in the import (transcripts.seq)
 
 
 def _import_one(
@@ -328,6 +329,7 @@ def _import_chunked(
     good = 0
     bad: ProblemAt | None = None
     line = 0
+    seen = False  # a record was read (the first one decides the format; see read_json_lines)
     with (
         _opened(path) as (stream, raw),
         tempfile.TemporaryDirectory(prefix="mxcensus-", dir=_chunk_dir()) as tmp,
@@ -341,30 +343,34 @@ def _import_chunked(
             if not chunk and rest is None:
                 break
             staged = None
-            if rest is None:
+            # a byte order mark: DuckDB reads past one that starts a line, orjson does not
+            if rest is None and b"\xef\xbb\xbf" not in chunk:
                 with open(chunk_path, "wb") as fh:
                     fh.write(chunk)
                 with store.outside_transaction():
                     staged = stage(store.con, chunk_path, now, parts)
             if staged is not None:
                 try:
-                    _write_staged(store, scan, staged, analysis)
+                    _write_staged(store, scan, staged, analysis, counts.seq)
                 finally:
                     drop(store.con)
                 parts.stored(staged)
                 counts.columnar += 1
                 counts.records += staged.records
                 counts.transcripts += staged.transcripts
+                counts.seq += staged.records  # its rids count every record of the chunk
                 counts.skipped += staged.records - staged.transcripts
                 good += staged.records
+                seen = seen or staged.records > 0
             else:
                 stream_of: BinaryIO = io.BytesIO(chunk)
                 if rest is not None:  # a line longer than MAX_LINE: the rest, line by line
                     stream_of = cast(BinaryIO, _Chained(chunk + rest, stream))
-                items = importer.read_docs(stream_of, path, line=line, first=line == 0, now=now)
+                items = importer.read_docs(stream_of, path, line=line, first=not seen, now=now)
                 g, b = _consume(store, scan, _guarded(items, path), path, counts, analysis, report)
                 good += g
                 bad = bad or b
+                seen = seen or g > 0 or b is not None
                 if rest is not None:
                     break
             line += chunk.count(b"\n")
@@ -426,7 +432,7 @@ class _Chained:
 
 
 def _write_staged(
-    store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis | None
+    store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis | None, seq: int
 ) -> None:
     """A staged chunk's transcripts, their fresh parts and services, in the import's
     transaction."""
@@ -436,8 +442,8 @@ def _write_staged(
     con.execute(
         "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
         " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"
-        " data, steps_part, tls_part FROM _sh_rows",
-        [scan],
+        " data, steps_part, tls_part, ? + rid AS seq FROM _sh_rows",
+        [scan, seq],
     )
     if staged.parts["id"]:
         fresh = pa.table(
@@ -466,7 +472,7 @@ def _write_docs(
     counts: _Counts,
 ) -> None:
     """One batch of transcripts in their stored form: written, then analysed."""
-    store.write_transcript_docs(scan, docs)
+    store.write_transcript_docs(scan, docs, seq=counts.seq)
     if analysis is not None:
         analysis.add(docs)
     _written(store, counts, len(docs))
@@ -481,7 +487,7 @@ def _write(
 ) -> None:
     """One batch of transcripts: written, then analysed from the very JSON stored."""
     rows = [transcript_row(t) for t in batch]
-    store.write_transcript_rows(scan, rows)
+    store.write_transcript_rows(scan, rows, seq=counts.seq)
     if analysis is not None:
         loads = orjson.loads
         analysis.add([loads(r[-1]) for r in rows])
@@ -490,6 +496,7 @@ def _write(
 
 def _written(store: Store, counts: _Counts, n: int) -> None:
     counts.transcripts += n
+    counts.seq += n
     counts.batches += 1
     if counts.batches % COMMIT_EVERY == 0:
         store.commit_point()

@@ -52,6 +52,12 @@ number or object in a VARCHAR column): :func:`_odd_text` and :func:`_odd_scalar`
 the text forms whose Python result would differ."""
 
 
+_NAN_INF = "('nan', 'inf', 'infinity')"
+"""DuckDB's JSON reader takes these literals (any case), which are not JSON: orjson refuses
+the line, so the record-by-record path calls it malformed."""
+_NAN_INF_START = "(73, 78, 105, 110)"  # I N i n
+
+
 def _odd_scalar(v: str) -> str:
     """SQL: ``v`` (a VARCHAR column) may have been a non-string JSON value that Python reads
     differently from its text: an object or list, a boolean, a number. For fields that
@@ -60,6 +66,7 @@ def _odd_scalar(v: str) -> str:
     return (
         f"CASE WHEN ascii({v}) IN (123, 91) OR {v} IN ('true', 'false') THEN true"
         f" WHEN ascii({v}) BETWEEN 45 AND 57 THEN TRY_CAST({v} AS DOUBLE) IS NOT NULL"
+        f" WHEN ascii({v}) IN {_NAN_INF_START} THEN lower({v}) IN {_NAN_INF}"
         " ELSE false END"
     )
 
@@ -76,6 +83,7 @@ def _odd_text(v: str) -> str:
         f" WHEN ascii({v}) BETWEEN 45 AND 57 THEN TRY_CAST({v} AS DOUBLE) IS NOT NULL AND"
         f" (contains(lower({v}), 'e') OR contains(lower({v}), 'n') OR starts_with({v}, '-0')"
         f" OR length({v}) > 15)"
+        f" WHEN ascii({v}) IN {_NAN_INF_START} THEN lower({v}) IN {_NAN_INF}"
         " ELSE false END"
     )
 
@@ -251,7 +259,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts
     try:
         con.execute(_stage_sql(path))
         row = con.execute("SELECT bool_or(odd) FROM _sh_raw").fetchall()
-    except duckdb.Error as exc:
+    except (duckdb.Error, UnicodeDecodeError) as exc:
+        # UnicodeDecodeError: DuckDB cut its message (quoting the record) inside a character
         log.debug("chunk %s: record by record (%s)", path, str(exc).splitlines()[0])
         drop(con)
         return None

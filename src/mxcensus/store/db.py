@@ -58,6 +58,8 @@ _INSERT_ROWS = "INSERT INTO transcripts BY NAME SELECT ?::VARCHAR AS scan, " + "
 )
 """One batch of :data:`TranscriptRow` columns as list parameters: no pyarrow, which a scan's
 parent then never imports (~50 MB of its resident memory while it walks a /12)."""
+_INSERT_ROWS_SEQ = _INSERT_ROWS + ", unnest(?::BIGINT[]) AS seq"
+""":data:`_INSERT_ROWS` with each transcript's place in an import (``seq``)."""
 
 _STATUS_ORDER = {
     Status.VULNERABLE.value: 3,
@@ -355,16 +357,22 @@ class Store:
         rows: Sequence[TranscriptRow],
         *,
         progress: Sequence[tuple[str, int, Sequence[int]]] = (),
+        seq: int | None = None,
     ) -> None:
         """:meth:`write_transcripts` for rows already made by :func:`transcript_row` (scan
-        workers serialise in parallel; the one writing process only inserts)."""
+        workers serialise in parallel; the one writing process only inserts). ``seq``: the
+        first row's place in an import (the rows follow in order)."""
         if not rows and not progress:
             return
         self._require_open(scan)
         with self._writing():
             if rows:
-                cols = list(zip(*rows, strict=True))
-                self.con.execute(_INSERT_ROWS, [scan, *(list(c) for c in cols)])
+                cols = [list(c) for c in zip(*rows, strict=True)]
+                if seq is None:
+                    self.con.execute(_INSERT_ROWS, [scan, *cols])
+                else:
+                    order = list(range(seq, seq + len(rows)))
+                    self.con.execute(_INSERT_ROWS_SEQ, [scan, *cols, order])
             for shard, position, pending in progress:
                 self.con.execute(
                     "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
@@ -377,7 +385,9 @@ class Store:
                     ],
                 )
 
-    def write_transcript_docs(self, scan: ScanId, docs: Sequence[dict[str, Any]]) -> None:
+    def write_transcript_docs(
+        self, scan: ScanId, docs: Sequence[dict[str, Any]], seq: int | None = None
+    ) -> None:
         """:meth:`write_transcripts` for transcripts already in their stored JSON form
         (``serialize.transcript_to_dict``; importers build it directly, which is far cheaper
         than building the Transcript objects first). One batch, one transaction."""
@@ -401,6 +411,7 @@ class Store:
                 "source": pa.array(col("source", docs), pa.string()),
                 # orjson writes valid UTF-8 only: the bytes become text without a check
                 "data": pa.array(list(map(orjson.dumps, docs)), pa.binary()).view(pa.string()),
+                "seq": pa.array(range(seq, seq + n) if seq is not None else [None] * n, pa.int64()),
             }
         )
         self._insert_arrow(
@@ -426,7 +437,9 @@ class Store:
 
     def iter_transcripts(self, scan: ScanId, batch: int = 10_000) -> Iterator[Transcript]:
         cur = self.con.cursor()
-        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute(
+            "SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port, seq", [scan]
+        )
         while rows := cur.fetchmany(batch):
             for (data,) in rows:
                 yield transcript_from_dict(orjson.loads(data))
@@ -435,7 +448,9 @@ class Store:
         """:meth:`iter_transcripts` in their stored JSON form (``serialize``), without
         building the transcripts: what the analysis reads."""
         cur = self.con.cursor()
-        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute(
+            "SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port, seq", [scan]
+        )
         loads = orjson.loads
         while rows := cur.fetchmany(batch):
             for (data,) in rows:

@@ -206,10 +206,13 @@ MIGRATIONS: tuple[str, ...] = (
     # text without the closing brace) and names the shared parts (steps_part, tls_part); the
     # view `transcript_docs` gives every transcript whole, as readers always saw it. DuckDB's
     # zstd cost grows with the text: storing ~1 KB per record was the largest part of an
-    # import (bench/data.py). Rows with no parts keep their whole JSON in data.
+    # import (bench/data.py). Rows with no parts keep their whole JSON in data. seq: the
+    # order an import read its records in, so that a host's services are analysed in one
+    # order however the import was batched (a port seen twice: which comes first).
     """
     ALTER TABLE transcripts ADD COLUMN steps_part BIGINT;
     ALTER TABLE transcripts ADD COLUMN tls_part BIGINT;
+    ALTER TABLE transcripts ADD COLUMN seq BIGINT;    -- an import's order (file order)
     CREATE TABLE transcript_parts (
         scan VARCHAR NOT NULL,
         id BIGINT NOT NULL,
@@ -217,7 +220,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE VIEW transcript_docs AS
         SELECT t.scan, t.ip, t.port, t.protocol, t.transport, t.observed_at, t.outcome,
-               t.source,
+               t.source, t.seq,
                CASE WHEN t.steps_part IS NULL THEN t.data
                     ELSE concat(t.data, ',"steps":', s.part, ',"tls":', coalesce(x.part, 'null'),
                                 '}') END AS data
