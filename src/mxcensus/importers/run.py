@@ -332,7 +332,7 @@ def _import_chunked(
     seen = False  # a record was read (the first one decides the format; see read_json_lines)
     with (
         _opened(path) as (stream, raw),
-        tempfile.TemporaryDirectory(prefix="mxcensus-", dir=_chunk_dir()) as tmp,
+        tempfile.TemporaryDirectory(prefix="mxcensus-import-") as tmp,
     ):
         report = None
         if progress is not None:
@@ -377,16 +377,6 @@ def _import_chunked(
             if report is not None:
                 report(0)
     _check_file(path, good, bad)
-
-
-def _chunk_dir() -> str | None:
-    """Where chunks are written for DuckDB to read: memory (/dev/shm) where there is room
-    for two, else the system's temporary directory."""
-    try:
-        st = os.statvfs("/dev/shm")
-    except OSError:
-        return None
-    return "/dev/shm" if st.f_bavail * st.f_frsize > 4 * CHUNK_BYTES else None
 
 
 def _read_chunk(stream: BinaryIO, path: str) -> tuple[bytes, bytes | None]:
