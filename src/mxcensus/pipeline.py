@@ -592,31 +592,19 @@ class _Batch:
         else:
             gid, grow = self._located(first, enricher)
         self.used_geo[gid] = grow
-        used = self.used
         append = self.rows.append
-        assessed = self._assessed
+        profile_for = self.profile_for
         banner = self._banner
         for doc, ident in zip(docs, idents, strict=True):
-            observed = doc["observed_at"]
-            key: tuple[Any, ...]
-            # an ISO 8601 time starts with its own (local) date: when.date()
-            if ident.product in EHLO_PRODUCTS:
-                key = (id(ident), observed[:10], doc["transport"], *_ehlo_replies(doc["steps"]))
-            else:
-                key = (id(ident), observed[:10])
-            hit = assessed.get(key)  # inline: this runs once per service
-            prof = self._profile(ident, doc, key) if hit is None else hit[1]
-            pid = prof.pid
-            used[pid] = prof
             append(
                 (
-                    pid,
+                    profile_for(ident, doc).pid,
                     gid,
                     doc["ip"],
                     doc["port"],
                     doc["protocol"],
                     doc["transport"],
-                    observed,  # ISO 8601 with its offset; DuckDB casts it on insert
+                    doc["observed_at"],  # ISO 8601 with its offset; DuckDB casts it on insert
                     doc["outcome"],
                     doc.get("source", "scan"),
                     doc.get("hostname") or None,
@@ -629,6 +617,7 @@ class _Batch:
         it, as in :meth:`add_host`), noted as used by this batch."""
         observed = doc["observed_at"]
         key: tuple[Any, ...]
+        # an ISO 8601 time starts with its own (local) date: when.date()
         if ident.product in EHLO_PRODUCTS:
             key = (id(ident), observed[:10], doc["transport"], *_ehlo_replies(doc["steps"]))
         else:
