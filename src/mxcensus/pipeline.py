@@ -394,6 +394,9 @@ class StagedBanner(Protocol):
 _OK = Outcome.OK.value
 _HINT = ("g_country", "g_city", "g_asn", "g_org")
 _HINT_KEYS = ("geo.country", "geo.city", "geo.asn", "geo.org")
+"""importers.interface.GEO_KEYS, in the order the Shodan importer writes them into ``extra``
+(``_located`` remembers a location by that sequence); not imported from there, whose
+package imports this module."""
 
 
 def _hint_pairs(values: Sequence[Any]) -> list[tuple[str, str]]:
