@@ -236,20 +236,23 @@ class ImportAnalysis:
         hints = con.execute(
             f"SELECT {', '.join('t.' + k for k in _HINT)}, min(t.ip) FROM {single} GROUP BY ALL"
         ).fetchall()
+        per_address: set[tuple[Any, ...]] = set()  # hints the enricher answers per address
         for *values, ip in hints:
-            hint = _hint_pairs(values)
-            gid, everywhere = batch.location_for(ip, hint, "shodan", enricher)
+            gid, everywhere = batch.location_for(ip, _hint_pairs(values), "shodan", enricher)
             if everywhere:
                 for k, v in zip(_HINT, values, strict=True):
                     ghint[k].append(v)
                 ghint["gid"].append(gid)
-                continue
-            where = " AND ".join(f"t.{k} IS NOT DISTINCT FROM ?" for k in _HINT)
-            for (addr,) in con.execute(
-                f"SELECT DISTINCT t.ip FROM {single} WHERE {where}", values
+            else:
+                per_address.add(tuple(values))
+        if per_address:  # one query for them all, not one per hint (an MMDB: every hint)
+            for *values, addr in con.execute(
+                f"SELECT DISTINCT {', '.join('t.' + k for k in _HINT)}, t.ip FROM {single}"
             ).fetchall():
-                gip["ip"].append(addr)
-                gip["gid"].append(batch.location_for(addr, hint, "shodan", enricher)[0])
+                if tuple(values) in per_address:
+                    gip["ip"].append(addr)
+                    hint = _hint_pairs(values)
+                    gip["gid"].append(batch.location_for(addr, hint, "shodan", enricher)[0])
         hmap: dict[str, list[Any]] = {"rid": [], "pid": [], "gid": []}
         rows = con.execute(
             f"SELECT t.rid, t.ip, t.bk, t.obs, {', '.join('t.' + k for k in _HINT)}"

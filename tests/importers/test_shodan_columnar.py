@@ -100,12 +100,13 @@ def _import(
     enricher: bool,
     strict: bool = False,
     analyze: bool = True,
+    geo_db: Path | None = None,
 ) -> Outcome:
     store = Store.open(tmp_path / f"{tag}-{'col' if columnar else 'py'}.duckdb")
     try:
         kw: dict[str, Any] = {
             "strict": strict,
-            "enricher": GeoEnricher(()) if enricher else None,
+            "enricher": GeoEnricher([geo_db] if geo_db else ()) if enricher else None,
             "analyze": analyze,
         }
         if HAVE_COLUMNAR:
@@ -234,12 +235,14 @@ def compare(
     enrichers: tuple[bool, ...] = (True,),
     strict: bool = False,
     analyze: bool = True,
+    geo_db: Path | None = None,
 ) -> list[Outcome]:
-    """Both paths on ``paths``, with each enricher setting; the columnar outcomes."""
+    """Both paths on ``paths``, with each enricher setting (``geo_db``: an MMDB file the
+    enricher reads too); the columnar outcomes."""
     got = []
     for enricher in enrichers:
         tag = f"{paths[0].name}-{'geo' if enricher else 'nogeo'}-{'strict' if strict else ''}"
-        kw = {"enricher": enricher, "strict": strict, "analyze": analyze}
+        kw = {"enricher": enricher, "strict": strict, "analyze": analyze, "geo_db": geo_db}
         col = _import(tmp_path, tag, paths, columnar=True, **kw)
         py = _import(tmp_path, tag, paths, columnar=False, **kw)
         assert_same(col, py)
@@ -567,6 +570,21 @@ def test_realistic_hosts_across_chunks(
     # about CHUNK_BYTES) holds at most CHUNK_BYTES and a line
     least = path.stat().st_size // (size + max(len(x) + 1 for x in lines))
     assert col.chunks is not None and col.chunks >= max(1, least), (col.chunks, least)
+
+
+def test_realistic_hosts_with_an_mmdb(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
+    """With an MMDB file the enricher answers per address whatever the importer's hint, so
+    the columnar analysis locates every single-service host by its address (one query for
+    all such hints of a chunk); part of the addresses are in the database, part not."""
+    from tests.enrich.conftest import city, write_mmdb
+
+    db = write_mmdb(tmp_path / "city.mmdb", "GeoLite2-City",
+                    {"198.18.0.0/23": city("JP", "AS", "Tokyo")})  # fmt: skip
+    chunk_bytes(20_000)
+    path = write_lines(tmp_path / "mmdb.json", realistic(random.Random(31), 60))
+    (col,) = compare(tmp_path, [path], geo_db=db)
+    assert col.chunks
+    assert any("Tokyo" in str(row) for row in col.services)
 
 
 def test_realistic_gz_and_several_files(tmp_path: Path, chunk_bytes: Callable[[int], None]) -> None:
