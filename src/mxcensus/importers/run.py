@@ -23,7 +23,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -51,7 +51,7 @@ from mxcensus.importers.interface import (
 )
 from mxcensus.importers.registry import IMPORTERS
 from mxcensus.importers.shodan import ShodanImporter
-from mxcensus.importers.shodan_columnar import Parts, Staged, drop, stage
+from mxcensus.importers.shodan_columnar import Parts, Staged, connect, stage
 from mxcensus.model import ScanId, Transcript
 from mxcensus.pipeline import ImportAnalysis
 from mxcensus.serialize import transcript_row
@@ -308,6 +308,9 @@ def _consume(
 CHUNK_BYTES = 64 * 1024 * 1024
 """Bytes of a Shodan file the columnar path stages at a time (whole lines; ~50,000
 banners): large enough that per-chunk costs vanish, small enough for constant memory."""
+COMMIT_CHUNKS = 4
+"""Staged chunks per transaction (~200,000 records): enough rows that DuckDB writes each
+table's appends straight to the file (from 122,880 rows on) instead of through its log."""
 
 
 def _import_chunked(
@@ -330,9 +333,11 @@ def _import_chunked(
     bad: ProblemAt | None = None
     line = 0
     seen = False  # a record was read (the first one decides the format; see read_json_lines)
+    threads = store.row("SELECT current_setting('threads')")[0]
     with (
         _opened(path) as (stream, raw),
         tempfile.TemporaryDirectory(prefix="mxcensus-import-") as tmp,
+        closing(connect(threads, tmp)) as staging,
     ):
         report = None
         if progress is not None:
@@ -347,15 +352,13 @@ def _import_chunked(
             if rest is None and b"\xef\xbb\xbf" not in chunk:
                 with open(chunk_path, "wb") as fh:
                     fh.write(chunk)
-                with store.outside_transaction():
-                    staged = stage(store.con, chunk_path, now, parts)
+                staged = stage(staging, chunk_path, now, parts)
             if staged is not None:
-                try:
-                    _write_staged(store, scan, staged, analysis, counts.seq)
-                finally:
-                    drop(store.con)
+                _write_staged(store, scan, staged, analysis, counts.seq)
                 parts.stored(staged)
                 counts.columnar += 1
+                if counts.columnar % COMMIT_CHUNKS == 0:
+                    store.commit_point()
                 counts.records += staged.records
                 counts.transcripts += staged.transcripts
                 counts.seq += staged.records  # its rids count every record of the chunk
@@ -426,9 +429,23 @@ def _write_staged(
 ) -> None:
     """A staged chunk's transcripts, their fresh parts and services, in the import's
     transaction."""
+    con = store.con
+    con.register("_sh_rows", staged.rows)
+    try:
+        _write_staged_rows(con, scan, staged, analysis, seq)
+    finally:
+        con.unregister("_sh_rows")
+
+
+def _write_staged_rows(
+    con: duckdb.DuckDBPyConnection,
+    scan: ScanId,
+    staged: Staged,
+    analysis: ImportAnalysis | None,
+    seq: int,
+) -> None:
     import pyarrow as pa
 
-    con = store.con
     con.execute(
         "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
         " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"

@@ -15,6 +15,13 @@ What SQL does per record: the address when it is already canonical dotted IPv4, 
 when it is Shodan's own naive UTC form, the kept fields (``text_of``: cut to
 :data:`~mxcensus.importers._common.MAX_EXTRA` code points, lists joined with ","), the
 transcript's JSON text, and the joins to what Python worked out per distinct value.
+
+Staging runs on a connection of its own (:func:`connect`, an in-memory database), not the
+store's: a chunk DuckDB refuses then fails only there, and the store's transaction goes on
+across chunks. That matters for speed: DuckDB writes a transaction's appends straight to
+the file, compressed once, only from a row group's worth of rows (122,880) on; committing
+every chunk (~50,000 records) sent them through its log instead and recompressed the last
+row group at every checkpoint, so an import slowed as the store grew (bench/data.py).
 """
 
 from __future__ import annotations
@@ -187,7 +194,7 @@ class Banner:
 
 @dataclass(slots=True)
 class Staged:
-    """One chunk, staged in the temporary table ``_sh_rows`` (one row per transcript):
+    """One chunk, staged as ``rows`` (one row per transcript):
     ``rid`` (its order in the chunk: the rowid of ``_sh_raw``, which read_json filled in
     the file's order), ``ip``, ``port``, ``bk`` (index into ``banners``),
     ``obs`` (the time as stored, ISO 8601 in UTC), ``day``, ``hostname``, ``data`` (the
@@ -196,6 +203,7 @@ class Staged:
 
     records: int
     transcripts: int
+    rows: Any  # pyarrow.Table: the columns above
     banners: list[Banner]
     parts: dict[str, list[Any]]  # fresh transcript parts to store: id, part (JSON text)
     remember: tuple[dict[bytes, int], dict[str, int]]  # their ids, once they are stored
@@ -228,26 +236,35 @@ class Parts:
         self.tls.update(tls)
 
 
+def connect(threads: int, tmp: str) -> duckdb.DuckDBPyConnection:
+    """The staging connection: an in-memory database of its own, with the store's number of
+    threads, spilling (if ever) into ``tmp``."""
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET temp_directory = ?", [tmp])
+    return con
+
+
 def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts) -> Staged | None:
-    """Stage the chunk at ``path`` (JSON lines) in ``_sh_rows``; None: it must be imported
-    record by record (see the module's docstring). Run outside any transaction: a chunk
-    DuckDB cannot parse fails only its own statement."""
+    """Stage the chunk at ``path`` (JSON lines) on ``con`` (:func:`connect`, never the
+    store's); None: it must be imported record by record (see the module's docstring)."""
     try:
-        con.execute(_stage_sql(path))
-        row = con.execute("SELECT bool_or(odd) FROM _sh_raw").fetchall()
-    except (duckdb.Error, UnicodeDecodeError) as exc:
-        # UnicodeDecodeError: DuckDB cut its message (quoting the record) inside a character
-        log.debug("chunk %s: record by record (%s)", path, str(exc).splitlines()[0])
-        drop(con)
-        return None
-    if row and row[0][0]:
-        drop(con)
-        return None
-    try:
-        return _stage_rows(con, now, parts)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, _Odd):
-        drop(con)
-        return None
+        try:
+            con.execute(_stage_sql(path))
+            row = con.execute("SELECT bool_or(odd) FROM _sh_raw").fetchall()
+        except (duckdb.Error, UnicodeDecodeError) as exc:
+            # UnicodeDecodeError: DuckDB cut its message (quoting the record) in a character
+            log.debug("chunk %s: record by record (%s)", path, str(exc).splitlines()[0])
+            return None
+        if row and row[0][0]:
+            return None
+        try:
+            return _stage_rows(con, now, parts)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, _Odd):
+            return None
+    finally:
+        for table in ("_sh_raw", "_sh_rows"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 class _Odd(Exception):
@@ -372,8 +389,8 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
     bad = _count(con, "SELECT count(*) FROM _sh_rows WHERE TRY_CAST(obs AS TIMESTAMPTZ) IS NULL")
     if bad:
         raise _Odd(f"{bad} times DuckDB cannot read")
-    transcripts = _count(con, "SELECT count(*) FROM _sh_rows")
-    return Staged(records, transcripts, banners, fresh, (new_steps, new_tls))
+    staged = con.sql("SELECT * FROM _sh_rows").to_arrow_table()
+    return Staged(records, staged.num_rows, staged, banners, fresh, (new_steps, new_tls))
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -426,12 +443,6 @@ SELECT rid, bk, ip, port, protocol, transport, obs, left(obs, 10) AS day, hostna
               ',"source":"shodan","extra":', extra) AS data
 FROM r2
 """
-
-
-def drop(con: duckdb.DuckDBPyConnection) -> None:
-    """Remove the chunk's temporary tables."""
-    for table in ("_sh_raw", "_sh_rows"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def extra_keys() -> Sequence[str]:

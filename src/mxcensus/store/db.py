@@ -141,19 +141,6 @@ class Store:
             self.con.execute("BEGIN TRANSACTION")
 
     @contextmanager
-    def outside_transaction(self) -> Iterator[None]:
-        """Inside :meth:`transaction`: commit, run the block in DuckDB's autocommit mode
-        (a statement that fails there fails alone, not the transaction), then begin anew."""
-        if not self._in_transaction:
-            yield
-            return
-        self.con.execute("COMMIT")
-        try:
-            yield
-        finally:
-            self.con.execute("BEGIN TRANSACTION")
-
-    @contextmanager
     def _writing(self) -> Iterator[None]:
         """One write's own transaction, or the open :meth:`transaction` it joins."""
         if self._in_transaction:
