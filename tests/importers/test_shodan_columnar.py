@@ -24,6 +24,7 @@ import gzip
 import inspect
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -701,6 +702,48 @@ def test_one_chunk_columnar_and_fallback(
     (bad,) = compare(tmp_path, [write_lines(tmp_path / "bad.json", bad_lines)])
     assert bad.chunks == 0
     assert bad.result is not None and bad.result["malformed"] == 1
+
+
+@pytest.mark.parametrize("key", ["bh", "sh"])
+def test_a_hash_collision_sends_the_chunk_record_by_record(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """Rows find their banner (``bh``) and TLS facts (``sh``) by a 64-bit hash: made to
+    collide for every row, the chunk must go record by record, never join a record to
+    another's banner or certificate."""
+    from mxcensus.importers import shodan_columnar as sc
+
+    staged = sc._stage_sql
+
+    def colliding(path: str) -> str:
+        sql, n = re.subn(
+            rf"hash\((?:[^()]|\([^()]*\))*\) AS {key}\b", f"7::UBIGINT AS {key}", staged(path)
+        )
+        assert n == 1, "the staging query no longer computes " + key
+        return sql
+
+    monkeypatch.setattr(sc, "_stage_sql", colliding)
+    chunk_bytes(1_000_000)
+    lines = realistic(random.Random(5), 20)
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "real.json", lines)])
+    assert col.chunks == 0
+    assert col.result is not None and col.result["transcripts"] > 20
+
+
+@pytest.mark.parametrize("into", [0, 1, 2, 3, 4])
+def test_a_byte_order_mark_across_the_chunk_boundary(
+    tmp_path: Path, chunk_bytes: Callable[[int], None], into: int
+) -> None:
+    """A chunk is read as a block of CHUNK_BYTES and the rest of its last line. A byte order
+    mark starting a chunk's file DuckDB reads past (orjson refuses the line), one elsewhere
+    it refuses: wherever the block's end falls around the mark, before it (the mark starts
+    the next chunk) or inside it, its line is reported malformed as record by record."""
+    lines = realistic(random.Random(3), 4)
+    lines[2] = b"\xef\xbb\xbf" + lines[2]
+    chunk_bytes(len(lines[0]) + len(lines[1]) + 2 + into)
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "bom.json", lines, end=b"\n")])
+    assert col.result is not None and col.result["malformed"] == 1
+    assert col.chunks is not None and col.chunks >= 1
 
 
 # -- the tests: one field at a time ---------------------------------------------------

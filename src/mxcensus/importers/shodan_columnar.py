@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,6 +128,7 @@ def _stage_sql(path: str) -> str:
            nullif({_cut("cc")}, '') AS g_country, nullif({_cut("city")}, '') AS g_city,
            nullif({_cut(_ORG)}, '') AS g_org,
            {_extra_head_sql()} AS extra_head,
+           hash({", ".join(_BANNER_KEY)}) AS bh, hash(ssl) AS sh,
            {odd} AS odd
     FROM (
         SELECT ip_str AS ip_s, CAST(ip AS VARCHAR) AS ip_j,
@@ -179,7 +180,10 @@ def _extra_head_sql() -> str:
 
 _ORG = "CASE WHEN org IS NULL OR org = '' THEN isp ELSE org END"
 _BANNER_KEY = ("port_j", "module", "is_http", "ssl IS NOT NULL", "data", "html", "status", "hloc")
-_BK_COLS = ("port", "module", "is_http", "has_ssl", "data", "html", "status", "hloc")
+"""What a banner's protocol, transport and steps follow from. Rows find their banner, and
+their TLS facts, by a 64-bit hash of these (``bh``; ``sh`` of the ``ssl`` text): joining
+on the texts themselves cost ~1 µs a record. Two distinct keys of a chunk with one hash
+make :func:`_unique` refuse the chunk (record by record), so a collision costs speed only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,12 +302,13 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
     # banners: protocol, transport and steps, once per distinct set of the fields they
     # follow from (records that are not TCP are skipped before, as _convert does)
     banners: list[Banner] = []
-    keys: dict[str, list[Any]] = {c: [] for c in (*_BK_COLS, "bk")}
+    keys: dict[str, list[Any]] = {"bh": [], "bk": []}
     rows = con.execute(
-        f"SELECT DISTINCT {', '.join(_BANNER_KEY)} FROM _sh_raw"
+        f"SELECT DISTINCT bh, {', '.join(_BANNER_KEY)} FROM _sh_raw"
         " WHERE coalesce(nullif(tr, ''), 'tcp') = 'tcp'"
     ).fetchall()
-    for port_j, module, is_http, has_ssl, data, html, status, hloc in rows:
+    _unique(r[0] for r in rows)
+    for bh, port_j, module, is_http, has_ssl, data, html, status, hloc in rows:
         port = int(port_j)
         http = None
         if is_http:
@@ -313,10 +318,7 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
         service = s._service(port, str(module or ""), http, has_ssl, data)
         if service is None:
             continue
-        for col, v in zip(
-            _BK_COLS, (port_j, module, is_http, has_ssl, data, html, status, hloc), strict=True
-        ):
-            keys[col].append(v)
+        keys["bh"].append(bh)
         keys["bk"].append(len(banners))
         banners.append(Banner(port, *service))
     # the parts every transcript of a banner or certificate shares, stored once
@@ -332,23 +334,25 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
             fresh["id"].append(got)
             fresh["part"].append(text)
         steps_part.append(got)
-    tls: dict[str, list[Any]] = {"ssl": [], "tls_part": []}
-    for (ssl,) in con.execute("SELECT DISTINCT ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall():
+    tls: dict[str, list[Any]] = {"sh": [], "tls_part": []}
+    certs = con.execute("SELECT DISTINCT sh, ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall()
+    _unique(r[0] for r in certs)
+    for sh, ssl in certs:
         got = parts.tls.get(ssl) or new_tls.get(ssl)
         if got is None:
             got = new_tls[ssl] = parts.new_id()
             fresh["id"].append(got)
             fresh["part"].append(orjson.dumps(s._tls(orjson.loads(ssl))))
-        tls["ssl"].append(ssl)
+        tls["sh"].append(sh)
         tls["tls_part"].append(got)
     asns: dict[str, list[Any]] = {"asn_v": [], "asn": []}
     for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall():
         asns["asn_v"].append(v)
         asns["asn"].append(s._asn_text(v))
-    types = {"is_http": pa.bool_(), "has_ssl": pa.bool_(), "bk": pa.int64()}
     bmap = pa.table(
         {
-            **{k: pa.array(v, types.get(k, pa.string())) for k, v in keys.items()},
+            "bh": pa.array(keys["bh"], pa.uint64()),
+            "bk": pa.array(keys["bk"], pa.int64()),
             "protocol": pa.array([b.protocol for b in banners], pa.string()),
             "transport": pa.array([b.transport for b in banners], pa.string()),
             "steps_part": pa.array(steps_part, pa.int64()),
@@ -368,7 +372,7 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
         "_sh_banners": bmap,
         "_sh_tls": pa.table(
             {
-                "ssl": pa.array(tls["ssl"], pa.string()),
+                "sh": pa.array(tls["sh"], pa.uint64()),
                 "tls_part": pa.array(tls["tls_part"], pa.int64()),
             }
         ),
@@ -393,28 +397,20 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
     return Staged(records, staged.num_rows, staged, banners, fresh, (new_steps, new_tls))
 
 
+def _unique(hashes: Iterable[int]) -> None:
+    """Raise :class:`_Odd` when two distinct keys share a hash (see :data:`_BANNER_KEY`)."""
+    seen: set[int] = set()
+    for h in hashes:
+        if h in seen:
+            raise _Odd(f"hash {h} of two distinct keys")
+        seen.add(h)
+
+
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchall()
     return int(row[0][0]) if row else 0
 
 
-_BANNER_JOIN = " AND ".join(
-    f"b.{col} IS NOT DISTINCT FROM {expr}"
-    for col, expr in zip(
-        _BK_COLS,
-        (
-            "r.port_j",
-            "r.module",
-            "r.is_http",
-            "(r.ssl IS NOT NULL)",
-            "r.data",
-            "r.html",
-            "r.status",
-            "r.hloc",
-        ),
-        strict=True,
-    )
-)
 _ROWS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _sh_rows AS
 WITH r2 AS (
@@ -428,10 +424,10 @@ WITH r2 AS (
            concat('[', concat_ws(',', nullif(r.extra_head, ''), {_pair("geo.asn", "a.asn", False)},
                                  {_pair("geo.org", "r.g_org", False)}), ']') AS extra
     FROM _sh_raw r
-    JOIN _sh_banners b ON {_BANNER_JOIN}
+    JOIN _sh_banners b ON b.bh = r.bh
     LEFT JOIN _sh_ips i ON i.ip_s IS NOT DISTINCT FROM r.ip_s AND i.ip_j IS NOT DISTINCT FROM r.ip_j
     LEFT JOIN _sh_times t ON t.ts IS NOT DISTINCT FROM r.ts
-    LEFT JOIN _sh_tls x ON x.ssl = r.ssl
+    LEFT JOIN _sh_tls x ON x.sh = r.sh AND r.ssl IS NOT NULL
     LEFT JOIN _sh_asns a ON a.asn_v = r.asn
     WHERE coalesce(nullif(r.tr, ''), 'tcp') = 'tcp'
 )
