@@ -278,6 +278,30 @@ def test_memory_stays_flat_as_the_file_grows(
     assert peaks[1] < peaks[0] * 1.5, peaks  # four times the records, not four times the memory
 
 
+def test_duckdb_memory_is_limited_while_importing_and_restored(
+    store: Store, tmp_path: Path
+) -> None:
+    """DuckDB keeps the blocks it writes cached up to its memory limit (80% of RAM by
+    default): an import runs under run.IMPORT_MEMORY, and the store's own limit is back
+    afterwards, after a failed import too."""
+
+    def limit() -> str:
+        return str(store.row("SELECT current_setting('memory_limit')")[0])
+
+    store.con.execute("SET memory_limit = '3GiB'")
+    during: list[str] = []
+    path, _ = thousand("shodan", tmp_path)
+    import_files(store, "shodan", [path], progress=lambda _p: during.append(limit()))
+    assert run.IMPORT_MEMORY == "1GiB"
+    assert during and set(during) == {"1.0 GiB"}
+    assert limit() == "3.0 GiB"
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(gzip.compress(path.read_bytes())[:-2000])
+    with pytest.raises(UnreadableInputError):  # midway, inside the import's transaction
+        import_files(store, "shodan", [cut])
+    assert limit() == "3.0 GiB"
+
+
 @pytest.mark.parametrize(
     ("fmt", "name", "content"),
     [

@@ -652,10 +652,12 @@ def test_small_batches_and_commits(
     tmp_path: Path, chunk_bytes: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The reference path in batches of 7 transcripts (hosts split between batches are
-    analysed again at the end), a commit after each; the columnar path in small chunks."""
+    analysed again at the end), a commit after each; the columnar path in small chunks, a
+    commit after each."""
     chunk_bytes(6_000)
     monkeypatch.setattr(run, "BATCH", 7)
     monkeypatch.setattr(run, "COMMIT_EVERY", 1)
+    monkeypatch.setattr(run, "COMMIT_CHUNKS", 1, raising=HAVE_COLUMNAR)
     lines = realistic(random.Random(19), 50)
     compare(tmp_path, [write_lines(tmp_path / "small.json", lines)], enrichers=(True, False))
 

@@ -240,11 +240,12 @@ class Parts:
         self.tls.update(tls)
 
 
-def connect(threads: int, tmp: str) -> duckdb.DuckDBPyConnection:
+def connect(threads: int, memory: str, tmp: str) -> duckdb.DuckDBPyConnection:
     """The staging connection: an in-memory database of its own, with the store's number of
-    threads, spilling (if ever) into ``tmp``."""
+    threads, at most ``memory`` (a DuckDB size), spilling (if ever) into ``tmp``."""
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET memory_limit = ?", [memory])
     con.execute("SET temp_directory = ?", [tmp])
     return con
 
