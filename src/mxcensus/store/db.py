@@ -132,12 +132,17 @@ class Store:
         self._in_transaction = False
         self.con.execute("COMMIT")
 
-    def commit_point(self) -> None:
+    def commit_point(self, *, checkpoint: bool = False) -> None:
         """Inside :meth:`transaction`: commit what is written so far and go on in a new
         one. DuckDB holds a transaction's appends (and the Arrow batches they came from) in
-        memory until it commits, so a long import commits every so many rows."""
+        memory until it commits, so a long import commits every so many rows.
+        ``checkpoint``: and fold what is committed into the file now, a little at a time,
+        rather than all at once when the store closes (whose checkpoint after a large import
+        took ~0.35 GB more memory than the import itself)."""
         if self._in_transaction:
             self.con.execute("COMMIT")
+            if checkpoint:
+                self.con.execute("CHECKPOINT")
             self.con.execute("BEGIN TRANSACTION")
 
     @contextmanager
