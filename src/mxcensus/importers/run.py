@@ -203,7 +203,7 @@ IMPORT_MEMORY = "1GiB"
 """DuckDB's memory limit while an import runs (on the store's connection and the staging
 one). DuckDB keeps the blocks it writes in its buffer pool up to its limit, 80% of RAM by
 default, so an import's resident memory grew with the file (0.75 GB at 400,000 Shodan
-records, 1.24 GB at 1.6 million; bench/data.py); under this limit it evicts them, and
+records, 1.24 GB at 1.6 million, measured in process); under this limit it evicts them, and
 spills to disk what a query needs beyond it. With the checkpoints below, the import's
 peak is ~0.72 GB at 400,000 records, ~0.79 at 1.6 million and ~0.80 at 3.2 million."""
 
@@ -495,46 +495,37 @@ def _write_staged(
 ) -> None:
     """A staged chunk's transcripts, their fresh parts and services, in the import's
     transaction."""
+    import pyarrow as pa
+
     con = store.con
     con.register("_sh_rows", staged.rows)
     try:
-        _write_staged_rows(con, scan, staged, analysis, seq)
+        con.execute(
+            "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
+            " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"
+            " data, steps_part, tls_part, ? + rid AS seq FROM _sh_rows",
+            [scan, seq],
+        )
+        if staged.parts["id"]:
+            fresh = pa.table(
+                {
+                    "id": pa.array(staged.parts["id"], pa.int64()),
+                    # orjson's bytes, valid UTF-8: text without a second check
+                    "part": pa.array(staged.parts["part"], pa.binary()).view(pa.string()),
+                }
+            )
+            con.register("_sh_parts", fresh)
+            try:
+                con.execute(
+                    "INSERT INTO transcript_parts SELECT ? AS scan, id, part FROM _sh_parts",
+                    [scan],
+                )
+            finally:
+                con.unregister("_sh_parts")
+        if staged.transcripts and analysis is not None:
+            analysis.add_staged("_sh_rows", staged.banners)
     finally:
         con.unregister("_sh_rows")
-
-
-def _write_staged_rows(
-    con: duckdb.DuckDBPyConnection,
-    scan: ScanId,
-    staged: Staged,
-    analysis: ImportAnalysis | None,
-    seq: int,
-) -> None:
-    import pyarrow as pa
-
-    con.execute(
-        "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
-        " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"
-        " data, steps_part, tls_part, ? + rid AS seq FROM _sh_rows",
-        [scan, seq],
-    )
-    if staged.parts["id"]:
-        fresh = pa.table(
-            {
-                "id": pa.array(staged.parts["id"], pa.int64()),
-                # orjson's bytes, valid UTF-8: text without a second check
-                "part": pa.array(staged.parts["part"], pa.binary()).view(pa.string()),
-            }
-        )
-        con.register("_sh_parts", fresh)
-        try:
-            con.execute(
-                "INSERT INTO transcript_parts SELECT ? AS scan, id, part FROM _sh_parts", [scan]
-            )
-        finally:
-            con.unregister("_sh_parts")
-    if staged.transcripts and analysis is not None:
-        analysis.add_staged("_sh_rows", staged.banners)
 
 
 def _write_docs(
