@@ -7,12 +7,14 @@ renders the report. Nothing leaves 127.0.0.0/8.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from mxcensus import engine
+from mxcensus.engine.request import ScanRequest
 from mxcensus.engine.run import ScanResult
+from mxcensus.engine.session import Observer, scan
 from mxcensus.lab.api import Lab
 from mxcensus.model import ScanId
 from mxcensus.probes.interface import ProbeConfig
@@ -43,7 +45,7 @@ def run_demo(
     size: int = 300,
     seed: int = 1,
     say: Say = lambda _: None,
-    progress: Callable[..., None] | None = None,
+    on_event: Observer | None = None,
     width: int = 120,
     color: bool = False,
 ) -> DemoResult:
@@ -51,29 +53,31 @@ def run_demo(
     with Lab(size=size, seed=seed, hostile_fraction=0.05, duration=900) as lab:
         addresses = lab.addresses
         say(f"lab ready: {len(addresses)} hosts; scanning them into {db} …")
-        plan = engine.new_plan(
-            addresses,
-            allow_reserved=True,
-            rate=5000,
-            concurrency=1000,
-            per_net=1000,
-            seed=seed,
-            probe_config=DEMO_PROBES,
-        )
-        with Store.open(db) as store:
-            scan = engine.start(store, plan, None)
-            result = engine.run_scan(store, scan, plan, progress=progress)
-            services = engine.analyze(store, scan) or 0
-            store.finish_scan(scan)
+        request = ScanRequest(
+            targets=tuple(addresses), allow_reserved=True, rate=5000, concurrency=1000,
+            per_net=1000, seed=seed, probe_config=DEMO_PROBES,
+        )  # fmt: skip
+        done = scan(request, db=db, on_event=on_event)
     with Store.open(db, read_only=True) as store:
         reports = {
-            by: render_report(store, scan, by, "table", width=width, color=color)
+            by: render_report(store, done.scan, by, "table", width=width, color=color)
             for by in ("product_line", "verdict", "cve")
         }
-        row = store.con.execute(
-            "SELECT ip, port FROM services WHERE scan = ? AND worst_status = 'vulnerable'"
-            " ORDER BY kev DESC, ip, port LIMIT 1",
-            [scan],
-        ).fetchone()
-    example = f"{row[0]}:{row[1]}" if row else ""
-    return DemoResult(scan, db, len(addresses), result, services, reports, example)
+        example = _example(store.iter_records(done.scan))
+    return DemoResult(done.scan, db, len(addresses), done.result, done.services, reports, example)
+
+
+def _example(records: Iterable[dict[str, Any]]) -> str:
+    """ip:port of the first vulnerable service, one with a KEV CVE first ("" when none)."""
+    first = ""
+    for r in records:
+        cves = r.get("cves") or []
+        if not any(c.get("status") == "vulnerable" for c in cves):
+            continue
+        if any(c.get("kev") and c.get("status") in _AT_RISK for c in cves):
+            return f"{r['ip']}:{r['port']}"
+        first = first or f"{r['ip']}:{r['port']}"
+    return first
+
+
+_AT_RISK = ("vulnerable", "potentially-vulnerable")

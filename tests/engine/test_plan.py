@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mxcensus.engine import ScanPlan, load_port_table, load_probes, port_plan
@@ -94,11 +96,14 @@ def test_default_plan_uses_the_probes_default_ports() -> None:
 
 
 def test_new_plan_http_flag() -> None:
-    from mxcensus.engine import new_plan
+    from mxcensus.engine import ScanRequest, new_plan
 
-    plan = new_plan(["127.0.0.1"], probes="owa", http=True, allow_reserved=True, seed=1)
-    assert plan.ports == ((80, "owa"), (443, "owa")) and plan.probe_config.http
-    assert ScanPlan.from_params(plan.to_params()) == plan  # a resume replays port 80 too
-    assert new_plan(["127.0.0.1"], probes="owa", allow_reserved=True).ports == ((443, "owa"),)
+    def plan(**kw: Any) -> ScanPlan:
+        return new_plan(ScanRequest(targets=("127.0.0.1",), allow_reserved=True, **kw))
+
+    owa = plan(probes="owa", http=True, seed=1)
+    assert owa.ports == ((80, "owa"), (443, "owa")) and owa.probe_config.http
+    assert ScanPlan.from_params(owa.to_params()) == owa  # a resume replays port 80 too
+    assert plan(probes="owa").ports == ((443, "owa"),)
     with pytest.raises(UsageError, match="--http: only the owa probe"):
-        new_plan(["127.0.0.1"], probes="smtp", http=True, allow_reserved=True)
+        plan(probes="smtp", http=True)

@@ -10,9 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mxcensus.importers import _common as c
-from mxcensus.importers.run import ImportResult, ProblemAt
-from mxcensus.importers.summary import render_summary
-from mxcensus.model import ScanId, Transport
+from mxcensus.model import Transport
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -90,20 +88,6 @@ def test_addresses_are_canonical() -> None:
 def test_http_head_keeps_header_order() -> None:
     code, headers, rest = c.http_head(b"HTTP/1.1 302 Found\r\nB: 2\r\nA: 1\r\n\r\nbody")
     assert code == 302 and headers == (("B", "2"), ("A", "1")) and rest == b"body"
-
-
-def test_summary_escapes_what_files_said() -> None:
-    r = ImportResult(
-        scan=ScanId("s1"), fmt="shodan", files=("f.json",), records=10, transcripts=8,
-        skipped=1, malformed=7,
-        problems=tuple(ProblemAt("f.json", n, "bad \x1b[31mred\x07") for n in range(1, 8)),
-        services=8, analyzed=True, bytes_read=1000, seconds=0.5,
-    )  # fmt: skip
-    out, warn = render_summary(r)
-    assert "records" in out and "services" in out and "identified" in out
-    assert "(first at f.json:1, f.json:2, f.json:3 …)" in out
-    assert "\x1b" not in warn and "\\x1b[31mred\\x07" in warn
-    assert "f.json:1: bad" in warn and "… and 2 more" in warn
 
 
 _REPLY_END = re.compile(rb"^\d{3}(?![-\d])[^\n]*(?:\n|\Z)", re.M)  # the definition, as a regex

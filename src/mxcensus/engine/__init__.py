@@ -1,7 +1,9 @@
 """The scan engine: worker processes on uvloop probing a seeded walk of the target space.
 
-``run_scan(store, scan_id, plan, progress=callback)`` runs (or resumes) a scan; the parent
-alone writes the store, one transaction per batch with its checkpoint.
+``scan(ScanRequest(...), db=path, on_event=callback)`` runs a scan from the user's request
+(or resumes one) to its end: start, probe, analyse, finish. Underneath, ``run_scan(store,
+scan_id, plan, progress=callback)`` probes through the worker processes; the parent alone
+writes the store, one transaction per batch with its checkpoint.
 
 The names below are imported on first use (PEP 562), not here: the workers import
 ``mxcensus.engine.worker`` in a fresh interpreter, and importing this package must not pull
@@ -14,11 +16,33 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mxcensus.engine.executor import Executor, LocalExecutor
     from mxcensus.engine.plan import ScanPlan, load_port_table, load_probes, port_plan
+    from mxcensus.engine.request import ScanRequest
     from mxcensus.engine.run import EngineError, Progress, ScanResult, run_scan, shard_total
-    from mxcensus.engine.session import analyze, new_plan, resume, start
+    from mxcensus.engine.session import (
+        Analysing,
+        ScanDone,
+        ScanEvent,
+        ScanInterrupted,
+        Started,
+        analyze,
+        new_plan,
+        resume,
+        scan,
+        start,
+    )
 
 _WHERE = {
+    "Executor": "executor",
+    "LocalExecutor": "executor",
+    "ScanRequest": "request",
+    "Analysing": "session",
+    "ScanDone": "session",
+    "ScanEvent": "session",
+    "ScanInterrupted": "session",
+    "Started": "session",
+    "scan": "session",
     "ScanPlan": "plan",
     "load_port_table": "plan",
     "load_probes": "plan",
@@ -35,10 +59,18 @@ _WHERE = {
 }
 
 __all__ = [
+    "Analysing",
     "EngineError",
+    "Executor",
+    "LocalExecutor",
     "Progress",
+    "ScanDone",
+    "ScanEvent",
+    "ScanInterrupted",
     "ScanPlan",
+    "ScanRequest",
     "ScanResult",
+    "Started",
     "analyze",
     "load_port_table",
     "load_probes",
@@ -46,6 +78,7 @@ __all__ = [
     "port_plan",
     "resume",
     "run_scan",
+    "scan",
     "shard_total",
     "start",
 ]

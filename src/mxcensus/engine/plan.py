@@ -8,6 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mxcensus.engine.request import (
+    CONCURRENCY,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_NET,
+    DEFAULT_RATE,
+    PER_NET,
+    RATE,
+    SHARDS,
+)
 from mxcensus.errors import UsageError
 from mxcensus.probes.interface import Probe, ProbeConfig
 from mxcensus.targets import Targets, TargetSpace
@@ -23,23 +32,21 @@ class ScanPlan:
     shards: int = 1
     shard: int = 0
     workers: int = 1
-    rate: float = 1000.0  # new connections per second, all workers together
-    concurrency: int = 1000  # open connections at most, all workers together
-    per_net: int = 64  # open connections per /24 (IPv6: /56) at most, all workers together
+    rate: float = DEFAULT_RATE  # new connections per second, all workers together
+    concurrency: int = DEFAULT_CONCURRENCY  # open connections at most, all workers together
+    per_net: int = DEFAULT_PER_NET  # open connections per /24 (IPv6: /56), all workers
     probe_config: ProbeConfig = field(default_factory=ProbeConfig)
     probe_table: str = DEFAULT_PROBES  # "module:attribute" the workers import
 
     def __post_init__(self) -> None:
-        if self.shards < 1 or not 0 <= self.shard < self.shards:
+        SHARDS.check(self.shards, "--shards")
+        if not 0 <= self.shard < self.shards:
             raise UsageError(f"--shard {self.shard}: must be in 0..{self.shards - 1}")
-        for name, value in (
-            ("--workers", self.workers),
-            ("--rate", self.rate),
-            ("--concurrency", self.concurrency),
-            ("--per-net", self.per_net),
-        ):
-            if value < 1:
-                raise UsageError(f"{name} {value}: must be at least 1")
+        if self.workers < 1:  # its upper bound is the machine's: a stored plan may exceed it
+            raise UsageError(f"--workers {self.workers}: must be at least 1")
+        RATE.check(self.rate, "--rate")
+        CONCURRENCY.check(self.concurrency, "--concurrency")
+        PER_NET.check(self.per_net, "--per-net")
 
     def space(self) -> TargetSpace:
         return TargetSpace(self.targets, self.ports)

@@ -1,14 +1,23 @@
-"""Starting and resuming scans: from the user's inputs to a stored scan and its plan."""
+"""Running a scan from the user's request to a finished scan in the store.
+
+:func:`scan` is the one way a scan runs (the CLI, the demo, watches and the cluster driver
+call it): check the request, start or resume the stored scan, probe through an
+:class:`~mxcensus.engine.executor.Executor`, analyse, finish. Progress goes to one
+callback as :data:`ScanEvent` values; nothing here prints.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from mxcensus.engine.executor import Executor, LocalExecutor
 from mxcensus.engine.plan import (
     DEFAULT_PROBES,
     ScanPlan,
@@ -16,80 +25,172 @@ from mxcensus.engine.plan import (
     load_probes,
     port_plan,
 )
-from mxcensus.engine.run import shard_total
+from mxcensus.engine.request import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_NET,
+    DEFAULT_RATE,
+    RESUMABLE,
+    ScanRequest,
+)
+from mxcensus.engine.run import Progress, ScanResult, shard_total
 from mxcensus.engine.spawn import worker_count
-from mxcensus.engine.worker import raise_nofile
-from mxcensus.errors import UsageError
+from mxcensus.errors import MxcensusError, UsageError
 from mxcensus.model import ScanId
 from mxcensus.probes.interface import ProbeConfig
-from mxcensus.store.db import Store
+from mxcensus.store.db import Store, default_db_path
 from mxcensus.targets import load_targets, parse_ports
 
 PROBE_TABLE_ENV = "MXCENSUS_PROBE_TABLE"
 """``module:attribute`` of another probe registry (plugins, tests); default the built-in."""
 
 
-def new_plan(
-    targets: list[str],
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The scan is stored and its probing begins (``total``: targets of this shard)."""
+
+    scan: ScanId
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Analysing:
+    """Identification, assessment and enrichment: ``written`` services of ``total``."""
+
+    written: int
+    total: int
+
+
+ScanEvent = Started | Progress | Analysing
+Observer = Callable[[ScanEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanDone:
+    scan: ScanId
+    plan: ScanPlan
+    result: ScanResult  # the probing of this run
+    services: int  # services the analysis wrote
+    db: Path
+
+
+class ScanInterrupted(MxcensusError):
+    """Ctrl-C (or SIGTERM mapped to it) while probing or analysing: the scan is kept,
+    unfinished, and resumes where it stopped."""
+
+    exit_code = 130
+
+    def __init__(self, scan: ScanId, db: Path) -> None:
+        super().__init__(f"interrupted; resume with: mxcensus scan --resume {scan} --db {db}")
+        self.scan = scan
+
+
+def scan(
+    request: ScanRequest,
     *,
-    ports: str | None = None,
-    probes: str | None = None,
-    http: bool = False,
-    input_list: Path | None = None,
-    exclude: list[str] | None = None,
-    exclude_file: Path | None = None,
-    allow_reserved: bool = False,
-    rate: float = 1000,
-    concurrency: int = 1000,
-    per_net: int = 64,
-    workers: int | None = None,
-    shards: int = 1,
-    shard: int = 0,
-    seed: int | None = None,
-    probe_config: ProbeConfig | None = None,
-    stdin: TextIO | None = None,
+    db: Path | None = None,
+    executor: Executor | None = None,
+    on_event: Observer | None = None,
+) -> ScanDone:
+    """Run ``request`` to the end: a new scan, or the resumption of ``request.resume``.
+
+    Everything the user gave is checked before the store or the network is touched, and a
+    resume never creates a store. ``executor``: where the probes run (default: this
+    machine's workers, started and stopped here).
+    """
+    request.check()
+    notify: Observer = on_event or _ignore
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(LocalExecutor())
+        plan = None if request.resume is not None else new_plan(request, executor=executor)
+        store = stack.enter_context(Store.open(_store_path(db, request)))
+        if plan is None:
+            scan_id, plan = resume(store, request, executor=executor)
+        else:
+            scan_id = start(store, plan, request.name)
+        notify(Started(scan_id, shard_total(plan)))
+        try:
+            result = executor.run(store, scan_id, plan, notify)
+            services = analyze(store, scan_id, lambda n: notify(Analysing(n, result.done)))
+        except KeyboardInterrupt:
+            raise ScanInterrupted(scan_id, store.path) from None
+        store.finish_scan(scan_id)
+    return ScanDone(scan_id, plan, result, services, store.path)
+
+
+def _ignore(event: ScanEvent) -> None:
+    pass
+
+
+def _store_path(db: Path | None, request: ScanRequest) -> Path:
+    path = db if db is not None else default_db_path()
+    if request.resume is not None and not path.exists():
+        raise UsageError(f"--resume {request.resume}: {path}: no such database")
+    return path
+
+
+def new_plan(
+    request: ScanRequest, *, executor: Executor | None = None, stdin: TextIO | None = None
 ) -> ScanPlan:
-    """Validate everything the user gave before anything touches the store or the network."""
-    if shards > 1 and seed is None:
+    """The plan of a new scan: every option validated, the defaults applied."""
+    request.check()
+    r = request
+    if (r.shards or 1) > 1 and r.seed is None:
         raise UsageError(
-            f"--shards {shards}: give --seed S too, the same on every shard, or the shards "
+            f"--shards {r.shards}: give --seed S too, the same on every shard, or the shards "
             "walk different orders and neither cover every target nor avoid overlaps"
         )
-    port_list = parse_ports(ports) if ports is not None else None
     table = os.environ.get(PROBE_TABLE_ENV) or DEFAULT_PROBES
-    registry = load_probes(table)
-    selected = [p.strip() for p in probes.split(",") if p.strip()] if probes else None
-    config = probe_config or ProbeConfig()
-    if http:
-        if "owa" not in (selected or registry):
-            raise UsageError("--http: only the owa probe speaks HTTP; add owa to --probes")
-        config = dataclasses.replace(config, http=True)
-    pairs = port_plan(registry, load_port_table(table), port_list, selected, config)
-    if not targets and input_list is None:
+    ports, config = _ports(r, table)
+    if not r.targets and r.input_list is None:
         raise UsageError("no targets given (name IPs, CIDRs, ranges, hostnames, -iL FILE or -)")
-    tgts = load_targets(
-        targets,
-        input_list=input_list,
-        exclude=exclude,
-        exclude_file=exclude_file,
-        allow_reserved=allow_reserved,
-        stdin=stdin,
-    )
-    n_workers = worker_count(workers)
-    limit = raise_nofile(concurrency + 256)
-    return ScanPlan(
-        targets=tgts,
-        ports=pairs,
-        seed=seed if seed is not None else secrets.randbits(63),
-        shards=shards,
-        shard=shard,
-        workers=n_workers,
-        rate=rate,
-        concurrency=max(1, min(concurrency, limit - 128)),
-        per_net=per_net,
+    targets = load_targets(
+        list(r.targets), input_list=r.input_list, exclude=list(r.exclude),
+        exclude_file=r.exclude_file, allow_reserved=r.allow_reserved, stdin=stdin,
+    )  # fmt: skip
+    plan = ScanPlan(
+        targets=targets,
+        ports=ports,
+        seed=r.seed if r.seed is not None else secrets.randbits(63),
+        shards=r.shards or 1,
+        shard=r.shard or 0,
+        workers=worker_count(r.workers),
+        rate=DEFAULT_RATE if r.rate is None else r.rate,
+        concurrency=DEFAULT_CONCURRENCY if r.concurrency is None else r.concurrency,
+        per_net=DEFAULT_PER_NET if r.per_net is None else r.per_net,
         probe_config=config,
         probe_table=table,
     )
+    return _fit(plan, executor, given=r.concurrency is not None)
+
+
+def _ports(r: ScanRequest, table: str) -> tuple[tuple[tuple[int, str], ...], ProbeConfig]:
+    """(port, probe) pairs and the probes' settings."""
+    registry = load_probes(table)
+    selected = [p.strip() for p in r.probes.split(",") if p.strip()] if r.probes else None
+    config = r.probe_config or ProbeConfig()
+    if r.http:
+        if "owa" not in (selected or registry):
+            raise UsageError("--http: only the owa probe speaks HTTP; add owa to --probes")
+        config = dataclasses.replace(config, http=True)
+    port_list = parse_ports(r.ports) if r.ports is not None else None
+    return port_plan(registry, load_port_table(table), port_list, selected, config), config
+
+
+def _fit(plan: ScanPlan, executor: Executor | None, *, given: bool) -> ScanPlan:
+    """The plan within what ``executor`` can hold open: a ``--concurrency`` the user gave
+    beyond it is refused; the default is lowered to it."""
+    if executor is None:
+        return plan
+    cap = executor.concurrency_cap(plan.concurrency)
+    if plan.concurrency <= cap:
+        return plan
+    if given:
+        raise UsageError(
+            f"--concurrency {plan.concurrency}: the open-file limit allows at most {cap} "
+            "open connections here (raise it with ulimit -n)"
+        )
+    return dataclasses.replace(plan, concurrency=max(1, cap))
 
 
 def start(store: Store, plan: ScanPlan, name: str | None) -> ScanId:
@@ -103,19 +204,17 @@ def start(store: Store, plan: ScanPlan, name: str | None) -> ScanId:
 
 
 def resume(
-    store: Store,
-    ref: str,
-    *,
-    rate: float | None = None,
-    concurrency: int | None = None,
-    per_net: int | None = None,
+    store: Store, request: ScanRequest, *, executor: Executor | None = None
 ) -> tuple[ScanId, ScanPlan]:
-    """The interrupted scan ``ref`` (id or name) and the plan it was started with.
+    """The interrupted scan ``request.resume`` (id or name) and the plan it was started
+    with.
 
-    ``rate``, ``concurrency`` and ``per_net``, when given, replace the stored ones (and are
-    stored as the scan's parameters from now on): they pace the walk, they do not change
-    which targets it visits nor their order, so the checkpoint stays valid.
+    The request's rate, concurrency and per-net cap, when given, replace the stored ones
+    (and are stored from now on): they pace the walk, they do not change which targets it
+    visits nor their order, so the checkpoint stays valid.
     """
+    request.check()
+    ref = request.resume or ""
     found = store.find_scan(ref)
     if found is None:
         raise UsageError(f"--resume {ref}: no scan with that id or name in {store.path}")
@@ -127,18 +226,13 @@ def resume(
         plan = ScanPlan.from_params(found["params"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"--resume {ref}: its stored parameters are incomplete ({exc})") from exc
-    changes: dict[str, Any] = {}
-    if rate is not None:
-        changes["rate"] = rate
-    if concurrency is not None:
-        limit = raise_nofile(concurrency + 256)
-        changes["concurrency"] = max(1, min(concurrency, limit - 128))
-    if per_net is not None:
-        changes["per_net"] = per_net
-    if changes:
-        plan = dataclasses.replace(plan, **changes)  # validates them (UsageError)
-        store.set_scan_params(ScanId(found["id"]), plan.to_params())
-    return ScanId(found["id"]), plan
+    changes: dict[str, Any] = {
+        key: getattr(request, key) for key in RESUMABLE if getattr(request, key) is not None
+    }
+    fitted = _fit(dataclasses.replace(plan, **changes), executor, given="concurrency" in changes)
+    if fitted != plan:
+        store.set_scan_params(ScanId(found["id"]), fitted.to_params())
+    return ScanId(found["id"]), fitted
 
 
 def analyze(store: Store, scan: ScanId, progress: Callable[[int], None] | None = None) -> int:

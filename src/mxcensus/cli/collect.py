@@ -1,0 +1,201 @@
+"""Collecting: ``scan``, ``import``, ``reassess``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mxcensus.cli.app import DbOption, GeoDbOption, QuietOption, app, command
+from mxcensus.cli.options import bounded
+from mxcensus.engine import request as req
+
+Targets = Annotated[
+    list[str] | None,
+    typer.Argument(help="IPs, CIDRs, ranges (a.b.c.d-e.f.g.h), hostnames; '-' reads stdin."),
+]
+Ports = Annotated[
+    str | None, typer.Option("-p", "--ports", help="Ports, e.g. 25,465,587,993 or 2525.")
+]
+Probes = Annotated[
+    str | None, typer.Option("--probes", help="Probes to run: {probes} (default: all).")
+]
+InputList = Annotated[
+    Path | None,
+    typer.Option("-iL", "--input-list", help="File of targets, or masscan/ZMap output."),
+]
+Http = Annotated[
+    bool,
+    typer.Option(
+        "--http", help="owa: also probe plain HTTP on port 80 (default: HTTPS 443 only, or -p 80)."
+    ),
+]
+_PACE = "with --resume: the new"
+Rate = Annotated[
+    int | None,
+    bounded("--rate", bounds=req.RATE, show_default=False,
+            help="New connections per second, all workers [default: "
+            f"{req.DEFAULT_RATE}]; {_PACE} rate."),
+]  # fmt: skip
+Concurrency = Annotated[
+    int | None,
+    bounded("--concurrency", bounds=req.CONCURRENCY, show_default=False,
+            help=f"Open connections at most [default: {req.DEFAULT_CONCURRENCY}, or what the "
+            f"open-file limit allows]; {_PACE} cap."),
+]  # fmt: skip
+PerNet = Annotated[
+    int | None,
+    bounded("--per-net", bounds=req.PER_NET, show_default=False,
+            help="Open connections per /24 (IPv6 /56) at most [default: "
+            f"{req.DEFAULT_PER_NET}]; {_PACE} cap."),
+]  # fmt: skip
+Workers = Annotated[
+    int | None,
+    bounded("--workers", bounds=req.WORKERS,
+            help="Worker processes (default: one per core). At most "
+            f"{req.WORKERS_PER_CORE} per core: each is a fresh interpreter of about 40 MB "
+            "that keeps a core busy, so more only cost memory."),
+]  # fmt: skip
+Exclude = Annotated[
+    list[str] | None, typer.Option(help="CIDR or range never to contact (repeatable).")
+]
+ExcludeFile = Annotated[Path | None, typer.Option(help="File of CIDRs/ranges never to contact.")]
+AllowReserved = Annotated[
+    bool, typer.Option(help="Allow loopback and private space (the lab, your own networks).")
+]
+Resume = Annotated[
+    str | None,
+    typer.Option(
+        help="Resume the interrupted scan SCAN (id or name); only --rate, --concurrency "
+        "and --per-net may change."
+    ),
+]
+Shards = Annotated[
+    int | None,
+    bounded("--shards", bounds=req.SHARDS, show_default=False,
+            help="Split the target space into N shards [default: 1]."),
+]  # fmt: skip
+Shard = Annotated[
+    int | None,
+    bounded("--shard", bounds=req.SHARD, show_default=False,
+            help="Which shard this process scans (0-based) [default: 0]."),
+]  # fmt: skip
+Seed = Annotated[
+    int | None,
+    bounded("--seed", bounds=req.SEED, help="Seed of the pseudo-random order (default: random)."),
+]
+
+
+@command(app)
+def scan(
+    targets: Targets = None,
+    ports: Ports = None,
+    probes: Probes = None,
+    input_list: InputList = None,
+    http: Http = False,
+    rate: Rate = None,
+    concurrency: Concurrency = None,
+    per_net: PerNet = None,
+    workers: Workers = None,
+    exclude: Exclude = None,
+    exclude_file: ExcludeFile = None,
+    allow_reserved: AllowReserved = False,
+    db: DbOption = None,
+    name: Annotated[str | None, typer.Option(help="A name for this scan.")] = None,
+    resume: Resume = None,
+    shards: Shards = None,
+    shard: Shard = None,
+    seed: Seed = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Scan TARGETs for mail services and store transcripts, identifications and verdicts.
+
+    Responsible by default: IANA special-purpose ranges are never contacted (loopback and
+    private space only with --allow-reserved), the rate is capped, the EHLO name and
+    User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
+    """
+    from mxcensus.engine.executor import LocalExecutor
+    from mxcensus.engine.spawn import worker_count
+
+    request = req.ScanRequest(
+        targets=tuple(targets or ()), ports=ports, probes=probes, http=http,
+        input_list=input_list, exclude=tuple(exclude or ()), exclude_file=exclude_file,
+        allow_reserved=allow_reserved, rate=rate, concurrency=concurrency, per_net=per_net,
+        workers=workers, shards=shards, shard=shard, seed=seed, name=name, resume=resume,
+    )  # fmt: skip
+    request.check()  # before any worker starts
+    # the workers boot (import the probes) while this process parses the targets and
+    # opens the store; the scan then only hands them their work
+    booting = 0 if resume is not None else worker_count(workers)
+    with LocalExecutor(booting) as executor, _terminate_as_interrupt():
+        from mxcensus.cli.render import ScanDisplay, scan_summary
+        from mxcensus.engine.session import scan as run
+
+        with ScanDisplay(not quiet and sys.stdout.isatty()) as display:
+            done = run(request, db=db, executor=executor, on_event=display)
+    typer.echo("\n".join(scan_summary(done)))
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the scan as Ctrl-C does: resumable, with the line that says how."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@command(app, "import")
+def import_(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="One of {import_formats}.")],
+    files: Annotated[list[Path], typer.Argument(help="Files to import (.gz is read as is).")],
+    db: DbOption = None,
+    name: Annotated[str | None, typer.Option(help="A name for this import.")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first malformed record and write nothing.")
+    ] = False,
+    geo_db: GeoDbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Import scans made by others; each record is identified and assessed like a live scan."""
+    from mxcensus.cli.render import import_progress, import_summary
+    from mxcensus.enrich import GeoEnricher
+    from mxcensus.importers import import_files
+    from mxcensus.store.db import Store
+
+    enricher = GeoEnricher(geo_db or ())
+    with Store.open(db) as store, import_progress(enabled=not quiet) as progress:
+        result = import_files(
+            store, fmt, files, name=name, strict=strict, progress=progress, enricher=enricher
+        )
+    enricher.close()
+    out, warnings = import_summary(result)
+    typer.echo(out)
+    if warnings:
+        typer.echo(warnings, err=True)
+
+
+@command(app)
+def reassess(
+    scan_ref: Annotated[str, typer.Argument(metavar="SCAN", help="Scan id or name.")],
+    db: DbOption = None,
+    geo_db: GeoDbOption = None,
+) -> None:
+    """Re-identify and re-assess a stored scan with the current rules and knowledge, offline.
+
+    The raw transcripts stay as they were; services and findings are replaced in one go.
+    """
+    from mxcensus.pipeline import analyze_scan_with_geo
+    from mxcensus.store.db import Store
+
+    with Store.open(db) as store:
+        scan_id = store.resolve_scan(scan_ref)
+        transcripts = store.count("transcripts", scan_id)
+        services = analyze_scan_with_geo(store, scan_id, geo_db or ())
+    typer.echo(f"reassessed scan {scan_id}: {transcripts} transcripts, {services} services")

@@ -1,0 +1,135 @@
+"""The lab and the demo: ``lab``, ``demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mxcensus.bounds import Range
+from mxcensus.cli.app import app, command
+from mxcensus.cli.options import bounded
+from mxcensus.engine.request import SEED, WORKERS
+
+SIZE = Range(1, 100_000)
+"""Up to nine listening sockets per host: 100,000 hosts is the most one machine serves."""
+DURATION = Range(0.01, 7 * 86_400.0, float)
+FRACTION = Range(0.0, 1.0, float)
+INTERVAL = Range(0.001, 600.0, float)
+
+LabSeed = Annotated[int, bounded("--seed", bounds=SEED, help="Seed of the lab population.")]
+HostileFraction = Annotated[
+    float,
+    bounded("--hostile-fraction", bounds=FRACTION,
+            help="Share of hostile hosts (tarpit, reset, giant banner, …)."),
+]  # fmt: skip
+TarpitInterval = Annotated[
+    float,
+    bounded("--tarpit-interval", bounds=INTERVAL,
+            help="Seconds between the bytes of a tarpit greeting."),
+]  # fmt: skip
+
+
+@command(app)
+def lab(
+    size: Annotated[int, bounded("--size", bounds=SIZE, help="Simulated hosts.")] = 200,
+    seed: LabSeed = 1,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
+    duration: Annotated[
+        float, bounded("--duration", bounds=DURATION, help="Stop after this many seconds.")
+    ] = 600.0,
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
+        ),
+    ] = "127.64.0.0",
+    hostile_fraction: HostileFraction = 0.05,
+    ports: Annotated[
+        str, typer.Option(help="Ports to serve (a subset of {lab_ports}).")
+    ] = "25,587,465,143,993,110,995,80,443",
+    counters: Annotated[
+        Path | None,
+        typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        bounded("--workers", bounds=WORKERS, help="Server processes (default: up to 2)."),
+    ] = None,
+    tarpit_interval: TarpitInterval = 2.0,
+    die_with_parent: Annotated[
+        bool, typer.Option(help="Stop when the process that started the lab is gone.")
+    ] = False,
+) -> None:
+    """Serve a simulated population of mail servers on loopback addresses.
+
+    Exim, Exchange (builds below and at the ProxyLogon/ProxyShell/ProxyNotShell fixes, with
+    varying exposure of the build), Postfix, Sendmail, OpenSMTPD, Dovecot, Courier,
+    hMailServer, MDaemon, Zimbra and hostile servers, deterministic by --seed. The truth file
+    appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
+    SIGUSR1 writes the counters.
+    """
+    from mxcensus.lab.population import LabConfig, free_base, parse_ports
+    from mxcensus.lab.runner import run_lab
+
+    served = parse_ports(ports)
+    if base == "auto":
+        base = free_base(size, served)
+    config = LabConfig(
+        size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
+        ports=served, tarpit_interval=tarpit_interval,
+    )  # fmt: skip
+
+    def ready(hosts: int, sockets: int) -> None:
+        print(
+            f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
+            f" (seed {seed}); stops in {duration:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = run_lab(
+        config, duration=duration, truth=truth, counters=counters, workers=workers,
+        on_ready=ready, die_with_parent=die_with_parent,
+    )  # fmt: skip
+    total = sum(result.counters.values())
+    print(f"mxcensus lab: stopped ({result.reason}); {total} connections", file=sys.stderr)
+
+
+@command(app)
+def demo(
+    db: Annotated[
+        Path, typer.Option("--db", help="DuckDB file the demo scan is stored in.")
+    ] = Path("mxcensus-demo.duckdb"),
+    size: Annotated[int, bounded("--size", bounds=SIZE, help="Simulated hosts in the lab.")] = 300,
+    seed: LabSeed = 1,
+) -> None:
+    """A first look: start the lab on loopback, scan it, report what was found.
+
+    Everything stays on 127.0.0.0/8. The scan is kept in --db so you can go on with
+    report, export and explain.
+    """
+    from mxcensus.cli.render import ScanDisplay, terminal
+    from mxcensus.demo import run_demo
+
+    width, color = terminal(None)
+    with ScanDisplay(sys.stdout.isatty()) as display:
+        res = run_demo(db, size=size, seed=seed, say=typer.echo, on_event=display,
+                       width=width, color=color)  # fmt: skip
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(res.result.outcomes.items()))
+    typer.echo(
+        f"scanned {res.result.done} endpoints of {res.hosts} hosts in {res.result.duration:.1f} s;"
+        f" {res.services} results stored; outcomes: {outcomes}"
+    )
+    for data in res.reports.values():
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    typer.echo(
+        f"\nnext: mxcensus report --db {res.db} --format html -o report.html"
+        f"\n      mxcensus export --db {res.db} --format jsonl"
+        f"\n      mxcensus explain {res.example or 'IP'} --db {res.db}"
+    )

@@ -1,0 +1,68 @@
+"""What options accept: numbers within a stated range, names from the registries.
+
+Every numeric option of every command is declared with :func:`bounded`: its help states
+the range, and a value outside it (``--rate 18446744073709551617``, ``--shards 0``) is a
+usage error naming the range, exit 2, before the command runs; never a clamp, never a
+traceback (``tests/cli/test_bounds.py`` walks every command to hold that).
+
+Help texts name a registry's contents as ``{probes}``, ``{import_formats}`` …; :func:`fill`
+lists them from the registry itself when help is shown, so no list is kept by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import typer
+from typer._click import exceptions as click_exc
+
+from mxcensus.bounds import Range
+from mxcensus.errors import UsageError
+
+
+class Bounded:
+    """The parser of a numeric option (:meth:`Range.parse`)."""
+
+    def __init__(self, option: str, bounds: Range) -> None:
+        self.option = option
+        self.bounds = bounds
+
+    def __call__(self, value: str | int | float) -> int | float:
+        try:
+            return self.bounds.parse(value, self.option)
+        except UsageError as exc:
+            raise click_exc.UsageError(str(exc)) from None
+
+
+def bounded(*names: str, bounds: Range, help: str, **settings: Any) -> Any:
+    """A ``typer.Option`` taking numbers in ``bounds`` only; its help ends with them."""
+    option = next(n for n in names if n.startswith("--"))
+    return typer.Option(
+        *names, parser=Bounded(option, bounds), help=f"{help} [{bounds}]", **settings
+    )
+
+
+_REGISTRIES = {
+    "probes": ("mxcensus.probes", "PROBES"),
+    "import_formats": ("mxcensus.importers.registry", "IMPORTERS"),
+    "report_formats": ("mxcensus.report.formats", "FORMATS"),
+    "export_formats": ("mxcensus.export.formats", "FORMATS"),
+    "fields": ("mxcensus.report.fields", "FIELDS"),
+    "protocols": ("mxcensus.identify.lines", "PROTOCOLS"),
+    "owners": ("mxcensus.export.notify", "PER"),
+    "lab_ports": ("mxcensus.lab.population", "ALL_PORTS"),
+}
+_NAME = re.compile(r"\{(\w+)\}")
+
+
+def names(registry: str) -> list[str]:
+    """The names ``registry`` holds, in its own order."""
+    module, attribute = _REGISTRIES[registry]
+    return [str(n) for n in getattr(importlib.import_module(module), attribute)]
+
+
+def fill(text: str) -> str:
+    """``text`` with each ``{registry}`` replaced by its names, comma-separated."""
+    return _NAME.sub(lambda m: ", ".join(names(m[1])) if m[1] in _REGISTRIES else m[0], text)

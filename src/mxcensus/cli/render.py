@@ -1,0 +1,195 @@
+"""How the CLI shows what the library does: progress bars (rich, on a terminal only),
+one-screen summaries, and output to the terminal or a file. Rendering only: nothing here
+decides anything, and the library never imports it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mxcensus.model import printable
+
+if TYPE_CHECKING:
+    from mxcensus.engine.session import ScanDone, ScanEvent
+    from mxcensus.importers.run import ImportProgress, ImportResult
+
+SHOWN_PROBLEMS = 5
+
+
+# -- terminal and files ------------------------------------------------------------------
+
+
+def terminal(output: Path | None) -> tuple[int, bool]:
+    """Width and colour for terminal tables: colour only on a terminal, never in a file."""
+    tty = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return shutil.get_terminal_size((120, 24)).columns, tty
+
+
+def emit(data: bytes, output: Path | None) -> None:
+    """stdout, or FILE written atomically (temp file + rename)."""
+    from mxcensus.report.output import atomic_file
+
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_file(output) as fh:
+        fh.write(data)
+
+
+def _bar(*columns: Any, stderr: bool = False) -> Any:
+    """A transient rich progress bar with ``columns`` (rich loads only when one is drawn)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(*columns, console=Console(stderr=stderr), transient=True)
+
+
+# -- scans -------------------------------------------------------------------------------
+
+
+def outcome_text(outcomes: dict[str, int]) -> str:
+    return " · ".join(f"{k} {v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1]))
+
+
+class ScanDisplay:
+    """A scan's events as progress bars on stdout: probing, then analysing. Off, it
+    draws nothing (pass it as the observer either way)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._phase = ""
+
+    def __enter__(self) -> ScanDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def __call__(self, event: ScanEvent) -> None:
+        if not self.enabled:
+            return
+        from mxcensus.engine.session import Analysing, Started
+
+        if isinstance(event, Started):
+            self._start("scanning", event.total)
+        elif isinstance(event, Analysing):
+            if self._phase != "analysing":
+                self._start("analysing", event.total)
+            self._bar.update(self._task, completed=event.written)
+        elif self._bar is not None:
+            self._bar.update(self._task, completed=event.done, rate=event.rate,
+                             outcomes=outcome_text(event.outcomes))  # fmt: skip
+
+    def _start(self, phase: str, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._stop()
+        head = (TextColumn(phase), BarColumn(), MofNCompleteColumn())
+        if phase == "scanning":
+            self._bar = _bar(*head, TextColumn("{task.fields[rate]:>8.0f}/s"),
+                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                             TextColumn("{task.fields[outcomes]}"))  # fmt: skip
+        else:
+            self._bar = _bar(*head, TimeElapsedColumn())
+        self._phase = phase
+        self._task = self._bar.add_task(phase, total=total, rate=0.0, outcomes="")
+        self._bar.start()
+
+    def _stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def scan_summary(done: ScanDone, status: str = "finished") -> list[str]:
+    """One screen: what was scanned, found, and how fast."""
+    r, targets = done.result, done.plan.targets
+    return [
+        f"scan       {r.scan}  ({status})",
+        f"targets    {r.total} endpoints = {targets.addresses.size} addresses × "
+        f"{len(done.plan.ports)} port(s); {targets.blocked} blocklisted, "
+        f"{targets.excluded} excluded",
+        f"services   {done.services} stored, {r.outcomes.get('ok', 0)} answered the full dialogue",
+        f"outcomes   {outcome_text(r.outcomes) or '-'}",
+        f"duration   {r.duration:.2f} s, {r.rate:.0f} targets/s ({r.probed} probed in this run)",
+    ]
+
+
+# -- imports -----------------------------------------------------------------------------
+
+
+@contextmanager
+def import_progress(*, enabled: bool = True) -> Iterator[Any]:
+    """A progress callback drawing a bar on stderr, or None when stderr is not a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+
+    bar = _bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[what]}"),
+               TimeRemainingColumn(), stderr=True)  # fmt: skip
+    task = bar.add_task("importing", total=None, what="")
+    analysing = None
+
+    def update(p: ImportProgress) -> None:
+        nonlocal analysing
+        if p.phase == "analyse":
+            if analysing is None:
+                bar.update(task, visible=False)
+                analysing = bar.add_task("analysing", total=None, what="")
+            bar.update(analysing, total=max(p.transcripts, 1), completed=p.services,
+                       what=f"{p.services:>12,} of {p.transcripts:,} services")  # fmt: skip
+            return
+        size = f"{p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB"
+        bar.update(task, total=max(p.bytes_total, 1), completed=p.bytes_done,
+                   what=f"{size} {p.records:>12,} records")  # fmt: skip
+
+    with bar:
+        yield update
+
+
+def _where(r: ImportResult) -> str:
+    """ "   (first at f.json:17, f.json:500 …)" — the first malformed records' places."""
+    if not r.malformed:
+        return ""
+    shown = ", ".join(f"{p.path.rsplit('/', 1)[-1]}:{p.line}" for p in r.problems[:3])
+    more = " …" if r.malformed > 3 else ""
+    return f"   (first at {printable(shown.encode(), 200)}{more})"
+
+
+def import_summary(r: ImportResult) -> tuple[str, str]:
+    """(summary for stdout, malformed-record report for stderr — empty when none)."""
+    files = f"{len(r.files)} file" + ("s" if len(r.files) != 1 else "")
+    rate = r.records / r.seconds if r.seconds > 0 else 0.0
+    lines = [
+        f"imported {r.fmt} ({files}, {r.bytes_read / 1e6:.1f} MB) into scan {r.scan}",
+        f"  records      {r.records:>12,}",
+        f"  transcripts  {r.transcripts:>12,}",
+        f"  skipped      {r.skipped:>12,}   (no mail or web service)",
+        f"  malformed    {r.malformed:>12,}" + _where(r),
+        f"  services     {r.services:>12,}   (identified, assessed, enriched)"
+        if r.analyzed
+        else "  services     not analysed",
+        f"  time         {r.seconds:>12.1f} s ({rate:,.0f} records/s)",
+    ]
+    warn: list[str] = []
+    if r.malformed:
+        shown = r.problems[:SHOWN_PROBLEMS]
+        warn.append(f"mxcensus: warning: {r.malformed:,} malformed record(s) skipped; the first:")
+        warn.extend(f"  {printable(str(p).encode(), 300)}" for p in shown)
+        if r.malformed > len(shown):
+            warn.append(f"  … and {r.malformed - len(shown):,} more")
+    return "\n".join(lines), "\n".join(warn)

@@ -1,0 +1,115 @@
+"""Reporting: ``report``, ``trend``, ``export``, ``notify``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mxcensus.cli.app import DbOption, OutOption, ScanOption, app, command
+from mxcensus.errors import UsageError
+
+By = Annotated[str, typer.Option(help="Group by: {fields} (comma-separated).")]
+ReportFormat = Annotated[str, typer.Option("--format", help="One of {report_formats}.")]
+
+
+@command(app)
+def report(
+    scan_ref: ScanOption = None,
+    by: By = "product_line",
+    fmt: ReportFormat = "table",
+    output: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Count services and hosts by the chosen fields.
+
+    Hosts count once per group, and once under their most severe verdict; services are
+    ip:port; every percentage names its denominator (the rules are printed in the report).
+    The HTML report is self-contained (no network) with charts and a world map.
+    """
+    from mxcensus.cli.render import emit, terminal
+    from mxcensus.report.render import render_report
+    from mxcensus.store.db import Store
+
+    width, color = terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_report(store, scan_ref, by, fmt, width=width, color=color)
+    emit(data, output)
+
+
+@command(app)
+def trend(
+    from_: Annotated[str | None, typer.Option("--from", help="Scan or date (YYYY-MM-DD).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Scan or date (YYYY-MM-DD).")] = None,
+    by: By = "product_line",
+    fmt: ReportFormat = "table",
+    output: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Compare scans over time: counts, absolute and relative change, host churn.
+
+    The series is every finished scan started between --from and --to (a scan or a date
+    YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
+    """
+    from mxcensus.cli.render import emit, terminal
+    from mxcensus.report.render import render_trend
+    from mxcensus.store.db import Store
+
+    width, color = terminal(output)
+    with Store.open(db, read_only=True) as store:
+        data = render_trend(store, from_, to, by, fmt, width=width, color=color)
+    emit(data, output)
+
+
+@command(app)
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="One of {export_formats}.")] = "jsonl",
+    scan_ref: ScanOption = None,
+    output: OutOption = None,
+    db: DbOption = None,
+) -> None:
+    """Export one record per service (JSONL schema in schema/record.schema.json).
+
+    csv and shadowserver neutralise formula cells; shadowserver writes Shadowserver's
+    14-column common prefix and tags such as exchange;cve-2021-26855.
+    """
+    from mxcensus.export.formats import export_scan, get_format
+    from mxcensus.report.output import atomic_file
+    from mxcensus.store.db import Store
+
+    get_format(fmt)
+    if fmt == "parquet" and output is None and sys.stdout.isatty():
+        raise UsageError("--format parquet: binary output; give -o FILE or redirect stdout")
+    with Store.open(db, read_only=True) as store:
+        if output is None:
+            export_scan(store, scan_ref, fmt, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_file(output) as fh:
+                export_scan(store, scan_ref, fmt, fh)
+
+
+@command(app)
+def notify(
+    per: Annotated[str, typer.Option(help="One of {owners}.")] = "asn",
+    out: Annotated[Path, typer.Option("--out", help="Directory for one file per owner.")] = Path(
+        "notify"
+    ),
+    scan_ref: ScanOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write one Shadowserver-compatible CSV per network owner, plus index.csv.
+
+    Only services needing action (vulnerable, potentially vulnerable, end of support);
+    one file per owner and Shadowserver report type, e.g.
+    2026-04-01-scan_exchange-as3320-asn.csv.
+    """
+    from mxcensus.export.notify import notify as write_notices
+    from mxcensus.store.db import Store
+
+    with Store.open(db, read_only=True) as store:
+        files = write_notices(store, scan_ref, per, out)
+    owners = len({f.owner for f in files})
+    typer.echo(f"{len(files)} files for {owners} owners in {out} (index: {out / 'index.csv'})")
