@@ -38,6 +38,17 @@ TINY = {"MXCENSUS_PROBE_TABLE": tinyprobe.TABLE}
         ),
         (["127.0.0.1", "--allow-reserved", "--shards", "2", "--shard", "1"], 2, "give --seed"),
         (["127.0.0.1", "--resume", "x"], 2, "--resume SCAN takes no targets"),
+        (["--resume", "x"], 2, "no such database"),  # and creates none
+        # issue 18: every number in a stated range, refused with it, never clamped
+        (["127.0.0.1", "--rate", "18446744073709551617"], 2, "(allowed: 1 to 10000000)"),
+        (["127.0.0.1", "--seed", str(2**80)], 2, "--seed 1208925819614629174706176: must be"),
+        (["127.0.0.1", "--shards", str(10**30), "--seed", "1"], 2, "(allowed: 1 to 100000)"),
+        (["127.0.0.1", "--concurrency", "0"], 2, "--concurrency 0: must be at least 1"),
+        (["127.0.0.1", "--concurrency", "1e9"], 2, "--concurrency 1e9: must be an integer"),
+        (["127.0.0.1", "--concurrency", str(10**9)], 2, "(allowed: 1 to 1000000)"),
+        (["127.0.0.1", "--shards", "0"], 2, "--shards 0: must be at least 1"),
+        (["127.0.0.1", "--per-net", "0"], 2, "--per-net 0: must be at least 1"),
+        (["127.0.0.1", "--workers", "100000"], 2, "--workers 100000: must be at most"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -49,6 +60,36 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert res.stderr.strip().count("\n") == 0
     assert "Traceback" not in res.stderr
     assert not db_path.exists()
+
+
+def test_concurrency_beyond_the_open_file_limit(tmp_path: Path) -> None:
+    """Asked for: refused with the limit; the default: lowered to what the limit allows."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import _env
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        args = ["127.0.22.0/30", "-p", str(free_port()), "--allow-reserved", "-q", *flags]
+        return subprocess.run(
+            [sys.executable, "-m", "mxcensus", "scan", *args], capture_output=True, text=True,
+            env=_env(TINY), preexec_fn=low_limit, timeout=120,
+        )  # fmt: skip
+
+    res = run("--concurrency", "1000", "--db", str(tmp_path / "a.duckdb"))
+    assert res.returncode == 2, res.stderr
+    assert "--concurrency 1000: the open-file limit allows at most 384" in res.stderr
+    assert not (tmp_path / "a.duckdb").exists()
+    res = run("--db", str(tmp_path / "b.duckdb"))
+    assert res.returncode == 0, res.stderr
+    con = duckdb.connect(str(tmp_path / "b.duckdb"))
+    (params,) = con.execute("SELECT params FROM scans").fetchone() or ("",)
+    con.close()
+    assert json.loads(params)["concurrency"] == 384
 
 
 def test_unwritable_db_is_one_line(mx: RunCli, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ Workers = Annotated[
     int | None,
     bounded("--workers", bounds=req.WORKERS,
             help="Worker processes (default: one per core). At most "
-            f"{req.WORKERS_PER_CORE} per core: each is a fresh interpreter of about 40 MB "
+            f"{req.WORKERS_PER_CORE} per core: each is a fresh interpreter of 30-40 MB "
             "that keeps a core busy, so more only cost memory."),
 ]  # fmt: skip
 Exclude = Annotated[

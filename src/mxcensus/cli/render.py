@@ -42,12 +42,12 @@ def emit(data: bytes, output: Path | None) -> None:
         fh.write(data)
 
 
-def _bar(*columns: Any, stderr: bool = False) -> Any:
+def _bar(*columns: Any, stderr: bool = False, console: Any = None) -> Any:
     """A transient rich progress bar with ``columns`` (rich loads only when one is drawn)."""
     from rich.console import Console
     from rich.progress import Progress
 
-    return Progress(*columns, console=Console(stderr=stderr), transient=True)
+    return Progress(*columns, console=console or Console(stderr=stderr), transient=True)
 
 
 # -- scans -------------------------------------------------------------------------------
@@ -61,8 +61,9 @@ class ScanDisplay:
     """A scan's events as progress bars on stdout: probing, then analysing. Off, it
     draws nothing (pass it as the observer either way)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, console: Any = None) -> None:
         self.enabled = enabled
+        self.console = console  # a rich Console; default: stdout's
         self._bar: Any = None
         self._phase = ""
 
@@ -101,9 +102,10 @@ class ScanDisplay:
         if phase == "scanning":
             self._bar = _bar(*head, TextColumn("{task.fields[rate]:>8.0f}/s"),
                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                             TextColumn("{task.fields[outcomes]}"))  # fmt: skip
+                             TextColumn("{task.fields[outcomes]}"),
+                             console=self.console)  # fmt: skip
         else:
-            self._bar = _bar(*head, TimeElapsedColumn())
+            self._bar = _bar(*head, TimeElapsedColumn(), console=self.console)
         self._phase = phase
         self._task = self._bar.add_task(phase, total=total, rate=0.0, outcomes="")
         self._bar.start()

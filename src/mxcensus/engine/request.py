@@ -34,7 +34,7 @@ CONCURRENCY = Range(1, 1_000_000)
 """Each open connection is a file descriptor; the executor also checks its own limit."""
 PER_NET = Range(1, 1_000_000)
 WORKERS = Range(1, WORKERS_PER_CORE * CORES)
-"""A worker is a fresh interpreter of about 40 MB that keeps one core busy: more than a few
+"""A worker is a fresh interpreter of 30-40 MB that keeps one core busy: more than a few
 per core add memory and no speed (``--workers 100000`` once exhausted a machine's memory)."""
 SHARDS = Range(1, 100_000)
 """As many as a Kubernetes Indexed Job has completions at most."""
