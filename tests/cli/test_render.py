@@ -63,3 +63,24 @@ def test_scan_display_draws_each_phase_and_stops() -> None:
     quiet = ScanDisplay(False)
     quiet(Started(ScanId("s1"), 8))
     assert quiet._bar is None
+
+
+def test_only_the_cli_draws() -> None:
+    """rich and typer are the CLI's: the library reports through callbacks and returns
+    text (the report's table format is the one library output drawn with rich)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "mxcensus"
+    allowed = {src / "report" / "formats" / "table.py"}
+    drawing = []
+    for path in src.rglob("*.py"):
+        if src / "cli" in path.parents or path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            if any(n.split(".")[0] in ("rich", "typer") for n in names):
+                drawing.append(str(path.relative_to(src)))
+    assert drawing == []
