@@ -34,6 +34,7 @@ from typing import Any
 
 from mxcensus.engine.plan import ScanPlan, load_probes
 from mxcensus.model import Outcome, Transcript, Transport
+from mxcensus.probes import TABLE
 from mxcensus.probes.interface import Endpoint, Probe
 from mxcensus.serialize import TranscriptRow, transcript_row
 from mxcensus.targets import Endpoint as TargetEndpoint
@@ -48,7 +49,6 @@ OUT_QUEUE = 8  # batches a worker may have queued for the parent (its memory sta
 LAG_TICK = 0.02  # the loop-lag probe's period, seconds
 LAG_LIMIT = 0.2  # pause new connections while the event loop runs this late, seconds …
 LAG_FLOOR = 32  # … unless fewer than this many are open (a busy machine lags anyway)
-_IMPLICIT_TLS = {465, 993, 995, 443}
 _PR_SET_PDEATHSIG = 1
 
 
@@ -251,7 +251,7 @@ class StreamRunner:
             ip=ip,
             port=port,
             protocol=name,
-            transport=Transport.TLS if port in _IMPLICIT_TLS else Transport.PLAIN,
+            transport=Transport.TLS if port in TABLE.tls_ports else Transport.PLAIN,
             observed_at=datetime.now(UTC),
             outcome=outcome,
             error=error,

@@ -1,8 +1,10 @@
 """Probes: one file per protocol, one registry line each (see ``interface.py``).
 
-``PROBES`` maps a probe's name to its instance; ``PORTS`` maps the well-known ports to the
-probe that speaks there and whether TLS starts on the first byte; :func:`probe_for` is what
-the engine asks for each port.
+``PROBES`` maps a probe's name to its instance. Each probe declares its protocol
+(``probe.spec``); ``TABLE`` holds every lookup derived from those declarations
+(:mod:`mxcensus.probes.table`), and ``PORTS`` maps the well-known ports to the probe that
+speaks there and whether TLS starts on the first byte; :func:`probe_for` is what the engine
+asks for each port.
 """
 
 from __future__ import annotations
@@ -15,20 +17,19 @@ from mxcensus.probes.interface import Probe, ProbeConfig
 from mxcensus.probes.owa import OwaProbe
 from mxcensus.probes.pop3 import Pop3Probe
 from mxcensus.probes.smtp import SmtpProbe
+from mxcensus.probes.table import ProtocolTable
 
 PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(), ImapProbe(), Pop3Probe(), OwaProbe())}
 
+TABLE = ProtocolTable(p.spec for p in PROBES.values())
+
 PORTS: dict[int, tuple[str, bool]] = {
-    25: ("smtp", False),
-    465: ("smtp", True),
-    587: ("smtp", False),
-    143: ("imap", False),
-    993: ("imap", True),
-    110: ("pop3", False),
-    995: ("pop3", True),
-    80: ("owa", False),
-    443: ("owa", True),
+    port: (probe.name, service.implicit_tls)
+    for probe in PROBES.values()
+    for service in probe.spec.services
+    for port in service.ports
 }
+"""Well-known port -> (the probe that speaks there, TLS from the first byte)."""
 
 DEFAULT_PROBE = "smtp"
 HTTP_PORT = 80  # owa's optional plain-HTTP port (``ProbeConfig.http``)

@@ -18,12 +18,26 @@ from collections.abc import Callable
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
 from mxcensus.probes.dialogue import Dialogue, Ended, converse
-from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
 from mxcensus.wire.imap import Response, ResponseParser, capabilities
 
-IMPLICIT_TLS_PORTS = frozenset({993})
+SPEC = ProtocolSpec(
+    family="imap",
+    services=(
+        Service("imap", (143,), aliases=("imap4",)),
+        Service("imaps", (993,), implicit_tls=True, aliases=("imap-ssl", "imap4-ssl")),
+    ),
+    fields=(
+        RuleField(
+            "imap.banner", "imap_banner.yaml", steps=("greeting", "banner", "capability", "capa")
+        ),
+    ),
+    banner="imap.banner",
+    cut=Cut.FIRST_LINE,
+    then="capability",
+)
 _QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
 
 Responses = tuple[Response, ...]
@@ -66,14 +80,15 @@ def _greeting(parser: ResponseParser) -> Callable[[], Responses | None]:
 
 class ImapProbe:
     name: str = "imap"
-    ports: tuple[int, ...] = (143, 993)
+    ports: tuple[int, ...] = SPEC.default_ports
+    spec: ProtocolSpec = SPEC
 
     def __init__(self, connector: Connector | None = None) -> None:
         self.connector = connector or DEFAULT_CONNECTOR
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
-        d = Dialogue(endpoint, config, "imaps" if implicit else "imap")
+        implicit = endpoint.tls if endpoint.tls is not None else bool(SPEC.tls_on(endpoint.port))
+        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, implicit))
         return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

@@ -33,7 +33,7 @@ import h11
 from mxcensus.model import Outcome, Step, Transcript
 from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
 from mxcensus.probes.dialogue import Closed, Dialogue, Ended, classify
-from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
 
@@ -45,6 +45,34 @@ PATHS = (
     "/",
 )
 REDIRECT_STEP = "GET /owa/ redirect"
+SPEC = ProtocolSpec(
+    family="http",
+    services=(
+        Service(
+            "http",
+            (80,),
+            default=False,  # only with ProbeConfig.http (--http) or -p 80
+            aliases=("http-simple-new", "http-proxy", "http-alt", "exchange", "owa", "title"),
+            seen_on=(8080, 81),
+        ),
+        Service(
+            "https",
+            (443,),
+            implicit_tls=True,
+            aliases=("https-simple-new", "https-alt", "ssl/http"),
+            seen_on=(8443, 444),
+        ),
+    ),
+    fields=(  # every step is one HTTP response (http=True): these read its parts
+        RuleField("http.header", "http_header.yaml"),
+        RuleField("http.body", "http_body.yaml", max_text=262_144),
+        RuleField("http.owa-path", "owa_path.yaml"),
+        RuleField("ecp.manifest", "ecp_manifest.yaml", max_text=262_144),
+    ),
+    banner="http.body",
+    cut=Cut.HTTP,
+    http=True,
+)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HTTP_PREFIX = b"HTTP/"
 
@@ -189,14 +217,16 @@ def _same_origin_target(location: str, tls: bool, port: int) -> str | None:
 
 class OwaProbe:
     name: str = "owa"
-    ports: tuple[int, ...] = (443,)
+    ports: tuple[int, ...] = SPEC.default_ports
+    spec: ProtocolSpec = SPEC
 
     def __init__(self, connector: Connector | None = None) -> None:
         self.connector = connector or DEFAULT_CONNECTOR
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        tls = endpoint.tls if endpoint.tls is not None else endpoint.port != 80
-        d = Dialogue(endpoint, config, "https" if tls else "http")
+        known = SPEC.tls_on(endpoint.port)  # any other port: HTTPS
+        tls = endpoint.tls if endpoint.tls is not None else known is None or known
+        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, tls))
         x = _Exchange(d, self.connector, tls)
         host = _host_header(endpoint, tls)
         try:

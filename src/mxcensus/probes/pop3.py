@@ -19,11 +19,25 @@ from collections.abc import Callable
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
 from mxcensus.probes.dialogue import Dialogue, Ended, converse
-from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.pop3 import Response, ResponseParser
 
-IMPLICIT_TLS_PORTS = frozenset({995})
+SPEC = ProtocolSpec(
+    family="pop3",
+    services=(
+        Service("pop3", (110,), aliases=("pop",)),
+        Service("pop3s", (995,), implicit_tls=True, aliases=("pop3-ssl",)),
+    ),
+    fields=(
+        RuleField(
+            "pop3.banner", "pop3_banner.yaml", steps=("greeting", "banner", "capability", "capa")
+        ),
+    ),
+    banner="pop3.banner",
+    cut=Cut.FIRST_LINE,
+    then="capa",
+)
 _QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
 
 
@@ -41,14 +55,15 @@ def _offers_stls(capa: Response) -> bool:
 
 class Pop3Probe:
     name: str = "pop3"
-    ports: tuple[int, ...] = (110, 995)
+    ports: tuple[int, ...] = SPEC.default_ports
+    spec: ProtocolSpec = SPEC
 
     def __init__(self, connector: Connector | None = None) -> None:
         self.connector = connector or DEFAULT_CONNECTOR
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
-        d = Dialogue(endpoint, config, "pop3s" if implicit else "pop3")
+        implicit = endpoint.tls if endpoint.tls is not None else bool(SPEC.tls_on(endpoint.port))
+        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, implicit))
         return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

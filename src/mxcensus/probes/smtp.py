@@ -19,12 +19,24 @@ from __future__ import annotations
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
 from mxcensus.probes.dialogue import Dialogue, Ended, converse
-from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
 
-IMPLICIT_TLS_PORTS = frozenset({465})
-_PROTOCOLS = {25: "smtp", 465: "smtps", 587: "submission"}
+SPEC = ProtocolSpec(
+    family="smtp",
+    services=(
+        Service("smtp", (25,), aliases=("esmtp",), seen_on=(2525, 26)),
+        Service("smtps", (465,), implicit_tls=True, aliases=("smtp-ssl",)),
+        Service("submission", (587,)),
+    ),
+    fields=(
+        RuleField("smtp.banner", "smtp_banner.yaml", steps=("greeting", "banner")),
+        RuleField("smtp.ehlo", "smtp_ehlo.yaml", steps=("ehlo", "ehlo-tls", "helo", "helo-tls")),
+    ),
+    banner="smtp.banner",
+    cut=Cut.REPLIES,
+)
 
 
 def _raw(reply: Reply) -> bytes:
@@ -37,15 +49,15 @@ def _code(reply: Reply) -> int:
 
 class SmtpProbe:
     name: str = "smtp"
-    ports: tuple[int, ...] = (25, 465, 587)
+    ports: tuple[int, ...] = SPEC.default_ports
+    spec: ProtocolSpec = SPEC
 
     def __init__(self, connector: Connector | None = None) -> None:
         self.connector = connector or DEFAULT_CONNECTOR
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        implicit = endpoint.tls if endpoint.tls is not None else endpoint.port in IMPLICIT_TLS_PORTS
-        protocol = "smtps" if implicit else _PROTOCOLS.get(endpoint.port, "smtp")
-        d = Dialogue(endpoint, config, protocol)
+        implicit = endpoint.tls if endpoint.tls is not None else bool(SPEC.tls_on(endpoint.port))
+        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, implicit))
         return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
