@@ -1,11 +1,10 @@
 """The analysis' fast path (``analyze_scan``) against its reference (``analyze_scan_reference``,
 one ServiceRecord at a time): the same services and findings rows and the same exported
 records, byte for byte, over varied transcripts; and ``identify_doc`` / the memoised
-``identify`` against the plain, memo-free identification they replaced."""
+``identify`` against the same identification built with nothing remembered."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -19,10 +18,10 @@ from bench.analysis import generate
 from jsonschema import Draft202012Validator
 
 from mxcensus.enrich.geo import GeoEnricher
-from mxcensus.identify import combine, identify, identify_field
-from mxcensus.identify.engine import _FAMILY, _SMTP_EHLO_STEPS, _extra_field, decode, identify_doc
+from mxcensus.identify import identify
+from mxcensus.identify.engine import identify_doc, reset_memos
 from mxcensus.importers import import_files
-from mxcensus.model import Identification, Outcome, ScanId, Step, Transcript, Transport
+from mxcensus.model import Outcome, ScanId, Step, Transcript, Transport
 from mxcensus.pipeline import analyze_scan, analyze_scan_reference
 from mxcensus.serialize import transcript_from_dict, transcript_to_dict
 from mxcensus.store.db import Store
@@ -113,49 +112,6 @@ def hand_made() -> list[Transcript]:
     ]  # fmt: skip
 
 
-def _identify_plain(transcript: Transcript) -> Identification:
-    """``identify`` as it was before its memos and the stored-form path: every service's
-    identification built afresh (the reference the fast ones are compared with)."""
-    family = _FAMILY.get(transcript.protocol.lower(), "")
-    found: list[Identification] = []
-    for step in transcript.steps:
-        if family == "smtp":
-            if step.name in ("greeting", "banner"):
-                found.append(identify_field("smtp.banner", step.received))
-            elif step.name in _SMTP_EHLO_STEPS:
-                found.append(identify_field("smtp.ehlo", step.received))
-        elif family in ("imap", "pop3"):
-            if step.name in ("greeting", "banner", "capability", "capa"):
-                found.append(identify_field(f"{family}.banner", step.received))
-        elif family == "http" or step.headers:
-            for name, value in step.headers:
-                found.append(identify_field("http.header", f"{name}: {value}"))
-                if name.lower() == "location":
-                    found.append(identify_field("http.owa-path", value))
-            if step.received:
-                body = decode(step.received)
-                found.append(identify_field("http.owa-path", body))
-                found.append(identify_field("http.body", body))
-                if step.code in (None, 200):
-                    found.append(identify_field("ecp.manifest", body))
-    for key, value in transcript.extra:
-        fname = _extra_field(key, family)
-        if fname is not None:
-            found.append(identify_field(fname, value))
-    if not found:
-        if not family:
-            return Identification.unknown(f"no rules for protocol {transcript.protocol!r}")
-        return Identification.unknown(f"nothing recorded to identify ({transcript.outcome.value})")
-    ident = combine(found)
-    if not ident.is_known or not transcript.port:
-        return ident
-    return dataclasses.replace(
-        ident,
-        evidence=tuple(dataclasses.replace(e, port=transcript.port) for e in ident.evidence),
-        conflicts=tuple(dataclasses.replace(e, port=transcript.port) for e in ident.conflicts),
-    )
-
-
 def _generated(n: int) -> list[Transcript]:
     from mxcensus.importers.registry import IMPORTERS
 
@@ -169,17 +125,24 @@ def _generated(n: int) -> list[Transcript]:
     return out
 
 
-def test_identify_doc_and_memoised_identify_equal_the_plain_identification() -> None:
+def test_identify_doc_and_memoised_identify_equal_a_fresh_identification() -> None:
     odd = [_t("192.0.2.1", 22, "ssh", Step("banner", received=b"SSH-2.0-OpenSSH_9.6\r\n")),
            _t("192.0.2.1", 8080, "weird", Step("x", received=b"<html>", code=200,
               headers=(("Server", "Microsoft-IIS/8.5"),)))]  # fmt: skip
     transcripts = hand_made() + odd + _generated(600)
-    for t in transcripts * 2:  # the second round answers from the memos
-        want = _identify_plain(t)
+    fresh = []
+    for t in transcripts:  # every identification built with nothing remembered
+        reset_memos()
+        fresh.append(identify(t))
+    reset_memos()
+    for t, want in zip(transcripts * 2, fresh * 2, strict=True):  # round 2 answers from memos
         assert identify(t) == want, t
         doc = orjson.loads(orjson.dumps(transcript_to_dict(t)))
         assert identify_doc(doc) == want, t
         assert transcript_from_dict(doc) == t
+    # the shared objects: the same things seen twice give the very same identification
+    for t in transcripts:
+        assert identify(t) is identify(t)
 
 
 def _dump(store: Store, scan: ScanId) -> tuple[list[Any], list[Any], list[bytes]]:

@@ -1,31 +1,60 @@
-"""Applying the compiled rules to observed fields and to whole transcripts."""
+"""Applying the compiled rules to observed fields and to whole transcripts.
+
+Which step of a transcript feeds which rule field is what its probe declares
+(``ProtocolSpec`` in :mod:`mxcensus.probes.interface`, gathered in ``mxcensus.probes.TABLE``).
+:func:`identify` (a :class:`Transcript`) and :func:`identify_doc` (its stored JSON form) are
+one loop over ``(step name, received, headers, code)``, each fed by its own adapter.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter, itemgetter
+from typing import Any, NamedTuple
 
 from mxcensus.errors import UsageError
 from mxcensus.identify.combine import combine
 from mxcensus.identify.rules import RuleSet, load_rulesets
-from mxcensus.model import Identification, Step, Transcript
+from mxcensus.model import Identification, Transcript
+from mxcensus.probes import TABLE
 
-_FAMILY = {
-    "smtp": "smtp",
-    "submission": "smtp",
-    "smtps": "smtp",
-    "imap": "imap",
-    "imaps": "imap",
-    "pop3": "pop3",
-    "pop3s": "pop3",
-    "http": "http",
-    "https": "http",
-}
-_SMTP_EHLO_STEPS = ("ehlo", "ehlo-tls", "helo", "helo-tls")
 _HEADER_LINE = re.compile(r"^[A-Za-z0-9-]{1,64}:")
+
+
+class Reads(NamedTuple):
+    """What identify reads of the transcripts of one protocol (from its declaration)."""
+
+    family: str  # "" for a protocol no probe declares
+    steps: dict[str, str]  # step name -> the rule field its received text feeds
+    http: bool  # every step is an HTTP response (headers, body, status)
+    headers: bool  # a step with headers is an HTTP response (protocols no probe declares)
+    banner: str  # the field an importer's bare banner (extra banner/greeting/data) feeds
+
+
+UNDECLARED = Reads("", {}, False, True, "http.body")
+"""A protocol no probe declares: steps with headers are read as HTTP responses."""
+
+
+def _declared() -> dict[str, Reads]:
+    out: dict[str, Reads] = {}
+    for spec in TABLE.specs:
+        steps = {step: f.name for f in spec.fields for step in f.steps}
+        reads = Reads(spec.family, steps, spec.http, False, spec.banner)
+        for service in spec.services:
+            out[service.name] = reads
+    return out
+
+
+READS: dict[str, Reads] = _declared()
+"""protocol name (lower-case) -> what identify reads of its transcripts"""
+
+
+def reads_of(protocol: str) -> Reads:
+    """What identify reads of a transcript whose protocol is ``protocol`` (any case)."""
+    return READS.get(protocol) or READS.get(protocol.lower(), UNDECLARED)
 
 
 _loaded: dict[str, RuleSet] | None = None
@@ -187,10 +216,6 @@ def combine_shared(found: list[Identification]) -> Identification:
     return out
 
 
-def _http_step(step: Step) -> list[Identification]:
-    return _http_parts(step.headers, decode(step.received) if step.received else "", step.code)
-
-
 def _http_parts(
     headers: Iterable[Sequence[str]], body: str, code: int | None
 ) -> list[Identification]:
@@ -216,31 +241,19 @@ def _http_parts(
     return out
 
 
-def _extra_field(key: str, family: str) -> str | None:
-    """Which field an importer's extra value is, if any (``banner`` means the protocol's)."""
+def _extra_field(key: str, banner: str) -> str | None:
+    """Which field an importer's extra value is, if any (``banner`` means the protocol's
+    bare-banner field, ``banner`` here)."""
     k = key.lower()
     if k in ("banner", "greeting", "data"):
-        return {"smtp": "smtp.banner", "imap": "imap.banner", "pop3": "pop3.banner"}.get(
-            family, "http.body"
-        )
+        return banner
     if k.startswith("http.header.") or k in rulesets():
         return k
     return None
 
 
 _extra_fields: dict[str, dict[str, str | None]] = {}
-"""family -> extra key -> its field (None: not one), as :func:`_extra_field` says."""
-
-
-def _extra_field_cached(key: str, family: str) -> str | None:
-    fields = _extra_fields.get(family)
-    if fields is None or len(fields) >= _MEMO_MAX:
-        fields = _extra_fields[family] = {}
-    try:
-        return fields[key]
-    except KeyError:
-        out = fields[key] = _extra_field(key, family)
-        return out
+"""banner field -> extra key -> its field (None: not one), as :func:`_extra_field` says."""
 
 
 def _finish(
@@ -253,30 +266,22 @@ def _finish(
     return _with_port(combine_shared(found), port)
 
 
+StepView = tuple[str, Any, Sequence[Sequence[str]], "int | None"]
+"""One step as the loop reads it: name, received (bytes, or their stored text), headers,
+status code."""
+
+_STEP: Callable[[Any], StepView] = attrgetter("name", "received", "headers", "code")
+_STORED_STEP: Callable[[Any], StepView] = itemgetter("name", "received", "headers", "code")
+
+
 def identify(transcript: Transcript) -> Identification:
     """Identify one service from what its probe (or an importer) recorded. Pure: reads
     the transcript's steps and extra fields, never the network. Never raises for content.
 
     The result is often an object shared with other services that showed the same things
     (identifications are frozen)."""
-    family = _FAMILY.get(transcript.protocol.lower(), "")
-    found: list[Identification] = []
-    for step in transcript.steps:
-        if family == "smtp":
-            if step.name in ("greeting", "banner"):
-                found.append(identify_field("smtp.banner", step.received))
-            elif step.name in _SMTP_EHLO_STEPS:
-                found.append(identify_field("smtp.ehlo", step.received))
-        elif family in ("imap", "pop3"):
-            if step.name in ("greeting", "banner", "capability", "capa"):
-                found.append(identify_field(f"{family}.banner", step.received))
-        elif family == "http" or step.headers:
-            found.extend(_http_step(step))
-    for key, value in transcript.extra:
-        fname = _extra_field_cached(key, family)
-        if fname is not None:
-            found.append(identify_field(fname, value))
-    return _finish(found, family, transcript.protocol, transcript.outcome.value, transcript.port)
+    t = transcript
+    return _identify(t.protocol, map(_STEP, t.steps), t.extra, decode, t.outcome, t.port)
 
 
 def stored_text(text: str) -> str:
@@ -289,36 +294,50 @@ def identify_doc(doc: Mapping[str, Any]) -> Identification:
     """:func:`identify` of the transcript whose stored JSON form (``serialize``) ``doc`` is,
     without building the transcript (the analysis reads thousands per second). Same
     result as ``identify(serialize.transcript_from_dict(doc))``: the tests compare them."""
-    protocol: str = doc["protocol"]
-    family = _FAMILY.get(protocol.lower(), "")
-    found: list[Identification] = []
+    steps = map(_STORED_STEP, doc["steps"])
+    return _identify(
+        doc["protocol"], steps, doc.get("extra"), stored_text, doc["outcome"], int(doc["port"])
+    )
+
+
+def _identify(
+    protocol: str,
+    steps: Iterator[StepView],
+    extra: Iterable[Sequence[Any]] | None,
+    text: Callable[[Any], str],
+    outcome: str,
+    port: int,
+) -> Identification:
+    """The one loop: each step's received text to the field its protocol's probe declares
+    for it (HTTP responses to the HTTP fields), then the importer's extra fields. ``text``
+    turns a step's ``received`` into the text the rules read (the adapter's half)."""
+    family, fields, http, headers_http, banner = READS.get(protocol) or reads_of(protocol)
     field = identify_field
-    for step in doc["steps"]:
-        name = step["name"]
-        if family == "smtp":
-            if name in ("greeting", "banner"):
-                found.append(field("smtp.banner", stored_text(step["received"])))
-            elif name in _SMTP_EHLO_STEPS:
-                found.append(field("smtp.ehlo", stored_text(step["received"])))
-        elif family == "imap" or family == "pop3":
-            if name in ("greeting", "banner", "capability", "capa"):
-                found.append(field(f"{family}.banner", stored_text(step["received"])))
-        elif family == "http" or step["headers"]:
-            received = step["received"]
-            found.extend(
-                _http_parts(
-                    step["headers"], stored_text(received) if received else "", step["code"]
-                )
-            )
-    extra = doc.get("extra")
+    found: list[Identification] = []
+    for name, received, headers, code in steps:
+        fname = fields.get(name)
+        if fname is not None:
+            found.append(field(fname, text(received)))
+        elif http or (headers_http and headers):
+            found.extend(_http_parts(headers, text(received) if received else "", code))
     if extra:
-        fields = _extra_fields.get(family)
-        if fields is None or len(fields) >= _MEMO_MAX:
-            fields = _extra_fields[family] = {}
+        known = _extra_fields.get(banner)
+        if known is None or len(known) >= _MEMO_MAX:
+            known = _extra_fields[banner] = {}
         for key, value in extra:
-            fname = fields.get(key, "")
+            fname = known.get(key, "")
             if fname == "":
-                fname = fields[key] = _extra_field(key, family)
+                fname = known[key] = _extra_field(key, banner)
             if fname is not None:
                 found.append(field(fname, value if value.__class__ is str else str(value)))
-    return _finish(found, family, protocol, doc["outcome"], int(doc["port"]))
+    return _finish(found, family, protocol, outcome, port)
+
+
+def reset_memos() -> None:
+    """Forget every remembered answer (tests compare remembered answers with fresh ones)."""
+    global _memo_chars
+    for memo in _field_memo.values():
+        memo.clear()
+    _memo_chars = 0
+    for m in (_ported, _header_lines, _combined, _extra_fields):
+        m.clear()

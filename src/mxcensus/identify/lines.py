@@ -14,8 +14,10 @@ from typing import Any
 from mxcensus.errors import UsageError
 from mxcensus.identify.engine import identify_field, identify_http_text
 from mxcensus.model import Assessment, Evidence, Identification, printable
+from mxcensus.probes import TABLE
 
-PROTOCOLS = ("smtp", "imap", "pop3", "http")
+PROTOCOLS = tuple(TABLE.families)
+"""``--protocol`` values: the protocol families the probes declare (smtp, imap, pop3, http …)."""
 _ESCAPE = re.compile(r"\\(?:x([0-9A-Fa-f]{2})|([rnt\\]))")
 _SIMPLE = {"r": "\r", "n": "\n", "t": "\t", "\\": "\\"}
 
@@ -29,11 +31,12 @@ def unescape(line: str) -> str:
 
 def identifier(protocol: str) -> Callable[[str], Identification]:
     """The identify function for one kind of banner."""
-    if protocol not in PROTOCOLS:
+    spec = TABLE.families.get(protocol)
+    if spec is None:
         raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
-    if protocol == "http":
+    if spec.http:
         return identify_http_text
-    field = f"{protocol}.banner"
+    field = spec.banner
     return lambda text: identify_field(field, text)
 
 

@@ -1,6 +1,7 @@
 """Fingerprint rules: YAML data files compiled once, validated at load, matched fast.
 
-One file per observed field (``smtp_banner.yaml`` holds the rules for ``smtp.banner``)::
+One file per observed field (``smtp_banner.yaml`` holds the rules for ``smtp.banner``); each
+probe declares its fields and their files (``RuleField`` in ``mxcensus.probes.interface``)::
 
     field: smtp.banner
     rules:
@@ -49,23 +50,15 @@ import yaml
 
 from mxcensus.errors import RuleError
 from mxcensus.model import Evidence, Identification, Precision
+from mxcensus.probes import TABLE
 from mxcensus.vocabulary import PRODUCTS
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 
-FIELDS: dict[str, str] = {
-    "smtp_banner.yaml": "smtp.banner",
-    "smtp_ehlo.yaml": "smtp.ehlo",
-    "imap_banner.yaml": "imap.banner",
-    "pop3_banner.yaml": "pop3.banner",
-    "http_header.yaml": "http.header",
-    "http_body.yaml": "http.body",
-    "owa_path.yaml": "http.owa-path",
-    "ecp_manifest.yaml": "ecp.manifest",
-}
-"""Rule file -> the observed field its rules read."""
+FIELDS: dict[str, str] = {f.file: f.name for f in TABLE.fields.values()}
+"""Rule file -> the observed field its rules read (as the probes declare them)."""
 
-MAX_TEXT = {"http.body": 262_144, "ecp.manifest": 262_144}
+MAX_TEXT = {f.name: f.max_text for f in TABLE.fields.values()}
 """Longest text a field's rules look at; anything beyond is ignored (default 8 KiB)."""
 DEFAULT_MAX_TEXT = 8192
 
