@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any, BinaryIO
 
 from mxcensus.model import Certificate, Step, TlsInfo, Transport
+from mxcensus.probes import TABLE
+from mxcensus.probes.interface import Cut
 from mxcensus.serialize import cert_to_dict
 
 MAX_REPLY = 64 * 1024  # like ProbeConfig.max_reply_bytes: longer banners are truncated
@@ -21,56 +23,31 @@ MAX_BODY = 256 * 1024  # like ProbeConfig.max_body_bytes
 MAX_EXTRA = 1024  # one kept field of the source, at most
 MAX_LINE = 64 * 1024 * 1024  # one input line (one record) at most
 
-_TLS_PROTOCOLS = {"smtps", "imaps", "pop3s", "https"}
-_FAMILY_BY_PORT = {
-    25: "smtp", 465: "smtp", 587: "smtp", 2525: "smtp", 26: "smtp",
-    143: "imap", 993: "imap",
-    110: "pop3", 995: "pop3",
-    80: "http", 443: "http", 8080: "http", 8443: "http", 81: "http", 444: "http",
-}  # fmt: skip
-_IMPLICIT_TLS_PORTS = {465, 993, 995, 443, 8443, 444}
-_FAMILY_BY_NAME = {
-    "smtp": "smtp", "smtps": "smtp", "submission": "smtp", "esmtp": "smtp", "smtp-ssl": "smtp",
-    "imap": "imap", "imaps": "imap", "imap4": "imap", "imap-ssl": "imap", "imap4-ssl": "imap",
-    "pop3": "pop3", "pop3s": "pop3", "pop": "pop3", "pop3-ssl": "pop3",
-    "http": "http", "https": "http", "http-simple-new": "http", "https-simple-new": "http",
-    "http-proxy": "http", "https-alt": "http", "http-alt": "http", "ssl/http": "http",
-    "exchange": "http", "owa": "http", "title": "http",
-}  # fmt: skip
-_TLS_NAMES = {"smtps", "imaps", "pop3s", "https", "imap-ssl", "pop3-ssl", "https-simple-new",
-              "imap4-ssl", "smtp-ssl", "https-alt", "ssl/http"}  # fmt: skip
-
 
 def family_of(port: int, name: str = "") -> str | None:
-    """smtp, imap, pop3 or http: which mail-related service this is, or None."""
-    n = name.strip().lower()
-    if n in _FAMILY_BY_NAME:
-        return _FAMILY_BY_NAME[n]
-    return _FAMILY_BY_PORT.get(port)
+    """The protocol family (smtp, imap, pop3, http …) of a service another scanner named
+    ``name`` on ``port``, as the probes declare them (``mxcensus.probes.TABLE``), or None."""
+    return TABLE.family_of(port, name)
 
 
 def protocol_of(family: str, port: int, *, tls: bool | None = None, name: str = "") -> str:
-    """The probe-style protocol name: smtp/submission/smtps, imap/imaps, pop3/pop3s, http/s."""
-    implicit = (
-        tls
-        if tls is not None
-        else (port in _IMPLICIT_TLS_PORTS or name.strip().lower() in _TLS_NAMES)
-    )
-    if family == "smtp":
-        if implicit:
-            return "smtps"
-        return "submission" if port == 587 else "smtp"
-    if family == "imap":
-        return "imaps" if implicit else "imap"
-    if family == "pop3":
-        return "pop3s" if implicit else "pop3"
-    return "https" if implicit else "http"
+    """The probe-style protocol name: smtp/submission/smtps, imap/imaps, pop3/pop3s, http/s …"""
+    return TABLE.protocol_of(family, port, tls=tls, name=name)
 
 
 def transport_of(protocol: str, *, starttls: bool = False) -> Transport:
-    if protocol in _TLS_PROTOCOLS:
+    if protocol in TABLE.tls_protocols:
         return Transport.TLS
     return Transport.STARTTLS if starttls else Transport.PLAIN
+
+
+def default_port(family: str) -> int:
+    """The port a record of ``family`` that names none was most likely taken on."""
+    return TABLE.default_port(family)
+
+
+def is_http(family: str) -> bool:
+    return TABLE.families[family].http
 
 
 def parse_time(value: Any, default: datetime) -> datetime:
@@ -189,6 +166,21 @@ def line_protocol_steps(data: bytes, next_name: str) -> tuple[Step, ...]:
     return tuple(step(n, r, code=c, sent=s) for n, r, c, s in line_protocol_parts(data, next_name))
 
 
+def banner_steps(family: str, data: bytes) -> tuple[Step, ...]:
+    """A banner another scanner recorded, cut into the steps its probe would have recorded
+    (as the protocol declares: SMTP replies, a greeting line and its capabilities, the
+    whole greeting, an HTTP response)."""
+    spec = TABLE.families[family]
+    if spec.cut is Cut.REPLIES:
+        return smtp_steps(data)
+    if spec.cut is Cut.FIRST_LINE:
+        return line_protocol_steps(data, spec.then)
+    if spec.cut is Cut.HTTP:
+        code, headers, body = http_head(data)
+        return (http_step("/", code, headers, body),) if data else ()
+    return (step("greeting", data, code=reply_code(data)),) if data else ()
+
+
 # -- stored documents -------------------------------------------------------------------
 # An importer may build the store's JSON form of a transcript (serialize.transcript_to_dict)
 # directly: building frozen dataclasses only to serialise them again was most of the import's
@@ -283,6 +275,20 @@ def smtp_step_docs_text(text: str) -> list[dict[str, Any]]:
             }
         )
     return docs
+
+
+def banner_step_docs_text(family: str, text: str) -> list[dict[str, Any]]:
+    """:func:`banner_steps` in the stored form, of the bytes whose stored form ``text`` is
+    (not for HTTP: its importers build the response's step from the record's fields)."""
+    spec = TABLE.families[family]
+    if spec.cut is Cut.REPLIES:
+        return smtp_step_docs_text(text)
+    if spec.cut is Cut.FIRST_LINE:
+        return line_protocol_step_docs_text(text, spec.then)
+    if spec.cut is Cut.HTTP:
+        raise ValueError(f"{family}: an HTTP response is not a banner")
+    head = text[:3]
+    return [_text_step_doc("greeting", text, int(head) if _is_code(head) else None)] if text else []
 
 
 def line_protocol_step_docs_text(text: str, next_name: str) -> list[dict[str, Any]]:

@@ -21,8 +21,11 @@ from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
 from mxcensus.importers.interface import ImportProblem, Item, Skipped, WrongFormatError
 from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
+from mxcensus.probes import TABLE
 
 _WHOLE_MAX = 256 * 1024 * 1024
+_HTTP = next(f for f, spec in TABLE.families.items() if spec.http)
+"""The family of services with an ``http`` record."""
 
 
 class CensysImporter:
@@ -114,7 +117,7 @@ def _service(
         return None
     name = str(svc.get("service_name") or "")
     http = svc.get("http")
-    family = "http" if isinstance(http, dict) else c.family_of(port, name)
+    family = _HTTP if isinstance(http, dict) else c.family_of(port, name)
     if family is None:
         return None
     tls_doc = svc.get("tls")
@@ -124,18 +127,14 @@ def _service(
     protocol = c.protocol_of(family, port, tls=implicit)
     banner = c.to_bytes(svc.get("banner"))
     steps: tuple[Step, ...]
-    if family == "smtp":
-        steps = c.smtp_steps(banner)
-        ehlo = proto_doc.get("ehlo")
+    if c.is_http(family):
+        steps = (_http_step(http if isinstance(http, dict) else {}, banner),)
+    else:
+        steps = c.banner_steps(family, banner)
+        ehlo = proto_doc.get("ehlo")  # services.smtp.ehlo: the EHLO reply
         if isinstance(ehlo, str) and ehlo and all(s.name != "ehlo" for s in steps):
             data = c.to_bytes(ehlo)
             steps = (*steps, c.step("ehlo", data, code=c.reply_code(data)))
-    elif family == "imap":
-        steps = c.line_protocol_steps(banner, "capability")
-    elif family == "pop3":
-        steps = c.line_protocol_steps(banner, "capa")
-    else:
-        steps = (_http_step(http if isinstance(http, dict) else {}, banner),)
     extra = list(host_extra)
     c.keep(extra, "censys.service_name", name)
     c.keep(extra, "censys.extended_service_name", svc.get("extended_service_name"))

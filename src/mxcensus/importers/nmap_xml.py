@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, cast
 from mxcensus.importers import _common as c
 from mxcensus.importers.interface import ImportProblem, Item, Skipped, WrongFormatError
 from mxcensus.model import Outcome, Step, Transcript
+from mxcensus.probes import TABLE
 
 _STATE = {"open": Outcome.OK, "closed": Outcome.REFUSED, "filtered": Outcome.CONNECT_TIMEOUT}
 _HEX = re.compile(rb"\\x([0-9A-Fa-f]{2})")
@@ -184,7 +185,7 @@ def _port(
     if caps is not None and caps.get("output") and family == "pop3":
         body = "\r\n".join(caps.get("output", "").split())
         steps.append(c.step("capa", f"+OK\r\n{body}\r\n.\r\n".encode()))
-    if family == "http":
+    if c.is_http(family):
         step = _http(scripts)
         if step is not None:
             steps.append(step)
@@ -195,7 +196,7 @@ def _port(
         cert = c.cert_from_pem(pem) if pem else None
         if cert is not None:
             tls = c.tls_info("", "", (cert,))
-    implicit = tunnel == "ssl" or (tls is not None and number in (465, 993, 995, 443))
+    implicit = tunnel == "ssl" or (tls is not None and number in TABLE.tls_ports)
     protocol = c.protocol_of(family, number, tls=implicit)
     extra: list[tuple[str, str]] = [("nmap.state", state)]
     if svc is not None:

@@ -154,10 +154,8 @@ def _row(rec: dict[str, str], report: str, now: datetime) -> Transcript | None:
     steps: tuple[Step, ...] = ()
     banner_raw = next((rec[k] for k in _BANNER_COLUMNS if rec.get(k)), "")
     banner = banner_raw.replace("|", "\r\n").encode("utf-8", "surrogateescape")
-    if family == "smtp":
-        steps = c.smtp_steps(banner)
-    elif family in ("imap", "pop3"):
-        steps = c.line_protocol_steps(banner, "capability" if family == "imap" else "capa")
+    if not c.is_http(family):
+        steps = c.banner_steps(family, banner)
     elif report == "scan_exchange" or rec.get("servername") is not None:
         steps = _exchange_steps(rec)
     else:

@@ -20,9 +20,9 @@ from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
 from mxcensus.importers.interface import DocItem, Item
 from mxcensus.model import Outcome
+from mxcensus.probes import TABLE
 from mxcensus.serialize import transcript_from_dict
 
-_TLS_MODULES = {"https", "https-simple-new", "imap-ssl", "pop3-ssl", "smtps", "imaps", "pop3s"}
 # org, asn and location.{country_code,city} are kept once, as the geo.* hint
 _KEEP_DOC = ("product", "version", "info", "os", "isp", "devicetype", "cpe23", "cpe", "domains")
 _KEEP = (_KEEP_DOC, {k: f"shodan.{k}" for k in _KEEP_DOC})
@@ -151,27 +151,28 @@ def _service(
 ) -> tuple[str, str, list[dict[str, Any]]] | None:
     """A banner's protocol, transport and step documents (None: no mail or web service),
     from the fields they follow from: the columnar import calls it once per distinct set."""
-    family = "http" if isinstance(http, dict) else c.family_of(port, module)
+    family = _HTTP if isinstance(http, dict) else c.family_of(port, module)
     if family is None:
         return None
-    implicit = (
-        module in _TLS_MODULES
-        or (family == "http" and has_ssl)
-        or (has_ssl and port in (465, 993, 995))
-    )
+    web = family == _HTTP
+    # TLS from the first byte: a module that says so, HTTP with TLS facts, or TLS facts on
+    # an implicit-TLS port of the line protocols (else the TLS came by STARTTLS)
+    implicit = module in _TLS_NAMES or (has_ssl and (web or port in _TLS_PORTS))
     protocol = c.protocol_of(family, port, tls=implicit, name=module)
     text = data if type(data) is str else None  # the memos' key (a JSON string, as a rule)
     steps: list[dict[str, Any]]
     starttls = False
-    if family != "http":
-        memo = _STEPS[family]
+    if not web:
+        memo = _STEPS.get(family)
+        if memo is None:
+            memo = _STEPS[family] = {}
         got = memo.get(text) if text is not None else None
         if got is None:
-            got = _steps(family, c.stored_text(data))
+            got = c.banner_step_docs_text(family, c.stored_text(data))
             if text is not None:
                 _remember(memo, text, got)
         steps = got
-        starttls = has_ssl and protocol != _IMPLICIT[family]
+        starttls = has_ssl and not implicit
     else:
         head = _HEADS.get(text) if text is not None else None
         if head is None:
@@ -193,15 +194,19 @@ def _service(
     return protocol, _TRANSPORT[protocol, starttls], steps
 
 
-def _steps(family: str, text: str) -> list[dict[str, Any]]:
-    """The step documents of a mail banner (``text`` in its stored form)."""
-    if family == "smtp":
-        return c.smtp_step_docs_text(text)
-    return c.line_protocol_step_docs_text(text, "capability" if family == "imap" else "capa")
-
-
-_IMPLICIT = {"smtp": "smtps", "imap": "imaps", "pop3": "pop3s"}
-_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {f: {} for f in _IMPLICIT}
+_HTTP = next(f for f, spec in TABLE.families.items() if spec.http)
+"""The family of banners with an ``http`` part."""
+_TLS_NAMES = TABLE.tls_names
+_TLS_PORTS = frozenset(
+    p
+    for spec in TABLE.specs
+    if not spec.http
+    for s in spec.services
+    if s.implicit_tls
+    for p in s.ports
+)
+"""The well-known implicit-TLS ports of the line protocols (465, 993, 995)."""
+_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {}
 """family -> banner text -> its step documents: the same greeting and capabilities recur on
 many servers (one product's defaults). Shared documents: only ever serialised, never
 mutated (the store writes them; the analysis reads what the store gives back)."""
@@ -252,9 +257,7 @@ _ASNS: dict[str, str] = {}
 _OK = Outcome.OK.value
 _MAX_EXTRA = c.MAX_EXTRA
 _TRANSPORT = {
-    (p, s): c.transport_of(p, starttls=s).value
-    for p in ("smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "http", "https")
-    for s in (False, True)
+    (p, s): c.transport_of(p, starttls=s).value for p in TABLE.protocols for s in (False, True)
 }
 
 

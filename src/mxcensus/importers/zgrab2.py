@@ -21,6 +21,7 @@ from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
 from mxcensus.importers.interface import Item
 from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript
+from mxcensus.probes import TABLE
 
 _STATUS = {
     "success": Outcome.OK,
@@ -31,7 +32,6 @@ _STATUS = {
     "application-error": Outcome.ERROR,
     "unknown-error": Outcome.ERROR,
 }
-_DEFAULT_PORT = {"smtp": 25, "imap": 143, "pop3": 110, "http": 80}
 _PORT_IN_NAME = re.compile(r"(\d{2,5})$")
 
 
@@ -77,14 +77,14 @@ def _port(module: str, family: str, result: dict[str, Any]) -> int:
     m = None if c.family_of(0, module) else _PORT_IN_NAME.search(module)
     if m and 0 < int(m.group(1)) < 65536:
         return int(m.group(1))
-    if family == "http":
+    if c.is_http(family):
         url = ((result.get("response") or {}).get("request") or {}).get("url") or {}
         host = str(url.get("host") or "")
         if ":" in host and host.rsplit(":", 1)[1].isdigit():
             return int(host.rsplit(":", 1)[1])
         if url.get("scheme") == "https":
             return 443
-    return _DEFAULT_PORT[family]
+    return c.default_port(family)
 
 
 def _module(
@@ -101,19 +101,19 @@ def _module(
     starttls_reply = result.get("starttls")
     starttls = isinstance(starttls_reply, str) and bool(starttls_reply)
     implicit = isinstance(tls_doc, dict) and not starttls
-    if family == "http":
+    web = c.is_http(family)
+    if web:
         url = ((result.get("response") or {}).get("request") or {}).get("url") or {}
         implicit = url.get("scheme") == "https" or implicit
-    protocol = c.protocol_of(family, port, tls=implicit or port in (465, 993, 995, 443))
+    protocol = c.protocol_of(family, port, tls=implicit or port in TABLE.tls_ports)
     steps: list[Step] = []
-    if family in ("smtp", "imap", "pop3"):
+    if not web:
         banner = c.to_bytes(result.get("banner"))
         if banner:
             steps.append(c.step("greeting", banner, code=c.reply_code(banner)))
-        if family == "smtp":
-            ehlo = c.to_bytes(result.get("ehlo"))
-            if ehlo:
-                steps.append(c.step("ehlo", ehlo, code=c.reply_code(ehlo)))
+        ehlo = c.to_bytes(result.get("ehlo"))  # the smtp module's EHLO reply
+        if ehlo:
+            steps.append(c.step("ehlo", ehlo, code=c.reply_code(ehlo)))
         if starttls:
             reply = c.to_bytes(starttls_reply)
             steps.append(c.step("starttls", reply, code=c.reply_code(reply)))
