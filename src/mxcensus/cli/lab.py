@@ -48,8 +48,11 @@ def lab(
     ] = "127.64.0.0",
     hostile_fraction: HostileFraction = 0.05,
     ports: Annotated[
-        str, typer.Option(help="Ports to serve (a subset of {lab_ports}).")
-    ] = "25,587,465,143,993,110,995,80,443",
+        str | None,
+        typer.Option(
+            help="Ports to serve, a subset of {lab_ports} (default: all).", show_default=False
+        ),
+    ] = None,
     counters: Annotated[
         Path | None,
         typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
@@ -71,10 +74,10 @@ def lab(
     appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
     SIGUSR1 writes the counters.
     """
-    from mxcensus.lab.population import LabConfig, free_base, parse_ports
+    from mxcensus.lab.population import ALL_PORTS, LabConfig, free_base, parse_ports
     from mxcensus.lab.runner import run_lab
 
-    served = parse_ports(ports)
+    served = ALL_PORTS if ports is None else parse_ports(ports)
     if base == "auto":
         base = free_base(size, served)
     config = LabConfig(

@@ -25,6 +25,7 @@ from typing import Any
 
 from mxcensus.export.rows import FINDINGS_CTE, stream
 from mxcensus.model import ScanId
+from mxcensus.probes import TABLE
 from mxcensus.report.fields import NOT_CONNECTED
 from mxcensus.store.db import Store
 
@@ -37,12 +38,14 @@ BANNER_COLUMNS = (*PREFIX, "banner")
 SHADOWSERVER_COLUMNS = (*PREFIX, "version", "servername", "url", "banner")
 """``export --format shadowserver`` writes every application in one file: the union."""
 
-FAMILY = {
-    "smtp": "smtp", "submission": "smtp", "smtps": "smtp",
-    "imap": "imap", "imaps": "imap",
-    "pop3": "pop3", "pop3s": "pop3",
-    "http": "http", "https": "http",
-}  # fmt: skip
+FAMILY = {name: spec.family for name, spec in TABLE.protocols.items()}
+"""protocol -> the application its report is named after (``smtps`` -> ``smtp``), as the
+probes declare them. Every family gets a report type ``scan[6]_<family>[_vulnerable]``.
+Shadowserver publishes reports for SMTP, IMAP, POP3, HTTP and Exchange only: a service of
+another family (ManageSieve) gets a report type of the same pattern under its own name
+(``scan_managesieve_vulnerable``), so that it is exported and counted with the rest, never
+dropped or folded into another application's report; a consumer that knows only
+Shadowserver's types (IntelMQ's parser) sees an unknown report type, not a wrong one."""
 
 SEVERITY_SQL = """
     CASE WHEN s.worst_status = 'vulnerable' AND coalesce(fnd.vuln_kev, false) THEN 'critical'
@@ -127,7 +130,7 @@ def shadow_records(store: Store, scan: ScanId, *, at_risk_only: bool) -> Iterato
         if family == "exchange":
             report_type = f"scan{v6}_exchange"
         else:
-            vulnerable = severity != "info" and family in ("smtp", "imap", "pop3", "http")
+            vulnerable = severity != "info" and family in TABLE.families
             report_type = f"scan{v6}_{family}" + ("_vulnerable" if vulnerable else "")
         host = f"[{ip}]" if v6 else ip
         url = f"{protocol}://{host}:{port}/owa/" if family == "exchange" else None

@@ -23,10 +23,12 @@ from typing import Any
 from mxcensus.errors import UsageError
 from mxcensus.lab import exchange, mailstacks
 from mxcensus.lab.model import HOSTILE_KINDS, Handler, Host, Service
+from mxcensus.probes import PORTS
 from mxcensus.vocabulary import PRODUCTS
 
 DEFAULT_BASE = "127.64.0.0"
-ALL_PORTS: tuple[int, ...] = (25, 587, 465, 143, 993, 110, 995, 80, 443)
+ALL_PORTS: tuple[int, ...] = tuple(PORTS)
+"""The ports the lab can serve: every well-known port of the probes' protocol table."""
 
 # weights of the kinds of well-behaved hosts
 KIND_WEIGHTS: tuple[tuple[str, int], ...] = (
