@@ -19,7 +19,15 @@ from mxcensus.probes.pop3 import Pop3Probe
 from mxcensus.probes.smtp import SmtpProbe
 from mxcensus.probes.table import ProtocolTable
 
-PROBES: dict[str, Probe] = {p.name: p for p in (SmtpProbe(), ImapProbe(), Pop3Probe(), OwaProbe())}
+PROBES: dict[str, Probe] = {
+    p.name: p
+    for p in (  # the registry: one line per probe
+        SmtpProbe(),
+        ImapProbe(),
+        Pop3Probe(),
+        OwaProbe(),
+    )
+}
 
 TABLE = ProtocolTable(p.spec for p in PROBES.values())
 
