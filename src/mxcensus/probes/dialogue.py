@@ -23,13 +23,14 @@ from typing import TypeVar
 
 from mxcensus.model import Outcome, Step, TlsInfo, Transcript, Transport
 from mxcensus.probes.connect import (
+    DEFAULT_CONNECTOR,
     Connector,
     ConnectTimeout,
     ReadTimeout,
     Stream,
     TlsFailure,
 )
-from mxcensus.probes.interface import Endpoint, ProbeConfig
+from mxcensus.probes.interface import Endpoint, ProbeConfig, ProtocolSpec
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
 
@@ -211,6 +212,50 @@ class Dialogue:
 
 
 Talk = Callable[["Dialogue", ProbeConfig], Awaitable[None]]
+
+_FAREWELL_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
+"""After QUIT/LOGOUT the dialogue is complete whatever the server does with the connection."""
+
+
+class LineProbe:
+    """What the line-protocol probes share: the connector seam and :meth:`run`, which opens
+    the session as the protocol declares the port (TLS from the first byte or not; the
+    endpoint may say otherwise), names it as the declaration does, and runs ``_talk``."""
+
+    name: str
+    ports: tuple[int, ...]
+    spec: ProtocolSpec
+
+    def __init__(self, connector: Connector | None = None) -> None:
+        self.connector = connector or DEFAULT_CONNECTOR
+
+    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
+        spec = self.spec
+        tls = endpoint.tls if endpoint.tls is not None else bool(spec.tls_on(endpoint.port))
+        d = Dialogue(endpoint, config, spec.protocol(endpoint.port, tls))
+        return await converse(d, self.connector, config, self._talk, implicit_tls=tls)
+
+    async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
+        raise NotImplementedError
+
+
+async def farewell(
+    d: Dialogue,
+    name: str,
+    sent: bytes,
+    feed: Callable[[bytes], None],
+    take: Callable[[], M | None],
+    raw: Callable[[M], bytes],
+    *,
+    code: Callable[[M], int | None] | None = None,
+) -> None:
+    """The last exchange (QUIT, LOGOUT): a server that hangs up, resets or stays silent
+    instead of answering does not fail the probe."""
+    try:
+        await d.exchange(name, sent, feed, take, raw, code=code)
+    except Ended as end:
+        if end.outcome not in _FAREWELL_TOLERATED:
+            raise
 
 
 async def converse(

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mxcensus.model import Outcome, Transcript, Transport
-from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
-from mxcensus.probes.dialogue import Dialogue, Ended, converse
-from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
+from mxcensus.model import Transport
+from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
 from mxcensus.wire.imap import Response, ResponseParser, capabilities
@@ -38,7 +37,6 @@ SPEC = ProtocolSpec(
     cut=Cut.FIRST_LINE,
     then="capability",
 )
-_QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
 
 Responses = tuple[Response, ...]
 
@@ -78,18 +76,10 @@ def _greeting(parser: ResponseParser) -> Callable[[], Responses | None]:
     return take
 
 
-class ImapProbe:
+class ImapProbe(LineProbe):
     name: str = "imap"
     ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
-
-    def __init__(self, connector: Connector | None = None) -> None:
-        self.connector = connector or DEFAULT_CONNECTOR
-
-    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        implicit = endpoint.tls if endpoint.tls is not None else bool(SPEC.tls_on(endpoint.port))
-        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, implicit))
-        return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
         limit = config.max_reply_bytes
@@ -126,10 +116,6 @@ class ImapProbe:
                     _until_tagged(parser, b"a3", limit),
                     _raw,
                 )
-        try:
-            await d.exchange(
-                "logout", b"a4 LOGOUT\r\n", parser.feed, _until_tagged(parser, b"a4", limit), _raw
-            )
-        except Ended as end:
-            if end.outcome not in _QUIT_TOLERATED:
-                raise
+        await farewell(
+            d, "logout", b"a4 LOGOUT\r\n", parser.feed, _until_tagged(parser, b"a4", limit), _raw
+        )

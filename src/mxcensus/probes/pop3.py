@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mxcensus.model import Outcome, Transcript, Transport
-from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
-from mxcensus.probes.dialogue import Dialogue, Ended, converse
-from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
+from mxcensus.model import Transport
+from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.pop3 import Response, ResponseParser
 
@@ -38,7 +37,6 @@ SPEC = ProtocolSpec(
     cut=Cut.FIRST_LINE,
     then="capa",
 )
-_QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
 
 
 def _raw(r: Response) -> bytes:
@@ -53,18 +51,10 @@ def _offers_stls(capa: Response) -> bool:
     return capa.ok and any(line.split(b" ", 1)[0].upper() == b"STLS" for line in capa.lines)
 
 
-class Pop3Probe:
+class Pop3Probe(LineProbe):
     name: str = "pop3"
     ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
-
-    def __init__(self, connector: Connector | None = None) -> None:
-        self.connector = connector or DEFAULT_CONNECTOR
-
-    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        implicit = endpoint.tls if endpoint.tls is not None else bool(SPEC.tls_on(endpoint.port))
-        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, implicit))
-        return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
         parser = ResponseParser(config.max_reply_bytes)
@@ -89,8 +79,4 @@ class Pop3Probe:
                     await d.exchange(
                         "capa-tls", b"CAPA\r\n", parser.feed, _take(parser, True), _raw
                     )
-        try:
-            await d.exchange("quit", b"QUIT\r\n", parser.feed, _take(parser, False), _raw)
-        except Ended as end:
-            if end.outcome not in _QUIT_TOLERATED:
-                raise
+        await farewell(d, "quit", b"QUIT\r\n", parser.feed, _take(parser, False), _raw)

@@ -16,10 +16,9 @@ Never AUTH, MAIL, RCPT, VRFY or EXPN. A greeting other than 220 ends the dialogu
 
 from __future__ import annotations
 
-from mxcensus.model import Outcome, Transcript, Transport
-from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
-from mxcensus.probes.dialogue import Dialogue, Ended, converse
-from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
+from mxcensus.model import Transport
+from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
 
@@ -47,18 +46,10 @@ def _code(reply: Reply) -> int:
     return reply.code
 
 
-class SmtpProbe:
+class SmtpProbe(LineProbe):
     name: str = "smtp"
     ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
-
-    def __init__(self, connector: Connector | None = None) -> None:
-        self.connector = connector or DEFAULT_CONNECTOR
-
-    async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
-        implicit = endpoint.tls if endpoint.tls is not None else bool(SPEC.tls_on(endpoint.port))
-        d = Dialogue(endpoint, config, SPEC.protocol(endpoint.port, implicit))
-        return await converse(d, self.connector, config, self._talk, implicit_tls=implicit)
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
         parser = ReplyParser(config.max_reply_bytes)
@@ -81,12 +72,4 @@ class SmtpProbe:
                     await d.exchange(
                         "ehlo-tls", b"EHLO " + name + b"\r\n", feed, take, _raw, code=_code
                     )
-        try:
-            await d.exchange("quit", b"QUIT\r\n", feed, take, _raw, code=_code)
-        except Ended as end:
-            if end.outcome not in _QUIT_TOLERATED:
-                raise
-
-
-# after QUIT the dialogue is complete whatever the server does with the connection
-_QUIT_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
+        await farewell(d, "quit", b"QUIT\r\n", feed, take, _raw, code=_code)
