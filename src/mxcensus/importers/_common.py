@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from mxcensus.model import Certificate, Step, TlsInfo, Transport
 from mxcensus.probes import TABLE
 from mxcensus.probes.interface import Cut
-from mxcensus.serialize import cert_to_dict
+from mxcensus.serialize import cert_to_dict, steps_from_list
 
 MAX_REPLY = 64 * 1024  # like ProbeConfig.max_reply_bytes: longer banners are truncated
 MAX_BODY = 256 * 1024  # like ProbeConfig.max_body_bytes
@@ -167,18 +167,13 @@ def line_protocol_steps(data: bytes, next_name: str) -> tuple[Step, ...]:
 
 
 def banner_steps(family: str, data: bytes) -> tuple[Step, ...]:
-    """A banner another scanner recorded, cut into the steps its probe would have recorded
-    (as the protocol declares: SMTP replies, a greeting line and its capabilities, the
-    whole greeting, an HTTP response)."""
-    spec = TABLE.families[family]
-    if spec.cut is Cut.REPLIES:
-        return smtp_steps(data)
-    if spec.cut is Cut.FIRST_LINE:
-        return line_protocol_steps(data, spec.then)
-    if spec.cut is Cut.HTTP:
+    """A banner another scanner recorded, cut into the steps its probe would have recorded,
+    as the protocol declares (SMTP replies, a greeting line and its capabilities, the whole
+    greeting); an HTTP response head becomes one response step."""
+    if TABLE.families[family].cut is Cut.HTTP:
         code, headers, body = http_head(data)
         return (http_step("/", code, headers, body),) if data else ()
-    return (step("greeting", data, code=reply_code(data)),) if data else ()
+    return steps_from_list(banner_step_docs_text(family, data.decode("latin-1")))
 
 
 # -- stored documents -------------------------------------------------------------------
