@@ -34,3 +34,24 @@ class TooLarge(WireError):
 
 
 DEFAULT_LIMIT = 64 * 1024
+
+
+class BufferedParser:
+    """What the buffered parsers share: ``feed``, the unfinished bytes (``pending``) and the
+    bound on them (``_bound`` raises :class:`TooLarge` past ``limit``)."""
+
+    __slots__ = ("_buf", "_limit")
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def pending(self) -> bytes:
+        return bytes(self._buf[: self._limit])
+
+    def _bound(self, size: int) -> None:
+        if size > self._limit:
+            raise TooLarge(self._limit, bytes(self._buf[: self._limit]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, FramingError, TooLarge
+from mxcensus.wire import DEFAULT_LIMIT, BufferedParser, FramingError
 
 _TAG_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_")
 _MAX_TAG = 64
@@ -37,22 +37,15 @@ class Response:
         return self.tag == b"*"
 
 
-class ResponseParser:
+class ResponseParser(BufferedParser):
     """Incremental IMAP response parser holding at most ``limit`` bytes of a response."""
 
-    __slots__ = ("_buf", "_limit", "_pos", "_searched")
+    __slots__ = ("_pos", "_searched")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
-        self._buf = bytearray()
-        self._limit = limit
+        super().__init__(limit)
         self._pos = 0  # where the current line (after any literal) starts
         self._searched = 0
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    def pending(self) -> bytes:
-        return bytes(self._buf[: self._limit])
 
     def next_response(self) -> Response | None:
         buf = self._buf
@@ -77,10 +70,6 @@ class ResponseParser:
                 self._searched = nl  # come back when the literal is complete
                 return None
             self._pos = self._searched = after
-
-    def _bound(self, size: int) -> None:
-        if size > self._limit:
-            raise TooLarge(self._limit, bytes(self._buf[: self._limit]))
 
 
 def _check_tag(buf: bytearray) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, FramingError, TooLarge
+from mxcensus.wire import DEFAULT_LIMIT, BufferedParser, FramingError
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,22 +25,15 @@ class Response:
     raw: bytes
 
 
-class ResponseParser:
+class ResponseParser(BufferedParser):
     """Incremental POP3 response parser holding at most ``limit`` bytes of a response."""
 
-    __slots__ = ("_buf", "_limit", "_lines", "_pos")
+    __slots__ = ("_lines", "_pos")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
-        self._buf = bytearray()
-        self._limit = limit
+        super().__init__(limit)
         self._lines: list[bytes] = []  # complete body lines of an unfinished multi-line reply
         self._pos = 0  # where the first unread body line starts (0: status line not read)
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    def pending(self) -> bytes:
-        return bytes(self._buf[: self._limit])
 
     def next_response(self, multiline: bool = False) -> Response | None:
         buf = self._buf
@@ -72,10 +65,6 @@ class ResponseParser:
         del buf[:end]
         lines, self._lines, self._pos = tuple(self._lines), [], 0
         return Response(ok, text, lines, raw)
-
-    def _bound(self, size: int) -> None:
-        if size > self._limit:
-            raise TooLarge(self._limit, bytes(self._buf[: self._limit]))
 
 
 def _strip(line: bytearray | bytes) -> bytes:
