@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, once: real servers for integration tests
-# (exim4, dovecot), nmap (benchmark baseline, nmap-xml fixtures) and chromium (HTML report).
+# (exim4, dovecot and its ManageSieve server), nmap (benchmark baseline, nmap-xml
+# fixtures) and chromium (HTML report).
 # The packages' own daemons are not started: tests start private instances on loopback.
 set -euo pipefail
 need=()
 command -v exim4 >/dev/null || need+=(exim4-daemon-light)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
 [ -f /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+[ -f /usr/lib/dovecot/managesieve-login ] || need+=(dovecot-managesieved)
 command -v nmap >/dev/null || need+=(nmap)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)

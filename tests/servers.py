@@ -4,11 +4,12 @@
 configuration (``-C``), spool and log directories, a certificate generated in the test,
 plain SMTP + STARTTLS on 25 and 587 and implicit TLS on 465 (``tls_on_connect_ports``).
 ``dovecot_server()`` runs Dovecot (``/usr/sbin/dovecot -F -c``) with IMAP 143 (STARTTLS) /
-993 and POP3 110 (STLS) / 995 and no usable login (the probes never log in).
+993, POP3 110 (STLS) / 995 and, when ``dovecot-managesieved`` is installed, Pigeonhole's
+ManageSieve on 4190 (STARTTLS), and no usable login (the probes never log in).
 
 Each listens on a loopback address of its own, ``127.77.x.y`` picked at random among those
 whose ports are free, so parallel runs do not collide, on the real ports (25, 465, 587,
-143, 993, 110, 995). Both need root: Exim refuses ``-bd`` to anyone but root and its admin
+143, 993, 110, 995, 4190). Both need root: Exim refuses ``-bd`` to anyone but root and its admin
 users ("exim: permission denied"), and the daemons bind privileged ports; without root the
 fixtures skip with that reason, as they do when a binary is missing.
 
@@ -46,6 +47,7 @@ from tests.certs import CertFiles, make_cert
 
 EXIM = "/usr/sbin/exim4"
 DOVECOT = "/usr/sbin/dovecot"
+MANAGESIEVE = "/usr/lib/dovecot/managesieve-login"  # dovecot-managesieved
 EXIM_USER = "Debian-exim"
 
 PORTS_ROOT = {
@@ -56,6 +58,7 @@ PORTS_ROOT = {
     "imaps": 993,
     "pop3": 110,
     "pop3s": 995,
+    "managesieve": 4190,
 }
 
 
@@ -210,7 +213,11 @@ def _daemon(
 def dovecot_server(hostname: str = "imap.dovecot.test.invalid") -> Iterator[RunningServer]:
     if not Path(DOVECOT).exists():
         pytest.skip(f"{DOVECOT} is not installed (scripts/system-deps.sh installs dovecot)")
-    ports = {k: _ports()[k] for k in ("imap", "imaps", "pop3", "pop3s")}
+    services = ["imap", "imaps", "pop3", "pop3s"]
+    sieve = Path(MANAGESIEVE).exists()
+    if sieve:
+        services.append("managesieve")
+    ports = {k: _ports()[k] for k in services}
     address = _free_address(list(ports.values()))
     work = _workdir("mxcensus-dovecot-")
     internal, login = "dovecot", "dovenull"
@@ -223,7 +230,7 @@ def dovecot_server(hostname: str = "imap.dovecot.test.invalid") -> Iterator[Runn
 base_dir = {work}/run
 state_dir = {work}/state
 instance_name = mxcensus-{address}
-protocols = imap pop3
+protocols = imap pop3{" sieve" if sieve else ""}
 listen = {address}
 log_path = {work}/dovecot.log
 ssl = yes
@@ -260,6 +267,12 @@ service pop3-login {{
 }}
 """
         )
+        if sieve:
+            with conf.open("a") as fh:
+                fh.write(
+                    "service managesieve-login {\n  inet_listener sieve {\n"
+                    f"    port = {ports['managesieve']}\n  }}\n}}\n"
+                )
         argv = [DOVECOT, "-F", "-c", str(conf)]
         with _daemon(argv, address, ports, cert, work) as server:
             yield server

@@ -75,20 +75,24 @@ def test_identify_other_protocols(mx: RunCli) -> None:
     r = mx("identify", "--protocol", "http", input="X-OWA-Version: 15.1.2375.7\n")
     rec = orjson.loads(r.stdout)
     assert (rec["version"], rec["precision"]) == ("15.1.2375.7", "build4")
+    greeting = r'"IMPLEMENTATION" "Cyrus timsieved v2.4.17-Debian-2.4.17-10"\r\n"SASL" ""\r\nOK'
+    r = mx("identify", "--protocol", "managesieve", input=greeting + "\n")
+    rec = orjson.loads(r.stdout)
+    assert (rec["product"], rec["version"], rec["distro"]) == ("cyrus", "2.4.17", "debian")
 
 
 def test_identify_bad_protocol(mx: RunCli) -> None:
     r = mx("identify", "--protocol", "gopher", input="x\n")
     assert r.returncode == 2
     assert r.stdout == ""
-    assert "--protocol must be one of smtp, imap, pop3, http" in r.stderr
+    assert "--protocol must be one of smtp, imap, pop3, http, managesieve" in r.stderr
 
 
 def test_rules_check_ok(mx: RunCli) -> None:
     r = mx("rules", "check")
     assert r.returncode == 0, r.stderr
     assert "smtp_banner.yaml: ok (smtp.banner," in r.stdout
-    assert len(r.stdout.splitlines()) == 8
+    assert len(r.stdout.splitlines()) == 9
 
 
 def test_rules_check_reports_bad_file(mx: RunCli, tmp_path: Path) -> None:

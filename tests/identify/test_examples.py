@@ -49,6 +49,7 @@ def test_every_rule_file_is_loaded() -> None:
         "http.body",
         "http.owa-path",
         "ecp.manifest",
+        "managesieve.banner",
     }
 
 

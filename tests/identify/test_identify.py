@@ -138,6 +138,35 @@ def test_importer_extra_banner() -> None:
     assert identify(t).version == "8.15.2"
 
 
+def test_managesieve_reads_the_greeting_not_the_later_steps() -> None:
+    greeting = (
+        b'"IMPLEMENTATION" "Dovecot (Ubuntu) Pigeonhole"\r\n"SIEVE" "fileinto"\r\n'
+        b'"STARTTLS"\r\n"VERSION" "1.0"\r\nOK "Dovecot (Ubuntu) ready."\r\n'
+    )
+    t = _t(
+        "managesieve",
+        4190,
+        Step("greeting", received=greeting),
+        Step("starttls", sent=b"STARTTLS\r\n", received=b'OK "Begin TLS negotiation now."\r\n'),
+        Step("capability-tls", received=b'"IMPLEMENTATION" "Cyrus timsieved v9.9.9"\r\nOK\r\n'),
+        Step("logout", received=b'OK "Logout completed."\r\n'),
+    )
+    ident = identify(t)
+    assert (ident.product, ident.precision, ident.version, ident.distro) == (
+        "dovecot",
+        Precision.PRODUCT,
+        "",
+        "ubuntu",
+    )
+    assert [(e.field, e.rule, e.port) for e in ident.evidence] == [
+        ("managesieve.banner", "managesieve_banner.yaml#dovecot-pigeonhole-distro", 4190)
+    ]
+    assert ident.conflicts == ()
+    # an importer's bare banner of a ManageSieve service feeds the same field
+    imported = _t("managesieve", 4190, extra=(("banner", greeting.decode()),))
+    assert identify(imported).evidence[0].field == "managesieve.banner"
+
+
 def test_nothing_recorded() -> None:
     ident = identify(_t("smtp", 25, outcome=Outcome.TIMEOUT))
     assert not ident.is_known

@@ -1,5 +1,5 @@
-"""nmap -sV -oX against Debian's real Exim on loopback, imported: the format as nmap writes it
-today, not only as the committed fixture has it."""
+"""nmap -sV -oX against Debian's real Exim and Dovecot ManageSieve on loopback, imported: the
+format as nmap writes it today, not only as the committed fixtures have it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 from mxcensus.importers import import_files
 from mxcensus.model import Outcome
 from mxcensus.store.db import Store
+from tests.servers import MANAGESIEVE, dovecot_server
 
 EXIM = shutil.which("exim4") or "/usr/sbin/exim4"
 NMAP = shutil.which("nmap")
@@ -86,3 +87,33 @@ def test_nmap_sv_output_of_a_real_exim_imports(exim_port: int, tmp_path: Path) -
     assert greeting.received.split(b"Exim ")[1].split()[0].decode() == extra["nmap.version"]
     ehlo = t.step("ehlo")
     assert ehlo is not None and ehlo.received.startswith(b"250-") and ehlo.code == 250
+
+
+def test_nmap_sv_output_of_a_real_dovecot_managesieve_imports(tmp_path: Path) -> None:
+    """nmap names 4190 ``sieve`` and its banner script records Pigeonhole's greeting."""
+    if not os.path.exists(MANAGESIEVE):
+        pytest.skip("dovecot-managesieved is not installed (scripts/system-deps.sh installs it)")
+    out = tmp_path / "nmap.xml"
+    assert NMAP is not None
+    with dovecot_server() as server:
+        subprocess.run(
+            [NMAP, "-sV", "--version-intensity", "0", "-Pn", "-n", "-p",
+             str(server.ports["managesieve"]), "--script", "banner", "--host-timeout", "90s",
+             "-oX", str(out), server.address],
+            check=True, capture_output=True, timeout=150,
+        )  # fmt: skip
+    with Store.open(tmp_path / "s.duckdb") as store:
+        r = import_files(store, "nmap-xml", [out])
+        assert r.malformed == 0 and r.transcripts == 1, out.read_text()
+        (t,) = store.iter_transcripts(r.scan)
+        (rec,) = store.iter_records(r.scan)
+    assert (t.port, t.protocol, t.outcome) == (4190, "managesieve", Outcome.OK)
+    assert dict(t.extra)["nmap.name"] == "sieve"
+    greeting = t.step("greeting")
+    assert greeting is not None
+    assert greeting.received.startswith(b'"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"\r\n')
+    assert (rec["product"], rec["distro"], rec["evidence"]) == (
+        "dovecot",
+        "debian",
+        ["managesieve.banner"],
+    )

@@ -216,6 +216,41 @@ def test_pop3s(lab: Lab) -> None:
         client.quit()
 
 
+def _sieve_response(sock: socket.socket | ssl.SSLSocket) -> bytes:
+    """Bytes up to the first status line (``OK``/``NO``/``BYE``) of a ManageSieve reply."""
+    data = b""
+    while not any(line[:2] in (b"OK", b"NO") or line[:3] == b"BYE" for line in data.split(b"\r\n")):
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_managesieve_with_a_socket_client(lab: Lab) -> None:
+    """A Dovecot host's Pigeonhole: the truth banner, STARTTLS with the lab's verified chain,
+    capabilities sent again unasked after the handshake (RFC 5804), no STARTTLS inside TLS."""
+    address, host = first(lab, "dovecot", 4190)
+    port = host["ports"]["4190"]
+    assert (port["protocol"], port["product"], port["tls"]) == (
+        "managesieve",
+        "dovecot",
+        "starttls",
+    )
+    with socket.create_connection((address, 4190), timeout=TIMEOUT) as raw:
+        greeting = _sieve_response(raw)
+        assert greeting.decode() == port["banner"]
+        assert b'"STARTTLS"\r\n' in greeting and greeting.endswith(b' ready."\r\n')
+        raw.sendall(b"STARTTLS\r\n")
+        assert _sieve_response(raw) == b'OK "Begin TLS negotiation now."\r\n'
+        with tls_context(lab).wrap_socket(raw) as tls:
+            again = _sieve_response(tls)
+            assert again.startswith(b'"IMPLEMENTATION" "Dovecot') and b"STARTTLS" not in again
+            tls.sendall(b'AUTHENTICATE "PLAIN" "AGZvbwBiYXI="\r\n')
+            assert _sieve_response(tls).startswith(b"NO ")
+            tls.sendall(b"LOGOUT\r\n")
+            assert _sieve_response(tls) == b'OK "Logout completed."\r\n'
+
+
 def _get(
     lab: Lab, address: str, path: str, port: int = 443
 ) -> tuple[int, list[tuple[str, str]], bytes]:

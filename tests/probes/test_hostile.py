@@ -13,7 +13,7 @@ from tests.probes import hostile
 from tests.probes.hostile import run, serve
 
 FAST = ProbeConfig(greeting_timeout=1.0, read_timeout=1.0, total_timeout=3.0)
-LINE_PROBES = ["smtp", "imap", "pop3"]
+LINE_PROBES = ["smtp", "imap", "pop3", "managesieve"]
 
 
 async def probe(name: str, handler: hostile.Handler, config: ProbeConfig = FAST) -> Transcript:
@@ -49,7 +49,8 @@ def test_binary_garbage_is_a_protocol_error(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "prefix"), [("smtp", b"220 "), ("imap", b"* OK "), ("pop3", b"+OK ")]
+    ("name", "prefix"),
+    [("smtp", b"220 "), ("imap", b"* OK "), ("pop3", b"+OK "), ("managesieve", b'"SIEVE" "')],
 )
 def test_giant_banner_is_too_large(name: str, prefix: bytes) -> None:
     config = ProbeConfig(greeting_timeout=5.0, read_timeout=5.0, total_timeout=20.0)
@@ -62,7 +63,12 @@ def test_giant_banner_is_too_large(name: str, prefix: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("name", "banner"),
-    [("smtp", b"220 x\r\n"), ("imap", b"* OK x\r\n"), ("pop3", b"+OK x\r\n")],
+    [
+        ("smtp", b"220 x\r\n"),
+        ("imap", b"* OK x\r\n"),
+        ("pop3", b"+OK x\r\n"),
+        ("managesieve", b'"STARTTLS"\r\nOK\r\n'),
+    ],
 )
 def test_reset_after_greeting(name: str, banner: bytes) -> None:
     t = run(probe(name, hostile.reset_after(banner)))
@@ -73,7 +79,7 @@ def test_reset_after_greeting(name: str, banner: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("name", "banner"),
-    [("smtp", b"220 "), ("imap", b"* OK "), ("pop3", b"+OK ")],
+    [("smtp", b"220 "), ("imap", b"* OK "), ("pop3", b"+OK "), ("managesieve", b'"SASL" "')],
 )
 def test_tarpit_ends_at_the_total_timeout(name: str, banner: bytes) -> None:
     config = ProbeConfig(greeting_timeout=1.0, read_timeout=1.0, total_timeout=2.0)

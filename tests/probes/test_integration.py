@@ -1,10 +1,12 @@
-"""The probes against real Debian servers started on loopback (Exim 4.96, Dovecot 2.3)."""
+"""The probes against real Debian servers started on loopback (Exim 4.96, Dovecot 2.3 with
+its Pigeonhole ManageSieve)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mxcensus.model import Outcome, Transcript, Transport
+from mxcensus.identify import identify
+from mxcensus.model import Outcome, Precision, Transcript, Transport
 from mxcensus.probes import probe_for
 from mxcensus.probes.interface import Endpoint, ProbeConfig
 from mxcensus.serialize import dumps, loads
@@ -128,3 +130,34 @@ def test_real_transcripts_survive_serialization(exim: RunningServer) -> None:
     t = probe(exim, "smtp", 25)
     assert t.outcome is Outcome.OK
     assert loads(dumps(t)) == t
+
+
+def test_dovecot_managesieve_starttls(dovecot: RunningServer) -> None:
+    if "managesieve" not in dovecot.ports:
+        pytest.skip("dovecot-managesieved is not installed (scripts/system-deps.sh installs it)")
+    t = probe(dovecot, "managesieve", 4190)
+    assert t.outcome is Outcome.OK, (t.error, dovecot.log())
+    assert t.protocol == "managesieve" and t.transport is Transport.STARTTLS
+    assert [s.name for s in t.steps] == ["greeting", "starttls", "capability-tls", "logout"]
+    greeting = t.step("greeting")
+    assert greeting is not None
+    assert greeting.received.startswith(b'"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"\r\n')
+    assert b'\r\n"STARTTLS"\r\n' in greeting.received
+    assert greeting.received.endswith(b'OK "Dovecot (Debian) ready."\r\n')
+    cap = t.step("capability-tls")  # sent unasked after the handshake (RFC 5804)
+    assert cap is not None and b"STARTTLS" not in cap.received
+    assert cap.received.endswith(b'OK "TLS negotiation successful."\r\n')
+    logout = t.step("logout")  # the answer to our CAPABILITY, then the LOGOUT reply
+    assert logout is not None
+    assert logout.received.endswith(b'OK "Capability completed."\r\nOK "Logout completed."\r\n')
+    assert [s.sent for s in t.steps] == [b"", b"STARTTLS\r\n", b"CAPABILITY\r\n", b"LOGOUT\r\n"]
+    assert_cert(t, dovecot)
+    ident = identify(t)
+    assert (ident.product, ident.precision, ident.version, ident.distro) == (
+        "dovecot",
+        Precision.PRODUCT,
+        "",
+        "debian",
+    )
+    assert [e.field for e in ident.evidence] == ["managesieve.banner"]
+    assert all(e.port == dovecot.ports["managesieve"] for e in ident.evidence)

@@ -18,7 +18,8 @@ def test_well_known_ports() -> None:
     assert chosen is not None and chosen[0].name == "smtp" and chosen[1] is True
     chosen = probe_for(25)
     assert chosen is not None and chosen == (PROBES["smtp"], False)
-    assert set(PORTS) == {25, 465, 587, 143, 993, 110, 995, 80, 443}
+    assert set(PORTS) == {25, 465, 587, 143, 993, 110, 995, 80, 443, 4190}
+    assert PORTS[4190] == ("managesieve", False)
 
 
 def test_unknown_port_defaults_to_plain_smtp() -> None:
@@ -36,7 +37,8 @@ def test_unknown_probe_name_is_a_usage_error() -> None:
 
 
 def test_default_ports() -> None:
-    assert default_ports(None, ProbeConfig()) == (25, 465, 587, 143, 993, 110, 995, 443)
+    assert default_ports(None, ProbeConfig()) == (25, 465, 587, 143, 993, 110, 995, 443, 4190)
+    assert default_ports(["managesieve"], ProbeConfig(http=True)) == (4190,)
     assert default_ports(["owa"], ProbeConfig(http=True)) == (443, 80)
     assert default_ports(["smtp"], ProbeConfig(http=True)) == (25, 465, 587)
 

@@ -285,6 +285,49 @@ def dovecot_services(rng: random.Random, distro: str, all_ports: bool = False) -
     return out
 
 
+PIGEONHOLE_SIEVE = (
+    "fileinto reject envelope encoded-character vacation subaddress comparator-i;ascii-numeric "
+    "relational regex imap4flags copy include variables body enotify environment mailbox date "
+    "index ihave duplicate mime foreverypart extracttext"
+)
+"""The Sieve extensions Debian 12's Pigeonhole lists."""
+
+
+def dovecot_distro(greeting: bytes) -> str | None:
+    """The distribution a Dovecot greeting names ("" for none), None when it is not Dovecot's."""
+    for distro in ("debian", "ubuntu"):
+        if f"Dovecot ({distro.title()})".encode() in greeting:
+            return distro
+    return "" if b"Dovecot ready." in greeting else None
+
+
+def managesieve_service(distro: str) -> Service:
+    """Dovecot's Pigeonhole ManageSieve on 4190, STARTTLS offered, as Debian's answers."""
+    name = {"debian": "Dovecot (Debian)", "ubuntu": "Dovecot (Ubuntu)"}.get(distro, "Dovecot")
+    caps = (
+        f'"IMPLEMENTATION" "{name} Pigeonhole"',
+        f'"SIEVE" "{PIGEONHOLE_SIEVE}"',
+        '"NOTIFY" "mailto"',
+        '"SASL" ""',
+        '"VERSION" "1.0"',
+    )
+    shown = (*caps[:-1], '"STARTTLS"', caps[-1])
+    greeting = "".join(c + "\r\n" for c in shown) + f'OK "{name} ready."\r\n'
+    return Service(
+        4190,
+        "managesieve",
+        Handler.MANAGESIEVE,
+        starttls=True,
+        greeting=greeting.encode(),
+        capabilities=caps,
+        product="dovecot",
+        vendor="dovecot",
+        precision="product",
+        evidence=("managesieve.banner",),
+        note="Pigeonhole names Dovecot, not its version",
+    )
+
+
 def http_date(when: str) -> str:
     return when.replace("+0000", "GMT")
 

@@ -14,12 +14,13 @@ from typing import Any
 
 
 class Handler(StrEnum):
-    """How a port behaves. The first four speak their protocol; the rest are hostile."""
+    """How a port behaves. The first five speak their protocol; the rest are hostile."""
 
     SMTP = "smtp"
     IMAP = "imap"
     POP3 = "pop3"
     HTTP = "http"
+    MANAGESIEVE = "managesieve"
     TARPIT = "tarpit"  # the greeting trickles out one byte every few seconds
     SILENT = "silent"  # accepts and says nothing
     RESET = "reset"  # accepts, then RST (SO_LINGER 0)
@@ -77,7 +78,7 @@ class HttpSite:
 @dataclass(frozen=True, slots=True)
 class Service:
     port: int
-    protocol: str  # smtp, submission, smtps, imap, imaps, pop3, pop3s, http, https
+    protocol: str  # smtp, submission, smtps, imap, imaps, pop3, pop3s, http, https, managesieve
     handler: Handler
     implicit_tls: bool = False
     starttls: bool = False  # STARTTLS / STLS offered in-band
@@ -89,7 +90,9 @@ class Service:
     precision: str = "none"
     outcome: str = "ok"  # expected outcome class of a correct, bounded client
     smtp: SmtpDialect | None = None
-    capabilities: tuple[str, ...] = ()  # IMAP CAPABILITY or POP3 CAPA lines (no STARTTLS)
+    capabilities: tuple[
+        str, ...
+    ] = ()  # IMAP CAPABILITY, POP3 CAPA or ManageSieve lines (no STARTTLS)
     http: HttpSite | None = None
     line_delay: float = 0.0  # seconds between lines of multi-line replies (slow hosts)
     greet_delay: float = 0.0  # seconds before the greeting (Exim's greet pause)

@@ -160,8 +160,19 @@ def make_host(config: LabConfig, index: int, address: str) -> Host:
     else:
         kind = _weighted(rng, KIND_WEIGHTS)
         host = _BUILDERS[kind](rng, index, address, when)
+        host = _with_managesieve(rng, host)
     services = tuple(s for s in host.services if s.port in config.ports)
     return replace(host, services=services)
+
+
+def _with_managesieve(rng: random.Random, host: Host) -> Host:
+    """Most Dovecot installations also run Pigeonhole's ManageSieve (4190). Drawn after
+    everything else of the host, so the rest of the population stays as it was."""
+    imap = next((s for s in host.services if s.port == 143 and s.product == "dovecot"), None)
+    distro = mailstacks.dovecot_distro(imap.greeting) if imap is not None else None
+    if distro is None or rng.random() >= 0.6:
+        return host
+    return replace(host, services=(*host.services, mailstacks.managesieve_service(distro)))
 
 
 def _weighted(rng: random.Random, weights: Sequence[tuple[str, int]]) -> str:

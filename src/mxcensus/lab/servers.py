@@ -6,7 +6,8 @@ sessions per second. TLS is real TLS: the loop's own for implicit-TLS ports,
 :meth:`asyncio.loop.start_tls` after STARTTLS/STLS. Connections are counted in the protocol
 factory, which runs on every TCP accept, so one whose handshake fails counts too.
 
-Line dialogues (SMTP, IMAP, POP3) share :class:`_LineSession`; HTTP is framed by h11.
+Line dialogues (SMTP, IMAP, POP3, ManageSieve) share :class:`_LineSession`; HTTP is framed
+by h11.
 Hostile behaviours are their own small protocols.
 """
 
@@ -123,6 +124,9 @@ class _Session(asyncio.Protocol):
     def stop(self) -> None:
         """The connection is gone; cancel timers."""
 
+    def tls_ready(self) -> None:
+        """The handshake after STARTTLS/STLS is done (ManageSieve speaks first again)."""
+
     # -- TLS ------------------------------------------------------------------------------
 
     def upgrade(self) -> None:
@@ -148,6 +152,7 @@ class _Session(asyncio.Protocol):
         self._t = new
         self.tls = True
         self.upgrading = False
+        self.tls_ready()
         if self.stash:
             data, self.stash = self.stash, b""
             self.on_data(data)
@@ -362,6 +367,44 @@ class Pop3Session(_LineSession):
             self.send(b"-ERR Unknown command.\r\n")
 
 
+class ManageSieveSession(_LineSession):
+    """RFC 5804 as Dovecot's Pigeonhole answers: capabilities again, unasked, after TLS."""
+
+    __slots__ = ()
+
+    def too_long(self) -> bytes:
+        return b'BYE "Command line too long."\r\n'
+
+    def capability_lines(self) -> bytes:
+        caps = list(self.svc.capabilities)
+        if self.svc.starttls and not self.tls:  # listed before VERSION, as Pigeonhole does
+            at = next((i for i, c in enumerate(caps) if c.startswith('"VERSION"')), len(caps))
+            caps.insert(at, '"STARTTLS"')
+        return "".join(c + "\r\n" for c in caps).encode()
+
+    def tls_ready(self) -> None:
+        self.send(self.capability_lines() + b'OK "TLS negotiation successful."\r\n')
+
+    def command(self, line: bytes) -> None:
+        verb = line.split(None, 1)[0].upper() if line.strip() else b""
+        if verb == b"CAPABILITY":
+            self.send(self.capability_lines() + b'OK "Capability completed."\r\n')
+        elif verb == b"STARTTLS":
+            if self.svc.starttls and not self.tls:
+                self.send(b'OK "Begin TLS negotiation now."\r\n')
+                self.start_tls_in_band()
+            else:
+                self.send(b'NO "TLS is not available."\r\n')
+        elif verb == b"LOGOUT":
+            self.send_then_close(b'OK "Logout completed."\r\n')
+        elif verb == b"NOOP":
+            self.send(b'OK "NOOP Completed"\r\n')
+        elif verb in (b"AUTHENTICATE", b"UNAUTHENTICATE"):
+            self.send(b'NO "Authentication failed."\r\n')
+        else:
+            self.send(b'NO "Unknown command."\r\n')
+
+
 class HttpSession(_Session):
     __slots__ = ("conn", "routes")
 
@@ -527,6 +570,7 @@ SESSIONS: dict[Handler, type[_Session]] = {
     Handler.IMAP: ImapSession,
     Handler.POP3: Pop3Session,
     Handler.HTTP: HttpSession,
+    Handler.MANAGESIEVE: ManageSieveSession,
     Handler.TARPIT: TarpitSession,
     Handler.SILENT: SilentSession,
     Handler.RESET: ResetSession,

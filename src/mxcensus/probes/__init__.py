@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from mxcensus.errors import UsageError
 from mxcensus.probes.imap import ImapProbe
 from mxcensus.probes.interface import Probe, ProbeConfig
+from mxcensus.probes.managesieve import ManageSieveProbe
 from mxcensus.probes.owa import OwaProbe
 from mxcensus.probes.pop3 import Pop3Probe
 from mxcensus.probes.smtp import SmtpProbe
@@ -26,6 +27,7 @@ PROBES: dict[str, Probe] = {
         ImapProbe(),
         Pop3Probe(),
         OwaProbe(),
+        ManageSieveProbe(),
     )
 }
 

@@ -1,0 +1,63 @@
+"""A ManageSieve service in the Shadowserver export: Shadowserver publishes no ManageSieve
+report, so the service gets a report type of Shadowserver's pattern under its own name
+(``scan_managesieve``) and is counted with the rest, never dropped or filed under IMAP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tests.conftest import RunCli
+
+PIGEONHOLE = (
+    '"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"\r\n"SIEVE" "fileinto reject"\r\n'
+    '"SASL" ""\r\n"STARTTLS"\r\n"VERSION" "1.0"\r\nOK "Dovecot (Debian) ready."\r\n'
+)
+
+
+def _import(mx: RunCli, tmp_path: Path) -> Path:
+    db = tmp_path / "s.duckdb"
+    banners = [
+        {"ip_str": "192.0.2.50", "port": 4190, "transport": "tcp", "data": PIGEONHOLE,
+         "timestamp": "2026-04-01T06:00:00.000000", "asn": "AS64500",
+         "location": {"country_code": "DE"}},
+        {"ip_str": "192.0.2.50", "port": 143, "transport": "tcp",
+         "data": "* OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot (Debian) ready.\r\n",
+         "timestamp": "2026-04-01T06:00:00.000000", "asn": "AS64500",
+         "location": {"country_code": "DE"}},
+    ]  # fmt: skip
+    src = tmp_path / "shodan.json"
+    src.write_text("".join(json.dumps(b) + "\n" for b in banners))
+    res = mx("import", "shodan", str(src), "--db", str(db), "--name", "sieve")
+    assert res.returncode == 0, res.stderr
+    return db
+
+
+def test_managesieve_rows_have_their_own_report_type(mx: RunCli, tmp_path: Path) -> None:
+    db = _import(mx, tmp_path)
+    res = mx("export", "--db", str(db), "--format", "shadowserver")
+    assert res.returncode == 0, res.stderr
+    rows = {r["port"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    assert set(rows) == {"4190", "143"}  # every exposed service, the ManageSieve one too
+    sieve, imap = rows["4190"], rows["143"]
+    assert sieve["tag"].split(";")[:2] == ["managesieve", "dovecot"]
+    assert imap["tag"].split(";")[:2] == ["imap", "dovecot"]
+    assert sieve["severity"] == imap["severity"]  # the same Dovecot, judged alike
+    assert sieve["banner"].startswith('"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"')
+
+
+def test_report_types_follow_the_protocol_family(mx: RunCli, tmp_path: Path) -> None:
+    from mxcensus.export.shadowserver import shadow_records
+    from mxcensus.store.db import Store
+
+    db = _import(mx, tmp_path)
+    with Store.open(db, read_only=True) as store:
+        scan = store.resolve_scan("sieve")
+        types = {
+            r.values["port"]: (r.report_type, r.severity)
+            for r in shadow_records(store, scan, at_risk_only=False)
+        }
+    # Dovecot without a version: its CVEs are unknown, so not at risk (no _vulnerable)
+    assert types == {4190: ("scan_managesieve", "info"), 143: ("scan_imap", "info")}
