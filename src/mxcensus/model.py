@@ -242,6 +242,11 @@ class ServiceRecord:
 
     def to_json(self) -> dict[str, Any]:
         t = self.transcript
+        named = (
+            {"hostname": t.hostname, "hostname_source": hostname_source(t.source)}
+            if t.hostname
+            else {}
+        )
         return {
             "schema": SCHEMA_VERSION,
             "scan": self.scan,
@@ -252,10 +257,18 @@ class ServiceRecord:
             "observed_at": t.observed_at.astimezone(UTC).isoformat(),  # as stored
             "outcome": t.outcome.value,
             "source": t.source,
+            **named,
             **record_identity(self.identification, self.assessment),
             **record_geo(self.country, self.continent, self.asn, self.org),
             "banner": self.banner,
         }
+
+
+def hostname_source(source: str) -> str:
+    """Where a service's hostname came from when nothing more precise is stored (a watched
+    domain's MX is, in ``scan_names``): ``target`` for a name the user gave a scan,
+    else the import format that named it (``shodan``)."""
+    return "target" if source == "scan" else source
 
 
 def record_identity(ident: Identification, a: Assessment) -> dict[str, Any]:

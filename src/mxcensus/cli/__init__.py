@@ -21,7 +21,7 @@ import importlib
 
 from mxcensus.cli.app import app, main
 
-GROUPS = ("collect", "reporting", "interpret", "lab")
+GROUPS = ("collect", "reporting", "interpret", "watching", "lab")
 """The command modules, in the order ``mxcensus --help`` lists their commands."""
 
 for _group in GROUPS:

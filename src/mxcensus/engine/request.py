@@ -92,6 +92,7 @@ class ScanRequest:
     seed: int | None = None
     name: str | None = None
     resume: str | None = None  # a scan's id or name
+    hostnames: tuple[tuple[str, str], ...] = ()  # (address, name): SNI and Host for it
     probe_config: ProbeConfig | None = None  # timeouts, EHLO name … (the library's callers)
 
     def check(self) -> None:
@@ -106,7 +107,7 @@ class ScanRequest:
         if self.targets or self.input_list is not None:
             raise UsageError("--resume SCAN takes no targets: the scan's own are used")
         fixed = [flag for key, flag in _FLAGS.items() if _given(getattr(self, key))]
-        if fixed or self.probe_config is not None:
+        if fixed or self.probe_config is not None or self.hostnames:
             raise UsageError(
                 f"--resume SCAN: {', '.join(fixed) or 'the probe settings'} cannot change on "
                 "resume, the scan's targets and their order are fixed (only --rate, "

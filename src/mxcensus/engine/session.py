@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -38,7 +39,8 @@ from mxcensus.errors import MxcensusError, UsageError
 from mxcensus.model import ScanId
 from mxcensus.probes.interface import ProbeConfig
 from mxcensus.store.db import Store, default_db_path
-from mxcensus.targets import load_targets, parse_ports
+from mxcensus.targets import Targets, load_targets, parse_ports
+from mxcensus.targets.intervals import key_of
 
 PROBE_TABLE_ENV = "MXCENSUS_PROBE_TABLE"
 """``module:attribute`` of another probe registry (plugins, tests); default the built-in."""
@@ -148,6 +150,8 @@ def new_plan(
         list(r.targets), input_list=r.input_list, exclude=list(r.exclude),
         exclude_file=r.exclude_file, allow_reserved=r.allow_reserved, stdin=stdin,
     )  # fmt: skip
+    if r.hostnames:
+        targets = with_hostnames(targets, r.hostnames)
     plan = ScanPlan(
         targets=targets,
         ports=ports,
@@ -162,6 +166,20 @@ def new_plan(
         probe_table=table,
     )
     return _fit(plan, executor, given=r.concurrency is not None)
+
+
+def with_hostnames(targets: Targets, names: tuple[tuple[str, str], ...]) -> Targets:
+    """``targets`` probing each named address under its name (SNI, HTTP ``Host``); a name
+    for an address outside the final set (blocklisted, excluded) is dropped with it."""
+    keys: dict[int, str] = {}
+    for address, name in names:
+        try:
+            key = key_of(ipaddress.ip_address(address))
+        except ValueError as exc:
+            raise UsageError(f"hostname {name!r}: {address!r} is not an IP address") from exc
+        if key in targets.addresses:
+            keys.setdefault(key, name)
+    return dataclasses.replace(targets, hostnames={**targets.hostnames, **keys})
 
 
 def _ports(r: ScanRequest, table: str) -> tuple[tuple[tuple[int, str], ...], ProbeConfig]:

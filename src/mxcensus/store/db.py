@@ -31,6 +31,7 @@ from mxcensus.model import (
     ServiceRecord,
     Status,
     Transcript,
+    hostname_source,
 )
 from mxcensus.serialize import (
     TranscriptRow,
@@ -614,21 +615,26 @@ class Store:
         dumps = orjson.dumps
         head = dumps({"schema": SCHEMA_VERSION, "scan": scan})[:-1] + b","
         while rows := cur.fetchmany(batch):
-            for record, ip, port, proto, transport, when, outcome, source, banner, p, g in rows:
+            for (
+                record, ip, port, proto, transport, when, outcome, source, banner, p, g, name,
+                named_by,
+            ) in rows:  # fmt: skip
                 if record is not None:
                     yield record.encode()
                     continue
-                own = dumps(
-                    {
-                        "ip": ip,
-                        "port": port,
-                        "protocol": proto,
-                        "transport": transport,
-                        "observed_at": when.astimezone(UTC).isoformat(),
-                        "outcome": outcome,
-                        "source": source,
-                    }
-                )
+                fields = {
+                    "ip": ip,
+                    "port": port,
+                    "protocol": proto,
+                    "transport": transport,
+                    "observed_at": when.astimezone(UTC).isoformat(),
+                    "outcome": outcome,
+                    "source": source,
+                }
+                if name:
+                    fields["hostname"] = name
+                    fields["hostname_source"] = named_by or hostname_source(source)
+                own = dumps(fields)
                 yield b"".join(
                     (
                         head,
@@ -786,9 +792,11 @@ def _arrow(
 _RECORD_PARTS = frozenset({"part"})
 _RECORDS_SQL = """
     SELECT s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
-           s.source, s.banner, p.part, g.part
+           s.source, s.banner, p.part, g.part, s.hostname, n.source
     FROM services s
     LEFT JOIN profiles p ON p.scan = s.scan AND p.pid = s.pid
     LEFT JOIN locations g ON g.scan = s.scan AND g.gid = s.gid
-    WHERE s.scan = ? ORDER BY s.ip, s.port, s.protocol
+    LEFT JOIN (SELECT ip, hostname, min(source) AS source FROM scan_names WHERE scan = $1
+               GROUP BY ip, hostname) n ON n.ip = s.ip AND n.hostname = s.hostname
+    WHERE s.scan = $1 ORDER BY s.ip, s.port, s.protocol
 """

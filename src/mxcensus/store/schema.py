@@ -228,6 +228,93 @@ MIGRATIONS: tuple[str, ...] = (
         LEFT JOIN transcript_parts s ON s.scan = t.scan AND s.id = t.steps_part
         LEFT JOIN transcript_parts x ON x.scan = t.scan AND x.id = t.tls_part;
     """,
+    # 7: watches (mxcensus.watch): standing watch lists, their runs, the change events
+    # between consecutive runs, mutes, and the notification outbox. scan_names: where the
+    # hostname a scan probed an address under came from (a watched domain's MX, its
+    # Autodiscover/OWA names …); exports read it as hostname_source. A run is done when its
+    # row says so; its events are written in the same transaction, so a killed run leaves
+    # none of them. A notification is stored whole (message or JSON body) before it is sent:
+    # a resend after a crash repeats the same ticket and Message-ID (watch/delivery.py).
+    """
+    CREATE TABLE watches (
+        name VARCHAR PRIMARY KEY,
+        spec VARCHAR NOT NULL,            -- JSON: watch.spec.Watch
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE watch_runs (
+        id VARCHAR PRIMARY KEY,
+        watch VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,          -- running | done | failed | abandoned
+        scan VARCHAR,                     -- the scan or import of this run's observations
+        kind VARCHAR NOT NULL,            -- scan | feed
+        feed_day VARCHAR,                 -- feed runs: the day of the files imported
+        problems VARCHAR                  -- JSON list of one-line problems
+    );
+    CREATE TABLE watch_feed_files (
+        watch VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        run VARCHAR NOT NULL,
+        PRIMARY KEY (watch, sha256)
+    );
+    CREATE TABLE scan_names (
+        scan VARCHAR NOT NULL,
+        ip VARCHAR NOT NULL,
+        hostname VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,          -- mx:example.org, autodiscover:example.org …
+        domain VARCHAR
+    );
+    CREATE SEQUENCE watch_event_ids START 1;
+    CREATE TABLE watch_events (
+        id BIGINT PRIMARY KEY,
+        watch VARCHAR NOT NULL,
+        run VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        kind VARCHAR NOT NULL,            -- new, gone, vulnerable, potentially-vulnerable, kev,
+                                          -- eol, fixed, version-changed, problem
+        ip VARCHAR,
+        port INTEGER,
+        protocol VARCHAR,
+        cve VARCHAR,
+        hostname VARCHAR,
+        domain VARCHAR,
+        asn INTEGER,
+        summary VARCHAR NOT NULL,
+        evidence VARCHAR NOT NULL,        -- JSON: what was seen before and now
+        state VARCHAR NOT NULL,           -- open | notified | acked | muted | unrouted
+        ticket VARCHAR,
+        contact VARCHAR,
+        state_at TIMESTAMPTZ
+    );
+    CREATE SEQUENCE watch_mute_ids START 1;
+    CREATE TABLE watch_mutes (
+        id BIGINT PRIMARY KEY,
+        what VARCHAR NOT NULL,            -- host | cve | owner
+        value VARCHAR NOT NULL,
+        watch VARCHAR,                    -- NULL: every watch
+        until TIMESTAMPTZ,
+        note VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE watch_outbox (
+        ticket VARCHAR NOT NULL,
+        channel VARCHAR NOT NULL,         -- email | webhook
+        watch VARCHAR NOT NULL,
+        contact VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,          -- addresses, or the webhook URL
+        created_at TIMESTAMPTZ NOT NULL,
+        state VARCHAR NOT NULL,           -- pending | sent | dry-run
+        attempts INTEGER NOT NULL,
+        next_attempt TIMESTAMPTZ NOT NULL,
+        last_error VARCHAR,
+        sent_at TIMESTAMPTZ,
+        message_id VARCHAR,
+        payload VARCHAR NOT NULL,         -- the whole message (RFC 5322) or the JSON body
+        PRIMARY KEY (ticket, channel)
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)
