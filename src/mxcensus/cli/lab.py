@@ -18,6 +18,7 @@ SIZE = Range(1, 100_000)
 DURATION = Range(0.01, 7 * 86_400.0, float)
 FRACTION = Range(0.0, 1.0, float)
 INTERVAL = Range(0.001, 600.0, float)
+EPOCH = Range(0, 1000)
 
 LabSeed = Annotated[int, bounded("--seed", bounds=SEED, help="Seed of the lab population.")]
 HostileFraction = Annotated[
@@ -62,6 +63,15 @@ def lab(
         bounded("--workers", bounds=WORKERS, help="Server processes (default: up to 2)."),
     ] = None,
     tarpit_interval: TarpitInterval = 2.0,
+    epoch: Annotated[
+        int,
+        bounded(
+            "--epoch",
+            bounds=EPOCH,
+            help="Serve the population this many epochs later: some hosts patched, "
+            "some new, some gone (the truth lists what changed).",
+        ),
+    ] = 0,
     die_with_parent: Annotated[
         bool, typer.Option(help="Stop when the process that started the lab is gone.")
     ] = False,
@@ -82,13 +92,13 @@ def lab(
         base = free_base(size, served)
     config = LabConfig(
         size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
-        ports=served, tarpit_interval=tarpit_interval,
+        ports=served, tarpit_interval=tarpit_interval, epoch=epoch,
     )  # fmt: skip
 
     def ready(hosts: int, sockets: int) -> None:
         print(
             f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
-            f" (seed {seed}); stops in {duration:g} s",
+            f" (seed {seed}{f', epoch {epoch}' if epoch else ''}); stops in {duration:g} s",
             file=sys.stderr,
             flush=True,
         )

@@ -53,6 +53,7 @@ class Lab:
         duration: float = 3600.0,
         tarpit_interval: float = 2.0,
         startup_timeout: float = 180.0,
+        epoch: int = 0,
     ) -> None:
         self.auto_base = base == "auto"
         self.config = LabConfig(
@@ -62,6 +63,7 @@ class Lab:
             hostile_fraction=hostile_fraction,
             ports=tuple(ports),
             tarpit_interval=tarpit_interval,
+            epoch=epoch,
         )
         self.config.check()
         self.workers = workers
@@ -139,6 +141,8 @@ class Lab:
         ]
         if self.workers:
             cmd += ["--workers", str(self.workers)]
+        if c.epoch:
+            cmd += ["--epoch", str(c.epoch)]
         return cmd
 
     def start(self) -> Lab:

@@ -109,9 +109,17 @@ def _pick(rng: random.Random, weights: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([n for n, _ in weights], weights=[w for _, w in weights], k=1)[0]
 
 
-def exchange_host(rng: random.Random, index: int, address: str, when: str, name: str) -> Host:
+def exchange_host(
+    rng: random.Random, index: int, address: str, when: str, name: str, patched: bool = False
+) -> Host:
+    """``patched``: the newest build of the line the host would run (its last SU)."""
     line = _pick(rng, LINE_WEIGHTS)
     row = rng.choice([r for r in builds() if r["product"] == line])
+    if patched:
+        row = max(
+            (r for r in builds() if r["product"] == line),
+            key=lambda r: tuple(int(p) for p in r["build_short"].split(".")),
+        )
     build = row["build_short"]
     build3 = ".".join(build.split(".")[:3])
     exposure = _pick(rng, _exposures(line))

@@ -37,6 +37,10 @@ EXIM_RELEASES: tuple[tuple[str, str], ...] = (
     ("4.99", ""),
 )
 
+EXIM_PATCHED: tuple[str, str] = ("4.99.4", "")
+"""What a patched Exim host runs at a later lab epoch (kept out of EXIM_RELEASES, whose
+order the seeded population of epoch 0 depends on)."""
+
 SENDMAIL_VERSIONS = ("8.13.8", "8.14.4", "8.14.7", "8.15.2", "8.16.1", "8.17.1", "8.18.1")
 MDAEMON_VERSIONS = ("19.5.6", "20.0.4", "21.5.2", "22.0.3", "23.0.2", "23.5.2", "24.0.1")
 

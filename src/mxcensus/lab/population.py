@@ -12,6 +12,7 @@ ProxyNotShell (Nov22SU) fixes.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import socket
@@ -27,6 +28,7 @@ from mxcensus.probes import PORTS
 from mxcensus.vocabulary import PRODUCTS
 
 DEFAULT_BASE = "127.64.0.0"
+MAX_EPOCH = 1000
 ALL_PORTS: tuple[int, ...] = tuple(PORTS)
 """The ports the lab can serve: every well-known port of the probes' protocol table."""
 
@@ -57,10 +59,13 @@ class LabConfig:
     slow_delay: float = 0.5  # seconds between lines of a slow multi-line reply
     giant_size: int = 10 * 1024 * 1024
     greet_pause: float = 5.0  # seconds an Exim with a greet pause waits before its banner
+    epoch: int = 0  # the population later on: some hosts patched, some new, some gone
 
     def check(self) -> None:
         if self.size < 1:
             raise UsageError(f"lab --size: must be at least 1, got {self.size}")
+        if not 0 <= self.epoch <= MAX_EPOCH:
+            raise UsageError(f"lab --epoch: must be between 0 and {MAX_EPOCH}, got {self.epoch}")
         if not 0.0 <= self.hostile_fraction <= 1.0:
             raise UsageError(
                 f"lab --hostile-fraction: must be between 0 and 1, got {self.hostile_fraction}"
@@ -71,7 +76,7 @@ class LabConfig:
                 f"lab --ports: {bad or 'none'} not served; choose from "
                 + ",".join(map(str, ALL_PORTS))
             )
-        addresses(self.base, self.size)  # validates base and range
+        addresses(self.base, span(self))  # validates base and range
 
 
 def parse_ports(text: str) -> tuple[int, ...]:
@@ -139,19 +144,35 @@ def addresses(base: str, size: int) -> list[str]:
 
 
 def generate(config: LabConfig) -> list[Host]:
-    """The whole population, deterministic in ``config``."""
+    """The whole population at ``config.epoch``, deterministic in ``config``."""
     config.check()
-    return [
-        make_host(config, i, address)
-        for i, address in enumerate(addresses(config.base, config.size))
-    ]
+    return [make_host(config, i, address, patched) for i, address, patched in members(config)]
+
+
+def members(config: LabConfig) -> list[tuple[int, str, bool]]:
+    """(index, address, patched) of the hosts present at ``config.epoch``
+    (:mod:`mxcensus.lab.epochs`); at epoch 0 every host 0..size-1, unpatched."""
+    from mxcensus.lab.epochs import present
+
+    alive = present(config.seed, config.size, config.epoch)
+    where = addresses(config.base, span(config))
+    return [(i, where[i], patched) for i, patched in alive]
+
+
+def span(config: LabConfig) -> int:
+    """How many addresses the population may use up to its epoch (new hosts come after)."""
+    from mxcensus.lab.epochs import appeared_per_epoch
+
+    return config.size + config.epoch * appeared_per_epoch(config.size)
 
 
 def host_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"mxcensus-lab:{seed}:{index}")
 
 
-def make_host(config: LabConfig, index: int, address: str) -> Host:
+def make_host(config: LabConfig, index: int, address: str, patched: bool = False) -> Host:
+    """Host ``index``; ``patched``: the same host after its owner installed the newest
+    release (Exim, Exchange: every random draw stays the same, only the version moves)."""
     rng = host_rng(config.seed, index)
     hostile = rng.random() < config.hostile_fraction
     when = _banner_date(rng)
@@ -159,7 +180,8 @@ def make_host(config: LabConfig, index: int, address: str) -> Host:
         host = _hostile_host(config, rng, index, address, when)
     else:
         kind = _weighted(rng, KIND_WEIGHTS)
-        host = _BUILDERS[kind](rng, index, address, when)
+        build = _PATCHED.get(kind, _BUILDERS[kind]) if patched else _BUILDERS[kind]
+        host = build(rng, index, address, when)
         host = _with_managesieve(rng, host)
     services = tuple(s for s in host.services if s.port in config.ports)
     return replace(host, services=services)
@@ -200,9 +222,11 @@ def _vendor(product: str) -> str:
 # -- well-behaved hosts -----------------------------------------------------------------
 
 
-def _exim(rng: random.Random, index: int, address: str, when: str) -> Host:
+def _exim(rng: random.Random, index: int, address: str, when: str, patched: bool = False) -> Host:
     name = _hostname(rng, index)
     release = rng.choice(mailstacks.EXIM_RELEASES)
+    if patched:
+        release = mailstacks.EXIM_PATCHED
     version, style = release
     greeting, distro, shows_version = mailstacks.exim_greeting(rng, name, version, style, when)
     shown = version if shows_version else ""
@@ -770,9 +794,11 @@ def _dovecot(rng: random.Random, index: int, address: str, when: str) -> Host:
     )
 
 
-def _exchange(rng: random.Random, index: int, address: str, when: str) -> Host:
+def _exchange(
+    rng: random.Random, index: int, address: str, when: str, patched: bool = False
+) -> Host:
     return exchange.exchange_host(
-        rng, index, address, when, _hostname(rng, index, ("mail", "exchange", "owa"))
+        rng, index, address, when, _hostname(rng, index, ("mail", "exchange", "owa")), patched
     )
 
 
@@ -789,6 +815,13 @@ _BUILDERS = {
     "dovecot": _dovecot,
     "exchange": _exchange,
 }
+
+
+_PATCHED: dict[str, Any] = {
+    "exim": functools.partial(_exim, patched=True),
+    "exchange": functools.partial(_exchange, patched=True),
+}
+"""The kinds whose owners patch between epochs (the seeds' story: Exim and Exchange)."""
 
 
 # -- hostile hosts ----------------------------------------------------------------------

@@ -55,6 +55,10 @@ TRUTH_FIELDS = {
     ),
     "hosts.*.ports.<port>.tls": "none | starttls (offered in-band) | implicit",
     "ca_pem": "the CA of every certificate the lab serves (generated at start)",
+    "epoch": "with --epoch N > 0: the population N epochs later (lab/epochs.py)",
+    "changes.appeared/vanished/patched": (
+        "with --epoch: addresses new since epoch N-1, gone since, and serving other software"
+    ),
 }
 
 
@@ -80,6 +84,24 @@ def truth_document(config: LabConfig, hosts: list[Host], tls: TlsMaterial | None
         "fields": TRUTH_FIELDS,
         "ca_pem": tls.ca_pem.decode() if tls else "",
         "hosts": {h.address: h.truth() for h in hosts},
+        **_epoch(config, hosts),
+    }
+
+
+def _epoch(config: LabConfig, hosts: list[Host]) -> dict[str, Any]:
+    """For a later epoch: its number and what changed since the one before."""
+    if config.epoch == 0:
+        return {}
+    from dataclasses import replace
+
+    from mxcensus.lab.epochs import changes
+
+    before = generate(replace(config, epoch=config.epoch - 1))
+    return {
+        "epoch": config.epoch,
+        "changes": changes(
+            {h.address: h.truth() for h in before}, {h.address: h.truth() for h in hosts}
+        ),
     }
 
 
@@ -136,11 +158,11 @@ def _worker_main(
 async def _worker(
     config: LabConfig, worker: int, workers: int, tls: TlsMaterial, conn: Connection
 ) -> None:
-    from mxcensus.lab.population import addresses
+    from mxcensus.lab.population import members
 
     hosts = [
-        make_host(config, i, address)
-        for i, address in enumerate(addresses(config.base, config.size))
+        make_host(config, i, address, patched)
+        for i, address, patched in members(config)
         if i % workers == worker
     ]
     servers = LabServers(hosts, tls, tarpit_interval=config.tarpit_interval)
