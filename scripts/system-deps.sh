@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, once: real servers for integration tests
-# (exim4, dovecot and its ManageSieve server), nmap (benchmark baseline, nmap-xml
+# (exim4, dovecot and its ManageSieve server, nsd), nmap (benchmark baseline, nmap-xml
 # fixtures) and chromium (HTML report).
 # The packages' own daemons are not started: tests start private instances on loopback.
 set -euo pipefail
@@ -10,6 +10,7 @@ command -v exim4 >/dev/null || need+=(exim4-daemon-light)
 [ -f /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
 [ -f /usr/lib/dovecot/managesieve-login ] || need+=(dovecot-managesieved)
 command -v nmap >/dev/null || need+=(nmap)
+[ -x /usr/sbin/nsd ] || need+=(nsd)  # the authoritative DNS server of the watch tests
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 [ -f /usr/share/iso-codes/json/iso_3166-1.json ] || need+=(iso-codes)  # country table test

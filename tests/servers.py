@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,6 +185,124 @@ begin transports
         argv = [EXIM, "-C", str(conf), "-bdf", "-oP", str(pidfile)]
         with _daemon(argv, address, ports, cert, work) as server:
             yield server
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class MailSink:
+    """A private Exim that accepts mail for ``domains`` (STARTTLS, AUTH PLAIN as ``user``
+    with ``password`` once TLS is up) and appends every message to ``mailbox`` (mbox)."""
+
+    server: RunningServer
+    mailbox: Path
+    user: str
+    password: str
+
+    @property
+    def smtp(self) -> str:
+        return f"{self.server.address}:{self.server.ports['submission']}"
+
+    def messages(self) -> list[Any]:
+        import mailbox
+
+        if not self.mailbox.exists():
+            return []
+        box = mailbox.mbox(str(self.mailbox), create=False)
+        try:
+            return [box.get_message(k) for k in box.iterkeys()]
+        finally:
+            box.close()
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[Any]:
+        """The mailbox once it holds at least ``count`` messages (Exim delivers after it
+        accepted: bounded wait), or what it holds when ``timeout`` has passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.messages()
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def mail_sink_server(
+    domains: tuple[str, ...] = ("example.test",),
+    user: str = "mxcensus",
+    password: str = "s3cret-for-tests",
+    hostname: str = "smtp.sink.test.invalid",
+) -> Iterator[MailSink]:
+    """Debian's Exim as the user's SMTP server: listens on 587 (STARTTLS) of a free
+    127.77.x.y, accepts mail only for ``domains`` (others: 550), delivers at once into
+    one mbox file the test reads back."""
+    if not Path(EXIM).exists():
+        pytest.skip(f"{EXIM} is not installed (scripts/system-deps.sh installs exim4)")
+    ports = {"submission": _ports()["submission"]}
+    address = _free_address(list(ports.values()))
+    work = _workdir("mxcensus-sink-")
+    try:
+        cert = make_cert(work / "tls", hostname, (hostname, address))
+        (work / "tls").chmod(0o755)
+        cert.key.chmod(0o644)
+        spool, logs, mail = work / "spool", work / "log", work / "mail"
+        for d in (spool, logs, mail):
+            d.mkdir()
+        _give_to(EXIM_USER, spool, logs, mail)
+        condition = "${if and {{eq{$auth2}{USER}}{eq{$auth3}{PASS}}}}"
+        condition = condition.replace("USER", user).replace("PASS", password)
+        conf = work / "exim.conf"
+        conf.write_text(
+            f"""# private Exim for mxcensus watch tests: a mail sink
+primary_hostname = {hostname}
+local_interfaces = {address}
+daemon_smtp_ports = {ports["submission"]}
+tls_advertise_hosts = *
+tls_certificate = {cert.cert}
+tls_privatekey = {cert.key}
+spool_directory = {spool}
+log_file_path = {logs}/%slog
+keep_environment =
+domainlist sink_domains = {" : ".join(domains)}
+acl_smtp_rcpt = check_rcpt
+auth_advertise_hosts = ${{if def:tls_in_cipher {{*}}{{}}}}
+
+begin acl
+check_rcpt:
+  accept domains = +sink_domains
+  deny message = relay not permitted (sink_domains only)
+
+begin routers
+sink:
+  driver = accept
+  domains = +sink_domains
+  transport = mbox
+
+begin transports
+mbox:
+  driver = appendfile
+  file = {mail}/mailbox
+  user = {EXIM_USER}
+  mode = 0644
+  envelope_to_add
+  return_path_add
+  delivery_date_add
+
+begin retry
+* * F,1h,1m
+
+begin authenticators
+plain:
+  driver = plaintext
+  public_name = PLAIN
+  server_prompts = :
+  server_condition = {condition}
+  server_set_id = $auth2
+"""
+        )
+        pidfile = work / "exim.pid"
+        argv = [EXIM, "-C", str(conf), "-bdf", "-oP", str(pidfile)]
+        with _daemon(argv, address, ports, cert, work) as server:
+            yield MailSink(server, mail / "mailbox", user, password)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

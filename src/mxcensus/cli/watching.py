@@ -13,7 +13,7 @@ import typer
 from mxcensus.bounds import Range
 from mxcensus.cli.app import DbOption, GeoDbOption, Group, QuietOption, app, command, group
 from mxcensus.cli.options import bounded
-from mxcensus.errors import UsageError
+from mxcensus.errors import MxcensusError, UsageError
 
 if TYPE_CHECKING:
     from mxcensus.watch.run import RunOptions
@@ -172,14 +172,15 @@ def watch_run(
 
     opts = _options(db, dry_run, tries, backoff, webhook_timeout)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    ok = True
+    bad = total = 0
     for name, outcome in run_many(opts, names or ()):
         lines, good = run_lines(name, outcome)
-        ok = ok and good
+        bad, total = bad + (not good), total + 1
         for line, err in lines:
             typer.echo(line, err=err)
-    if not ok:
-        raise typer.Exit(1)
+    if bad:
+        raise MxcensusError(f"watch run: {bad} of {total} watch{'es' if total > 1 else ''} "
+                            "failed or left notifications undelivered (above)")  # fmt: skip
 
 
 @command(watch_app, "daemon")

@@ -10,6 +10,7 @@ adding a language is adding a file (and its name to ``contacts.LANGUAGES``).
 
 from __future__ import annotations
 
+import email.policy
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,11 @@ _UNITS = {
 _ORDER = {k: i for i, k in enumerate(
     ("new", "version-changed", "vulnerable", "kev", "potentially-vulnerable", "eol", "fixed",
      "gone", "problem"))}  # fmt: skip
+
+
+_POLICY = email.policy.default.clone(max_line_length=200)
+"""Header lines fold past 200 characters (RFC 5322 allows 998), not past 78: a subject
+with its ticket stays on one line for people and filters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,7 @@ def email_bytes(
 ) -> str:
     """The whole message (RFC 5322), stored in the outbox and sent as is, so a resend is
     the same message: same ticket, same Message-ID."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = subject

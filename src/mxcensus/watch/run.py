@@ -195,8 +195,8 @@ def resolve_targets(spec: Watch) -> _Targets:
             key = key_of(ipaddress.ip_address(n.ip))
             if key in block or key in excluded:
                 why = "excluded" if key in excluded else "special-purpose address space"
-                problems.append(Problem(n.domain, f"{n.hostname} ({n.source}) -> {n.ip}: {why},"
-                                                  " not scanned"))  # fmt: skip
+                problems.append(Problem(n.domain, f"domain {n.domain}: {n.hostname} ({n.source})"
+                                                  f" -> {n.ip}: {why}, not scanned"))  # fmt: skip
                 continue
             names.append(n)
         targets.extend(sorted({n.ip for n in names}))
@@ -572,10 +572,14 @@ def _write_dry_run(out: Path, ticket: str, outgoing: Sequence[Outgoing]) -> list
 # -- delivery ----------------------------------------------------------------------------
 
 
-def deliver(store: Store, spec: Watch, opts: RunOptions, report: RunReport) -> None:
-    """Send the watch's due outbox entries (see ``delivery.py`` for the guarantees)."""
+def deliver(
+    store: Store, spec: Watch, opts: RunOptions, report: RunReport, *, backoff: bool = False
+) -> None:
+    """Send the watch's pending outbox entries (see ``delivery.py`` for the guarantees):
+    all of them after a run (the user asked for one), only those whose retry time has
+    come with ``backoff`` (the daemon's passes between runs)."""
     ws = WatchStore(store)
-    rows = ws.due(opts.clock(), spec.name)
+    rows = ws.due(opts.clock() if backoff else datetime.max.replace(tzinfo=UTC), spec.name)
     contacts: Contacts | None = None
     if spec.contacts and any(r.channel == "webhook" for r in rows):
         with contextlib.suppress(MxcensusError):

@@ -163,7 +163,8 @@ class Scheduler:
                 watch_lock(self.options.db, name),
                 Store.open(self.options.db) as store,
             ):
-                deliver(store, load_watch(store, name), self.options, RunReport(name))
+                spec = load_watch(store, name)
+                deliver(store, spec, self.options, RunReport(name), backoff=True)
 
     def _due(self) -> list[str]:
         with self._lock:
