@@ -80,10 +80,12 @@ def watch_detail(d: WatchDetail) -> str:
 
 def run_lines(name: str, outcome: object) -> tuple[list[tuple[str, bool]], bool]:
     """(line, to stderr) pairs for one watch's pass, and whether it went well."""
-    from mxcensus.watch.run import RunReport
+    from mxcensus.watch.run import RunReport, WatchRunFailed
 
     if not isinstance(outcome, RunReport):
-        return [(f"mxcensus: error: {outcome}", True)], False
+        problems = outcome.problems if isinstance(outcome, WatchRunFailed) else []
+        return [*((f"watch {name}: {_t(p)}", True) for p in problems),
+                (f"mxcensus: error: {outcome}", True)], False  # fmt: skip
     lines: list[tuple[str, bool]] = []
     for run, scan, events in outcome.runs:
         lines.append((f"watch {name}: run {run} (scan {scan}): {events} event"

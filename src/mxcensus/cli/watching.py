@@ -82,6 +82,9 @@ def watch_add(
         Path | None, typer.Option(help="Password file (else env MXCENSUS_SMTP_PASSWORD).")
     ] = None,
     smtp_ca: Annotated[Path | None, typer.Option(help="CA bundle for the SMTP server.")] = None,
+    smtp_timeout: Annotated[
+        float, bounded("--smtp-timeout", bounds=TIMEOUT, help="Seconds to wait for the server.")
+    ] = 30.0,
     sender: Annotated[str, typer.Option(help="From address.")] = "mxcensus@localhost",
     ports: Annotated[str | None, typer.Option("-p", "--ports", help="Ports to scan.")] = None,
     probes: Annotated[str | None, typer.Option(help="Probes: {probes}.")] = None,
@@ -102,8 +105,8 @@ def watch_add(
         feed_format=feed_format, asn_db=asn_db, prefix_file=prefix_file, resolver=resolver,
         dns_timeout=dns_timeout, every=every, cron=cron, contacts=contacts, smtp=smtp,
         smtp_security=smtp_security, smtp_user=smtp_user, smtp_password_file=smtp_password_file,
-        smtp_ca=smtp_ca, sender=sender, ports=ports, probes=probes, rate=rate,
-        allow_reserved=allow_reserved, exclude=exclude, geo_db=geo_db,
+        smtp_ca=smtp_ca, smtp_timeout=smtp_timeout, sender=sender, ports=ports, probes=probes,
+        rate=rate, allow_reserved=allow_reserved, exclude=exclude, geo_db=geo_db,
     )  # fmt: skip
     spec = add_watch(db, given.to_watch(), replace=replace)
     typer.echo(f"watch {spec.name}: added ({spec.kind}; {spec.schedule or 'no schedule'})")

@@ -118,6 +118,10 @@ def send_email(smtp: Smtp, message: str, recipients: Sequence[str]) -> list[str]
         first = next(iter(exc.recipients.items()), None)
         why = f"{first[0]}: {first[1][0]} {_text(first[1][1])}" if first else "all refused"
         raise DeliveryError(f"{where}: every recipient refused ({why})") from None
+    except smtplib.SMTPServerDisconnected as exc:
+        if isinstance(exc.__context__, TimeoutError):  # smtplib's read timed out
+            raise DeliveryError(f"{where}: no answer within {smtp.timeout:g} s") from None
+        raise DeliveryError(f"{where}: {exc}") from None
     except smtplib.SMTPResponseException as exc:
         raise DeliveryError(f"{where}: {exc.smtp_code} {_text(exc.smtp_error)}") from None
     except TimeoutError:

@@ -120,14 +120,19 @@ class Event:
 
 
 def exposed(records: Iterable[dict[str, Any]]) -> Iterator[Service]:
-    """The exposed services of a run's records (in their order), one per endpoint: of
-    two records of one ip:port (an import holding two crawls) the later wins."""
+    """The exposed services of a run's records, one per endpoint: of two records of one
+    ip:port (an import holding two crawls) the later wins. The records must come in the
+    store's order (ip as text, then port); any other order raises ValueError rather than
+    be merged wrongly."""
     pending: Service | None = None
     for r in records:
         if r.get("outcome") in NOT_EXPOSED:
             continue
         s = Service.of(r)
         if pending is not None and (pending.ip, pending.port) != (s.ip, s.port):
+            if (s.ip, s.port) < (pending.ip, pending.port):
+                raise ValueError(f"records out of order: {s.ip}:{s.port} after "
+                                 f"{pending.ip}:{pending.port}")  # fmt: skip
             yield pending
         pending = s
     if pending is not None:

@@ -40,6 +40,7 @@ class WatchInput:
     smtp_user: str | None = None
     smtp_password_file: Path | None = None
     smtp_ca: Path | None = None
+    smtp_timeout: float = 30.0
     sender: str = "mxcensus@localhost"
     ports: str | None = None
     probes: str | None = None
@@ -66,7 +67,7 @@ class WatchInput:
             smtp = Smtp(
                 server=self.smtp, security=self.smtp_security, user=self.smtp_user,
                 password_file=path(self.smtp_password_file), sender=self.sender,
-                ca_file=path(self.smtp_ca),
+                ca_file=path(self.smtp_ca), timeout=self.smtp_timeout,
             )  # fmt: skip
         return Watch(
             name=self.name, networks=tuple(self.net or ()), asns=tuple(self.asn or ()),

@@ -75,6 +75,10 @@ class WatchRunFailed(MxcensusError):
     """A pass that looked at nothing (every domain unresolvable, every target excluded, a
     feed file unreadable …): stored as a failed run with its problems, exit 1."""
 
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
 
 class WatchBusy(MxcensusError):
     """Another run of the same watch holds its lock."""
@@ -146,7 +150,7 @@ def run_watch(name: str, opts: RunOptions) -> RunReport:
             if opts.dry_run is None:
                 deliver(store, spec, opts, report)
     if failure is not None:
-        raise WatchRunFailed(failure)
+        raise WatchRunFailed(failure, [p for p in report.problems if p != failure])
     return report
 
 

@@ -109,8 +109,9 @@ class Scheduler:
                 self._asked.append(name)
         self._wake.set()
 
-    def next_runs(self) -> list[NextRun]:
-        now = self.options.clock()
+    def next_runs(self, now: datetime | None = None) -> list[NextRun]:
+        """Every watch's last and next run (``due`` is ``now`` for one asked to run)."""
+        now = now or self.options.clock()
         out = []
         with Store.open(self.options.db) as store:
             ws = WatchStore(store)
@@ -170,7 +171,7 @@ class Scheduler:
         with self._lock:
             asked, self._asked = self._asked, []
         now = self.options.clock()
-        due = [n.watch for n in self.next_runs() if n.due is not None and n.due <= now]
+        due = [n.watch for n in self.next_runs(now) if n.due is not None and n.due <= now]
         return list(dict.fromkeys([*asked, *due]))
 
     def _run(self, name: str) -> Outcome:
@@ -188,7 +189,7 @@ class Scheduler:
 
     def _seconds_to_next(self) -> float:
         now = self.options.clock()
-        dues = [n.due for n in self.next_runs() if n.due is not None]
+        dues = [n.due for n in self.next_runs(now) if n.due is not None]
         if not dues:
             return self.poll
         return max(0.0, min(self.poll, min((d - now).total_seconds() for d in dues)))

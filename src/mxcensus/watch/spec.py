@@ -31,6 +31,7 @@ EVERY = Range(60, 366 * 86_400)
 INTERVAL = Range(0, 366 * 86_400)
 """A contact hears at most once per interval; 0: after every run that found something."""
 DNS_TIMEOUT = Range(0.1, 60.0, float)
+SMTP_TIMEOUT = Range(0.1, 120.0, float)
 WEB_NAMES = ("autodiscover", "owa", "mail", "webmail")
 """The usual names of a domain's Exchange/OWA front end, probed with ``--web-names``."""
 FEED_FORMATS = ("shadowserver", "shodan")
@@ -231,6 +232,7 @@ class Watch:
                 raise UsageError(
                     f"--smtp-security {self.smtp.security!r}: one of {', '.join(SMTP_SECURITY)}"
                 )
+            SMTP_TIMEOUT.check(self.smtp.timeout, "--smtp-timeout")
             if "@" not in self.smtp.sender or any(c in self.smtp.sender for c in "\r\n<>"):
                 raise UsageError(f"--sender {self.smtp.sender!r}: not an e-mail address")
         if self.contacts is not None:
