@@ -106,6 +106,7 @@ def test_only_the_pace_may_change_on_resume() -> None:
         "ports": "25", "probes": "smtp", "http": True, "exclude": ("127.0.0.1",),
         "exclude_file": Path("x"), "allow_reserved": True, "workers": 2, "shards": 2,
         "shard": 1, "seed": 1, "name": "n", "probe_config": QUICK,
+        "hostnames": (("127.0.0.1", "mx.example.test"),),
     }  # fmt: skip
     options = {f.name for f in dataclasses.fields(ScanRequest)}
     assert options == set(fixed) | set(RESUMABLE) | {"targets", "input_list", "resume"}

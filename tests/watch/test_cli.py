@@ -245,3 +245,28 @@ def test_smtp_that_never_answers_keeps_the_mail_and_ack_and_mute_work(
     assert "ID 0: must be at least 1" in one_error(mx("events", "ack", "0", "--db", db), 2)
     mutes = mx("events", "mutes", "--db", db)
     assert "CVE-2019-10149" in mutes.stdout and "203.0.113.40/32" in mutes.stdout
+
+
+def test_a_contacts_file_broken_after_add_fails_the_run_and_loses_nothing(
+    mx: RunCli, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "d.duckdb")
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    feed_file(feed, "2026-01-10", {"203.0.113.10": "4.92"})
+    contacts = tmp_path / "c.yaml"
+    contacts.write_text("fallback: {email: [cert@example.test]}\n")
+    assert mx("watch", "add", "f", "--feed", str(feed), "--contacts", str(contacts),
+              "--db", db).returncode == 0  # fmt: skip
+    contacts.write_text("fallback: {email: [cert@example.test]\n")  # broken YAML
+    run = mx("watch", "run", "f", "--db", db, "--dry-run", str(tmp_path / "out"))
+    assert run.returncode == 1 and f"{contacts}:2: not valid YAML" in run.stderr
+    events = json.loads(mx("events", "--db", db, "--format", "json").stdout)
+    assert events and {e["state"] for e in events} == {"open"}  # stored, not yet routed
+    contacts.write_text("fallback: {email: [cert@example.test]}\n")
+    dry = mx("watch", "run", "f", "--db", db, "--dry-run", str(tmp_path / "out"))
+    assert dry.returncode == 0, dry.stderr
+    (eml,) = (tmp_path / "out").glob("MXC-*.eml")
+    assert "To: cert@example.test" in eml.read_text()
+    events = json.loads(mx("events", "--db", db, "--format", "json").stdout)
+    assert {e["state"] for e in events} == {"open"}  # a dry run sends nothing, keeps them

@@ -27,7 +27,7 @@ from mxcensus.lab.population import LabConfig, free_base, span
 from mxcensus.store.db import Store
 from mxcensus.store.watches import EventRow
 from mxcensus.watch.events import NOT_EXPOSED
-from mxcensus.watch.manage import WatchInput, ack, add_watch, list_events
+from mxcensus.watch.manage import WatchInput, ack, add_watch, detail, list_events
 from mxcensus.watch.run import RunOptions, run_watch
 from tests.conftest import SRC
 from tests.servers import MailSink, mail_sink_server
@@ -108,6 +108,10 @@ def test_two_epochs_told_to_their_owners_through_exim(tmp_path: Path, sink: Mail
             assert subject.startswith(f"[{m['X-Mxcensus-Ticket']}] mxcensus:")
             assert csv_ips(m) and csv_ips(m) <= event_ips(body_of(m))
         check_hostnames(db, first.runs[0][1], mx1)
+        view = {(d, h, ip): (src, n) for d, h, ip, src, n, *_ in detail(db, "lab").domains}
+        assert view[("alpha.test", "mx1.alpha.test", mx1)][0] == "mx:alpha.test"
+        assert view[("alpha.test", "mx1.alpha.test", mx1)][1] >= 1  # its port 25 answered
+        assert view[("alpha.test", "mx2.alpha.test", "::1")][0] == "mx:alpha.test"
 
         clock.now += timedelta(hours=1)
         quiet = run_watch("lab", RunOptions(db=db, clock=clock))
@@ -260,3 +264,28 @@ def test_a_run_killed_between_sent_and_recorded_sends_the_same_mail_once_more(
     assert mails[0]["Message-ID"] == mails[1]["Message-ID"]
     assert mails[0]["X-Mxcensus-Ticket"] == mails[1]["X-Mxcensus-Ticket"]
     assert orjson.dumps(body_of(mails[0])) == orjson.dumps(body_of(mails[1]))
+
+
+def test_a_server_refusing_every_recipient_keeps_the_mail_for_the_next_run(
+    tmp_path: Path, sink: MailSink
+) -> None:
+    from tests.watch.test_feed_webhook import feed_file
+
+    start = len(sink.messages())
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    feed_file(feed, "2026-01-10", {"203.0.113.10": "4.92"})
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("match,email\n*,noc@elsewhere.test\n")  # a domain the sink refuses
+    db = tmp_path / "r.duckdb"
+    add_watch(db, WatchInput(name="r", feed=feed, contacts=contacts, smtp=sink.smtp,
+                             smtp_ca=sink.server.cert.cert,
+                             sender="watch@cert.example.test").to_watch())  # fmt: skip
+    report = run_watch("r", RunOptions(db=db, tries=2, backoff=0))
+    ((ticket, channel, error),) = report.failed
+    assert channel == "email"
+    assert error == (f"smtp {sink.smtp}: every recipient refused (noc@elsewhere.test: 550 "
+                     "relay not permitted (sink_domains only))")  # fmt: skip
+    again = run_watch("r", RunOptions(db=db, tries=1))  # kept: the next run tries it again
+    assert [(t, c) for t, c, _ in again.failed] == [(ticket, "email")]
+    assert len(sink.wait_for(start + 1, timeout=1)) == start

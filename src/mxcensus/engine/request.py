@@ -57,6 +57,7 @@ _FLAGS = {
     "shard": "--shard",
     "seed": "--seed",
     "name": "--name",
+    "hostnames": "the targets' hostnames",
 }
 """The options fixed once a scan has started, by field, as the CLI spells them."""
 
@@ -107,7 +108,7 @@ class ScanRequest:
         if self.targets or self.input_list is not None:
             raise UsageError("--resume SCAN takes no targets: the scan's own are used")
         fixed = [flag for key, flag in _FLAGS.items() if _given(getattr(self, key))]
-        if fixed or self.probe_config is not None or self.hostnames:
+        if fixed or self.probe_config is not None:
             raise UsageError(
                 f"--resume SCAN: {', '.join(fixed) or 'the probe settings'} cannot change on "
                 "resume, the scan's targets and their order are fixed (only --rate, "

@@ -3,6 +3,8 @@ opens the store, does one thing and returns typed results for the CLI to render.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,6 +172,8 @@ def run_many(
         try:
             yield name, run_watch(name, opts)
         except MxcensusError as exc:
+            if exc.exit_code == 130:  # interrupted: stop here, resumable
+                raise
             yield name, exc
 
 
@@ -207,11 +211,21 @@ def mute(
     db: Path | None, what: str, value: str, watch: str | None, until: datetime | None,
     note: str | None,
 ) -> int:  # fmt: skip
+    value = value.strip()
+    if what == "host":
+        try:
+            value = str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise UsageError(f"--host {value!r}: not an address or CIDR") from None
+    elif what == "cve":
+        if not re.match(r"^CVE-\d{4}-\d{4,}$", value, re.IGNORECASE):
+            raise UsageError(f"--cve {value!r}: not a CVE id (CVE-2021-26855)")
+        value = value.upper()
     with _existing(db) as store:
         ws = WatchStore(store)
         if watch is not None:
             ws.watch_spec(watch)
-        return ws.add_mute(what, value.strip(), watch, until, note, utcnow())
+        return ws.add_mute(what, value, watch, until, note, utcnow())
 
 
 def unmute(db: Path | None, mid: int) -> None:
