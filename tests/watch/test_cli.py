@@ -270,3 +270,29 @@ def test_a_contacts_file_broken_after_add_fails_the_run_and_loses_nothing(
     assert "To: cert@example.test" in eml.read_text()
     events = json.loads(mx("events", "--db", db, "--format", "json").stdout)
     assert {e["state"] for e in events} == {"open"}  # a dry run sends nothing, keeps them
+
+
+@pytest.mark.slow
+def test_an_asn_watch_scans_its_prefixes_and_routes_by_the_asn(tmp_path: Path) -> None:
+    from mxcensus.lab.api import Lab
+    from mxcensus.watch.manage import WatchInput, add_watch
+    from mxcensus.watch.run import RunOptions, run_watch
+
+    with Lab(6, 5, hostile_fraction=0.0, ports=(25,)) as lab:
+        smtp = lab.serving(25)
+        prefix = lab.addresses[0].rsplit(".", 1)[0] + ".0/29"
+        plist = tmp_path / "prefixes.txt"
+        plist.write_text(f"{prefix} AS64500\n")
+        contacts = tmp_path / "c.yaml"
+        contacts.write_text(
+            "contacts:\n  - {name: as-owner, match: [AS64500], email: [noc@as.example]}\n"
+            "fallback: {email: [cert@example.test]}\n"
+        )
+        db = tmp_path / "a.duckdb"
+        add_watch(db, WatchInput(name="asn", asn=[64500], prefix_file=plist, contacts=contacts,
+                                 ports="25", allow_reserved=True).to_watch())  # fmt: skip
+        report = run_watch("asn", RunOptions(db=db, dry_run=tmp_path / "out"))
+    assert smtp and report.runs and report.runs[0][2] >= len(smtp)  # a "new" per host at least
+    (eml,) = (tmp_path / "out").glob("*.eml")
+    text = eml.read_text()
+    assert "To: noc@as.example" in text and all(a in text for a in smtp)
