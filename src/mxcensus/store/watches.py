@@ -105,6 +105,16 @@ _OUTBOX_COLS = (
     "ticket, channel, watch, contact, target, created_at, state, attempts, next_attempt,"
     " last_error, sent_at, message_id, payload"
 )
+_EVENT_INSERT = (
+    ("watch", "text"), ("run", "text"), ("created_at", "time"), ("kind", "text"),
+    ("ip", "text"), ("port", "int"), ("protocol", "text"), ("cve", "text"),
+    ("hostname", "text"), ("domain", "text"), ("asn", "int"), ("summary", "text"),
+    ("evidence", "text"),
+)  # fmt: skip
+_NAME_INSERT = (
+    ("scan", "text"), ("ip", "text"), ("hostname", "text"), ("source", "text"),
+    ("domain", "text"),
+)  # fmt: skip
 _WATCH_TABLES = (
     ("watches", "name"), ("watch_runs", "watch"), ("watch_events", "watch"),
     ("watch_outbox", "watch"), ("watch_feed_files", "watch"), ("watch_mutes", "watch"),
@@ -270,12 +280,37 @@ class WatchStore:
         return count
 
     def _insert_events(self, rows: list[list[Any]]) -> None:
-        self.con.executemany(
+        """One batch as an Arrow table in one INSERT (executemany binds row by row: ~1,000
+        events a second)."""
+        self._insert_arrow(
             "INSERT INTO watch_events (id, watch, run, created_at, kind, ip, port, protocol,"
-            " cve, hostname, domain, asn, summary, evidence, state) VALUES"
-            " (nextval('watch_event_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+            " cve, hostname, domain, asn, summary, evidence, state) SELECT"
+            " nextval('watch_event_ids'), * , 'open' FROM _rows",
+            _EVENT_INSERT,
             rows,
         )
+
+    def _insert_arrow(
+        self,
+        sql: str,
+        columns: Sequence[tuple[str, str]],
+        rows: list[list[Any]],
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        import pyarrow as pa
+
+        kinds = {"text": pa.string(), "int": pa.int64(), "time": pa.timestamp("us", tz="UTC")}
+        table = pa.table(
+            {
+                name: pa.array([r[i] for r in rows], kinds[kind])
+                for i, (name, kind) in enumerate(columns)
+            }
+        )
+        self.con.register("_rows", table)
+        try:
+            self.con.execute(sql, params or {})
+        finally:
+            self.con.unregister("_rows")
 
     def add_problems(self, watch: str, run: str, problems: Sequence[str], now: datetime) -> None:
         """``problem`` events of a failed run (a done run stores them with its others)."""
@@ -293,7 +328,8 @@ class WatchStore:
             self.con.execute("DELETE FROM scan_names WHERE scan = ?", [scan])
             rows = [[scan, n.ip, n.hostname, n.source, n.domain] for n in names]
             if rows:
-                self.con.executemany("INSERT INTO scan_names VALUES (?, ?, ?, ?, ?)", rows)
+                self._insert_arrow("INSERT INTO scan_names SELECT * FROM _rows", _NAME_INSERT,
+                                   rows)  # fmt: skip
 
     def feed_seen(self, watch: str) -> set[str]:
         return {str(r[0]) for r in self._all(
@@ -387,10 +423,14 @@ class WatchStore:
 
     def mark_routed(self, changes: Iterable[tuple[int, str, str | None]], now: datetime) -> None:
         """(event id, new state, contact) for events that will not go to a ticket now."""
-        rows = [[state, contact, now, eid] for eid, state, contact in changes]
+        rows = [[eid, state, contact] for eid, state, contact in changes]
         if rows:
-            self.con.executemany(
-                "UPDATE watch_events SET state = ?, contact = ?, state_at = ? WHERE id = ?", rows
+            self._insert_arrow(
+                "UPDATE watch_events e SET state = r.state, contact = r.contact, state_at = $now"
+                " FROM _rows r WHERE e.id = r.id",
+                (("id", "int"), ("state", "text"), ("contact", "text")),
+                rows,
+                {"now": now},
             )
 
     # -- mutes -----------------------------------------------------------------------------
@@ -451,11 +491,12 @@ class WatchStore:
                      "dry-run" if dry_run else "pending", now, o.message_id, o.payload],
                 )  # fmt: skip
             if not dry_run and event_ids:
-                marks = ", ".join("?" for _ in event_ids)
-                self.con.execute(
-                    f"UPDATE watch_events SET state = 'notified', ticket = ?, contact = ?,"
-                    f" state_at = ? WHERE id IN ({marks})",
-                    [ticket, contact, now, *event_ids],
+                self._insert_arrow(
+                    "UPDATE watch_events e SET state = 'notified', ticket = $ticket,"
+                    " contact = $contact, state_at = $now FROM _rows r WHERE e.id = r.id",
+                    (("id", "int"),),
+                    [[i] for i in event_ids],
+                    {"ticket": ticket, "contact": contact, "now": now},
                 )
 
     def due(self, now: datetime, watch: str | None = None) -> list[OutboxRow]:
