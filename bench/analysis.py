@@ -183,7 +183,7 @@ def main() -> None:
 
     def baseline() -> None:
         cur = store.con.cursor()
-        cur.execute("SELECT data FROM transcripts WHERE scan = ? ORDER BY ip, port", [scan])
+        cur.execute("SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port", [scan])
         loads = orjson.loads
         while rows := cur.fetchmany(10_000):
             for (data,) in rows:
@@ -207,7 +207,7 @@ def main() -> None:
             enricher.lookup(d["ip"], hint_from_extra(d["extra"], d["source"]))
 
     def no_write() -> None:
-        def skip(scan: ScanId, services: dict[str, list[Any]], *rest: object) -> int:
+        def skip(scan: ScanId, gen: int, services: dict[str, list[Any]], *rest: object) -> int:
             return len(services["pid"])
 
         store.write_analysis = skip  # type: ignore[method-assign,assignment]

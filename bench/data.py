@@ -61,14 +61,14 @@ COUNTRIES = [
 ]  # fmt: skip
 
 GENERATE = """
-INSERT INTO services BY NAME
+INSERT INTO service_rows BY NAME
 WITH g AS (
     SELECT i, i // 3 AS host, hash(i) AS h, hash(i // 3) AS hh FROM range($n) t(i)
 ), p AS (
     SELECT *, (h % 10)::BIGINT AS pk, ((h // 10) % 5)::BIGINT AS lk,
            ((h // 50) % 7)::BIGINT AS vk, (hh % 20)::BIGINT AS ck FROM g
 )
-SELECT 'bench' AS scan,
+SELECT 'bench' AS scan, (SELECT gen FROM scans WHERE id = 'bench') AS gen,
        printf('%d.%d.%d.%d', 1 + (host // 16777216) % 223, (host // 65536) % 256,
               (host // 256) % 256, host % 256) AS ip,
        [25, 587, 443][1 + i % 3]::INTEGER AS port,
@@ -107,7 +107,7 @@ FROM p JOIN countries c ON c.k = p.ck
 
 FINDINGS = """
 INSERT INTO finding_rows BY NAME
-SELECT scan, ip, port,
+SELECT scan, (SELECT gen FROM scans WHERE id = 'bench') AS gen, ip, port,
        CASE WHEN product = 'ms-exchange' THEN 'CVE-2021-26855'
             WHEN product = 'exim' THEN 'CVE-2019-10149'
             ELSE 'CVE-2023-51764' END AS cve,

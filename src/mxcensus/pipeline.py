@@ -121,9 +121,9 @@ def analyze_scan(
     identification and assessment — the columns, the findings rows, that part of the
     exported record — is worked out and stored once per distinct pair (:class:`_Profiles`).
     """
-    store.reopen_scan(scan)
-    batch = _Batch(scan, _Profiles(), _Geos())
-    return _analyse_hosts(store, batch, store.iter_transcript_docs(scan), enricher, progress)
+    with store.replacing_derived(scan) as gen:  # all or nothing, however large the scan
+        batch = _Batch(scan, gen, _Profiles(), _Geos())
+        return _analyse_hosts(store, batch, store.iter_transcript_docs(scan), enricher, progress)
 
 
 def _analyse_hosts(
@@ -171,7 +171,8 @@ class ImportAnalysis:
         self.scan = scan
         self.enricher = enricher
         self.written = 0
-        self._batch = _Batch(scan, _Profiles(), _Geos())
+        self.gen = store.live_gen(scan)  # the import's own: no reader sees it until it ends
+        self._batch = _Batch(scan, self.gen, _Profiles(), _Geos())
         store.con.execute(f"CREATE OR REPLACE TEMP TABLE {self._SEEN} (ip VARCHAR NOT NULL)")
 
     def add(self, docs: Sequence[dict[str, Any]]) -> int:
@@ -335,8 +336,9 @@ class ImportAnalysis:
         split = int(row[0]) if row else 0
         if split:
             con.execute(
-                "DELETE FROM services WHERE scan = ? AND ip IN (SELECT ip FROM _import_split)",
-                [scan],
+                "DELETE FROM service_rows WHERE scan = ? AND gen = ?"
+                " AND ip IN (SELECT ip FROM _import_split)",
+                [scan, self.gen],
             )
             self.written = self._count_services()
             loads = orjson.loads
@@ -358,17 +360,24 @@ class ImportAnalysis:
         return self.written
 
     def _count_services(self) -> int:
-        row = self.store.row("SELECT count(*) FROM services WHERE scan = ?", [self.scan])
+        row = self.store.row(
+            "SELECT count(*) FROM service_rows WHERE scan = ? AND gen = ?", [self.scan, self.gen]
+        )
         return int(row[0]) if row else 0
 
     def _drop_unused(self) -> None:
         """Profiles and locations only the replaced services used."""
         con, scan = self.store.con, self.scan
-        for table, key in (("profiles", "pid"), ("verdicts", "pid"), ("locations", "gid")):
+        for table, key in (
+            ("profile_rows", "pid"),
+            ("verdict_rows", "pid"),
+            ("location_rows", "gid"),
+        ):
             con.execute(
-                f"DELETE FROM {table} WHERE scan = $scan AND {key} NOT IN"
-                f" (SELECT {key} FROM services WHERE scan = $scan AND {key} IS NOT NULL)",
-                {"scan": scan},
+                f"DELETE FROM {table} WHERE scan = $scan AND gen = $gen AND {key} NOT IN"
+                f" (SELECT {key} FROM service_rows WHERE scan = $scan AND gen = $gen"
+                f" AND {key} IS NOT NULL)",
+                {"scan": scan, "gen": self.gen},
             )
 
 
@@ -429,20 +438,20 @@ def analyze_scan_reference(
     """:func:`analyze_scan` one :class:`ServiceRecord` at a time (``analyze`` and
     ``Store.write_services``): the plain statement of what the analysis writes, kept as the
     reference the fast path is tested against."""
-    store.reopen_scan(scan)
-    written = 0
-    batch: list[ServiceRecord] = []
-    for record in analyze(scan, store.iter_transcripts(scan), enricher):
-        batch.append(record)
-        if len(batch) >= BATCH:
-            written += store.write_services(scan, batch)
-            batch.clear()
-            if progress:
-                progress(written)
-    written += store.write_services(scan, batch)
-    if progress:
-        progress(written)
-    return written
+    with store.replacing_derived(scan) as gen:
+        written = 0
+        batch: list[ServiceRecord] = []
+        for record in analyze(scan, store.iter_transcripts(scan), enricher):
+            batch.append(record)
+            if len(batch) >= BATCH:
+                written += store.write_services(scan, batch, gen)
+                batch.clear()
+                if progress:
+                    progress(written)
+        written += store.write_services(scan, batch, gen)
+        if progress:
+            progress(written)
+        return written
 
 
 _MEMO_MAX = 65_536
@@ -563,8 +572,9 @@ class _Batch:
     """The rows of up to :data:`BATCH` services, column by column, with the profiles and
     locations they use."""
 
-    def __init__(self, scan: ScanId, profiles: _Profiles, geos: _Geos) -> None:
+    def __init__(self, scan: ScanId, gen: int, profiles: _Profiles, geos: _Geos) -> None:
         self.scan = scan
+        self.gen = gen
         self.profiles = profiles
         self.geos = geos
         # (identification, day[, EHLO replies, transport]) -> its assessment and profile;
@@ -742,7 +752,9 @@ class _Batch:
             services = dict(zip(ANALYSIS_SERVICE_COLUMNS, columns, strict=True))
         else:
             services = rows_sql
-        written = store.write_analysis(self.scan, services, profiles, verdicts, geos, after)
+        written = store.write_analysis(
+            self.scan, self.gen, services, profiles, verdicts, geos, after
+        )
         for prof in fresh:  # only once the transaction holds them
             prof.stored = True
         stored.update(self.used_geo)

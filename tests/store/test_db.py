@@ -170,6 +170,10 @@ def test_migration_4_keeps_the_services_of_a_version_3_file(db_path: Path) -> No
         con.execute(m)
     con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
     con.execute(
+        "INSERT INTO scans VALUES ('s3', 'old', 'scan', 'scan', ?, ?, 'finished', '{}', NULL)",
+        [NOW, NOW],
+    )  # readers see a scan's services through its row (migration 8)
+    con.execute(
         "INSERT INTO services (scan, ip, port, protocol, transport, observed_at, outcome,"
         " source, product, precision, kev, worst_status, evidence, record) VALUES"
         " ('s3', '127.0.0.1', 25, 'smtp', 'plain', ?, 'ok', 'scan', 'exim', 'version',"

@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     usage, 130 interrupted) and at most one line on stderr."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="mxcensus", standalone_mode=False)
+        if app(args=args, prog_name="mxcensus", standalone_mode=False) == 130:
+            # typer's answer to Ctrl-C outside standalone mode: a return value, not an exit
+            _fail("mxcensus: interrupted", 130)
     except click_exc.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(0)

@@ -23,7 +23,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -55,7 +55,7 @@ from mxcensus.importers.shodan_columnar import Parts, Staged, connect, stage
 from mxcensus.model import ScanId, Transcript
 from mxcensus.pipeline import ImportAnalysis
 from mxcensus.serialize import transcript_row
-from mxcensus.store.db import DERIVED_TABLES, Store
+from mxcensus.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -684,17 +684,10 @@ def _finish_analysis(
 
 def _discard(store: Store, scan: ScanId) -> None:
     """Remove what the committed parts of a failed import wrote: the store is as it was."""
-    con = store.con
     try:
-        con.execute("BEGIN TRANSACTION")
-        for table in (*DERIVED_TABLES, "transcripts", "transcript_parts", "progress"):
-            con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
-        con.execute("DELETE FROM scans WHERE id = ?", [scan])
-        con.execute("COMMIT")
+        store.discard_scan(scan)
     except duckdb.Error:
         log.exception("could not remove the unfinished import %s", scan)
-        with suppress(duckdb.Error):
-            con.execute("ROLLBACK")
 
 
 __all__ = [

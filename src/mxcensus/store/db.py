@@ -1,9 +1,34 @@
 """The DuckDB store: one file holds every scan, its raw transcripts and its verdicts.
 
-Writes are batched as Arrow tables, each batch in one transaction, so a crash leaves either
-the whole batch or none of it. A finished scan is immutable: writing to it raises.
 Only one process may hold the file open for writing (DuckDB's rule); scan workers send their
-transcripts to the process that owns the store.
+transcripts to the process that owns the store. A finished scan is immutable: writing its
+transcripts raises.
+
+Every change is atomic: a kill at any instant (SIGKILL, SIGTERM, Ctrl-C, a full disk) leaves
+the store as it was before the change or as after it, and memory stays flat whatever the
+size of the change. How:
+
+- A write that fits one transaction is one (a scan's batch of transcripts with its resume
+  checkpoint; a migration; the switch below; deleting a scan's row).
+- A scan's derived rows (services, findings, profiles, locations, verdicts) belong to a
+  *generation* (``gen``); ``scans.gen`` names the one readers see, through views named as
+  the tables were (schema migration 8: ``services`` shows ``service_rows`` of the live
+  generation). Re-analysis (``mxcensus reassess``, a scan's analysis) writes a new
+  generation batch by batch, each batch committed (memory stays flat over 10 million
+  services), and then switches ``scans.gen`` in one short transaction
+  (:meth:`Store.replacing_derived`). Killed before the switch, readers still see the old
+  rows; after it, the new ones.
+- What no reader sees any more is noted in the table ``stale`` in the same transaction
+  that hides it — the generation being written (noted before its first row), the one a
+  switch replaced, every row of a deleted scan or of an import that never finished — and
+  removed right after, or when the store is next opened for writing if the process died
+  first (:meth:`Store.collect_stale`; a checkpoint then frees the space for reuse).
+- An import writes under its scan's row, ``running`` until its last commit; readers do not
+  see a running import, and a store opened for writing marks the ones a dead process left
+  (:meth:`Store.open`).
+
+:attr:`Store.fault` is the test seam for all this: called before every write statement and
+every commit, it lets the tests kill the process at the n-th write.
 """
 
 from __future__ import annotations
@@ -12,11 +37,11 @@ import functools
 import operator
 import os
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import duckdb
 import orjson
@@ -90,6 +115,18 @@ def _observed_at(texts: list[str]) -> tuple[pa.Array, bool]:
         return text, True
 
 
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C as KeyboardInterrupt: DuckDB catches SIGINT while it runs a statement and
+    raises a RuntimeError of its own instead."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if str(exc) == "Query interrupted":
+            raise KeyboardInterrupt from exc
+        raise
+
+
 def default_db_path() -> Path:
     env = os.environ.get("MXCENSUS_DB")
     if env:
@@ -102,7 +139,15 @@ def new_scan_id() -> ScanId:
     return ScanId(f"{stamp}-{secrets.token_hex(3)}")
 
 
+FaultHook = Callable[[str], None]
+"""Called with each write statement (or ``COMMIT``) before it runs (:attr:`Store.fault`)."""
+
+
 class Store:
+    fault: ClassVar[FaultHook | None] = None
+    """The tests' seam for killing a write at any point: when set, called before every
+    write statement and every commit the store runs (never set outside tests)."""
+
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.con = con
         self.path = path
@@ -111,8 +156,22 @@ class Store:
     def row(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """The first row of a query, or None. The result is read to its end: DuckDB allows
         no other statement on the connection while a result is unfinished."""
-        rows = self.con.execute(sql, params).fetchall()
+        with _interruptible():
+            rows = self.con.execute(sql, params).fetchall()
         return rows[0] if rows else None
+
+    def _exec(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """Run one write statement (the :attr:`fault` seam sees it first)."""
+        if Store.fault is not None:
+            Store.fault(sql)
+        with _interruptible():
+            return self.con.execute(sql, params)
+
+    def _rollback(self) -> None:
+        with suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -126,12 +185,12 @@ class Store:
         self._in_transaction = True
         try:
             yield
+            self._exec("COMMIT")
         except BaseException:
-            self._in_transaction = False
-            self.con.execute("ROLLBACK")
+            self._rollback()  # a failed COMMIT too
             raise
-        self._in_transaction = False
-        self.con.execute("COMMIT")
+        finally:
+            self._in_transaction = False
 
     def commit_point(self, *, checkpoint: bool = False) -> None:
         """Inside :meth:`transaction`: commit what is written so far and go on in a new
@@ -141,7 +200,7 @@ class Store:
         rather than all at once when the store closes (whose checkpoint after a large import
         took ~0.35 GB more memory than the import itself)."""
         if self._in_transaction:
-            self.con.execute("COMMIT")
+            self._exec("COMMIT")
             if checkpoint:
                 self.con.execute("CHECKPOINT")
             self.con.execute("BEGIN TRANSACTION")
@@ -155,10 +214,10 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield
+            self._exec("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()  # a failed COMMIT too
             raise
-        self.con.execute("COMMIT")
 
     # -- opening -----------------------------------------------------------------------
 
@@ -182,7 +241,13 @@ class Store:
             msg = str(exc).splitlines()[0]
             raise StoreError(f"{p}: cannot open database: {msg}") from exc
         store = cls(con, p)
-        store._migrate(read_only=read_only)
+        try:
+            store._migrate(read_only=read_only)
+            if not read_only:
+                store.collect_stale()
+        except BaseException:
+            con.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -216,16 +281,14 @@ class Store:
                 f"{self.path}: schema version {current} needs migrating to {LATEST}; "
                 "open it once without read-only"
             )
-        for version in range(current + 1, LATEST + 1):
+        for version in range(current + 1, LATEST + 1):  # each one transaction
             try:
-                self.con.execute("BEGIN TRANSACTION")
-                self.con.execute(MIGRATIONS[version - 1])
-                self.con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
-                )
-                self.con.execute("COMMIT")
+                with self._writing():
+                    self._exec(MIGRATIONS[version - 1])
+                    self._exec(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)]
+                    )
             except duckdb.Error as exc:
-                self.con.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: migration {version} failed: {exc}") from exc
 
     # -- scans -------------------------------------------------------------------------
@@ -244,18 +307,22 @@ class Store:
         sid = scan_id or new_scan_id()
         if name is not None and self.find_scan(name) is not None:
             raise UsageError(f"--name {name!r}: a scan with that name exists already")
-        self.con.execute(
-            "INSERT INTO scans VALUES (?, ?, ?, ?, ?, NULL, 'running', ?, ?)",
-            [
-                sid,
-                name,
-                kind,
-                source,
-                started_at or datetime.now(UTC),
-                orjson.dumps(params or {}).decode(),
-                targets_total,
-            ],
-        )
+        with self._writing():
+            self._exec(
+                "INSERT INTO scans BY NAME SELECT ? AS id, ? AS name, ? AS kind, ? AS source,"
+                " ? AS started_at, 'running' AS status, ? AS params, ? AS targets_total,"
+                " ? AS gen",
+                [
+                    sid,
+                    name,
+                    kind,
+                    source,
+                    started_at or datetime.now(UTC),
+                    orjson.dumps(params or {}).decode(),
+                    targets_total,
+                    self._new_gen(),
+                ],
+            )
         return sid
 
     def find_scan(self, ref: str) -> dict[str, Any] | None:
@@ -306,24 +373,93 @@ class Store:
     def set_scan_params(self, scan: ScanId, params: dict[str, Any]) -> None:
         """Replace the parameters of a running scan (``--resume`` with a new ``--rate``)."""
         self._require_open(scan)
-        self.con.execute(
+        self._exec(
             "UPDATE scans SET params = ? WHERE id = ?", [orjson.dumps(params).decode(), scan]
         )
 
     def finish_scan(self, scan: ScanId, status: str = "finished") -> None:
-        self.con.execute(
+        self._exec(
             "UPDATE scans SET status = ?, finished_at = ? WHERE id = ?",
             [status, datetime.now(UTC), scan],
         )
 
     def reopen_scan(self, scan: ScanId) -> None:
-        """For ``reassess``: replace derived rows of a finished scan. Transcripts stay."""
+        """Remove what analysis wrote for ``scan`` (at once: readers see no services)."""
         self.delete_derived(scan)
 
     def delete_derived(self, scan: ScanId) -> None:
-        """Remove what analysis wrote for ``scan``: services, findings and their parts."""
-        for table in DERIVED_TABLES:
-            self.con.execute(f"DELETE FROM {table} WHERE scan = ?", [scan])
+        """Remove what analysis wrote for ``scan``: services, findings and their parts (an
+        empty generation replaces them). Transcripts stay."""
+        with self.replacing_derived(scan):
+            pass
+
+    # -- generations of derived rows (see the module's docstring) ----------------------
+
+    def live_gen(self, scan: ScanId) -> int:
+        """The generation of ``scan``'s derived rows that readers see."""
+        row = self.row("SELECT gen FROM scans WHERE id = ?", [scan])
+        if row is None:
+            raise StoreError(f"scan {scan}: no such scan")
+        return int(row[0])
+
+    def _new_gen(self) -> int:
+        """A generation number no scan, stale or not, uses yet."""
+        row = self.row(
+            "SELECT greatest((SELECT max(gen) FROM scans), (SELECT max(gen) FROM stale))"
+        )
+        return int(row[0] or 0) + 1 if row else 1
+
+    @contextmanager
+    def replacing_derived(self, scan: ScanId) -> Iterator[int]:
+        """A new generation of ``scan``'s derived rows, written inside the block (in as many
+        transactions as it likes) and made the one readers see when the block ends, in one
+        short transaction; the old one is removed then. An exception (or a kill) in the
+        block leaves the old generation in place and the new one to :meth:`collect_stale`."""
+        if self._in_transaction:
+            raise StoreError("replacing derived rows inside an open transaction")
+        old = self.live_gen(scan)
+        with self._writing():
+            gen = self._new_gen()
+            self._exec("INSERT INTO stale VALUES (?, ?)", [scan, gen])  # until it wins
+        try:
+            yield gen
+        except BaseException:
+            with suppress(duckdb.Error):
+                self.collect_stale()
+            raise
+        with self._writing():
+            self._exec("UPDATE scans SET gen = ? WHERE id = ?", [gen, scan])
+            self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
+            self._exec("INSERT INTO stale VALUES (?, ?)", [scan, old])
+        self.collect_stale()
+
+    def discard_scan(self, scan: ScanId) -> None:
+        """Remove ``scan`` and every row of it: its row goes, and the rest is noted stale, in
+        one transaction (no reader sees any of it from then on); the rest is removed now,
+        or at the next open if the process dies first."""
+        with self._writing():
+            self._exec("DELETE FROM scans WHERE id = ?", [scan])
+            self._exec("INSERT INTO stale VALUES (?, NULL)", [scan])
+        self.collect_stale()
+
+    def collect_stale(self) -> int:
+        """Remove the rows ``stale`` lists (no reader sees them), one entry per
+        transaction, and checkpoint so their space is reused; the entries removed."""
+        entries = self.con.execute("SELECT DISTINCT scan, gen FROM stale").fetchall()
+        for scan, gen in entries:
+            with self._writing():
+                if gen is None:
+                    for table in SCAN_TABLES:
+                        self._exec(f"DELETE FROM {table} WHERE scan = ?", [scan])
+                    self._exec("DELETE FROM stale WHERE scan = ?", [scan])
+                else:
+                    for table in GEN_TABLES:
+                        self._exec(f"DELETE FROM {table} WHERE scan = ? AND gen = ?", [scan, gen])
+                    self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
+        if entries:
+            with suppress(duckdb.Error):  # only to reuse the space now; DuckDB will anyway
+                self.con.execute("CHECKPOINT")
+        return len(entries)
 
     # -- transcripts -------------------------------------------------------------------
 
@@ -362,12 +498,12 @@ class Store:
             if rows:
                 cols = [list(c) for c in zip(*rows, strict=True)]
                 if seq is None:
-                    self.con.execute(_INSERT_ROWS, [scan, *cols])
+                    self._exec(_INSERT_ROWS, [scan, *cols])
                 else:
                     order = list(range(seq, seq + len(rows)))
-                    self.con.execute(_INSERT_ROWS_SEQ, [scan, *cols, order])
+                    self._exec(_INSERT_ROWS_SEQ, [scan, *cols, order])
             for shard, position, pending in progress:
-                self.con.execute(
+                self._exec(
                     "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
                     [
                         scan,
@@ -423,10 +559,10 @@ class Store:
         with self._writing():
             if table.num_rows:
                 self.con.register("_batch", table)
-                self.con.execute(f"INSERT INTO {table_name} BY NAME SELECT {select} FROM _batch")
+                self._exec(f"INSERT INTO {table_name} BY NAME SELECT {select} FROM _batch")
                 self.con.unregister("_batch")
             for sql, args in after:
-                self.con.execute(sql, args)
+                self._exec(sql, args)
 
     def iter_transcripts(self, scan: ScanId, batch: int = 10_000) -> Iterator[Transcript]:
         cur = self.con.cursor()
@@ -445,7 +581,11 @@ class Store:
             "SELECT data FROM transcript_docs WHERE scan = ? ORDER BY ip, port, seq", [scan]
         )
         loads = orjson.loads
-        while rows := cur.fetchmany(batch):
+        while True:
+            with _interruptible():
+                rows = cur.fetchmany(batch)
+            if not rows:
+                return
             for (data,) in rows:
                 yield loads(data)
 
@@ -457,7 +597,9 @@ class Store:
 
     # -- services and findings ---------------------------------------------------------
 
-    def write_services(self, scan: ScanId, records: Iterable[ServiceRecord]) -> int:
+    def write_services(
+        self, scan: ScanId, records: Iterable[ServiceRecord], gen: int | None = None
+    ) -> int:
         """Write the analysed records of one batch (services and findings together).
 
         Columns are built whole, one comprehension each (a dict per row cost ~10x more);
@@ -528,17 +670,19 @@ class Store:
         fnd_table = pa.table(
             {k: pa.array(fcolumns[k], _FINDING_TYPES[k]) for k in _FINDING_COLUMNS}
         )
+        live = self.live_gen(scan) if gen is None else gen
         with self._writing():
-            for name, table in (("services", svc_table), ("finding_rows", fnd_table)):
+            for name, table in (("service_rows", svc_table), ("finding_rows", fnd_table)):
                 if table.num_rows:
                     self.con.register("_batch", table)
-                    self.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _batch")
+                    self._exec(f"INSERT INTO {name} BY NAME SELECT *, ? AS gen FROM _batch", [live])
                     self.con.unregister("_batch")
         return len(recs)
 
     def write_analysis(
         self,
         scan: ScanId,
+        gen: int,
         services: dict[str, list[Any]] | str,
         profiles: dict[str, list[Any]],
         verdicts: dict[str, list[Any]],
@@ -590,9 +734,9 @@ class Store:
                     con.execute(f"CREATE OR REPLACE TEMP TABLE _svc AS {query}")
                     count = int(con.execute("SELECT count(*) FROM _svc").fetchall()[0][0])
                 for sql in _INSERT_ANALYSIS:
-                    con.execute(sql, [scan])
+                    self._exec(sql, [scan, gen])
                 for sql in after:
-                    con.execute(sql)
+                    self._exec(sql)
         finally:
             for name in tables:
                 con.unregister(name)
@@ -654,7 +798,7 @@ class Store:
     def save_progress(
         self, scan: ScanId, shard: str, position: int, pending: Sequence[int] = ()
     ) -> None:
-        self.con.execute(
+        self._exec(
             "INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?)",
             [scan, shard, position, datetime.now(UTC), orjson.dumps(list(pending)).decode()],
         )
@@ -706,8 +850,10 @@ GEO_COLUMNS = (
 VERDICT_COLUMNS = (
     "pid", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in", "tags",
 )  # fmt: skip
-DERIVED_TABLES = ("services", "finding_rows", "verdicts", "profiles", "locations")
-"""Where analysis writes (``reassess`` replaces them; a failed import removes them)."""
+GEN_TABLES = ("service_rows", "finding_rows", "verdict_rows", "profile_rows", "location_rows")
+"""Where analysis writes, by scan and generation (readers see them through views)."""
+SCAN_TABLES = ("transcripts", "transcript_parts", "progress", "scan_names", *GEN_TABLES)
+"""Every table with rows of a scan but ``scans`` itself."""
 
 
 @functools.cache
@@ -750,18 +896,21 @@ _INSERT_ANALYSIS = (
     # the services, with their profile's and location's columns (the readers' columns);
     # rows in a table have no order (every reader sorts or aggregates): no ORDER BY
     f"""
-    INSERT INTO services BY NAME
-    SELECT ? AS scan, s.ip, s.port, s.protocol, s.transport,
+    INSERT INTO service_rows BY NAME
+    SELECT $1 AS scan, $2 AS gen, s.ip, s.port, s.protocol, s.transport,
            CAST(s.observed_at AS TIMESTAMPTZ) AS observed_at, s.outcome,
            s.source, s.hostname, {_PROFILE_ONLY}, {_GEO_ONLY}, s.banner,
            s.pid, s.gid
     FROM _svc s JOIN _prof p ON p.pid = s.pid JOIN _geo g ON g.gid = s.gid
     """,
-    "INSERT INTO profiles SELECT ? AS scan, pid, part FROM _prof WHERE fresh",
-    "INSERT INTO locations SELECT ? AS scan, gid, part FROM _geo WHERE fresh",
+    "INSERT INTO profile_rows BY NAME SELECT $1 AS scan, $2 AS gen, pid, part FROM _prof"
+    " WHERE fresh",
+    "INSERT INTO location_rows BY NAME SELECT $1 AS scan, $2 AS gen, gid, part FROM _geo"
+    " WHERE fresh",
     """
-    INSERT INTO verdicts BY NAME
-    SELECT ? AS scan, pid, cve, status, kev, ransomware, cvss, reason, fixed_in, tags
+    INSERT INTO verdict_rows BY NAME
+    SELECT $1 AS scan, $2 AS gen, pid, cve, status, kev, ransomware, cvss, reason, fixed_in,
+           tags
     FROM _verd
     """,
 )

@@ -315,6 +315,45 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (ticket, channel)
     );
     """,
+    # 8: a scan's derived rows (services, findings, profiles, locations, verdicts) belong to
+    # a generation (gen); scans.gen names the one readers see, through views named as the
+    # tables were. Re-analysis writes a new generation in batches and switches scans.gen in
+    # one short transaction, so a kill leaves the old rows or the new ones, never a mix
+    # (store/db.py, Store.replacing_derived). stale: rows to remove — a generation that lost
+    # or never won the switch, or (gen NULL) every row of a scan deleted or of an import that
+    # failed — collected when the store is next opened for writing if not at once.
+    """
+    ALTER TABLE scans ADD COLUMN gen BIGINT DEFAULT 0;
+    DROP VIEW findings;
+    ALTER TABLE services RENAME TO service_rows;
+    ALTER TABLE service_rows ADD COLUMN gen BIGINT DEFAULT 0;
+    ALTER TABLE finding_rows ADD COLUMN gen BIGINT DEFAULT 0;
+    ALTER TABLE profiles RENAME TO profile_rows;
+    ALTER TABLE profile_rows ADD COLUMN gen BIGINT DEFAULT 0;
+    ALTER TABLE locations RENAME TO location_rows;
+    ALTER TABLE location_rows ADD COLUMN gen BIGINT DEFAULT 0;
+    ALTER TABLE verdicts RENAME TO verdict_rows;
+    ALTER TABLE verdict_rows ADD COLUMN gen BIGINT DEFAULT 0;
+    CREATE TABLE stale (scan VARCHAR NOT NULL, gen BIGINT);
+    CREATE VIEW services AS SELECT r.* EXCLUDE (gen) FROM service_rows r
+        SEMI JOIN scans x ON x.id = r.scan AND x.gen = r.gen;
+    CREATE VIEW profiles AS SELECT r.* EXCLUDE (gen) FROM profile_rows r
+        SEMI JOIN scans x ON x.id = r.scan AND x.gen = r.gen;
+    CREATE VIEW locations AS SELECT r.* EXCLUDE (gen) FROM location_rows r
+        SEMI JOIN scans x ON x.id = r.scan AND x.gen = r.gen;
+    CREATE VIEW verdicts AS SELECT r.* EXCLUDE (gen) FROM verdict_rows r
+        SEMI JOIN scans x ON x.id = r.scan AND x.gen = r.gen;
+    CREATE VIEW findings AS
+        SELECT f.scan, f.ip, f.port, f.cve, f.status, f.kev, f.ransomware, f.cvss, f.reason,
+               f.fixed_in, f.tags
+        FROM finding_rows f SEMI JOIN scans x ON x.id = f.scan AND x.gen = f.gen
+        UNION ALL
+        SELECT s.scan, s.ip, s.port, v.cve, v.status, v.kev, v.ransomware, v.cvss, v.reason,
+               v.fixed_in, v.tags
+        FROM service_rows s
+        JOIN verdict_rows v ON v.scan = s.scan AND v.gen = s.gen AND v.pid = s.pid
+        SEMI JOIN scans x ON x.id = s.scan AND x.gen = s.gen;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
