@@ -95,6 +95,7 @@ def run_scan(
     if len(booted) != plan.workers:
         stop_all(booted)
     raise_nofile(plan.concurrency + 256)
+    store.claim_scan(scan)  # running here now (an interrupted scan: resumed)
     saved = store.load_progress_state(scan)
     states = []
     for w in range(plan.workers):

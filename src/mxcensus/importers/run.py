@@ -141,7 +141,7 @@ def import_files(
     started = time.perf_counter()
     sizes = [_check_readable(p) for p in files]
     total = sum(sizes)
-    if name is not None and store.find_scan(name) is not None:
+    if name is not None and store.name_in_use(name):
         raise UsageError(f"--name {name!r}: a scan with that name exists already")
     read: Callable[[BinaryIO, str], Iterator[Item | DocItem]] = (
         importer.read_docs if isinstance(importer, DocImporter) else importer.read

@@ -34,11 +34,13 @@ every commit, it lets the tests kill the process at the n-th write.
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -68,6 +70,8 @@ from mxcensus.versions import version_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+log = logging.getLogger(__name__)
 
 _INSERT_ROWS = "INSERT INTO transcripts BY NAME SELECT ?::VARCHAR AS scan, " + ", ".join(
     f"unnest(?::{t}[]) AS {c}"
@@ -139,6 +143,27 @@ def new_scan_id() -> ScanId:
     return ScanId(f"{stamp}-{secrets.token_hex(3)}")
 
 
+_OURS: set[tuple[str, str]] = set()
+"""(store file, scan id) of the scans this process started or resumed and has not finished:
+every other scan a store opened for writing finds ``running`` was left by a dead process."""
+_READABLE = "status <> 'failed' AND NOT (kind = 'import' AND status <> 'finished')"
+"""SQL: a scan a report may pick by default (a failed or unfinished import holds nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanInfo:
+    """One scan, as ``mxcensus scans list`` shows it."""
+
+    id: ScanId
+    name: str | None
+    kind: str  # scan | import
+    source: str  # scan, or the import format
+    status: str  # running | interrupted | finished | failed
+    started_at: datetime
+    finished_at: datetime | None
+    services: int  # the services readers see
+
+
 FaultHook = Callable[[str], None]
 """Called with each write statement (or ``COMMIT``) before it runs (:attr:`Store.fault`)."""
 
@@ -151,6 +176,7 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.con = con
         self.path = path
+        self._key = str(path.resolve())
         self._in_transaction = False
 
     def row(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
@@ -244,6 +270,7 @@ class Store:
         try:
             store._migrate(read_only=read_only)
             if not read_only:
+                store._mark_abandoned()
                 store.collect_stale()
         except BaseException:
             con.close()
@@ -305,7 +332,7 @@ class Store:
         started_at: datetime | None = None,
     ) -> ScanId:
         sid = scan_id or new_scan_id()
-        if name is not None and self.find_scan(name) is not None:
+        if name is not None and self.name_in_use(name):
             raise UsageError(f"--name {name!r}: a scan with that name exists already")
         with self._writing():
             self._exec(
@@ -323,14 +350,24 @@ class Store:
                     self._new_gen(),
                 ],
             )
+        _OURS.add((self._key, sid))
         return sid
 
+    def name_in_use(self, name: str) -> bool:
+        """Whether a scan holds ``name`` (a failed one does not: its name is free again)."""
+        return (
+            self.row("SELECT 1 FROM scans WHERE name = ? AND status <> 'failed' LIMIT 1", [name])
+            is not None
+        )
+
     def find_scan(self, ref: str) -> dict[str, Any] | None:
-        """A scan by id or name (the newest of that name), or None."""
+        """A scan by id or name (the newest of that name that did not fail, else the newest
+        that did), or None."""
         row = self.row(
             "SELECT id, name, kind, source, started_at, finished_at, status, params, targets_total"
-            " FROM scans WHERE id = ? OR name = ? ORDER BY started_at DESC LIMIT 1",
-            [ref, ref],
+            " FROM scans WHERE id = ? OR name = ?"
+            " ORDER BY id = ? DESC, status <> 'failed' DESC, started_at DESC LIMIT 1",
+            [ref, ref, ref],
         )
         if row is None:
             return None
@@ -344,7 +381,8 @@ class Store:
         """SCAN as the user wrote it (id or name) or, when None, the newest finished scan."""
         if ref is None:
             row = self.row(
-                "SELECT id FROM scans ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
+                f"SELECT id FROM scans WHERE {_READABLE}"
+                " ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
             )
             if row is None:
                 raise UsageError(f"{self.path}: the database holds no scan yet")
@@ -352,16 +390,76 @@ class Store:
         found = self.find_scan(ref)
         if found is None:
             raise UsageError(f"--scan {ref!r}: no scan with that id or name in {self.path}")
+        if found["status"] == "failed" or (
+            found["kind"] == "import"
+            and found["status"] != "finished"
+            and (self._key, found["id"]) not in _OURS
+        ):
+            raise UsageError(
+                f"--scan {ref!r}: the import {found['id']} did not finish (it failed or was"
+                " killed); nothing of it is kept (mxcensus scans delete removes its entry)"
+            )
         return ScanId(found["id"])
 
-    def list_scans(self) -> list[dict[str, Any]]:
+    def list_scans(self) -> list[ScanInfo]:
+        """Every scan, oldest first, with the services readers see of it."""
         rows = self.con.execute(
-            "SELECT s.id, s.name, s.kind, s.source, s.started_at, s.finished_at, s.status,"
-            " (SELECT count(*) FROM services v WHERE v.scan = s.id) AS services"
-            " FROM scans s ORDER BY s.started_at"
+            "SELECT s.id, s.name, s.kind, s.source, s.status, s.started_at, s.finished_at,"
+            " coalesce(c.n, 0) FROM scans s"
+            " LEFT JOIN (SELECT scan, count(*) AS n FROM services GROUP BY scan) c"
+            " ON c.scan = s.id ORDER BY s.started_at, s.id"
         ).fetchall()
-        keys = ("id", "name", "kind", "source", "started_at", "finished_at", "status", "services")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [ScanInfo(*r) for r in rows]
+
+    def delete_scan(self, ref: str) -> ScanInfo:
+        """Delete the scan ``ref`` (id or name) and everything of it, atomically (see
+        :meth:`discard_scan`), and let its space be reused. A scan this process is running
+        is refused; any other process that ran one is dead, since this one could open the
+        store for writing."""
+        found = self.find_scan(ref)
+        if found is None:
+            raise UsageError(f"scans delete {ref!r}: no scan with that id or name in {self.path}")
+        sid = ScanId(found["id"])
+        if (self._key, sid) in _OURS:
+            raise UsageError(f"scans delete {ref!r}: scan {sid} is running in this process")
+        (info,) = [i for i in self.list_scans() if i.id == sid]
+        self.discard_scan(sid)
+        return info
+
+    def claim_scan(self, scan: ScanId) -> None:
+        """``scan`` runs (again) in this process: ``running`` until it finishes."""
+        self._exec("UPDATE scans SET status = 'running' WHERE id = ?", [scan])
+        _OURS.add((self._key, scan))
+
+    def _mark_abandoned(self) -> int:
+        """Scans left ``running`` by a process that is gone (this one could open the store
+        for writing, so no other holds it): a scan becomes ``interrupted`` (resumable with
+        ``scan --resume``), an import ``failed``, its rows removed and its name free. The
+        scans marked."""
+        rows = self.con.execute("SELECT id, kind FROM scans WHERE status = 'running'").fetchall()
+        gone = [(sid, kind) for sid, kind in rows if (self._key, sid) not in _OURS]
+        if not gone:
+            return 0
+        now = datetime.now(UTC)
+        with self._writing():
+            for sid, kind in gone:
+                if kind == "import":
+                    self._exec(
+                        "UPDATE scans SET status = 'failed', finished_at = ? WHERE id = ?",
+                        [now, sid],
+                    )
+                    self._exec("INSERT INTO stale VALUES (?, NULL)", [sid])
+                else:
+                    self._exec("UPDATE scans SET status = 'interrupted' WHERE id = ?", [sid])
+        for sid, kind in gone:  # `scans list` shows it; the library prints nothing
+            log.info(
+                "%s: %s %s was left running by a process that ended; marked %s",
+                self.path,
+                kind,
+                sid,
+                "failed" if kind == "import" else "interrupted (resume it with scan --resume)",
+            )
+        return len(gone)
 
     def _require_open(self, scan: ScanId) -> None:
         row = self.row("SELECT status FROM scans WHERE id = ?", [scan])
@@ -382,6 +480,7 @@ class Store:
             "UPDATE scans SET status = ?, finished_at = ? WHERE id = ?",
             [status, datetime.now(UTC), scan],
         )
+        _OURS.discard((self._key, scan))
 
     def reopen_scan(self, scan: ScanId) -> None:
         """Remove what analysis wrote for ``scan`` (at once: readers see no services)."""
