@@ -220,10 +220,11 @@ def test_fast_analysis_writes_what_the_reference_writes(tmp_path: Path, geo: str
 def test_fast_analysis_batches_and_reassess_replace_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mxcensus.pipeline.BATCH", 7)  # hosts straddle many batches
+    monkeypatch.setattr("mxcensus.pipeline.BATCH", 3)  # hosts straddle many batches
     with Store.open(tmp_path / "s.duckdb") as store:
         scan = store.create_scan(name="hand", kind="scan", source="scan")
-        store.write_transcripts(scan, hand_made() * 3)  # the same hosts thrice, interleaved
+        # the same hosts thrice, interleaved: each endpoint's three observations are merged
+        store.write_transcripts(scan, hand_made() * 3)
         analyze_scan_reference(store, scan)
         want = _dump(store, scan)
         for _ in range(2):  # reassess: the second run replaces the first

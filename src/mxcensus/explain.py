@@ -85,6 +85,12 @@ def explain(store: Store, target: str, scan_ref: str | None = None) -> list[str]
             f"{t.ip}:{t.port} {t.protocol} ({t.transport.value})  scan {scan}"
             f"  observed {t.observed_at.isoformat()}  source {t.source}  outcome {t.outcome}"
         )
+        if r.merged is not None:
+            others = ", ".join(o.isoformat() for o in r.merged.others)
+            out.append(
+                f"  merged: {r.merged.observations} observations of {t.ip}:{t.port} in this"
+                f" scan; the newest is this service, the others ({others}) are history"
+            )
         if t.error:
             out.append(f"  error: {t.error}")
         out.append("  seen:")

@@ -224,6 +224,27 @@ class Assessment:
 
 
 @dataclass(frozen=True, slots=True)
+class Merged:
+    """One endpoint (ip:port) observed several times in one scan (an import holding two
+    crawls of it): one service, the newest observation, and the others kept as history
+    in the scan's transcripts."""
+
+    others: tuple[datetime, ...]  # when the observations not chosen were made, newest first
+
+    @property
+    def observations(self) -> int:
+        return len(self.others) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The record's ``merged`` field."""
+        return {
+            "observations": self.observations,
+            "chosen": "newest",
+            "others": [t.astimezone(UTC).isoformat() for t in self.others],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceRecord:
     """One exported record per service: the shape of DESIGN.md's JSONL."""
 
@@ -239,6 +260,7 @@ class ServiceRecord:
     city: str = ""
     geo_source: str = ""
     banner: str = ""
+    merged: Merged | None = None  # several observations of the endpoint: the newest won
 
     def to_json(self) -> dict[str, Any]:
         t = self.transcript
@@ -247,7 +269,7 @@ class ServiceRecord:
             if t.hostname
             else {}
         )
-        return {
+        out = {
             "schema": SCHEMA_VERSION,
             "scan": self.scan,
             "ip": t.ip,
@@ -262,6 +284,9 @@ class ServiceRecord:
             **record_geo(self.country, self.continent, self.asn, self.org),
             "banner": self.banner,
         }
+        if self.merged is not None:
+            out["merged"] = self.merged.to_json()
+        return out
 
 
 def hostname_source(source: str) -> str:

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -23,6 +23,7 @@ from mxcensus.identify.engine import combine_shared, identify_doc
 from mxcensus.model import (
     Assessment,
     Identification,
+    Merged,
     Outcome,
     ScanId,
     ServiceRecord,
@@ -47,6 +48,7 @@ from mxcensus.store.db import (
 from mxcensus.versions import version_key
 
 BATCH = 5_000
+T = TypeVar("T")
 
 
 Progress = Callable[[int], None]
@@ -66,6 +68,50 @@ def banner_of(t: Transcript) -> str:
     return ""
 
 
+def merge_endpoints(
+    items: Sequence[T], port: Callable[[T], int], when: Callable[[T], datetime]
+) -> Iterator[tuple[T, Merged | None]]:
+    """One service per endpoint: ``items`` (observations of one host, in (port, file)
+    order) grouped by port, each group as its newest observation (on equal times the last
+    read) and, when the group held several, what :class:`~mxcensus.model.Merged` records
+    of the others. Every analysis path (this module's three, ``explain``) merges here."""
+    start, n = 0, len(items)
+    while start < n:
+        end = start + 1
+        here = port(items[start])
+        while end < n and port(items[end]) == here:
+            end += 1
+        if end == start + 1:
+            yield items[start], None
+        else:
+            times = [when(x) for x in items[start:end]]
+            best = max(range(len(times)), key=lambda k: (times[k], k))
+            others = sorted((t for k, t in enumerate(times) if k != best), reverse=True)
+            yield items[start + best], Merged(tuple(others))
+        start = end
+
+
+def _merge_docs(docs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """:func:`merge_endpoints` of stored documents: the chosen ones and each one's
+    ``merged`` field as stored (JSON text, or None)."""
+    chosen = list(merge_endpoints(docs, _port, _doc_time))
+    return [d for d, _ in chosen], [
+        orjson.dumps(m.to_json()).decode() if m is not None else None for _, m in chosen
+    ]
+
+
+def _doc_time(doc: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(doc["observed_at"])
+
+
+def _transcript_port(t: Transcript) -> int:
+    return t.port
+
+
+def _transcript_time(t: Transcript) -> datetime:
+    return t.observed_at
+
+
 def _service_ident(own: Identification, host: Identification) -> Identification:
     """A service takes the host's best identification when both name the same product."""
     if own.is_known and host.product == own.product and host.precision > own.precision:
@@ -76,10 +122,14 @@ def _service_ident(own: Identification, host: Identification) -> Identification:
 def analyze_host(
     scan: ScanId, transcripts: list[Transcript], enricher: Enricher | None = None
 ) -> Iterator[ServiceRecord]:
+    """The services of one host from its transcripts in (port, file) order: one per port
+    (:func:`merge_endpoints`), identified together (``combine``), assessed, located."""
+    chosen = list(merge_endpoints(transcripts, _transcript_port, _transcript_time))
+    transcripts = [t for t, _ in chosen]
     idents = [identify(t) for t in transcripts]
     host = combine(idents)
     geo = enricher.lookup(transcripts[0].ip, transcripts[0]) if enricher else None
-    for t, own in zip(transcripts, idents, strict=True):
+    for (t, merged), own in zip(chosen, idents, strict=True):
         ident = _service_ident(own, host)
         yield ServiceRecord(
             scan=scan,
@@ -94,6 +144,7 @@ def analyze_host(
             city=geo.city if geo else "",
             geo_source=geo.source if geo else "",
             banner=banner_of(t),
+            merged=merged,
         )
 
 
@@ -254,22 +305,24 @@ class ImportAnalysis:
                     gip["ip"].append(addr)
                     hint = _hint_pairs(values)
                     gip["gid"].append(batch.location_for(addr, hint, "shodan", enricher)[0])
-        hmap: dict[str, list[Any]] = {"rid": [], "pid": [], "gid": []}
+        hmap: dict[str, list[Any]] = {"rid": [], "pid": [], "gid": [], "merged": []}
         rows = con.execute(
-            f"SELECT t.rid, t.ip, t.bk, t.obs, {', '.join('t.' + k for k in _HINT)}"
+            f"SELECT t.rid, t.ip, t.bk, t.obs, t.port, {', '.join('t.' + k for k in _HINT)}"
             f" FROM {table} t SEMI JOIN _st_multi m ON m.ip = t.ip ORDER BY t.ip, t.port, t.rid"
         ).fetchall()
         for ip, group in itertools.groupby(rows, key=lambda r: r[1]):
-            host = list(group)
+            chosen = list(merge_endpoints(list(group), _row_port, _row_time))
+            host = [r for r, _ in chosen]
             found = [own[r[2]] for r in host]
             combined = combine_shared(found)
-            gid = batch.location_for(ip, _hint_pairs(host[0][4:]), "shodan", enricher)[0]
-            for r, ident in zip(host, found, strict=True):
+            gid = batch.location_for(ip, _hint_pairs(host[0][5:]), "shodan", enricher)[0]
+            for (r, merged), ident in zip(chosen, found, strict=True):
                 b = banners[r[2]]
                 prof = batch.profile_for(_service_ident(ident, combined), _assess_doc(b, ip, r[3]))
                 hmap["rid"].append(r[0])
                 hmap["pid"].append(prof.pid)
                 hmap["gid"].append(gid)
+                hmap["merged"].append(orjson.dumps(merged.to_json()).decode() if merged else None)
         tables = {
             "_st_pmap": pa.table(
                 {
@@ -287,7 +340,12 @@ class ImportAnalysis:
             "_st_gip": pa.table(
                 {"ip": pa.array(gip["ip"], pa.string()), "gid": pa.array(gip["gid"], pa.int64())}
             ),
-            "_st_hmap": pa.table({k: pa.array(v, pa.int64()) for k, v in hmap.items()}),
+            "_st_hmap": pa.table(
+                {
+                    **{k: pa.array(hmap[k], pa.int64()) for k in ("rid", "pid", "gid")},
+                    "merged": pa.array(hmap["merged"], pa.string()),
+                }
+            ),
             "_st_banner": pa.table(
                 {
                     "bk": pa.array(range(len(banners)), pa.int64()),
@@ -300,13 +358,15 @@ class ImportAnalysis:
             SELECT coalesce(h.pid, p.pid) AS pid, coalesce(h.gid, g.gid, a.gid) AS gid,
                    t.ip, t.port, t.protocol, t.transport, t.obs AS observed_at,
                    '{_OK}' AS outcome, 'shodan' AS source, nullif(t.hostname, '') AS hostname,
-                   b.banner
+                   b.banner, h.merged
             FROM {table} t
             JOIN _st_banner b ON b.bk = t.bk
             LEFT JOIN _st_hmap h ON h.rid = t.rid
             LEFT JOIN _st_pmap p ON h.rid IS NULL AND p.bk = t.bk AND p.day = t.day
             LEFT JOIN _st_ghint g ON h.rid IS NULL AND {hint_join}
             LEFT JOIN _st_gip a ON h.rid IS NULL AND a.ip = t.ip
+            LEFT JOIN _st_multi m ON m.ip = t.ip
+            WHERE h.rid IS NOT NULL OR m.ip IS NULL  -- a host's observations not chosen: none
         """
         try:
             for name, arrow in tables.items():
@@ -409,6 +469,16 @@ _HINT_KEYS = ("geo.country", "geo.city", "geo.asn", "geo.org")
 """importers.interface.GEO_KEYS, in the order the Shodan importer writes them into ``extra``
 (``_located`` remembers a location by that sequence); not imported from there, whose
 package imports this module."""
+
+
+def _row_port(row: tuple[Any, ...]) -> int:
+    """The port of a staged row (``add_staged``: rid, ip, bk, obs, port, hint...)."""
+    port: int = row[4]
+    return port
+
+
+def _row_time(row: tuple[Any, ...]) -> datetime:
+    return datetime.fromisoformat(row[3])
 
 
 def _hint_pairs(values: Sequence[Any]) -> list[tuple[str, str]]:
@@ -595,7 +665,11 @@ class _Batch:
         return len(self.rows)
 
     def add_host(self, docs: list[dict[str, Any]], enricher: Enricher | None) -> None:
-        """The services of one host (its stored transcripts, in (ip, port) order)."""
+        """The services of one host (its stored transcripts, in (ip, port) order; several
+        of one port are one service, :func:`merge_endpoints`)."""
+        merged: list[str | None] | None = None
+        if len(docs) > 1 and len({d["port"] for d in docs}) < len(docs):
+            docs, merged = _merge_docs(docs)
         own = [identify_doc(d) for d in docs]
         first = docs[0]
         if len(own) > 1:
@@ -611,7 +685,7 @@ class _Batch:
         append = self.rows.append
         profile_for = self.profile_for
         banner = self._banner
-        for doc, ident in zip(docs, idents, strict=True):
+        for i, (doc, ident) in enumerate(zip(docs, idents, strict=True)):
             append(
                 (
                     profile_for(ident, doc).pid,
@@ -625,6 +699,7 @@ class _Batch:
                     doc.get("source", "scan"),
                     doc.get("hostname") or None,
                     banner(doc["steps"]),
+                    merged[i] if merged is not None else None,
                 )
             )
 

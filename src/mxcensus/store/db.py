@@ -745,6 +745,9 @@ class Store:
             "city": [r.city or None for r in recs],
             "geo_source": [r.geo_source or None for r in recs],
             "banner": [r.banner for r in recs],
+            "merged": [
+                orjson.dumps(r.merged.to_json()).decode() if r.merged else None for r in recs
+            ],
             "record": [orjson.dumps(r.to_json()).decode() for r in recs],
         }
         rows = [(t.ip, t.port, f) for t, a in zip(ts, asmts, strict=True) for f in a.findings]
@@ -860,7 +863,7 @@ class Store:
         while rows := cur.fetchmany(batch):
             for (
                 record, ip, port, proto, transport, when, outcome, source, banner, p, g, name,
-                named_by,
+                named_by, m,
             ) in rows:  # fmt: skip
                 if record is not None:
                     yield record.encode()
@@ -888,6 +891,7 @@ class Store:
                         g.encode(),
                         b',"banner":',
                         dumps(banner or ""),
+                        b',"merged":' + m.encode() if m is not None else b"",
                         b"}",
                     )
                 )
@@ -928,7 +932,7 @@ _SERVICE_COLUMNS = (
     "hostname", "vendor", "product", "product_line", "version", "version_key", "precision",
     "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
     "worst_status", "country", "continent", "region", "asn", "org", "city", "geo_source",
-    "banner", "record",
+    "banner", "merged", "record",
 )  # fmt: skip
 _FINDING_COLUMNS = (
     "scan", "ip", "port", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in",
@@ -936,7 +940,7 @@ _FINDING_COLUMNS = (
 )  # fmt: skip
 ANALYSIS_SERVICE_COLUMNS = (
     "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
-    "source", "hostname", "banner",
+    "source", "hostname", "banner", "merged",
 )  # fmt: skip
 PROFILE_COLUMNS = (
     "pid", "fresh", "vendor", "product", "product_line", "version", "version_key", "precision",
@@ -999,7 +1003,7 @@ _INSERT_ANALYSIS = (
     SELECT $1 AS scan, $2 AS gen, s.ip, s.port, s.protocol, s.transport,
            CAST(s.observed_at AS TIMESTAMPTZ) AS observed_at, s.outcome,
            s.source, s.hostname, {_PROFILE_ONLY}, {_GEO_ONLY}, s.banner,
-           s.pid, s.gid
+           s.pid, s.gid, s.merged
     FROM _svc s JOIN _prof p ON p.pid = s.pid JOIN _geo g ON g.gid = s.gid
     """,
     "INSERT INTO profile_rows BY NAME SELECT $1 AS scan, $2 AS gen, pid, part FROM _prof"
@@ -1040,7 +1044,7 @@ def _arrow(
 _RECORD_PARTS = frozenset({"part"})
 _RECORDS_SQL = """
     SELECT s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
-           s.source, s.banner, p.part, g.part, s.hostname, n.source
+           s.source, s.banner, p.part, g.part, s.hostname, n.source, s.merged
     FROM services s
     LEFT JOIN profiles p ON p.scan = s.scan AND p.pid = s.pid
     LEFT JOIN locations g ON g.scan = s.scan AND g.gid = s.gid

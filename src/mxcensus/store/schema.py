@@ -354,6 +354,12 @@ MIGRATIONS: tuple[str, ...] = (
         JOIN verdict_rows v ON v.scan = s.scan AND v.gen = s.gen AND v.pid = s.pid
         SEMI JOIN scans x ON x.id = s.scan AND x.gen = s.gen;
     """,
+    # 9: one service per endpoint and scan. Several observations of one ip:port (an import
+    # holding two crawls) are merged: the newest is the service, the others stay as history
+    # in the transcripts; merged is the record's "merged" field (JSON text), NULL otherwise.
+    """
+    ALTER TABLE service_rows ADD COLUMN merged VARCHAR;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
