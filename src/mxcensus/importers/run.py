@@ -146,9 +146,13 @@ def import_files(
     read: Callable[[BinaryIO, str], Iterator[Item | DocItem]] = (
         importer.read_docs if isinstance(importer, DocImporter) else importer.read
     )
-    for p in files:  # the first record of each file says whether it is this format at all
+    for p, size in zip(files, sizes, strict=True):
+        # the first record of each file says whether it is this format at all; a file
+        # without any is refused (an empty scan would become the reports' default)
         with _opened(p) as (stream, _raw):
-            _first_item(read(stream, p), p)
+            if not _first_item(read(stream, p), p):
+                why = "the file is empty" if size == 0 else "only blank lines or comments"
+                raise WrongFormatError(p, f"no record to import ({why})")
     if strict:
         for p in files:
             _validate(read, p)
@@ -603,9 +607,11 @@ def _validate(read: Callable[[BinaryIO, str], Iterator[Item | DocItem]], path: s
                 )
 
 
-def _first_item(items: Iterator[Item | DocItem], path: str) -> None:
+def _first_item(items: Iterator[Item | DocItem], path: str) -> bool:
+    """Whether the importer yields anything at all (a record, a problem or a skip)."""
     for _ in _guarded(items, path):
-        return
+        return True
+    return False
 
 
 def _guarded(items: Iterator[Item | DocItem], path: str) -> Iterator[Item | DocItem]:

@@ -261,6 +261,11 @@ class Store:
                 raise StoreError(f"{p}: database file is not writable")
             if not p.exists() and not os.access(p.parent, os.W_OK):
                 raise StoreError(f"{p}: directory {p.parent} is not writable")
+        if p.is_file() and p.stat().st_size == 0 and not p.with_name(p.name + ".wal").exists():
+            raise StoreError(
+                f"{p}: an empty file (0 bytes), not a DuckDB database; remove it, or give"
+                " --db a path that does not exist yet (mxcensus creates the store there)"
+            )
         try:
             con = duckdb.connect(str(p), read_only=read_only)
         except duckdb.Error as exc:
