@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
@@ -17,6 +18,36 @@ from mxcensus.model import (
     bytes_to_text,
     text_to_bytes,
 )
+
+
+class StepDoc(TypedDict):
+    """A :class:`Step` as stored (bytes as latin-1 text)."""
+
+    name: str
+    sent: str
+    received: str
+    code: int | None
+    headers: list[list[str]]  # [name, value] pairs, in order
+    truncated: bool
+
+
+class TranscriptDoc(TypedDict):
+    """A :class:`Transcript` as stored: the JSON form the store keeps and importers write
+    directly (:func:`transcript_to_dict`); the keys older rows may lack are optional."""
+
+    ip: str
+    port: int
+    protocol: str
+    transport: str
+    observed_at: str  # ISO 8601 with its offset
+    outcome: str
+    steps: list[StepDoc]
+    tls: dict[str, Any] | None
+    error: NotRequired[str]
+    duration_ms: NotRequired[int]
+    hostname: NotRequired[str]
+    source: NotRequired[str]
+    extra: NotRequired[list[list[str]]]  # [key, value] pairs, in order
 
 
 def cert_to_dict(c: Certificate) -> dict[str, Any]:
@@ -61,7 +92,7 @@ def tls_from_dict(d: dict[str, Any] | None) -> TlsInfo | None:
     )
 
 
-def steps_to_list(steps: tuple[Step, ...]) -> list[dict[str, Any]]:
+def steps_to_list(steps: tuple[Step, ...]) -> list[StepDoc]:
     return [
         {
             "name": s.name,
@@ -89,7 +120,7 @@ def steps_from_list(items: list[dict[str, Any]]) -> tuple[Step, ...]:
     )
 
 
-def transcript_to_dict(t: Transcript) -> dict[str, Any]:
+def transcript_to_dict(t: Transcript) -> TranscriptDoc:
     return {
         "ip": t.ip,
         "port": t.port,
@@ -107,7 +138,7 @@ def transcript_to_dict(t: Transcript) -> dict[str, Any]:
     }
 
 
-def transcript_from_dict(d: dict[str, Any]) -> Transcript:
+def transcript_from_dict(d: Mapping[str, Any]) -> Transcript:
     return Transcript(
         ip=d["ip"],
         port=int(d["port"]),

@@ -11,7 +11,6 @@ library never prints.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import multiprocessing.connection as mpc
 import subprocess
@@ -102,74 +101,99 @@ def run_scan(
         nxt, pending = saved.get(plan.stream_key(w), (0, ()))
         states.append(StreamState(next=nxt, pending=pending))
     total = shard_total(plan)
-    outcomes: collections.Counter[str] = collections.Counter(
-        dict(
-            store.con.execute(
-                "SELECT outcome, count(*) FROM transcripts WHERE scan = ? GROUP BY outcome",
-                [scan],
-            ).fetchall()
-        )
-    )
-    done = sum(outcomes.values())
+    walk = _Walk(store, scan, plan, collections.Counter(store.outcome_counts(scan)))
     # Flat memory while walking millions of targets: DuckDB spills instead of caching the
-    # whole transcripts table (restored when the scan ends; analysis may use more).
-    store.con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-    t0 = time.monotonic()
-    probed = 0
-    last_report = 0.0
-    procs: list[subprocess.Popen[bytes]] = []
-    conns: dict[mpc.Connection, int] = {}
-    try:
-        for w in range(plan.workers):
-            proc, conn = _start_worker(plan, w, states[w], booted.pop(0) if booted else None)
-            procs.append(proc)
-            conns[conn] = w
+    # whole transcripts table (its own limit again when the scan ends; analysis may use
+    # more), and the last checkpoint under it too.
+    with store.memory_limited(WRITE_MEMORY_LIMIT):
+        procs: list[subprocess.Popen[bytes]] = []
+        conns: dict[mpc.Connection, int] = {}
+        try:
+            for w in range(plan.workers):
+                proc, conn = _start_worker(plan, w, states[w], booted.pop(0) if booted else None)
+                procs.append(proc)
+                conns[conn] = w
+            walk.run(procs, conns, total, progress, interval)
+        finally:
+            stop_all(booted)  # booted ahead, never given work (a worker failed to start)
+            _stop(procs, conns)
+    return ScanResult(
+        scan, total, walk.done, walk.probed, dict(walk.outcomes), time.monotonic() - walk.t0
+    )
+
+
+class _Walk:
+    """The parent's side of a walk: each worker's batches written with their checkpoint,
+    one transaction each, and progress reported."""
+
+    def __init__(
+        self, store: Store, scan: ScanId, plan: ScanPlan, outcomes: collections.Counter[str]
+    ) -> None:
+        self.store = store
+        self.scan = scan
+        self.plan = plan
+        self.outcomes = outcomes
+        self.done = sum(outcomes.values())  # with the results of earlier runs
+        self.probed = 0
+        self.t0 = time.monotonic()
+
+    def run(
+        self,
+        procs: list[subprocess.Popen[bytes]],
+        conns: dict[mpc.Connection, int],
+        total: int,
+        progress: ProgressCallback | None,
+        interval: float,
+    ) -> None:
+        """Until every worker is done (each one's connection is removed from ``conns``)."""
+        last_report = 0.0
         while conns:
             for ready in mpc.wait(list(conns), timeout=interval):
                 assert isinstance(ready, mpc.Connection)
-                conn = ready
-                w = conns[conn]
+                w = conns[ready]
                 try:
-                    batch: Batch = conn.recv()
+                    batch: Batch = ready.recv()
                 except EOFError:
                     raise EngineError(_died(w, procs[w])) from None
                 if batch.error:
                     raise EngineError(f"worker {w} failed: {batch.error}")
-                store.write_transcript_rows(
-                    scan,
-                    batch.rows,
-                    progress=[(plan.stream_key(w), batch.next, batch.pending)],
-                )
-                n = len(batch.rows)
-                probed += n
-                done += n
-                outcomes.update(row[5] for row in batch.rows)
+                self.write(w, batch)
                 if batch.done:
-                    del conns[conn]
-                    conn.close()
+                    del conns[ready]
+                    ready.close()
             now = time.monotonic()
             if progress is not None and (now - last_report >= interval or not conns):
                 last_report = now
-                progress(Progress(done, total, dict(outcomes), now - t0, probed, not conns))
-    finally:
-        stop_all(booted)  # booted ahead, never given work (a worker failed to start)
-        for conn in conns:
-            conn.close()
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        # The last checkpoint under the limit too, not when the store closes without it; a
-        # failure here must not hide the one that ended the scan (close checkpoints again).
-        with contextlib.suppress(Exception):
-            store.con.execute("CHECKPOINT")
-        store.con.execute("RESET memory_limit")
-    return ScanResult(scan, total, done, probed, dict(outcomes), time.monotonic() - t0)
+                progress(
+                    Progress(self.done, total, dict(self.outcomes), now - self.t0, self.probed,
+                             not conns)
+                )  # fmt: skip
+
+    def write(self, worker: int, batch: Batch) -> None:
+        self.store.write_transcript_rows(
+            self.scan,
+            batch.rows,
+            progress=[(self.plan.stream_key(worker), batch.next, batch.pending)],
+        )
+        n = len(batch.rows)
+        self.probed += n
+        self.done += n
+        self.outcomes.update(row[5] for row in batch.rows)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], conns: dict[mpc.Connection, int]) -> None:
+    """Close the pipes and end the workers (terminated, killed after 5 s)."""
+    for conn in conns:
+        conn.close()
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _start_worker(

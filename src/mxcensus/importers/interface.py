@@ -19,16 +19,27 @@ early (a truncated gzip) or cannot be read raises :class:`UnreadableInputError`.
         ├── WrongFormatError     not what its format says (a CSV given as shodan, …)
         ├── UnreadableInputError missing, unreadable, truncated gzip
         └── MalformedRecordError one record, raised only under --strict
+
+Capabilities beyond :class:`Importer`, which the runner (``run.py``) dispatches on:
+:class:`DocImporter` gives transcripts already in their stored JSON form;
+:class:`ChunkedImporter` also has a columnar fast path — whole chunks of a file staged by
+SQL (:class:`~mxcensus.store.staged.StagedChunk`) — and reads a chunk record by record
+when the fast path cannot take it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from mxcensus.errors import ImportFormatError
 from mxcensus.model import Transcript
+
+if TYPE_CHECKING:
+    from mxcensus.store.staged import StagedChunk
 
 GEO_KEYS = ("geo.country", "geo.city", "geo.asn", "geo.org")
 """Normalised location keys an importer may put in ``Transcript.extra`` (its hint)."""
@@ -74,12 +85,13 @@ class Skipped:
 
 Item = tuple[int, Transcript | ImportProblem | Skipped]
 TranscriptDoc = dict[str, Any]
-"""A transcript in the store's JSON form (serialize.transcript_to_dict / transcript_from_dict)."""
+"""A transcript in the store's JSON form, as an importer writes it: the keys of
+:class:`mxcensus.serialize.TranscriptDoc` (typed there, loosely at this edge)."""
 DocItem = tuple[int, TranscriptDoc | ImportProblem | Skipped]
 
 
 class Importer(Protocol):
-    name: str  # registry key and Transcript.source: "shodan", "nmap-xml", ...
+    name: str  # registry key and Transcript.source: "censys", "nmap-xml", ...
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
         """Yield ``(line_no, item)`` for every record of ``stream`` (several for a record that
@@ -98,4 +110,47 @@ class DocImporter(Importer, Protocol):
 
     def read_docs(self, stream: BinaryIO, path: str) -> Iterator[DocItem]:
         """:meth:`Importer.read` with each Transcript as ``transcript_to_dict`` would give it."""
+        ...
+
+
+class Stager(Protocol):
+    """A columnar importer's staging of one file, chunk by chunk (its own connection and
+    memos; :meth:`ChunkedImporter.stager`)."""
+
+    def stage(self, path: str) -> StagedChunk | None:
+        """Stage the chunk of whole lines at ``path``; None: it must be read record by
+        record (a record the columnar path would not take exactly as the other does)."""
+        ...
+
+    def stored(self) -> None:
+        """The chunk last staged is in the store: its transcript parts may be referred to."""
+        ...
+
+
+@runtime_checkable
+class ChunkedImporter(DocImporter, Protocol):
+    """A :class:`DocImporter` with a columnar fast path for JSON-lines files: the runner
+    cuts a file into chunks of whole lines, and each chunk is staged by SQL
+    (:meth:`stager`) or, when that cannot take it, read record by record (:meth:`read_docs`
+    from the chunk's first line on). The chunk's analysis takes its source name and the
+    location hint's columns from the :class:`~mxcensus.store.staged.StagedChunk`."""
+
+    def stager(
+        self, *, threads: int, memory: str, tmp: str, now: datetime
+    ) -> AbstractContextManager[Stager]:
+        """A staging session: ``threads`` and ``memory`` (a DuckDB size) for its own
+        database, spilling into ``tmp``; ``now``: the time of a record without one."""
+        ...
+
+    def read_docs(
+        self,
+        stream: BinaryIO,
+        path: str,
+        *,
+        line: int = 0,
+        first: bool = True,
+        now: datetime | None = None,
+    ) -> Iterator[DocItem]:
+        """:meth:`DocImporter.read_docs` of a chunk: ``line``, the file's lines before it;
+        ``first``, whether it starts the file (the format check); ``now`` as above."""
         ...

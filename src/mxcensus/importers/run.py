@@ -23,7 +23,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -38,6 +38,7 @@ from mxcensus.enrich.interface import Enricher
 from mxcensus.errors import UsageError
 from mxcensus.importers._common import MAX_LINE
 from mxcensus.importers.interface import (
+    ChunkedImporter,
     DocImporter,
     DocItem,
     ImportInputError,
@@ -45,17 +46,18 @@ from mxcensus.importers.interface import (
     Item,
     MalformedRecordError,
     Skipped,
+    Stager,
     TranscriptDoc,
     UnreadableInputError,
     WrongFormatError,
 )
 from mxcensus.importers.registry import IMPORTERS
-from mxcensus.importers.shodan import ShodanImporter
-from mxcensus.importers.shodan_columnar import Parts, Staged, connect, stage
 from mxcensus.model import ScanId, Transcript
 from mxcensus.pipeline import ImportAnalysis
+from mxcensus.serialize import TranscriptDoc as StoredDoc
 from mxcensus.serialize import transcript_row
 from mxcensus.store.db import Store
+from mxcensus.store.staged import StagedChunk, stored
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +131,8 @@ def import_files(
     """Import ``paths`` (all of format ``fmt``) as one scan of kind ``import`` and analyse it.
 
     ``analyze=False`` stops after the transcripts (benchmarks of the import alone).
-    ``columnar=False`` imports Shodan files record by record, as other formats are (the
-    reference the columnar path is tested against).
+    ``columnar=False`` imports a :class:`ChunkedImporter`'s files record by record, as
+    other formats are (the reference its columnar path is tested against).
     """
     importer = IMPORTERS.get(fmt)
     if importer is None:
@@ -140,90 +142,64 @@ def import_files(
     files = [str(p) for p in paths]
     started = time.perf_counter()
     sizes = [_check_readable(p) for p in files]
-    total = sum(sizes)
     if name is not None and store.name_in_use(name):
         raise UsageError(f"--name {name!r}: a scan with that name exists already")
-    read: Callable[[BinaryIO, str], Iterator[Item | DocItem]] = (
-        importer.read_docs if isinstance(importer, DocImporter) else importer.read
-    )
-    for p, size in zip(files, sizes, strict=True):
-        # the first record of each file says whether it is this format at all; a file
-        # without any is refused (an empty scan would become the reports' default)
-        with _opened(p) as (stream, _raw):
-            if not _first_item(read(stream, p), p):
-                why = "the file is empty" if size == 0 else "only blank lines or comments"
-                raise WrongFormatError(p, f"no record to import ({why})")
+    read: Read = importer.read_docs if isinstance(importer, DocImporter) else importer.read
+    _check_formats(read, files, sizes)
     if strict:
         for p in files:
             _validate(read, p)
-
     params: dict[str, object] = {"files": [os.path.abspath(p) for p in files], "strict": strict}
     if isinstance(enricher, GeoEnricher):
         params["enrichment"] = enricher.provenance()
-    counts = _Counts()
-    done_before = 0
-    services = None
-    chunked = columnar and isinstance(importer, ShodanImporter)
-    now = datetime.now(UTC)
-    parts = Parts()  # the ids of transcript parts, unique in the scan
     scan = store.create_scan(name=name, kind="import", source=fmt, params=params)
+    run = _Import(store, scan, sum(sizes), progress)
     try:
-        with _memory_limited(store.con), store.transaction():
-            analysis = ImportAnalysis(store, scan, enricher) if analyze else None
-            with _no_cyclic_gc():
-                for p, size in zip(files, sizes, strict=True):
-                    if chunked:
-                        _import_chunked(store, scan, p, counts, done_before, total, progress,
-                                        analysis, now, parts)  # fmt: skip
-                    else:
-                        _import_one(
-                            store, scan, read, p, counts, done_before, total, progress, analysis
-                        )
-                    done_before += size
-            if analysis is not None:
-                services = _finish_analysis(analysis, progress, counts, total)
+        with store.memory_limited(IMPORT_MEMORY), store.transaction():
+            if analyze:
+                run.analysis = ImportAnalysis(store, scan, enricher)
+            chunked = importer if columnar and isinstance(importer, ChunkedImporter) else None
+            services = run.files(files, sizes, read, chunked)
             store.finish_scan(scan)
     except BaseException:
         _discard(store, scan)
         raise
+    c = run.counts
     return ImportResult(
         scan=scan,
         fmt=fmt,
         files=tuple(files),
-        records=counts.records,
-        transcripts=counts.transcripts,
-        skipped=counts.skipped,
-        malformed=counts.malformed,
-        problems=tuple(counts.problems),
+        records=c.records,
+        transcripts=c.transcripts,
+        skipped=c.skipped,
+        malformed=c.malformed,
+        problems=tuple(c.problems),
         services=services or 0,
         analyzed=services is not None,
-        bytes_read=total,
+        bytes_read=run.total,
         seconds=time.perf_counter() - started,
-        columnar_chunks=counts.columnar,
+        columnar_chunks=c.columnar,
     )
 
 
 IMPORT_MEMORY = "1GiB"
-"""DuckDB's memory limit while an import runs (on the store's connection and the staging
-one). DuckDB keeps the blocks it writes in its buffer pool up to its limit, 80% of RAM by
-default, so an import's resident memory grew with the file (0.75 GB at 400,000 Shodan
-records, 1.24 GB at 1.6 million, measured in process); under this limit it evicts them, and
-spills to disk what a query needs beyond it. With the checkpoints below, the import's
-peak is ~0.72 GB at 400,000 records, ~0.79 at 1.6 million and ~0.80 at 3.2 million."""
+"""DuckDB's memory limit while an import runs (on the store's connection, through
+:meth:`Store.memory_limited`, and the staging one). DuckDB keeps the blocks it writes in its
+buffer pool up to its limit, 80% of RAM by default, so an import's resident memory grew
+with the file; under this limit it evicts them, and spills to disk what a query needs beyond
+it (bench/README.md has the figures)."""
+
+Read = Callable[[BinaryIO, str], Iterator[Item | DocItem]]
 
 
-@contextmanager
-def _memory_limited(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """:data:`IMPORT_MEMORY` on ``con``, its own limit again afterwards; and, when the block
-    succeeds, a checkpoint under the limit (else the store's close folds what the import
-    wrote into the file, and with its own limit it took ~0.35 GB more than the import)."""
-    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    con.execute(f"SET memory_limit = '{IMPORT_MEMORY}'")
-    try:
-        yield
-        con.execute("CHECKPOINT")
-    finally:
-        con.execute("SET memory_limit = ?", [before])
+def _check_formats(read: Read, files: Sequence[str], sizes: Sequence[int]) -> None:
+    """The first record of each file says whether it is this format at all; a file without
+    any is refused (an empty scan would become the reports' default)."""
+    for p, size in zip(files, sizes, strict=True):
+        with _opened(p) as (stream, _raw):
+            if not _first_item(read(stream, p), p):
+                why = "the file is empty" if size == 0 else "only blank lines or comments"
+                raise WrongFormatError(p, f"no record to import ({why})")
 
 
 class _Counts:
@@ -238,26 +214,145 @@ class _Counts:
         self.seq = 0  # the next transcript's place in the import (transcripts.seq)
 
 
-def _import_one(
-    store: Store,
-    scan: ScanId,
-    read: Callable[[BinaryIO, str], Iterator[Item | DocItem]],
-    path: str,
-    counts: _Counts,
-    done_before: int,
-    total: int,
-    progress: Progress | None,
-    analysis: ImportAnalysis | None,
-) -> None:
-    with _opened(path) as (stream, raw):
-        report = None
-        if progress is not None:
-            report = partial(_report, progress, path, done_before, total, counts, raw)
-        good, bad = _consume(store, scan, _guarded(read(stream, path), path), path, counts,
-                             analysis, report)  # fmt: skip
-        _check_file(path, good, bad)
-        if report is not None:
-            report(0)
+class _Import:
+    """One import's run: its files written batch by batch (or chunk by chunk) into the
+    open transaction, each analysed as it is written, with the counts and progress."""
+
+    def __init__(self, store: Store, scan: ScanId, total: int, progress: Progress | None):
+        self.store = store
+        self.scan = scan
+        self.total = total
+        self.progress = progress
+        self.counts = _Counts()
+        self.analysis: ImportAnalysis | None = None
+
+    def files(
+        self,
+        files: Sequence[str],
+        sizes: Sequence[int],
+        read: Read,
+        chunked: ChunkedImporter | None,
+    ) -> int | None:
+        """Import every file; the services the analysis wrote (None: no analysis)."""
+        done_before = 0
+        with ExitStack() as stack, _no_cyclic_gc():
+            stager = None
+            if chunked is not None:
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="mxcensus-import-"))
+                threads = int(self.store.setting("threads"))
+                now = datetime.now(UTC)  # the time of a record without one
+                stager = stack.enter_context(
+                    chunked.stager(threads=threads, memory=IMPORT_MEMORY, tmp=tmp, now=now)
+                )
+                # one file reused for every chunk, for DuckDB to read (see _Chunk.write)
+                chunk_path = os.path.join(tmp, "chunk.json")
+                chunk_file = stack.enter_context(open(chunk_path, "w+b"))
+            for p, size in zip(files, sizes, strict=True):
+                if chunked is not None and stager is not None:
+                    _Chunked(self, chunked, stager, chunk_file, now).file(p, done_before)
+                else:
+                    self.one_file(read, p, done_before)
+                done_before += size
+        if self.analysis is None:
+            return None
+        return _finish_analysis(self.analysis, self.progress, self.counts, self.total)
+
+    def one_file(self, read: Read, path: str, done_before: int) -> None:
+        with _opened(path) as (stream, raw):
+            report = self.reporter(path, done_before, raw)
+            good, bad = self.consume(_guarded(read(stream, path), path), path, report)
+            _check_file(path, good, bad)
+            if report is not None:
+                report(0)
+
+    def reporter(self, path: str, done_before: int, raw: BinaryIO) -> Callable[[int], None] | None:
+        """The progress callback for reading ``path`` (None: no progress asked for)."""
+        if self.progress is None:
+            return None
+        return partial(_report, self.progress, path, done_before, self.total, self.counts, raw)
+
+    def consume(
+        self, items: Iterator[Item | DocItem], path: str, report: Callable[[int], None] | None
+    ) -> tuple[int, ProblemAt | None]:
+        """Write and analyse an importer's items; (records that imported or were skipped,
+        the first malformed one)."""
+        counts = self.counts
+        batch: list[Transcript] = []
+        docs: list[TranscriptDoc] = []  # the same from a DocImporter
+        last_line = -1
+        file_good = 0
+        file_bad: ProblemAt | None = None
+        since = 0
+        for line, item in items:
+            if line != last_line:
+                counts.records += 1
+                last_line = line
+                since += 1
+            if isinstance(item, dict):
+                docs.append(item)
+                file_good += 1
+                if len(docs) >= BATCH:
+                    self.write_docs(docs)
+                    docs = []
+            elif isinstance(item, Transcript):
+                batch.append(item)
+                file_good += 1
+                if len(batch) >= BATCH:
+                    self.write(batch)
+                    batch = []
+            elif isinstance(item, ImportProblem):
+                at = self.problem(path, item)
+                file_bad = file_bad or at
+            elif isinstance(item, Skipped):
+                counts.skipped += 1
+                file_good += 1
+            if report is not None and since >= _PROGRESS_EVERY:
+                since = 0
+                report(len(batch) + len(docs))
+        if batch:
+            self.write(batch)
+        if docs:
+            self.write_docs(docs)
+        return file_good, file_bad
+
+    def problem(self, path: str, item: ImportProblem) -> ProblemAt:
+        """Count a malformed record (and keep the first few)."""
+        self.counts.malformed += 1
+        at = ProblemAt(path, item.line, item.message)
+        if len(self.counts.problems) < MAX_PROBLEMS_KEPT:
+            self.counts.problems.append(at)
+        return at
+
+    def write_docs(self, docs: list[TranscriptDoc]) -> None:
+        """One batch of transcripts in their stored form: written, then analysed."""
+        stored = cast("list[StoredDoc]", docs)  # an importer writes serialize's form
+        self.store.write_transcript_docs(self.scan, stored, seq=self.counts.seq)
+        if self.analysis is not None:
+            self.analysis.add(stored)
+        self.written(len(docs))
+
+    def write(self, batch: list[Transcript]) -> None:
+        """One batch of transcripts: written, then analysed from the very JSON stored."""
+        rows = [transcript_row(t) for t in batch]
+        self.store.write_transcript_rows(self.scan, rows, seq=self.counts.seq)
+        if self.analysis is not None:
+            loads = orjson.loads
+            self.analysis.add([loads(r[-1]) for r in rows])
+        self.written(len(rows))
+
+    def written(self, n: int) -> None:
+        counts = self.counts
+        counts.transcripts += n
+        counts.seq += n
+        counts.batches += 1
+        if counts.batches % COMMIT_EVERY == 0:
+            self.store.commit_point()
+
+    def staged(self, staged: StagedChunk) -> None:
+        """A staged chunk's transcripts, their fresh parts and services."""
+        with stored(self.store, self.scan, staged, self.counts.seq) as queries:
+            if staged.transcripts and self.analysis is not None:
+                self.analysis.add_staged(queries)
 
 
 def _report(
@@ -279,61 +374,8 @@ def _check_file(path: str, good: int, bad: ProblemAt | None) -> None:
         )
 
 
-def _consume(
-    store: Store,
-    scan: ScanId,
-    items: Iterator[Item | DocItem],
-    path: str,
-    counts: _Counts,
-    analysis: ImportAnalysis | None,
-    report: Callable[[int], None] | None,
-) -> tuple[int, ProblemAt | None]:
-    """Write and analyse an importer's items; (records that imported or were skipped, the
-    first malformed one)."""
-    batch: list[Transcript] = []
-    docs: list[TranscriptDoc] = []  # the same from a DocImporter
-    last_line = -1
-    file_good = 0
-    file_bad: ProblemAt | None = None
-    since = 0
-    for line, item in items:
-        if line != last_line:
-            counts.records += 1
-            last_line = line
-            since += 1
-        if isinstance(item, dict):
-            docs.append(item)
-            file_good += 1
-            if len(docs) >= BATCH:
-                _write_docs(store, scan, docs, analysis, counts)
-                docs = []
-        elif isinstance(item, Transcript):
-            batch.append(item)
-            file_good += 1
-            if len(batch) >= BATCH:
-                _write(store, scan, batch, analysis, counts)
-                batch = []
-        elif isinstance(item, ImportProblem):
-            counts.malformed += 1
-            at = ProblemAt(path, item.line, item.message)
-            file_bad = file_bad or at
-            if len(counts.problems) < MAX_PROBLEMS_KEPT:
-                counts.problems.append(at)
-        elif isinstance(item, Skipped):
-            counts.skipped += 1
-            file_good += 1
-        if report is not None and since >= _PROGRESS_EVERY:
-            since = 0
-            report(len(batch) + len(docs))
-    if batch:
-        _write(store, scan, batch, analysis, counts)
-    if docs:
-        _write_docs(store, scan, docs, analysis, counts)
-    return file_good, file_bad
-
-
 CHUNK_BYTES = 64 * 1024 * 1024
-"""Bytes of a Shodan file the columnar path stages at a time (whole lines; ~50,000
+"""Bytes of a file the columnar path stages at a time (whole lines; ~50,000 Shodan
 banners): large enough that per-chunk costs vanish, small enough for constant memory."""
 COMMIT_CHUNKS = 4
 """Staged chunks per transaction (~200,000 records): enough rows that DuckDB writes each
@@ -342,74 +384,87 @@ Each commit is followed by a checkpoint, so the store's close has no whole impor
 in at once."""
 
 
-def _import_chunked(
-    store: Store,
-    scan: ScanId,
-    path: str,
-    counts: _Counts,
-    done_before: int,
-    total: int,
-    progress: Progress | None,
-    analysis: ImportAnalysis | None,
-    now: datetime,
-    parts: Parts,
-) -> None:
-    """A Shodan file, a chunk of lines at a time: each staged and analysed by SQL
-    (``shodan_columnar``) or, when it holds a record SQL cannot take exactly as Python
-    would, record by record with its line numbers."""
-    importer = ShodanImporter()
-    good = 0
-    bad: ProblemAt | None = None
-    line = 0
-    seen = False  # a record was read (the first one decides the format; see read_json_lines)
-    threads = store.row("SELECT current_setting('threads')")[0]
-    with (
-        _opened(path) as (stream, raw),
-        tempfile.TemporaryDirectory(prefix="mxcensus-import-") as tmp,
-        closing(connect(threads, IMPORT_MEMORY, tmp)) as staging,
-        open(os.path.join(tmp, "chunk.json"), "w+b") as chunk_file,
-    ):
-        report = None
-        if progress is not None:
-            report = partial(_report, progress, path, done_before, total, counts, raw)
-        buf = bytearray(CHUNK_BYTES)
-        while True:
-            chunk, rest = _read_chunk(stream, path, buf)
-            if not chunk.n and rest is None:
-                break
-            staged = None
-            # a byte order mark: DuckDB reads past one that starts its file, orjson does not
-            if rest is None and not chunk.has_bom():
-                chunk.write(chunk_file)
-                staged = stage(staging, chunk_file.name, now, parts)
-            if staged is not None:
-                _write_staged(store, scan, staged, analysis, counts.seq)
-                parts.stored(staged)
-                counts.columnar += 1
-                if counts.columnar % COMMIT_CHUNKS == 0:
-                    store.commit_point(checkpoint=True)
-                counts.records += staged.records
-                counts.transcripts += staged.transcripts
-                counts.seq += staged.records  # its rids count every record of the chunk
-                counts.skipped += staged.records - staged.transcripts
-                good += staged.records
-                seen = seen or staged.records > 0
-            else:
-                data = chunk.data()
-                stream_of: BinaryIO = io.BytesIO(data)
-                if rest is not None:  # a line longer than MAX_LINE: the rest, line by line
-                    stream_of = cast(BinaryIO, _Chained(data + rest, stream))
-                items = importer.read_docs(stream_of, path, line=line, first=not seen, now=now)
-                g, b = _consume(store, scan, _guarded(items, path), path, counts, analysis, report)
-                good += g
-                bad = bad or b
-                seen = seen or g > 0 or b is not None
-                if rest is not None:
+class _Chunked:
+    """One file of a :class:`ChunkedImporter`, a chunk of whole lines at a time: each
+    staged (and analysed) by SQL or, when it holds a record SQL cannot take exactly as the
+    record-by-record path would, read record by record with its line numbers."""
+
+    def __init__(
+        self,
+        run: _Import,
+        importer: ChunkedImporter,
+        stager: Stager,
+        chunk_file: BinaryIO,
+        now: datetime,
+    ) -> None:
+        self.run = run
+        self.importer = importer
+        self.stager = stager
+        self.chunk_file = chunk_file
+        self.now = now
+        self.good = 0
+        self.bad: ProblemAt | None = None
+        self.seen = False  # a record was read (the first decides the format: read_json_lines)
+
+    def file(self, path: str, done_before: int) -> None:
+        line = 0
+        with _opened(path) as (stream, raw):
+            report = self.run.reporter(path, done_before, raw)
+            buf = bytearray(CHUNK_BYTES)
+            while True:
+                chunk, rest = _read_chunk(stream, path, buf, self.importer)
+                if not chunk.n and rest is None:
                     break
-            line += chunk.lines()
-            if report is not None:
-                report(0)
-    _check_file(path, good, bad)
+                staged = None
+                # a byte order mark: DuckDB reads past one that starts its file, orjson not
+                if rest is None and not chunk.has_bom():
+                    chunk.write(self.chunk_file)
+                    staged = self.stager.stage(self.chunk_file.name)
+                if staged is not None:
+                    self.columnar(staged)
+                elif self.by_record(chunk, rest, stream, path, line, report):
+                    break
+                line += chunk.lines()
+                if report is not None:
+                    report(0)
+        _check_file(path, self.good, self.bad)
+
+    def columnar(self, staged: StagedChunk) -> None:
+        run, counts = self.run, self.run.counts
+        run.staged(staged)
+        self.stager.stored()
+        counts.columnar += 1
+        if counts.columnar % COMMIT_CHUNKS == 0:
+            run.store.commit_point(checkpoint=True)
+        counts.records += staged.records
+        counts.transcripts += staged.transcripts
+        counts.seq += staged.records  # its rids count every record of the chunk
+        counts.skipped += staged.records - staged.transcripts
+        self.good += staged.records
+        self.seen = self.seen or staged.records > 0
+
+    def by_record(
+        self,
+        chunk: _Chunk,
+        rest: bytes | None,
+        stream: BinaryIO,
+        path: str,
+        line: int,
+        report: Callable[[int], None] | None,
+    ) -> bool:
+        """Import ``chunk`` record by record; whether the file ends with it (``rest``: a
+        line longer than MAX_LINE follows, read line by line with the rest of the file)."""
+        data = chunk.data()
+        stream_of: BinaryIO = io.BytesIO(data)
+        if rest is not None:
+            stream_of = cast(BinaryIO, _Chained(data + rest, stream))
+        first = not self.seen
+        items = self.importer.read_docs(stream_of, path, line=line, first=first, now=self.now)
+        g, b = self.run.consume(_guarded(items, path), path, report)
+        self.good += g
+        self.bad = self.bad or b
+        self.seen = self.seen or g > 0 or b is not None
+        return rest is not None
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -452,7 +507,9 @@ class _Chunk:
         return bytes(memoryview(self.buf)[: self.n]) + self.tail
 
 
-def _read_chunk(stream: BinaryIO, path: str, buf: bytearray) -> tuple[_Chunk, bytes | None]:
+def _read_chunk(
+    stream: BinaryIO, path: str, buf: bytearray, importer: DocImporter
+) -> tuple[_Chunk, bytes | None]:
     """The next whole lines of ``stream``, about :data:`CHUNK_BYTES` of them, read into
     ``buf``; and, as a rule None, the start of a line longer than MAX_LINE that follows
     them. A read error is the import error the record-by-record path gives for it (the
@@ -463,7 +520,7 @@ def _read_chunk(stream: BinaryIO, path: str, buf: bytearray) -> tuple[_Chunk, by
             return _Chunk(buf, n, b""), None
         tail = stream.readline(MAX_LINE)
     except (EOFError, OSError, zlib.error):
-        _raise_read_error(path)
+        _raise_read_error(path, importer)
         raise
     if len(tail) >= MAX_LINE and not tail.endswith(b"\n"):
         cut = buf.rfind(b"\n", 0, n) + 1
@@ -471,9 +528,8 @@ def _read_chunk(stream: BinaryIO, path: str, buf: bytearray) -> tuple[_Chunk, by
     return _Chunk(buf, n, tail), None
 
 
-def _raise_read_error(path: str) -> None:
+def _raise_read_error(path: str, importer: DocImporter) -> None:
     """Raise the error :func:`_guarded` raises reading ``path`` record by record."""
-    importer = ShodanImporter()
     with _opened(path) as (stream, _raw):
         for _ in _guarded(importer.read_docs(stream, path), path):
             pass
@@ -492,82 +548,6 @@ class _Chained:
             return got
         more = self._stream.readline(limit - len(got) if limit >= 0 else -1)
         return got + more
-
-
-def _write_staged(
-    store: Store, scan: ScanId, staged: Staged, analysis: ImportAnalysis | None, seq: int
-) -> None:
-    """A staged chunk's transcripts, their fresh parts and services, in the import's
-    transaction."""
-    import pyarrow as pa
-
-    con = store.con
-    con.register("_sh_rows", staged.rows)
-    try:
-        con.execute(
-            "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
-            " CAST(obs AS TIMESTAMPTZ) AS observed_at, 'ok' AS outcome, 'shodan' AS source,"
-            " data, steps_part, tls_part, ? + rid AS seq FROM _sh_rows",
-            [scan, seq],
-        )
-        if staged.parts["id"]:
-            fresh = pa.table(
-                {
-                    "id": pa.array(staged.parts["id"], pa.int64()),
-                    # orjson's bytes, valid UTF-8: text without a second check
-                    "part": pa.array(staged.parts["part"], pa.binary()).view(pa.string()),
-                }
-            )
-            con.register("_sh_parts", fresh)
-            try:
-                con.execute(
-                    "INSERT INTO transcript_parts SELECT ? AS scan, id, part FROM _sh_parts",
-                    [scan],
-                )
-            finally:
-                con.unregister("_sh_parts")
-        if staged.transcripts and analysis is not None:
-            analysis.add_staged("_sh_rows", staged.banners)
-    finally:
-        con.unregister("_sh_rows")
-
-
-def _write_docs(
-    store: Store,
-    scan: ScanId,
-    docs: list[TranscriptDoc],
-    analysis: ImportAnalysis | None,
-    counts: _Counts,
-) -> None:
-    """One batch of transcripts in their stored form: written, then analysed."""
-    store.write_transcript_docs(scan, docs, seq=counts.seq)
-    if analysis is not None:
-        analysis.add(docs)
-    _written(store, counts, len(docs))
-
-
-def _write(
-    store: Store,
-    scan: ScanId,
-    batch: list[Transcript],
-    analysis: ImportAnalysis | None,
-    counts: _Counts,
-) -> None:
-    """One batch of transcripts: written, then analysed from the very JSON stored."""
-    rows = [transcript_row(t) for t in batch]
-    store.write_transcript_rows(scan, rows, seq=counts.seq)
-    if analysis is not None:
-        loads = orjson.loads
-        analysis.add([loads(r[-1]) for r in rows])
-    _written(store, counts, len(rows))
-
-
-def _written(store: Store, counts: _Counts, n: int) -> None:
-    counts.transcripts += n
-    counts.seq += n
-    counts.batches += 1
-    if counts.batches % COMMIT_EVERY == 0:
-        store.commit_point()
 
 
 @contextmanager

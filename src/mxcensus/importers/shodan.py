@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, BinaryIO
 
 from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
-from mxcensus.importers.interface import DocItem, Item
+from mxcensus.importers.interface import DocItem, Item, Stager
 from mxcensus.model import Outcome
 from mxcensus.probes import TABLE
 from mxcensus.serialize import transcript_from_dict
@@ -65,6 +66,15 @@ class ShodanImporter:
             start=line,
             first=first,
         )
+
+    def stager(
+        self, *, threads: int, memory: str, tmp: str, now: datetime
+    ) -> AbstractContextManager[Stager]:
+        """The columnar fast path (``interface.ChunkedImporter``): chunks staged by SQL,
+        :mod:`mxcensus.importers.shodan_columnar`."""
+        from mxcensus.importers.shodan_columnar import stager
+
+        return stager(threads=threads, memory=memory, tmp=tmp, now=now)
 
 
 def _ip(doc: dict[str, Any]) -> str:

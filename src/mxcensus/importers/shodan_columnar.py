@@ -28,16 +28,22 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import orjson
 
 from mxcensus.importers import _common as c
 from mxcensus.importers import shodan as s
+from mxcensus.serialize import StepDoc
+from mxcensus.store.staged import StagedChunk
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -193,24 +199,14 @@ class Banner:
     port: int
     protocol: str
     transport: str
-    steps: list[dict[str, Any]]
+    steps: list[StepDoc]
 
 
-@dataclass(slots=True)
-class Staged:
-    """One chunk, staged as ``rows`` (one row per transcript):
-    ``rid`` (its order in the chunk: the rowid of ``_sh_raw``, which read_json filled in
-    the file's order), ``ip``, ``port``, ``bk`` (index into ``banners``),
-    ``obs`` (the time as stored, ISO 8601 in UTC), ``day``, ``hostname``, ``data`` (the
-    transcript's JSON text) and the importer's location hint ``g_country``, ``g_city``,
-    ``g_asn``, ``g_org`` (as in ``extra``, NULL when absent)."""
-
-    records: int
-    transcripts: int
-    rows: Any  # pyarrow.Table: the columns above
-    banners: list[Banner]
-    parts: dict[str, list[Any]]  # fresh transcript parts to store: id, part (JSON text)
-    remember: tuple[dict[bytes, int], dict[str, int]]  # their ids, once they are stored
+HINTS = (("g_country", "geo.country"), ("g_city", "geo.city"), ("g_asn", "geo.asn"),
+         ("g_org", "geo.org"))  # fmt: skip
+"""The staged rows' location hint: (column, its key in ``extra``), in ``extra``'s order."""
+_Remember = tuple[dict[bytes, int], dict[str, int]]
+"""The ids of a chunk's fresh parts (banner steps, TLS facts), by their text."""
 
 
 class Parts:
@@ -229,15 +225,46 @@ class Parts:
         self.next_id += 1
         return self.next_id - 1
 
-    def stored(self, staged: Staged) -> None:
-        """The chunk's fresh parts are in the store: remember them."""
-        steps, tls = staged.remember
+    def stored(self, remember: _Remember) -> None:
+        """A chunk's fresh parts are in the store: remember them."""
+        steps, tls = remember
         if len(self.steps) + len(steps) > self.MAX:
             self.steps.clear()
         self.steps.update(steps)
         if len(self.tls) + len(tls) > self.MAX:
             self.tls.clear()
         self.tls.update(tls)
+
+
+class ShodanStager:
+    """The columnar path's staging of one import (``interface.Stager``): its connection,
+    the time of a banner without one, and the ids of the parts stored so far (unique in the
+    scan, across the import's files)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+        self._con = con
+        self._now = now
+        self._parts = Parts()
+        self._pending: _Remember | None = None
+
+    def stage(self, path: str) -> StagedChunk | None:
+        out = stage(self._con, path, self._now, self._parts)
+        if out is None:
+            return None
+        chunk, self._pending = out
+        return chunk
+
+    def stored(self) -> None:
+        if self._pending is not None:
+            self._parts.stored(self._pending)
+            self._pending = None
+
+
+@contextmanager
+def stager(*, threads: int, memory: str, tmp: str, now: datetime) -> Iterator[ShodanStager]:
+    """A staging session on a connection of its own (:func:`connect`)."""
+    with closing(connect(threads, memory, tmp)) as con:
+        yield ShodanStager(con, now)
 
 
 def connect(threads: int, memory: str, tmp: str) -> duckdb.DuckDBPyConnection:
@@ -250,9 +277,12 @@ def connect(threads: int, memory: str, tmp: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts) -> Staged | None:
+def stage(
+    con: duckdb.DuckDBPyConnection, path: str, now: datetime, parts: Parts
+) -> tuple[StagedChunk, _Remember] | None:
     """Stage the chunk at ``path`` (JSON lines) on ``con`` (:func:`connect`, never the
-    store's); None: it must be imported record by record (see the module's docstring)."""
+    store's): the chunk and the ids of its fresh parts, or None: it must be imported
+    record by record (see the module's docstring)."""
     try:
         try:
             con.execute(_stage_sql(path))
@@ -276,113 +306,21 @@ class _Odd(Exception):
     """A distinct value whose Python result SQL cannot take as it is."""
 
 
-def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> Staged:
-    import pyarrow as pa
-
+def _stage_rows(
+    con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts
+) -> tuple[StagedChunk, _Remember]:
+    """The staged chunk: Python once per distinct value, then SQL joins it all to the rows
+    (:data:`_ROWS_SQL`)."""
     records = _count(con, "SELECT count(*) FROM _sh_raw")
-    # addresses that are not canonical dotted IPv4 text, as _convert reads them
-    ips: dict[str, list[Any]] = {"ip_s": [], "ip_j": [], "ip": []}
-    for ip_s, ip_j in con.execute(
-        f"SELECT DISTINCT ip_s, ip_j FROM _sh_raw WHERE ip_s IS NULL OR NOT {_CANONICAL_V4}"
-    ).fetchall():
-        doc: dict[str, Any] = {}
-        if ip_s is not None:
-            doc["ip_str"] = ip_s
-        if ip_j is not None:
-            doc["ip"] = orjson.loads(ip_j)
-        ips["ip_s"].append(ip_s)
-        ips["ip_j"].append(ip_j)
-        ips["ip"].append(s._ip(doc))
-    # times that are not Shodan's naive UTC form
-    times: dict[str, list[Any]] = {"ts": [], "obs": []}
-    for (ts,) in con.execute(
-        f"SELECT DISTINCT ts FROM _sh_raw WHERE ts IS NULL OR NOT {_SHODAN_TIME}"
-    ).fetchall():
-        times["ts"].append(ts)
-        times["obs"].append(s._iso_time(ts, now))
-    # banners: protocol, transport and steps, once per distinct set of the fields they
-    # follow from (records that are not TCP are skipped before, as _convert does)
-    banners: list[Banner] = []
-    keys: dict[str, list[Any]] = {"bh": [], "bk": []}
-    rows = con.execute(
-        f"SELECT DISTINCT bh, {', '.join(_BANNER_KEY)} FROM _sh_raw"
-        " WHERE coalesce(nullif(tr, ''), 'tcp') = 'tcp'"
-    ).fetchall()
-    _unique(r[0] for r in rows)
-    for bh, port_j, module, is_http, has_ssl, data, html, status, hloc in rows:
-        port = int(port_j)
-        http = None
-        if is_http:
-            http = {"html": html, "location": hloc}
-            if status is not None:
-                http["status"] = orjson.loads(status)
-        service = s._service(port, str(module or ""), http, has_ssl, data)
-        if service is None:
-            continue
-        keys["bh"].append(bh)
-        keys["bk"].append(len(banners))
-        banners.append(Banner(port, *service))
-    # the parts every transcript of a banner or certificate shares, stored once
-    fresh: dict[str, list[Any]] = {"id": [], "part": []}
-    new_steps: dict[bytes, int] = {}
-    new_tls: dict[str, int] = {}
-    steps_part = []
-    for b in banners:
-        text = orjson.dumps(b.steps)
-        got = parts.steps.get(text) or new_steps.get(text)
-        if got is None:
-            got = new_steps[text] = parts.new_id()
-            fresh["id"].append(got)
-            fresh["part"].append(text)
-        steps_part.append(got)
-    tls: dict[str, list[Any]] = {"sh": [], "tls_part": []}
-    certs = con.execute("SELECT DISTINCT sh, ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall()
-    _unique(r[0] for r in certs)
-    for sh, ssl in certs:
-        got = parts.tls.get(ssl) or new_tls.get(ssl)
-        if got is None:
-            got = new_tls[ssl] = parts.new_id()
-            fresh["id"].append(got)
-            fresh["part"].append(orjson.dumps(s._tls(orjson.loads(ssl))))
-        tls["sh"].append(sh)
-        tls["tls_part"].append(got)
-    asns: dict[str, list[Any]] = {"asn_v": [], "asn": []}
-    for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall():
-        asns["asn_v"].append(v)
-        asns["asn"].append(s._asn_text(v))
-    bmap = pa.table(
-        {
-            "bh": pa.array(keys["bh"], pa.uint64()),
-            "bk": pa.array(keys["bk"], pa.int64()),
-            "protocol": pa.array([b.protocol for b in banners], pa.string()),
-            "transport": pa.array([b.transport for b in banners], pa.string()),
-            "steps_part": pa.array(steps_part, pa.int64()),
-        }
-    )
+    banners, bmap = _banners(con)
+    fresh = _Fresh(parts)
+    steps_part = [fresh.steps(orjson.dumps(b.steps)) for b in banners]
     tables = {
-        "_sh_ips": pa.table(
-            {
-                "ip_s": pa.array(ips["ip_s"], pa.string()),
-                "ip_j": pa.array(ips["ip_j"], pa.string()),
-                "ip": pa.array(ips["ip"], pa.string()),
-            }
-        ),
-        "_sh_times": pa.table(
-            {"ts": pa.array(times["ts"], pa.string()), "obs": pa.array(times["obs"], pa.string())}
-        ),
-        "_sh_banners": bmap,
-        "_sh_tls": pa.table(
-            {
-                "sh": pa.array(tls["sh"], pa.uint64()),
-                "tls_part": pa.array(tls["tls_part"], pa.int64()),
-            }
-        ),
-        "_sh_asns": pa.table(
-            {
-                "asn_v": pa.array(asns["asn_v"], pa.string()),
-                "asn": pa.array(asns["asn"], pa.string()),
-            }
-        ),
+        "_sh_ips": _addresses(con),
+        "_sh_times": _times(con, now),
+        "_sh_banners": _table(bmap | {"steps_part": (steps_part, "int64")}),
+        "_sh_tls": _certificates(con, fresh),
+        "_sh_asns": _asns(con),
     }
     try:
         for name, table in tables.items():
@@ -394,8 +332,136 @@ def _stage_rows(con: duckdb.DuckDBPyConnection, now: datetime, parts: Parts) -> 
     bad = _count(con, "SELECT count(*) FROM _sh_rows WHERE TRY_CAST(obs AS TIMESTAMPTZ) IS NULL")
     if bad:
         raise _Odd(f"{bad} times DuckDB cannot read")
-    staged = con.sql("SELECT * FROM _sh_rows").to_arrow_table()
-    return Staged(records, staged.num_rows, staged, banners, fresh, (new_steps, new_tls))
+    rows = con.sql("SELECT * FROM _sh_rows").to_arrow_table()
+    chunk = StagedChunk(
+        records=records,
+        transcripts=rows.num_rows,
+        rows=rows,
+        banners=banners,
+        source=s.ShodanImporter.name,
+        hints=HINTS,
+        part_ids=fresh.ids,
+        part_texts=fresh.texts,
+    )
+    return chunk, (fresh.new_steps, fresh.new_tls)
+
+
+class _Fresh:
+    """The parts a chunk stores (not yet stored by the import), with their new ids."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.ids: list[int] = []
+        self.texts: list[bytes] = []
+        self.new_steps: dict[bytes, int] = {}
+        self.new_tls: dict[str, int] = {}
+
+    def steps(self, text: bytes) -> int:
+        got = self.parts.steps.get(text) or self.new_steps.get(text)
+        if got is None:
+            got = self.new_steps[text] = self.parts.new_id()
+            self.ids.append(got)
+            self.texts.append(text)
+        return got
+
+    def tls(self, ssl: str) -> int:
+        got = self.parts.tls.get(ssl) or self.new_tls.get(ssl)
+        if got is None:
+            got = self.new_tls[ssl] = self.parts.new_id()
+            self.ids.append(got)
+            self.texts.append(orjson.dumps(s._tls(orjson.loads(ssl))))
+        return got
+
+
+def _addresses(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Addresses that are not canonical dotted IPv4 text, as ``_convert`` reads them."""
+    ip_s, ip_j, ip = [], [], []
+    for s_, j in con.execute(
+        f"SELECT DISTINCT ip_s, ip_j FROM _sh_raw WHERE ip_s IS NULL OR NOT {_CANONICAL_V4}"
+    ).fetchall():
+        doc: dict[str, Any] = {}
+        if s_ is not None:
+            doc["ip_str"] = s_
+        if j is not None:
+            doc["ip"] = orjson.loads(j)
+        ip_s.append(s_)
+        ip_j.append(j)
+        ip.append(s._ip(doc))
+    return _table({"ip_s": (ip_s, "string"), "ip_j": (ip_j, "string"), "ip": (ip, "string")})
+
+
+def _times(con: duckdb.DuckDBPyConnection, now: datetime) -> pa.Table:
+    """Times that are not Shodan's naive UTC form, as ``_convert`` writes them."""
+    ts = [
+        t
+        for (t,) in con.execute(
+            f"SELECT DISTINCT ts FROM _sh_raw WHERE ts IS NULL OR NOT {_SHODAN_TIME}"
+        ).fetchall()
+    ]
+    return _table({"ts": (ts, "string"), "obs": ([s._iso_time(t, now) for t in ts], "string")})
+
+
+def _banners(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[list[Banner], dict[str, tuple[list[Any], str]]]:
+    """Each distinct banner's protocol, transport and steps, once per distinct set of the
+    fields they follow from (records that are not TCP are skipped, as ``_convert`` does);
+    and the columns that map the rows' banner hash to it."""
+    banners: list[Banner] = []
+    bh: list[int] = []
+    rows = con.execute(
+        f"SELECT DISTINCT bh, {', '.join(_BANNER_KEY)} FROM _sh_raw"
+        " WHERE coalesce(nullif(tr, ''), 'tcp') = 'tcp'"
+    ).fetchall()
+    _unique(r[0] for r in rows)
+    for h, port_j, module, is_http, has_ssl, data, html, status, hloc in rows:
+        port = int(port_j)
+        http = None
+        if is_http:
+            http = {"html": html, "location": hloc}
+            if status is not None:
+                http["status"] = orjson.loads(status)
+        service = s._service(port, str(module or ""), http, has_ssl, data)
+        if service is None:
+            continue
+        protocol, transport, steps = service
+        bh.append(h)
+        # the steps are serialize's StepDoc form (shodan._service builds them so)
+        banners.append(Banner(port, protocol, transport, cast("list[StepDoc]", steps)))
+    return banners, {
+        "bh": (bh, "uint64"),
+        "bk": (list(range(len(banners))), "int64"),
+        "protocol": ([b.protocol for b in banners], "string"),
+        "transport": ([b.transport for b in banners], "string"),
+    }
+
+
+def _certificates(con: duckdb.DuckDBPyConnection, fresh: _Fresh) -> pa.Table:
+    """The part id of each distinct ``ssl`` object, by its hash."""
+    certs = con.execute("SELECT DISTINCT sh, ssl FROM _sh_raw WHERE ssl IS NOT NULL").fetchall()
+    _unique(r[0] for r in certs)
+    return _table(
+        {
+            "sh": ([h for h, _ in certs], "uint64"),
+            "tls_part": ([fresh.tls(ssl) for _, ssl in certs], "int64"),
+        }
+    )
+
+
+def _asns(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Each distinct ``asn`` text as ``_convert`` writes it."""
+    found = [
+        v
+        for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall()
+    ]
+    return _table({"asn_v": (found, "string"), "asn": ([s._asn_text(v) for v in found], "string")})
+
+
+def _table(columns: dict[str, tuple[list[Any], str]]) -> pa.Table:
+    """An Arrow table of named (values, Arrow type name) columns."""
+    import pyarrow as pa
+
+    return pa.table({k: pa.array(v, getattr(pa, t)()) for k, (v, t) in columns.items()})
 
 
 def _unique(hashes: Iterable[int]) -> None:

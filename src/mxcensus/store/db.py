@@ -33,7 +33,6 @@ every commit, it lets the tests kill the process at the n-th write.
 
 from __future__ import annotations
 
-import functools
 import logging
 import operator
 import os
@@ -61,15 +60,17 @@ from mxcensus.model import (
     hostname_source,
 )
 from mxcensus.serialize import (
+    TranscriptDoc,
     TranscriptRow,
     transcript_from_dict,
     transcript_row,
 )
 from mxcensus.store.schema import LATEST, MIGRATIONS
-from mxcensus.versions import version_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from mxcensus.store.derived import DerivedWriter
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ _STATUS_ORDER = {
 }
 
 
-def _doc_column(key: str, docs: Sequence[dict[str, Any]]) -> list[Any]:
+def _doc_column(key: str, docs: Sequence[TranscriptDoc]) -> list[Any]:
     return list(map(operator.itemgetter(key), docs))
 
 
@@ -322,6 +323,33 @@ class Store:
                     )
             except duckdb.Error as exc:
                 raise StoreError(f"{self.path}: migration {version} failed: {exc}") from exc
+
+    @contextmanager
+    def memory_limited(self, limit: str) -> Iterator[None]:
+        """DuckDB's memory limit at ``limit`` (a DuckDB size: "1GiB", "32MB") for the block,
+        its own value again afterwards, and a checkpoint under the limit when the block
+        ends. DuckDB otherwise keeps the blocks a long write produces cached up to 80% of
+        RAM, and the store's close would fold in all the block wrote at once, under its
+        own limit (an import's peak was ~0.35 GB higher). A checkpoint that fails after the
+        block failed is left to the next one: it must not hide the first error."""
+        before = self.row("SELECT current_setting('memory_limit')")[0]
+        self.con.execute("SET memory_limit = ?", [limit])
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            try:
+                self.con.execute("CHECKPOINT")
+            except duckdb.Error:
+                if not failed:
+                    raise
+            finally:
+                self.con.execute("SET memory_limit = ?", [before])
+
+    def setting(self, name: str) -> Any:
+        """The value of DuckDB setting ``name`` on the store's connection."""
+        return self.row("SELECT current_setting(?)", [name])[0]
 
     # -- scans -------------------------------------------------------------------------
 
@@ -619,7 +647,7 @@ class Store:
                 )
 
     def write_transcript_docs(
-        self, scan: ScanId, docs: Sequence[dict[str, Any]], seq: int | None = None
+        self, scan: ScanId, docs: Sequence[TranscriptDoc], seq: int | None = None
     ) -> None:
         """:meth:`write_transcripts` for transcripts already in their stored JSON form
         (``serialize.transcript_to_dict``; importers build it directly, which is far cheaper
@@ -677,7 +705,7 @@ class Store:
             for (data,) in rows:
                 yield transcript_from_dict(orjson.loads(data))
 
-    def iter_transcript_docs(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    def iter_transcript_docs(self, scan: ScanId, batch: int = 10_000) -> Iterator[TranscriptDoc]:
         """:meth:`iter_transcripts` in their stored JSON form (``serialize``), without
         building the transcripts: what the analysis reads."""
         cur = self.con.cursor()
@@ -701,155 +729,21 @@ class Store:
 
     # -- services and findings ---------------------------------------------------------
 
+    def derived(self, scan: ScanId, gen: int | None = None) -> DerivedWriter:
+        """The one way to write ``scan``'s services (generation ``gen``; default: the one
+        readers see): :class:`~mxcensus.store.derived.DerivedWriter`."""
+        from mxcensus.store.derived import DerivedWriter
+
+        return DerivedWriter(self, scan, self.live_gen(scan) if gen is None else gen)
+
     def write_services(
         self, scan: ScanId, records: Iterable[ServiceRecord], gen: int | None = None
     ) -> int:
-        """Write the analysed records of one batch (services and findings together).
-
-        Columns are built whole, one comprehension each (a dict per row cost ~10x more);
-        status enums are ``StrEnum``s, so they go into Arrow as the strings they are.
-        """
-        recs = list(records)
-        if not recs:
-            return 0
-        ts = [r.transcript for r in recs]
-        ids = [r.identification for r in recs]
-        asmts = [r.assessment for r in recs]
-        eols = [a.eol for a in asmts]
-        at_risk = (Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE)
-        columns: dict[str, list[Any]] = {
-            "scan": [scan] * len(recs),
-            "ip": [t.ip for t in ts],
-            "port": [t.port for t in ts],
-            "protocol": [t.protocol for t in ts],
-            "transport": [str(t.transport) for t in ts],
-            "observed_at": [t.observed_at for t in ts],
-            "outcome": [str(t.outcome) for t in ts],
-            "source": [t.source for t in ts],
-            "hostname": [t.hostname or None for t in ts],
-            "vendor": [i.vendor or None for i in ids],
-            "product": [i.product for i in ids],
-            "product_line": [a.product_line or None for a in asmts],
-            "version": [i.version or None for i in ids],
-            "version_key": [version_key(i.product, i.version) if i.version else None for i in ids],
-            "precision": [i.precision.label for i in ids],
-            "release": [a.release or None for a in asmts],
-            "confidence": [a.confidence or None for a in asmts],
-            "distro": [i.distro or None for i in ids],
-            "evidence": [[e.field for e in i.evidence] for i in ids],
-            "eol": [e.eol for e in eols],
-            "eol_line": [e.line or None for e in eols],
-            "eol_date": [e.date for e in eols],
-            "kev": [any(f.kev and f.status in at_risk for f in a.findings) for a in asmts],
-            "worst_status": [worst_status(i, a) for i, a in zip(ids, asmts, strict=True)],
-            "country": [r.country or None for r in recs],
-            "continent": [r.continent or None for r in recs],
-            "region": [r.region or None for r in recs],
-            "asn": [r.asn for r in recs],
-            "org": [r.org or None for r in recs],
-            "city": [r.city or None for r in recs],
-            "geo_source": [r.geo_source or None for r in recs],
-            "banner": [r.banner for r in recs],
-            "merged": [
-                orjson.dumps(r.merged.to_json()).decode() if r.merged else None for r in recs
-            ],
-            "record": [orjson.dumps(r.to_json()).decode() for r in recs],
-        }
-        rows = [(t.ip, t.port, f) for t, a in zip(ts, asmts, strict=True) for f in a.findings]
-        found = [f for _, _, f in rows]
-        fcolumns: dict[str, list[Any]] = {
-            "scan": [scan] * len(rows),
-            "ip": [ip for ip, _, _ in rows],
-            "port": [port for _, port, _ in rows],
-            "cve": [f.cve for f in found],
-            "status": [str(f.status) for f in found],
-            "kev": [f.kev for f in found],
-            "ransomware": [f.ransomware for f in found],
-            "cvss": [f.cvss for f in found],
-            "reason": [f.reason for f in found],
-            "fixed_in": [f.fixed_in or None for f in found],
-            "tags": [list(f.tags) for f in found],
-        }
-        import pyarrow as pa
-
-        _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
-        svc_table = pa.table({k: pa.array(columns[k], _SERVICE_TYPES[k]) for k in _SERVICE_COLUMNS})
-        fnd_table = pa.table(
-            {k: pa.array(fcolumns[k], _FINDING_TYPES[k]) for k in _FINDING_COLUMNS}
-        )
-        live = self.live_gen(scan) if gen is None else gen
-        with self._writing():
-            for name, table in (("service_rows", svc_table), ("finding_rows", fnd_table)):
-                if table.num_rows:
-                    self.con.register("_batch", table)
-                    self._exec(f"INSERT INTO {name} BY NAME SELECT *, ? AS gen FROM _batch", [live])
-                    self.con.unregister("_batch")
-        return len(recs)
-
-    def write_analysis(
-        self,
-        scan: ScanId,
-        gen: int,
-        services: dict[str, list[Any]] | str,
-        profiles: dict[str, list[Any]],
-        verdicts: dict[str, list[Any]],
-        geos: dict[str, list[Any]],
-        after: Sequence[str] = (),
-    ) -> int:
-        """:meth:`write_services` for one batch in normalised form (the analysis' fast path;
-        one transaction).
-
-        - ``services``: one row per service, :data:`ANALYSIS_SERVICE_COLUMNS` (``pid`` its
-          profile, ``gid`` its location);
-        - ``profiles``: what follows from a service's identification and assessment
-          (:data:`PROFILE_COLUMNS`; ``part``: that part of the record; ``fresh``: not yet
-          stored for this scan), once per distinct pair the batch uses;
-        - ``verdicts``: the findings of the fresh profiles (:data:`VERDICT_COLUMNS`);
-        - ``geos``: the location columns and record part (:data:`GEO_COLUMNS`) of each
-          location the batch uses.
-
-        A profile's findings and record part are stored once per scan (tables
-        ``verdicts``, ``profiles``, ``locations``); the view ``findings`` and
-        :meth:`iter_record_texts` put them together with the services that use them.
-        ``after``: statements run in the same transaction, the batch's tables (``_svc``,
-        ``_prof``, ``_verd``, ``_geo``) still there to read. ``services`` may instead be a
-        query giving those columns (the staged import's, over tables of this connection).
-        """
-        _SERVICE_TYPES, _FINDING_TYPES = _arrow_types()
-        tables = {
-            "_prof": _arrow(profiles, PROFILE_COLUMNS, _SERVICE_TYPES),
-            "_verd": _arrow(verdicts, VERDICT_COLUMNS, _FINDING_TYPES),
-            "_geo": _arrow(geos, GEO_COLUMNS, _SERVICE_TYPES),
-        }
-        if isinstance(services, str):
-            query: str | None = services
-        else:
-            query = None
-            count = len(services["pid"])
-            if not count:
-                return 0
-            # observed_at as the transcripts' ISO 8601 text; DuckDB casts it on insert
-            tables["_svc"] = _arrow(
-                services, ANALYSIS_SERVICE_COLUMNS, _SERVICE_TYPES | _text_time()
-            )
-        con = self.con
-        try:
-            with self._writing():
-                for name, table in tables.items():
-                    con.register(name, table)
-                if query is not None:
-                    con.execute(f"CREATE OR REPLACE TEMP TABLE _svc AS {query}")
-                    count = int(con.execute("SELECT count(*) FROM _svc").fetchall()[0][0])
-                for sql in _INSERT_ANALYSIS:
-                    self._exec(sql, [scan, gen])
-                for sql in after:
-                    self._exec(sql)
-        finally:
-            for name in tables:
-                con.unregister(name)
-            if query is not None:
-                con.execute("DROP TABLE IF EXISTS _svc")
-        return count
+        """Write analysed records of ``scan`` (generation ``gen``; default: the live one)
+        through :meth:`derived`, their profiles and locations numbered after the ones the
+        generation holds."""
+        writer = self.derived(scan, gen)
+        return writer.write_records(records, *writer.memos())
 
     def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """The exported JSONL records of a scan, in (ip, port) order."""
@@ -903,6 +797,13 @@ class Store:
 
     # -- resume checkpoints ------------------------------------------------------------
 
+    def outcome_counts(self, scan: ScanId) -> dict[str, int]:
+        """The transcripts of ``scan`` per outcome (a resumed scan's progress so far)."""
+        rows = self.con.execute(
+            "SELECT outcome, count(*) FROM transcripts WHERE scan = ? GROUP BY outcome", [scan]
+        ).fetchall()
+        return {str(o): int(n) for o, n in rows}
+
     def save_progress(
         self, scan: ScanId, shard: str, position: int, pending: Sequence[int] = ()
     ) -> None:
@@ -932,121 +833,12 @@ def worst_status(ident: Identification, a: Assessment) -> str:
     return str(max((f.status for f in a.findings), key=_STATUS_ORDER.__getitem__))
 
 
-_SERVICE_COLUMNS = (
-    "scan", "ip", "port", "protocol", "transport", "observed_at", "outcome", "source",
-    "hostname", "vendor", "product", "product_line", "version", "version_key", "precision",
-    "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
-    "worst_status", "country", "continent", "region", "asn", "org", "city", "geo_source",
-    "banner", "merged", "record",
-)  # fmt: skip
-_FINDING_COLUMNS = (
-    "scan", "ip", "port", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in",
-    "tags",
-)  # fmt: skip
-ANALYSIS_SERVICE_COLUMNS = (
-    "pid", "gid", "ip", "port", "protocol", "transport", "observed_at", "outcome",
-    "source", "hostname", "banner", "merged",
-)  # fmt: skip
-PROFILE_COLUMNS = (
-    "pid", "fresh", "vendor", "product", "product_line", "version", "version_key", "precision",
-    "release", "confidence", "distro", "evidence", "eol", "eol_line", "eol_date", "kev",
-    "worst_status", "part",
-)  # fmt: skip
-GEO_COLUMNS = (
-    "gid", "fresh", "country", "continent", "region", "asn", "org", "city", "geo_source", "part",
-)  # fmt: skip
-VERDICT_COLUMNS = (
-    "pid", "cve", "status", "kev", "ransomware", "cvss", "reason", "fixed_in", "tags",
-)  # fmt: skip
 GEN_TABLES = ("service_rows", "finding_rows", "verdict_rows", "profile_rows", "location_rows")
 """Where analysis writes, by scan and generation (readers see them through views)."""
 SCAN_TABLES = ("transcripts", "transcript_parts", "progress", "scan_names", *GEN_TABLES)
 """Every table with rows of a scan but ``scans`` itself."""
 
 
-@functools.cache
-def _arrow_types() -> tuple[dict[str, pa.DataType], dict[str, pa.DataType]]:
-    """Arrow types of the services and findings columns (and of the analysis' normalised
-    tables). pyarrow is imported when analysis or an import first writes, not with the
-    store: a scan's parent never needs it."""
-    import pyarrow as pa
-
-    services: dict[str, pa.DataType] = {
-        "port": pa.int32(),
-        "observed_at": pa.timestamp("us", tz="UTC"),
-        "evidence": pa.list_(pa.string()),
-        "eol": pa.bool_(),
-        "eol_date": pa.date32(),
-        "kev": pa.bool_(),
-        "asn": pa.int32(),
-    }
-    for c in _SERVICE_COLUMNS:
-        services.setdefault(c, pa.string())
-    findings: dict[str, pa.DataType] = {
-        "port": pa.int32(),
-        "kev": pa.bool_(),
-        "ransomware": pa.bool_(),
-        "cvss": pa.float64(),
-        "tags": pa.list_(pa.string()),
-    }
-    for c in _FINDING_COLUMNS:
-        findings.setdefault(c, pa.string())
-    for c in ("pid", "gid"):
-        services[c] = findings[c] = pa.int64()
-    services["fresh"] = pa.bool_()
-    services["part"] = pa.string()
-    return services, findings
-
-
-_PROFILE_ONLY = ", ".join(f"p.{c}" for c in PROFILE_COLUMNS[2:-1])
-_GEO_ONLY = ", ".join(f"g.{c}" for c in GEO_COLUMNS[2:-1])
-_INSERT_ANALYSIS = (
-    # the services, with their profile's and location's columns (the readers' columns);
-    # rows in a table have no order (every reader sorts or aggregates): no ORDER BY
-    f"""
-    INSERT INTO service_rows BY NAME
-    SELECT $1 AS scan, $2 AS gen, s.ip, s.port, s.protocol, s.transport,
-           CAST(s.observed_at AS TIMESTAMPTZ) AS observed_at, s.outcome,
-           s.source, s.hostname, {_PROFILE_ONLY}, {_GEO_ONLY}, s.banner,
-           s.pid, s.gid, s.merged
-    FROM _svc s JOIN _prof p ON p.pid = s.pid JOIN _geo g ON g.gid = s.gid
-    """,
-    "INSERT INTO profile_rows BY NAME SELECT $1 AS scan, $2 AS gen, pid, part FROM _prof"
-    " WHERE fresh",
-    "INSERT INTO location_rows BY NAME SELECT $1 AS scan, $2 AS gen, gid, part FROM _geo"
-    " WHERE fresh",
-    """
-    INSERT INTO verdict_rows BY NAME
-    SELECT $1 AS scan, $2 AS gen, pid, cve, status, kev, ransomware, cvss, reason, fixed_in,
-           tags
-    FROM _verd
-    """,
-)
-
-
-def _text_time() -> dict[str, pa.DataType]:
-    import pyarrow as pa
-
-    return {"observed_at": pa.string()}
-
-
-def _arrow(
-    columns: dict[str, list[Any]], names: Sequence[str], types: dict[str, pa.DataType]
-) -> pa.Table:
-    import pyarrow as pa
-
-    return pa.table(
-        {
-            # the record's parts are orjson's bytes, valid UTF-8: text without a second check
-            k: pa.array(columns[k], pa.binary()).view(pa.string())
-            if k in _RECORD_PARTS
-            else pa.array(columns[k], types[k])
-            for k in names
-        }
-    )
-
-
-_RECORD_PARTS = frozenset({"part"})
 _RECORDS_SQL = """
     SELECT s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
            s.source, s.banner, p.part, g.part, s.hostname, n.source, s.merged
