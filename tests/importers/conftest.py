@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mxcensus.model import Transcript
 from mxcensus.store.db import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,3 +33,19 @@ def store_state(store: Store) -> tuple[int, int, int]:
         return int(row[0])
 
     return n("scans"), n("transcripts"), n("services")
+
+
+def imported(store: Store, fmt: str, *paths: Path) -> dict[tuple[str, int], Transcript]:
+    """The transcripts of importing ``paths`` (no analysis), by (ip, port)."""
+    from mxcensus.importers import import_files
+
+    r = import_files(store, fmt, list(paths), analyze=False)
+    assert r.malformed == 0, r.problems
+    out = {(t.ip, t.port): t for t in store.iter_transcripts(r.scan)}
+    assert len(out) == r.transcripts
+    assert all(t.source == fmt for t in out.values())
+    return out
+
+
+def extra(t: Transcript) -> dict[str, str]:
+    return dict(t.extra)

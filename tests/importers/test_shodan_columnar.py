@@ -237,9 +237,12 @@ def compare(
     strict: bool = False,
     analyze: bool = True,
     geo_db: Path | None = None,
+    columnar: int = 1,
 ) -> list[Outcome]:
     """Both paths on ``paths``, with each enricher setting (``geo_db``: an MMDB file the
-    enricher reads too); the columnar outcomes."""
+    enricher reads too); the columnar outcomes. Unless the import fails, the columnar
+    import must have taken the fast path for at least ``columnar`` chunks (0: a test of
+    the fallback alone), so that "both agree" never means "both went record by record"."""
     got = []
     for enricher in enrichers:
         tag = f"{paths[0].name}-{'geo' if enricher else 'nogeo'}-{'strict' if strict else ''}"
@@ -248,6 +251,10 @@ def compare(
         py = _import(tmp_path, tag, paths, columnar=False, **kw)
         assert_same(col, py)
         assert py.chunks in (None, 0), "columnar=False must not take the columnar path"
+        if col.error is None and HAVE_COLUMNAR:
+            assert col.chunks is not None and col.chunks >= columnar, (
+                f"the columnar path took {col.chunks} chunks, at least {columnar} expected"
+            )
         got.append(col)
     return got
 
@@ -701,7 +708,7 @@ def test_one_chunk_columnar_and_fallback(
     (good,) = compare(tmp_path, [write_lines(tmp_path / "good.json", lines)])
     assert good.chunks == 1
     bad_lines = [*lines[:10], b'{"port": 25, "ip_str": ', *lines[10:]]
-    (bad,) = compare(tmp_path, [write_lines(tmp_path / "bad.json", bad_lines)])
+    (bad,) = compare(tmp_path, [write_lines(tmp_path / "bad.json", bad_lines)], columnar=0)
     assert bad.chunks == 0
     assert bad.result is not None and bad.result["malformed"] == 1
 
@@ -727,7 +734,7 @@ def test_a_hash_collision_sends_the_chunk_record_by_record(
     monkeypatch.setattr(sc, "_stage_sql", colliding)
     chunk_bytes(1_000_000)
     lines = realistic(random.Random(5), 20)
-    (col,) = compare(tmp_path, [write_lines(tmp_path / "real.json", lines)])
+    (col,) = compare(tmp_path, [write_lines(tmp_path / "real.json", lines)], columnar=0)
     assert col.chunks == 0
     assert col.result is not None and col.result["transcripts"] > 20
 
@@ -1250,7 +1257,9 @@ def test_every_hostile_thing_at_once(tmp_path: Path, chunk_bytes: Callable[[int]
     extra = [dump(v) for f in KEPT_FIELDS[::3] for v in field_variants(f)] + raw_lines()
     for line in extra:
         lines.insert(rng.randrange(1, len(lines)), line)
-    compare(tmp_path, [write_lines(tmp_path / "all.json", lines)])
+    # every chunk holds a hostile line: all of them go record by record (the fallback's
+    # test; test_ordinary_lines_between_hostile_ones has columnar chunks between them)
+    compare(tmp_path, [write_lines(tmp_path / "all.json", lines)], columnar=0)
 
 
 def test_ordinary_lines_between_hostile_ones(
