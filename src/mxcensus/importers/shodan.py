@@ -6,6 +6,11 @@ capabilities, for HTTP the response head), ``_shodan.module``, ``http.*`` (``sta
 ``title``, ``html``, ``location``), ``ssl.*`` (``cipher``, ``versions``, ``chain``, ``cert``),
 ``location.*``, ``asn``, ``org``, ``product``, ``version``. SMTP, IMAP, POP3 and HTTP(S)
 banners become transcripts; others are skipped.
+
+The converter's parts are public for the columnar path (:mod:`.shodan_columnar`), which
+calls them once per distinct value so that both paths give the same transcripts:
+:func:`address_of`, :func:`service_of` (protocol, transport and steps of a banner),
+:func:`tls_of`, :func:`asn_text` and :func:`iso_time`.
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ class ShodanImporter:
         return stager(threads=threads, memory=memory, tmp=tmp, now=now)
 
 
-def _ip(doc: dict[str, Any]) -> str:
+def address_of(doc: dict[str, Any]) -> str:
     ip = doc.get("ip_str")
     if isinstance(ip, str) and ip:
         return c.address(ip)
@@ -92,7 +97,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     port = doc["port"]
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"bad port {port!r}")
-    ip = _ip(doc)
+    ip = address_of(doc)
     transport_l4 = doc.get("transport") or "tcp"
     if transport_l4 != "tcp":
         return []
@@ -100,11 +105,11 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     module = str(meta.get("module") or "")
     http = doc.get("http")
     ssl = doc.get("ssl")
-    service = _service(port, module, http, isinstance(ssl, dict), doc.get("data"))
+    service = service_of(port, module, http, isinstance(ssl, dict), doc.get("data"))
     if service is None:
         return []
     protocol, transport, steps = service
-    tls = _tls(ssl) if isinstance(ssl, dict) else None
+    tls = tls_of(ssl) if isinstance(ssl, dict) else None
     extra: list[list[str]] = [["shodan.module", module]] if module else []
     add = extra.append
     text_of = c.text_of
@@ -130,7 +135,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             s = (v if len(v) <= _MAX_EXTRA else v[:_MAX_EXTRA]) if type(v) is str else text_of(v)
             if s:
                 add([key_name, s])
-    asn = _asn_text(doc.get("asn"))
+    asn = asn_text(doc.get("asn"))
     if asn:
         add(["geo.asn", asn])
     org = text_of(doc.get("org") or doc.get("isp"))
@@ -143,7 +148,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             "port": port,
             "protocol": protocol,
             "transport": transport,
-            "observed_at": _iso_time(doc.get("timestamp"), now),
+            "observed_at": iso_time(doc.get("timestamp"), now),
             "outcome": _OK,
             "steps": steps,
             "tls": tls,
@@ -156,7 +161,7 @@ def _convert(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def _service(
+def service_of(
     port: int, module: str, http: Any, has_ssl: bool, data: Any
 ) -> tuple[str, str, list[dict[str, Any]]] | None:
     """A banner's protocol, transport and step documents (None: no mail or web service),
@@ -247,7 +252,7 @@ _LOCATION = (
 )
 
 
-def _asn_text(value: Any) -> str:
+def asn_text(value: Any) -> str:
     """c.parse_asn as the text kept ("" for none); cached by the source's text ("AS3320"):
     a few thousand networks hold most servers."""
     if type(value) is str:
@@ -271,7 +276,7 @@ _TRANSPORT = {
 }
 
 
-def _iso_time(value: Any, now: datetime) -> str:
+def iso_time(value: Any, now: datetime) -> str:
     """The banner's time as serialize writes it. Shodan's own form, naive UTC with
     microseconds ("2024-03-07T08:01:00.000000"), only gets its offset appended (after
     fromisoformat has checked it): parsing and formatting it again was a tenth of the import."""
@@ -291,7 +296,7 @@ def _iso_time(value: Any, now: datetime) -> str:
     return c.parse_time(value, now).isoformat()
 
 
-def _tls(ssl: dict[str, Any]) -> dict[str, Any]:
+def tls_of(ssl: dict[str, Any]) -> dict[str, Any]:
     cipher = ssl.get("cipher") or {}
     offered = ssl.get("versions") or ()
     # the highest version offered ("-TLSv1" means not offered and matches none of them)

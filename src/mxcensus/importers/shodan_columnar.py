@@ -369,7 +369,7 @@ class _Fresh:
         if got is None:
             got = self.new_tls[ssl] = self.parts.new_id()
             self.ids.append(got)
-            self.texts.append(orjson.dumps(s._tls(orjson.loads(ssl))))
+            self.texts.append(orjson.dumps(s.tls_of(orjson.loads(ssl))))
         return got
 
 
@@ -386,7 +386,7 @@ def _addresses(con: duckdb.DuckDBPyConnection) -> pa.Table:
             doc["ip"] = orjson.loads(j)
         ip_s.append(s_)
         ip_j.append(j)
-        ip.append(s._ip(doc))
+        ip.append(s.address_of(doc))
     return _table({"ip_s": (ip_s, "string"), "ip_j": (ip_j, "string"), "ip": (ip, "string")})
 
 
@@ -398,7 +398,7 @@ def _times(con: duckdb.DuckDBPyConnection, now: datetime) -> pa.Table:
             f"SELECT DISTINCT ts FROM _sh_raw WHERE ts IS NULL OR NOT {_SHODAN_TIME}"
         ).fetchall()
     ]
-    return _table({"ts": (ts, "string"), "obs": ([s._iso_time(t, now) for t in ts], "string")})
+    return _table({"ts": (ts, "string"), "obs": ([s.iso_time(t, now) for t in ts], "string")})
 
 
 def _banners(
@@ -421,12 +421,12 @@ def _banners(
             http = {"html": html, "location": hloc}
             if status is not None:
                 http["status"] = orjson.loads(status)
-        service = s._service(port, str(module or ""), http, has_ssl, data)
+        service = s.service_of(port, str(module or ""), http, has_ssl, data)
         if service is None:
             continue
         protocol, transport, steps = service
         bh.append(h)
-        # the steps are serialize's StepDoc form (shodan._service builds them so)
+        # the steps are serialize's StepDoc form (shodan.service_of builds them so)
         banners.append(Banner(port, protocol, transport, cast("list[StepDoc]", steps)))
     return banners, {
         "bh": (bh, "uint64"),
@@ -454,7 +454,7 @@ def _asns(con: duckdb.DuckDBPyConnection) -> pa.Table:
         v
         for (v,) in con.execute("SELECT DISTINCT asn FROM _sh_raw WHERE asn IS NOT NULL").fetchall()
     ]
-    return _table({"asn_v": (found, "string"), "asn": ([s._asn_text(v) for v in found], "string")})
+    return _table({"asn_v": (found, "string"), "asn": ([s.asn_text(v) for v in found], "string")})
 
 
 def _table(columns: dict[str, tuple[list[Any], str]]) -> pa.Table:
