@@ -183,7 +183,7 @@ def analyze_scan_reference(
     through the same write path: the plain statement of what the analysis writes, kept as
     the reference the fast paths are tested against."""
     with store.replacing_derived(scan) as gen:
-        writer = store.derived(scan, gen)
+        writer = DerivedWriter.of(store, scan, gen)
         profiles, locations = Profiles(), Locations()
         written = 0
         records = analyze(scan, store.iter_transcripts(scan), enricher)
@@ -224,7 +224,7 @@ def analyze_scan(
     assessment is worked out and stored once per distinct pair.
     """
     with store.replacing_derived(scan) as gen:  # all or nothing, however large the scan
-        batch = _Batch(store.derived(scan, gen), Profiles(), Locations())
+        batch = _Batch(DerivedWriter.of(store, scan, gen), Profiles(), Locations())
         return _analyse_hosts(batch, store.iter_transcript_docs(scan), enricher, progress)
 
 
@@ -286,7 +286,7 @@ class ImportAnalysis:
         self.enricher = enricher
         self.written = 0
         # the import's own generation: no reader sees it until the import ends
-        self._writer = store.derived(scan)
+        self._writer = DerivedWriter.of(store, scan)
         self._writer.track_hosts()
         self._batch = _Batch(self._writer, Profiles(), Locations())
 

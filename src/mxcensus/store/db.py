@@ -70,8 +70,6 @@ from mxcensus.store.schema import LATEST, MIGRATIONS
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mxcensus.store.derived import DerivedWriter
-
 log = logging.getLogger(__name__)
 
 _INSERT_ROWS = "INSERT INTO transcripts BY NAME SELECT ?::VARCHAR AS scan, " + ", ".join(
@@ -729,20 +727,15 @@ class Store:
 
     # -- services and findings ---------------------------------------------------------
 
-    def derived(self, scan: ScanId, gen: int | None = None) -> DerivedWriter:
-        """The one way to write ``scan``'s services (generation ``gen``; default: the one
-        readers see): :class:`~mxcensus.store.derived.DerivedWriter`."""
-        from mxcensus.store.derived import DerivedWriter
-
-        return DerivedWriter(self, scan, self.live_gen(scan) if gen is None else gen)
-
     def write_services(
         self, scan: ScanId, records: Iterable[ServiceRecord], gen: int | None = None
     ) -> int:
         """Write analysed records of ``scan`` (generation ``gen``; default: the live one)
-        through :meth:`derived`, their profiles and locations numbered after the ones the
-        generation holds."""
-        writer = self.derived(scan, gen)
+        through the one write path (:class:`~mxcensus.store.derived.DerivedWriter`), their
+        profiles and locations numbered after the ones the generation holds."""
+        from mxcensus.store.derived import DerivedWriter
+
+        writer = DerivedWriter.of(self, scan, gen)
         return writer.write_records(records, *writer.memos())
 
     def iter_records(self, scan: ScanId, batch: int = 10_000) -> Iterator[dict[str, Any]]:

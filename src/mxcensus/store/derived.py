@@ -51,6 +51,12 @@ class DerivedWriter:
         self.scan = scan
         self.gen = gen
 
+    @classmethod
+    def of(cls, store: Store, scan: ScanId, gen: int | None = None) -> DerivedWriter:
+        """The writer of ``scan``'s generation ``gen`` (default: the one readers see; an
+        import writes its own, unseen while it runs)."""
+        return cls(store, scan, store.live_gen(scan) if gen is None else gen)
+
     def write(self, batch: AnalysisBatch, *, note_hosts: bool = False, query: str = "") -> int:
         """Write ``batch`` in one transaction (or the open one it joins) and mark its
         profiles and locations stored; the services written. ``query``: SQL giving the
