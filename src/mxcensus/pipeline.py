@@ -465,7 +465,7 @@ class _Batch:
     def add_host(self, docs: list[TranscriptDoc], enricher: Enricher | None) -> None:
         """The services of one host (its stored transcripts, in (ip, port) order; several
         of one port are one service, :func:`merge_endpoints`)."""
-        merged: list[str | None] | None = None
+        merged: Iterable[str | None] = _NO_MERGES
         if len(docs) > 1 and len({d["port"] for d in docs}) < len(docs):
             docs, merged = _merge_docs(docs)
         own = [identify_doc(d) for d in docs]
@@ -481,12 +481,13 @@ class _Batch:
             loc = self._located(
                 first["ip"], first.get("source", "scan"), first.get("extra"), enricher
             )
-        self.pending.locations[loc.gid] = loc
+        pending = self.pending
         gid = loc.gid
-        append = self.pending.rows.append
+        pending.locations[gid] = loc
+        append = pending.rows.append
         profile_for = self.profile_for
         banner = self._banner
-        for i, (doc, ident) in enumerate(zip(docs, idents, strict=True)):
+        for doc, ident, m in zip(docs, idents, merged):  # noqa: B905 - merged may be endless
             append(
                 (
                     profile_for(ident, doc).pid,
@@ -500,7 +501,7 @@ class _Batch:
                     doc.get("source", "scan"),
                     doc.get("hostname") or None,
                     banner(doc["steps"]),
-                    merged[i] if merged is not None else None,
+                    m,
                 )
             )
 
@@ -594,6 +595,10 @@ class _Batch:
             self._assessed.clear()
         self._assessed[key] = (ident, prof)  # ident kept alive: its id stays its own
         return prof
+
+
+_NO_MERGES = itertools.repeat(None)
+"""The ``merged`` field of services whose host saw each port once: none."""
 
 
 def _hint(extra: list[list[str]], source: str) -> Geo | None:

@@ -285,3 +285,19 @@ def test_transcript_docs_times_are_duckdbs_instants(db_path: Path, extra: list[s
     assert len(got) == len(texts)
     assert dict(got) == want
     assert _observed_at(texts)[1] == bool(extra)  # Arrow parsed them all, or none
+
+
+def test_memory_limited_sets_restores_and_checkpoints(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        before = store.setting("memory_limit")
+        sid = store.create_scan(name=None, kind="scan", source="scan")
+        with store.memory_limited("64MB"):
+            assert store.setting("memory_limit") != before
+            store.write_transcripts(sid, [transcript()])
+        assert store.setting("memory_limit") == before
+        # the checkpoint folded the write into the file: nothing is left in the log
+        wal = db_path.with_name(db_path.name + ".wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+        with pytest.raises(KeyError), store.memory_limited("64MB"):
+            raise KeyError("the block's own error, not hidden")
+        assert store.setting("memory_limit") == before

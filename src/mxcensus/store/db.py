@@ -22,10 +22,17 @@ size of the change. How:
   that hides it — the generation being written (noted before its first row), the one a
   switch replaced, every row of a deleted scan or of an import that never finished — and
   removed right after, or when the store is next opened for writing if the process died
-  first (:meth:`Store.collect_stale`; a checkpoint then frees the space for reuse).
+  first (:meth:`Store.collect_stale`; after a deletion or a failed import a checkpoint
+  frees the space for reuse at once).
 - An import writes under its scan's row, ``running`` until its last commit; readers do not
-  see a running import, and a store opened for writing marks the ones a dead process left
-  (:meth:`Store.open`).
+  see a running import, and a store opened for writing marks the ones a dead process left:
+  since DuckDB lets one process write, every other ``running`` scan belongs to a dead one
+  (:meth:`Store.open`): a scan becomes ``interrupted`` (resumable), an import ``failed``,
+  its rows stale and its name free.
+
+Writing services: :mod:`mxcensus.store.derived` is the one write path (over the typed rows
+of :mod:`mxcensus.store.rows`), :mod:`mxcensus.store.staged` the SQL over an importer's
+staged chunk.
 
 :attr:`Store.fault` is the test seam for all this: called before every write statement and
 every commit, it lets the tests kill the process at the n-th write.
@@ -342,8 +349,10 @@ class Store:
             except duckdb.Error:
                 if not failed:
                     raise
-            finally:
-                self.con.execute("SET memory_limit = ?", [before])
+            finally:  # DuckDB's default again, or the limit set before (its text rounds)
+                self.con.execute("RESET memory_limit")
+                if self.setting("memory_limit") != before:
+                    self.con.execute("SET memory_limit = ?", [before])
 
     def setting(self, name: str) -> Any:
         """The value of DuckDB setting ``name`` on the store's connection."""
@@ -555,13 +564,13 @@ class Store:
             yield gen
         except BaseException:
             with suppress(duckdb.Error):
-                self.collect_stale()
+                self.collect_stale(checkpoint=False)
             raise
         with self._writing():
             self._exec("UPDATE scans SET gen = ? WHERE id = ?", [gen, scan])
             self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
             self._exec("INSERT INTO stale VALUES (?, ?)", [scan, old])
-        self.collect_stale()
+        self.collect_stale(checkpoint=False)
 
     def discard_scan(self, scan: ScanId) -> None:
         """Remove ``scan`` and every row of it: its row goes, and the rest is noted stale, in
@@ -572,9 +581,12 @@ class Store:
             self._exec("INSERT INTO stale VALUES (?, NULL)", [scan])
         self.collect_stale()
 
-    def collect_stale(self) -> int:
+    def collect_stale(self, *, checkpoint: bool = True) -> int:
         """Remove the rows ``stale`` lists (no reader sees them), one entry per
-        transaction, and checkpoint so their space is reused; the entries removed."""
+        transaction; the entries removed. ``checkpoint``: and checkpoint, so that their
+        space is reused now (a deleted scan, a failed import); without it DuckDB reuses it
+        at its next checkpoint (a reassessment: checkpointing a whole analysis' rows there
+        cost ~10 µs a service, bench/analysis.py)."""
         entries = self.con.execute("SELECT DISTINCT scan, gen FROM stale").fetchall()
         for scan, gen in entries:
             with self._writing():
@@ -586,7 +598,7 @@ class Store:
                     for table in GEN_TABLES:
                         self._exec(f"DELETE FROM {table} WHERE scan = ? AND gen = ?", [scan, gen])
                     self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
-        if entries:
+        if entries and checkpoint:
             with suppress(duckdb.Error):  # only to reuse the space now; DuckDB will anyway
                 self.con.execute("CHECKPOINT")
         return len(entries)

@@ -125,7 +125,7 @@ class StagedQueries:
     def __init__(self, store: Store, chunk: StagedChunk) -> None:
         self.store = store
         self.chunk = chunk
-        self._hint = ", ".join(f"t.{c}" for c, _ in chunk.hints)
+        self._hint = "".join(f"t.{c}, " for c, _ in chunk.hints)  # "": no hint
         self._multi = False
 
     def _single(self) -> str:
@@ -152,23 +152,24 @@ class StagedQueries:
         """For hosts of one service: each distinct hint, with an address that has it."""
         return [
             (tuple(r[:-1]), r[-1])
-            for r in self._all(f"SELECT {self._hint}, min(t.ip) FROM {self._single()} GROUP BY ALL")
+            for r in self._all(f"SELECT {self._hint}min(t.ip) FROM {self._single()} GROUP BY ALL")
+            if r[-1] is not None  # no hint columns and no such host: one empty group
         ]
 
     def hint_addresses(self) -> list[tuple[HintValues, str]]:
         """For hosts of one service: every distinct (hint, address)."""
         return [
             (tuple(r[:-1]), r[-1])
-            for r in self._all(f"SELECT DISTINCT {self._hint}, t.ip FROM {self._single()}")
+            for r in self._all(f"SELECT DISTINCT {self._hint}t.ip FROM {self._single()}")
         ]
 
     def multi_rows(self) -> list[StagedRow]:
         """The rows of hosts with several services, in (ip, port, rid) order."""
         self._single()
         return [
-            (r[0], r[1], r[2], r[3], r[4], tuple(r[5:]))
+            (r[0], r[1], r[2], r[3], r[4], tuple(r[5:-1]))
             for r in self._all(
-                f"SELECT t.rid, t.ip, t.bk, t.obs, t.port, {self._hint} FROM {_ROWS} t"
+                f"SELECT t.rid, t.ip, t.bk, t.obs, t.port, {self._hint}0 FROM {_ROWS} t"
                 f" SEMI JOIN {_MULTI} m ON m.ip = t.ip ORDER BY t.ip, t.port, t.rid"
             )
         ]
