@@ -371,7 +371,11 @@ class ImportAnalysis:
         chunk, batch, enricher = staged.chunk, self._batch, self.enricher
         dumps = orjson.dumps
         for ip, group in itertools.groupby(staged.multi_rows(), key=lambda r: r[1]):
-            chosen = list(merge_endpoints(list(group), _row_port, _row_time))
+            rows = list(group)
+            chosen = list(merge_endpoints(rows, _row_port, _row_time))
+            if len(chosen) < len(rows):  # the observations merged away: no service
+                kept = {r[0] for r, _ in chosen}
+                maps.hosts.extend((r[0], None, None, None) for r in rows if r[0] not in kept)
             found = [own[r[2]] for r, _ in chosen]
             combined = combine_shared(found)
             hint = _hint_pairs(chunk.hints, chosen[0][0][5])

@@ -74,8 +74,9 @@ class StagedMaps:
     profiles: list[tuple[int, str, int]] = field(default_factory=list)  # bk, day -> pid
     hint_locations: list[tuple[HintValues, int]] = field(default_factory=list)  # -> gid
     address_locations: list[tuple[str, int]] = field(default_factory=list)  # ip -> gid
-    hosts: list[tuple[int, int, int, str | None]] = field(default_factory=list)
-    """Rows of hosts with several services: rid, pid, gid, merged (chosen rows only)."""
+    hosts: list[tuple[int, int | None, int | None, str | None]] = field(default_factory=list)
+    """Rows of hosts with several services: rid, pid, gid, merged; pid None: an observation
+    merged into a newer one of its port (no service of its own)."""
 
 
 _ROWS = "_st_rows"
@@ -92,10 +93,11 @@ def stored(store: Store, scan: ScanId, chunk: StagedChunk, seq: int) -> Iterator
     con.register(_ROWS, chunk.rows)
     try:
         store._exec(
-            "INSERT INTO transcripts BY NAME SELECT $scan AS scan, ip, port, protocol,"
-            " transport, CAST(obs AS TIMESTAMPTZ) AS observed_at, $outcome AS outcome,"
-            f" $source AS source, data, steps_part, tls_part, $seq + rid AS seq FROM {_ROWS}",
-            {"scan": scan, "outcome": chunk.outcome, "source": chunk.source, "seq": seq},
+            "INSERT INTO transcripts BY NAME SELECT ? AS scan, ip, port, protocol, transport,"
+            f" CAST(obs AS TIMESTAMPTZ) AS observed_at, {_literal(chunk.outcome)} AS outcome,"
+            f" {_literal(chunk.source)} AS source, data, steps_part, tls_part, ? + rid AS seq"
+            f" FROM {_ROWS}",
+            [scan, seq],
         )
         if chunk.part_ids:
             parts = pa.table(
@@ -228,7 +230,6 @@ class StagedQueries:
 
     def _rows_sql(self) -> str:
         """SQL: the chunk's services (:data:`~mxcensus.store.rows.SERVICE_COLUMNS`)."""
-        self._single()
         hint_join = (
             " AND ".join(f"g.{c} IS NOT DISTINCT FROM t.{c}" for c, _ in self.chunk.hints) or "true"
         )
@@ -244,8 +245,7 @@ class StagedQueries:
             LEFT JOIN _st_pmap p ON h.rid IS NULL AND p.bk = t.bk AND p.day = t.day
             LEFT JOIN _st_ghint g ON h.rid IS NULL AND {hint_join}
             LEFT JOIN _st_gip a ON h.rid IS NULL AND a.ip = t.ip
-            LEFT JOIN {_MULTI} m ON m.ip = t.ip
-            WHERE h.rid IS NOT NULL OR m.ip IS NULL  -- a host's observations not chosen: none
+            WHERE h.rid IS NULL OR h.pid IS NOT NULL  -- observations merged away: no service
         """
 
 
