@@ -49,3 +49,20 @@ def imported(store: Store, fmt: str, *paths: Path) -> dict[tuple[str, int], Tran
 
 def extra(t: Transcript) -> dict[str, str]:
     return dict(t.extra)
+
+
+def analysed(
+    store: Store, fmt: str, *paths: Path
+) -> tuple[tuple[int, int, int, int, int], list[tuple[object, ...]]]:
+    """Import and analyse ``paths`` (no enrichment): (records, transcripts, skipped,
+    malformed, services) and each service's (ip, port, protocol, outcome, product, version,
+    precision, worst verdict), in (ip, port) order."""
+    from mxcensus.importers import import_files
+
+    r = import_files(store, fmt, list(paths), enricher=None)
+    rows = store.con.execute(
+        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
+        " FROM services WHERE scan = ? ORDER BY ip, port",
+        [r.scan],
+    ).fetchall()
+    return (r.records, r.transcripts, r.skipped, r.malformed, r.services), rows

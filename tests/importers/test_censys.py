@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mxcensus.importers import import_files
 from mxcensus.model import Transport
 from mxcensus.store.db import Store
-from tests.importers.conftest import extra, fixture, imported
+from tests.importers.conftest import analysed, extra, fixture, imported
 
 
 def test_censys_host_documents(store: Store) -> None:
@@ -53,14 +52,9 @@ def test_censys_fixture_analysed(store: Store) -> None:
     """The fixture's services as the analysis identifies and judges them, written out by hand:
     two host documents; SSH and DNS are no mail services; generic POP3/IMAP greetings
     name no product."""
-    r = import_files(store, "censys", [fixture("censys-hosts.json")], enricher=None)
-    assert (r.records, r.transcripts, r.skipped, r.malformed) == (2, 5, 0, 0)
-    assert r.services == 5
-    assert store.con.execute(
-        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
-        " FROM services WHERE scan = ? ORDER BY ip, port",
-        [r.scan],
-    ).fetchall() == [
+    counts, services = analysed(store, "censys", fixture("censys-hosts.json"))
+    assert counts == (2, 5, 0, 0, 5)  # records, transcripts, skipped, malformed, services
+    assert services == [
         ("192.0.2.40", 110, "pop3", "ok", "unknown", None, "none", "unknown"),
         ("192.0.2.40", 143, "imap", "ok", "unknown", None, "none", "unknown"),
         ("192.0.2.40", 587, "submission", "ok", "postfix", None, "product", "unknown"),

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from mxcensus.importers import import_files
 from mxcensus.model import Outcome
 from mxcensus.store.db import Store
-from tests.importers.conftest import fixture, imported
+from tests.importers.conftest import analysed, fixture, imported
 
 
 @pytest.mark.parametrize("name", ["masscan.json", "masscan.txt"])
@@ -31,14 +30,9 @@ def test_masscan_open_ports_and_banners_merge(store: Store, name: str) -> None:
 def test_masscan_fixture_analysed(store: Store) -> None:
     """The fixture's services as the analysis identifies and judges them, written out by hand:
     four open ports, RDP skipped; two banner lines merged into their open ports."""
-    r = import_files(store, "masscan", [fixture("masscan.txt")], enricher=None)
-    assert (r.records, r.transcripts, r.skipped, r.malformed) == (4, 3, 1, 0)
-    assert r.services == 3
-    assert store.con.execute(
-        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
-        " FROM services WHERE scan = ? ORDER BY ip, port",
-        [r.scan],
-    ).fetchall() == [
+    counts, services = analysed(store, "masscan", fixture("masscan.txt"))
+    assert counts == (4, 3, 1, 0, 3)  # records, transcripts, skipped, malformed, services
+    assert services == [
         ("192.0.2.25", 25, "smtp", "ok", "exim", "4.96", "version", "potentially-vulnerable"),
         ("192.0.2.31", 110, "pop3", "ok", "dovecot", None, "product", "unknown"),
         ("198.51.100.120", 443, "https", "ok", "unknown", None, "none", "unknown"),

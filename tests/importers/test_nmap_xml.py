@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mxcensus.importers import import_files
 from mxcensus.model import Outcome, Transport
 from mxcensus.store.db import Store
-from tests.importers.conftest import extra, fixture, imported
+from tests.importers.conftest import analysed, extra, fixture, imported
 
 
 def test_nmap_xml_from_a_real_run(store: Store) -> None:
@@ -81,13 +80,8 @@ def test_nmap_banner_cut_by_nmap_is_marked_truncated(store: Store, tmp_path: Pat
 def test_nmap_xml_fixture_analysed(store: Store) -> None:
     """The fixture's services as the analysis identifies and judges them, written out by hand:
     the closed port 2599 is not a mail port."""
-    r = import_files(store, "nmap-xml", [fixture("nmap-exim.xml")], enricher=None)
-    assert (r.records, r.transcripts, r.skipped, r.malformed) == (1, 1, 0, 0)
-    assert r.services == 1
-    assert store.con.execute(
-        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
-        " FROM services WHERE scan = ? ORDER BY ip, port",
-        [r.scan],
-    ).fetchall() == [
+    counts, services = analysed(store, "nmap-xml", fixture("nmap-exim.xml"))
+    assert counts == (1, 1, 0, 0, 1)  # records, transcripts, skipped, malformed, services
+    assert services == [
         ("127.0.0.1", 2525, "smtp", "ok", "exim", "4.96", "version", "potentially-vulnerable"),
     ]

@@ -4,10 +4,9 @@ from the fixtures."""
 
 from __future__ import annotations
 
-from mxcensus.importers import import_files
 from mxcensus.model import Transport
 from mxcensus.store.db import Store
-from tests.importers.conftest import FIXTURES, extra, imported
+from tests.importers.conftest import FIXTURES, analysed, extra, imported
 
 
 def test_shadowserver_reports_old_and_new_layouts(store: Store) -> None:
@@ -44,14 +43,9 @@ def test_shadowserver_fixture_analysed(store: Store) -> None:
     """The fixture's services as the analysis identifies and judges them, written out by hand:
     the seven example reports, old and 2023+ layouts; a CU-level Exchange build is
     build3."""
-    r = import_files(store, "shadowserver", sorted(FIXTURES.glob("*scan_*.csv")), enricher=None)
-    assert (r.records, r.transcripts, r.skipped, r.malformed) == (12, 12, 0, 0)
-    assert r.services == 12
-    assert store.con.execute(
-        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
-        " FROM services WHERE scan = ? ORDER BY ip, port",
-        [r.scan],
-    ).fetchall() == [
+    counts, services = analysed(store, "shadowserver", *sorted(FIXTURES.glob("*scan_*.csv")))
+    assert counts == (12, 12, 0, 0, 12)  # records, transcripts, skipped, malformed, services
+    assert services == [
         ("192.0.2.100", 8080, "http", "ok", "unknown", None, "none", "unknown"),
         ("192.0.2.101", 443, "https", "ok", "unknown", None, "none", "unknown"),
         ("192.0.2.60", 25, "smtp", "ok", "exim", "4.80", "version", "potentially-vulnerable"),

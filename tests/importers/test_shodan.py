@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mxcensus.importers import import_files
 from mxcensus.model import Outcome, Transport
 from mxcensus.store.db import Store
-from tests.importers.conftest import extra, fixture, imported
+from tests.importers.conftest import analysed, extra, fixture, imported
 
 
 def test_shodan_banners(store: Store) -> None:
@@ -84,14 +83,9 @@ def test_shodan_fixture_analysed(store: Store) -> None:
     """The fixture's services as the analysis identifies and judges them, written out by hand:
     an SSH banner skipped; the SMTP banner of the Exchange host takes the build its OWA
     shows."""
-    r = import_files(store, "shodan", [fixture("shodan-mail.json")], enricher=None)
-    assert (r.records, r.transcripts, r.skipped, r.malformed) == (7, 6, 1, 0)
-    assert r.services == 6
-    assert store.con.execute(
-        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
-        " FROM services WHERE scan = ? ORDER BY ip, port",
-        [r.scan],
-    ).fetchall() == [
+    counts, services = analysed(store, "shodan", fixture("shodan-mail.json"))
+    assert counts == (7, 6, 1, 0, 6)  # records, transcripts, skipped, malformed, services
+    assert services == [
         ("192.0.2.25", 25, "smtp", "ok", "exim", "4.92", "version", "potentially-vulnerable"),
         ("198.51.100.120", 25, "smtp", "ok", "ms-exchange", "15.1.2375.7", "build4", "vulnerable"),
         (

@@ -3,10 +3,9 @@ and what the analysis makes of them, with the values written by hand from the fi
 
 from __future__ import annotations
 
-from mxcensus.importers import import_files
 from mxcensus.model import Outcome, Transport
 from mxcensus.store.db import Store
-from tests.importers.conftest import fixture, imported
+from tests.importers.conftest import analysed, fixture, imported
 
 
 def test_zgrab2_results_keep_status_and_partial_data(store: Store) -> None:
@@ -34,14 +33,9 @@ def test_zgrab2_results_keep_status_and_partial_data(store: Store) -> None:
 def test_zgrab2_fixture_analysed(store: Store) -> None:
     """The fixture's services as the analysis identifies and judges them, written out by hand:
     a failed grab is a service with its outcome, identified as unknown."""
-    r = import_files(store, "zgrab2", [fixture("zgrab2-mail.json")], enricher=None)
-    assert (r.records, r.transcripts, r.skipped, r.malformed) == (7, 7, 0, 0)
-    assert r.services == 7
-    assert store.con.execute(
-        "SELECT ip, port, protocol, outcome, product, version, precision, worst_status"
-        " FROM services WHERE scan = ? ORDER BY ip, port",
-        [r.scan],
-    ).fetchall() == [
+    counts, services = analysed(store, "zgrab2", fixture("zgrab2-mail.json"))
+    assert counts == (7, 7, 0, 0, 7)  # records, transcripts, skipped, malformed, services
+    assert services == [
         ("192.0.2.25", 25, "smtp", "ok", "exim", "4.94.2", "version", "potentially-vulnerable"),
         ("192.0.2.26", 25, "smtp", "timeout", "unknown", None, "none", "unknown"),
         ("192.0.2.27", 25, "smtp", "refused", "unknown", None, "none", "unknown"),
