@@ -372,9 +372,12 @@ class ImportAnalysis:
         dumps = orjson.dumps
         for ip, group in itertools.groupby(staged.multi_rows(), key=lambda r: r[1]):
             rows = list(group)
-            chosen = list(merge_endpoints(rows, _row_port, _row_time))
-            if len(chosen) < len(rows):  # the observations merged away: no service
-                kept = {r[0] for r, _ in chosen}
+            chosen: list[tuple[StagedRow, Merged | None]]
+            if len({r[4] for r in rows}) == len(rows):  # each port once: nothing to merge
+                chosen = [(r, None) for r in rows]
+            else:
+                chosen = list(merge_endpoints(rows, _row_port, _row_time))
+                kept = {r[0] for r, _ in chosen}  # the observations merged away: no service
                 maps.hosts.extend((r[0], None, None, None) for r in rows if r[0] not in kept)
             found = [own[r[2]] for r, _ in chosen]
             combined = combine_shared(found)
