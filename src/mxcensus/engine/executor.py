@@ -11,10 +11,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from mxcensus.engine.spawn import prestart, stop_all
+from mxcensus.engine.spawn import prestart, stop_all, worker_count
 
 if TYPE_CHECKING:
     from mxcensus.engine.plan import ScanPlan
+    from mxcensus.engine.request import ScanRequest
     from mxcensus.engine.run import ProgressCallback, ScanResult
     from mxcensus.model import ScanId
     from mxcensus.store.db import Store
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 class Executor(Protocol):
     name: str
+
+    def shape(self, request: ScanRequest) -> tuple[int, int | None, int]:
+        """A new plan's shards, shard (None: every shard) and workers per shard."""
+        ...
 
     def concurrency_cap(self, wanted: int) -> int:
         """How many connections it can hold open at most, asked for ``wanted``."""
@@ -48,6 +53,11 @@ class LocalExecutor:
         opens the store; the scan takes them if its plan has as many workers."""
         self._booting = prestart(workers) if workers > 0 else []
 
+    def shape(self, request: ScanRequest) -> tuple[int, int | None, int]:
+        """The shard ``--shard`` names (default 0) of ``--shards`` (default 1), walked by
+        ``--workers`` processes (default: one per core)."""
+        return local_shape(request)
+
     def concurrency_cap(self, wanted: int) -> int:
         """Open connections the open-file limit allows (raised towards ``wanted``), less
         what the process needs besides (pipes, the store, libraries)."""
@@ -72,3 +82,8 @@ class LocalExecutor:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def local_shape(request: ScanRequest) -> tuple[int, int | None, int]:
+    """:meth:`LocalExecutor.shape`, for callers without an executor."""
+    return request.shards or 1, request.shard or 0, worker_count(request.workers)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from mxcensus.engine.request import (
     CONCURRENCY,
@@ -30,8 +34,8 @@ class ScanPlan:
     ports: tuple[tuple[int, str], ...]  # (port, probe name)
     seed: int
     shards: int = 1
-    shard: int = 0
-    workers: int = 1
+    shard: int | None = 0  # None: every shard, each a stream of its own (a cluster's scan)
+    workers: int = 1  # streams per shard
     rate: float = DEFAULT_RATE  # new connections per second, all workers together
     concurrency: int = DEFAULT_CONCURRENCY  # open connections at most, all workers together
     per_net: int = DEFAULT_PER_NET  # open connections per /24 (IPv6: /56), all workers
@@ -40,7 +44,7 @@ class ScanPlan:
 
     def __post_init__(self) -> None:
         SHARDS.check(self.shards, "--shards")
-        if not 0 <= self.shard < self.shards:
+        if self.shard is not None and not 0 <= self.shard < self.shards:
             raise UsageError(f"--shard {self.shard}: must be in 0..{self.shards - 1}")
         if self.workers < 1:  # its upper bound is the machine's: a stored plan may exceed it
             raise UsageError(f"--workers {self.workers}: must be at least 1")
@@ -51,9 +55,54 @@ class ScanPlan:
     def space(self) -> TargetSpace:
         return TargetSpace(self.targets, self.ports)
 
+    @property
+    def index(self) -> int:
+        """This plan's shard; a cluster's plan (``shard`` None) has none of its own."""
+        if self.shard is None:
+            raise ValueError("the plan of every shard has no single shard index")
+        return self.shard
+
     def stream_key(self, worker: int) -> str:
         """The progress key of one worker's stream: shard and worker, with their counts."""
-        return f"shard{self.shard}of{self.shards}-worker{worker}of{self.workers}"
+        return f"shard{self.index}of{self.shards}-worker{worker}of{self.workers}"
+
+    def streams(self, *, shards_share: bool = False) -> tuple[Stream, ...]:
+        """Every stream of the walk this scan owns, each with its share of the pace.
+
+        Position p of the seeded order belongs to shard ``p mod shards`` and, within it, to
+        worker ``(p div shards) mod workers`` (:func:`mxcensus.targets.walk`): one shard's
+        ``workers`` streams, or for a cluster's plan every shard's. ``rate``,
+        ``concurrency`` and ``per_net`` are this scan's totals, divided among its streams;
+        ``shards_share``: they are every shard's together, though this plan walks one (a
+        pod of a Kubernetes Job), so its streams take their 1/(shards x workers).
+        """
+        shards = range(self.shards) if self.shard is None else (self.shard,)
+        whole = self.shard is None or shards_share
+        count = (self.shards if whole else 1) * self.workers
+        first = self.shard * self.workers if self.shard is not None and whole else 0
+        out: list[Stream] = []
+        for s in shards:
+            one = self if self.shard == s else dataclasses.replace(self, shard=s)
+            for w in range(self.workers):
+                i = first + len(out)
+                pace = Pace(
+                    rate=self.rate / count,
+                    concurrency=share(self.concurrency, count, i),
+                    per_net=share(self.per_net, count, i),
+                )
+                out.append(Stream(one, w, one.stream_key(w), pace))
+        return tuple(out)
+
+    def fingerprint(self) -> str:
+        """What every shard of one scan must agree on: the targets (the addresses left after
+        the blocklist and exclusions), ports and probes, seed, shard count and probe
+        settings. Not the shard, the workers nor the pace, which may differ between the
+        processes that walk it. sha256 of their canonical JSON."""
+        params = self.to_params()
+        for key in ("shard", "workers", "rate", "concurrency", "per_net"):
+            del params[key]
+        params["targets"] = {k: params["targets"][k] for k in ("addresses", "hostnames")}
+        return hashlib.sha256(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -77,7 +126,7 @@ class ScanPlan:
             ports=tuple((int(p), str(n)) for p, n in params["ports"]),
             seed=int(params["seed"]),
             shards=int(params["shards"]),
-            shard=int(params["shard"]),
+            shard=None if params["shard"] is None else int(params["shard"]),
             workers=int(params["workers"]),
             rate=float(params["rate"]),
             concurrency=int(params["concurrency"]),
@@ -85,6 +134,34 @@ class ScanPlan:
             probe_config=ProbeConfig(**params["probe_config"]),
             probe_table=str(params["probe_table"]),
         )
+
+
+@dataclass(slots=True)
+class Pace:
+    """One stream's share of a scan's limits. A cluster lease changes it while the stream
+    runs (from another thread: each field is replaced whole); past ``until``, a
+    ``time.monotonic()`` instant, the stream opens no new connection."""
+
+    rate: float  # new connections per second
+    concurrency: int  # open connections at most
+    per_net: int  # open connections per /24 (IPv6: /56) at most
+    until: float = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One stream of a scan's walk: its shard's plan, the worker index within the shard,
+    its progress key and its share of the pace."""
+
+    plan: ScanPlan
+    worker: int
+    key: str
+    pace: Pace
+
+
+def share(total: int, parts: int, part: int) -> int:
+    """Part ``part`` of ``total`` split into ``parts`` nearly equal shares (at least 1)."""
+    return max(1, total // parts + (1 if part < total % parts else 0))
 
 
 def _registry_module(table: str) -> tuple[Any, str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from mxcensus.engine.executor import Executor, LocalExecutor
+from mxcensus.engine.executor import Executor, LocalExecutor, local_shape
 from mxcensus.engine.plan import (
     DEFAULT_PROBES,
     ScanPlan,
@@ -31,10 +31,10 @@ from mxcensus.engine.request import (
     DEFAULT_PER_NET,
     DEFAULT_RATE,
     RESUMABLE,
+    WORKERS,
     ScanRequest,
 )
 from mxcensus.engine.run import Progress, ScanResult, shard_total
-from mxcensus.engine.spawn import worker_count
 from mxcensus.errors import MxcensusError, UsageError
 from mxcensus.model import ScanId
 from mxcensus.probes.interface import ProbeConfig
@@ -48,10 +48,12 @@ PROBE_TABLE_ENV = "MXCENSUS_PROBE_TABLE"
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """The scan is stored and its probing begins (``total``: targets of this shard)."""
+    """The scan is stored and its probing begins (``total``: targets of its shards).
+    ``notes``: what the user should know about the plan (one line each)."""
 
     scan: ScanId
     total: int
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,7 @@ def scan(
             scan_id, plan = resume(store, request, executor=executor)
         else:
             scan_id = start(store, plan, request.name)
-        notify(Started(scan_id, shard_total(plan)))
+        notify(Started(scan_id, shard_total(plan), plan_notes(plan)))
         try:
             result = executor.run(store, scan_id, plan, notify)
             services = analyze(store, scan_id, lambda n: notify(Analysing(n, result.done)))
@@ -122,6 +124,24 @@ def scan(
 
 def _ignore(event: ScanEvent) -> None:
     pass
+
+
+def plan_notes(plan: ScanPlan) -> tuple[str, ...]:
+    """Where a cluster's plan cannot hold a limit as the user may read it."""
+    if plan.shard is not None:
+        return ()
+    notes = []
+    if plan.shards > plan.per_net:
+        notes.append(
+            f"{plan.shards} shards > --per-net {plan.per_net}: each shard keeps at most one "
+            f"connection per /24 open, so a /24 may see up to {plan.shards} at once"
+        )
+    if plan.shards > plan.concurrency:
+        notes.append(
+            f"{plan.shards} shards > --concurrency {plan.concurrency}: at most "
+            f"{plan.concurrency} of them probe at a time"
+        )
+    return tuple(notes)
 
 
 def _store_path(db: Path | None, request: ScanRequest) -> Path:
@@ -137,7 +157,8 @@ def new_plan(
     """The plan of a new scan: every option validated, the defaults applied."""
     request.check()
     r = request
-    if (r.shards or 1) > 1 and r.seed is None:
+    shards, shard, workers = (executor.shape if executor else local_shape)(r)
+    if shards > 1 and shard is not None and r.seed is None:
         raise UsageError(
             f"--shards {r.shards}: give --seed S too, the same on every shard, or the shards "
             "walk different orders and neither cover every target nor avoid overlaps"
@@ -156,9 +177,9 @@ def new_plan(
         targets=targets,
         ports=ports,
         seed=r.seed if r.seed is not None else secrets.randbits(63),
-        shards=r.shards or 1,
-        shard=r.shard or 0,
-        workers=worker_count(r.workers),
+        shards=shards,
+        shard=shard,
+        workers=workers,
         rate=DEFAULT_RATE if r.rate is None else r.rate,
         concurrency=DEFAULT_CONCURRENCY if r.concurrency is None else r.concurrency,
         per_net=DEFAULT_PER_NET if r.per_net is None else r.per_net,
@@ -240,10 +261,26 @@ def resume(
         raise UsageError(f"--resume {ref}: is an import, not a scan")
     if found["status"] == "finished":
         raise UsageError(f"--resume {ref}: the scan is finished already")
+    parts = found["params"].get("parts")
+    if parts is not None:
+        raise UsageError(
+            f"--resume {ref}: its results come from Parquet parts ({parts.get('uri')}); run "
+            "the shards that are missing there, then mxcensus ingest again"
+        )
     try:
         plan = ScanPlan.from_params(found["params"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"--resume {ref}: its stored parameters are incomplete ({exc})") from exc
+    streams = plan.shards * plan.workers
+    if (
+        plan.shard is None
+        and getattr(executor, "name", "local") == "local"
+        and (streams > WORKERS.hi)
+    ):
+        raise UsageError(
+            f"--resume {ref}: a cluster scan of {streams} streams; this machine runs "
+            f"{WORKERS.hi} workers at most (resume it with --executor ray)"
+        )
     changes: dict[str, Any] = {
         key: getattr(request, key) for key in RESUMABLE if getattr(request, key) is not None
     }

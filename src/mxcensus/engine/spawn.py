@@ -2,7 +2,7 @@
 
 A worker is a fresh interpreter (``python -c BOOT FD PARENT_PID``). It takes the parent's
 ``sys.path`` over the pipe ``FD``, imports :mod:`mxcensus.engine.worker` (the probes,
-uvloop: about 0.15 s), then waits for its work ``(plan, worker, state)``. ``mxcensus scan``
+uvloop: about 0.15 s), then waits for its work ``(plan, worker, state, pace)``. ``mxcensus scan``
 starts them before it imports DuckDB, parses the targets and opens the store, so the two
 start-ups overlap; :func:`~mxcensus.engine.run.run_scan` then only sends the work. This
 module imports nothing of mxcensus, so that start costs the parent nothing.

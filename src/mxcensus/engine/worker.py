@@ -1,8 +1,10 @@
 """One worker process: walks its stream of the target space on uvloop.
 
 The worker starts at most ``rate`` new probes per second and keeps at most ``concurrency``
-open, and at most ``per_net`` per /24 (IPv6: /56); a target whose network is full waits in a
-small deferred queue while others proceed. Results go to the parent in batches together
+open, and at most ``per_net`` per /24 (IPv6: /56) — its stream's :class:`~mxcensus.engine.
+plan.Pace`, which a cluster lease may change while it runs, or stop (no new connection after
+``until``); a target whose network is full waits in a small deferred queue while others
+proceed. Results go to the parent in batches together
 with the stream's checkpoint: ``next`` (the first position not yet taken from the walk) and
 ``pending`` (positions below it without a result yet). The parent commits both in one
 transaction, so after a crash every position below ``next`` and not pending has exactly one
@@ -32,7 +34,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mxcensus.engine.plan import ScanPlan, load_probes
+from mxcensus.engine.plan import Pace, ScanPlan, load_probes, share
 from mxcensus.model import Outcome, Transcript, Transport
 from mxcensus.probes import TABLE
 from mxcensus.probes.interface import Endpoint, Probe
@@ -82,7 +84,7 @@ def raise_nofile(wanted: int) -> int:
 
 def worker_share(total: int, workers: int, worker: int) -> int:
     """This worker's share of a global limit (at least 1)."""
-    return max(1, total // workers + (1 if worker < total % workers else 0))
+    return share(total, workers, worker)
 
 
 @dataclass
@@ -93,6 +95,13 @@ class _Limiter:
     started: int = 0
     t0: float = field(default_factory=time.monotonic)
 
+    def set_rate(self, rate: float) -> None:
+        """From now on ``rate``, counted from the later of now and the next start already
+        due (a faster rate never makes up for the past)."""
+        self.t0 = max(time.monotonic(), self.t0 + self.started / self.rate)
+        self.started = 0
+        self.rate = rate
+
     async def take(self) -> None:
         self.started += 1
         due = self.t0 + self.started / self.rate
@@ -102,7 +111,16 @@ class _Limiter:
 
 
 class StreamRunner:
-    def __init__(self, plan: ScanPlan, worker: int, state: StreamState, out: Any) -> None:
+    def __init__(
+        self,
+        plan: ScanPlan,
+        worker: int,
+        state: StreamState,
+        out: Any,
+        pace: Pace | None = None,
+    ) -> None:
+        """Walk stream ``worker`` of ``plan``'s shard from ``state``, sending batches to
+        ``out``; at ``pace`` (default: this worker's share of the plan's limits)."""
         self.plan = plan
         self.worker = worker
         self.state = state
@@ -110,9 +128,14 @@ class StreamRunner:
         self.space = plan.space()
         self.perm = Permutation(self.space.size, plan.seed)
         self.probes: dict[str, Probe] = load_probes(plan.probe_table)
-        self.concurrency = worker_share(plan.concurrency, plan.workers, worker)
-        self.per_net = worker_share(plan.per_net, plan.workers, worker)
-        self.limiter = _Limiter(max(plan.rate / plan.workers, 0.001))
+        self.pace = pace or Pace(
+            rate=plan.rate / plan.workers,
+            concurrency=share(plan.concurrency, plan.workers, worker),
+            per_net=share(plan.per_net, plan.workers, worker),
+        )
+        self.concurrency = self.pace.concurrency
+        self.per_net = self.pace.per_net
+        self.limiter = _Limiter(max(self.pace.rate, 0.001))
         self.pending: set[int] = set(state.pending)
         self.next = state.next
         self.results: list[TranscriptRow] = []
@@ -129,18 +152,18 @@ class StreamRunner:
     def length(self) -> int:
         p = self.plan
         return stream_length(
-            self.space.size, p.shards * p.workers, p.shard + p.shards * self.worker
+            self.space.size, p.shards * p.workers, p.index + p.shards * self.worker
         )
 
     def _items(self) -> Iterator[tuple[int, int]]:
         p = self.plan
-        step, offset = p.shards * p.workers, p.shard + p.shards * self.worker
+        step, offset = p.shards * p.workers, p.index + p.shards * self.worker
         for j in sorted(self.state.pending):
             yield j, self.perm(offset + step * j)
         for j, index in walk(
             self.perm,
             shards=p.shards,
-            shard=p.shard,
+            shard=p.index,
             workers=p.workers,
             worker=self.worker,
             start=self.state.next,
@@ -172,7 +195,9 @@ class StreamRunner:
         items = self._items()
         exhausted = False
         while True:
-            if self.lag > LAG_LIMIT and self.running >= LAG_FLOOR:
+            if exhausted and not (self.ready or self.running or self.n_deferred):
+                break
+            if not self._follow_pace() or (self.lag > LAG_LIMIT and self.running >= LAG_FLOOR):
                 await asyncio.sleep(LAG_TICK)
                 await self._maybe_flush()
                 continue
@@ -199,6 +224,9 @@ class StreamRunner:
                     continue
                 self.active_per_net[ep.net] += 1
             await self.limiter.take()
+            if not self._follow_pace():  # the lease lapsed while waiting for the start
+                self.ready.appendleft((j, ep))  # its /24 slot is counted: it goes first
+                continue
             if not self.limiter.started % 32:
                 await asyncio.sleep(0)  # let I/O (and the lag probe) run between bursts
             self.running += 1
@@ -206,6 +234,21 @@ class StreamRunner:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             await self._maybe_flush()
+
+    def _follow_pace(self) -> bool:
+        """Take up a changed pace; False while it allows no new connection (a lease that
+        lapsed: in-flight probes finish, their results are still sent)."""
+        pace = self.pace
+        if max(pace.rate, 0.001) != self.limiter.rate:
+            self.limiter.set_rate(max(pace.rate, 0.001))
+        self.concurrency = pace.concurrency
+        self.per_net = pace.per_net
+        return (
+            pace.rate > 0
+            and pace.concurrency > 0
+            and pace.per_net > 0
+            and time.monotonic() < pace.until
+        )
 
     async def _wait_slot(self) -> None:
         self.slot.clear()
@@ -220,8 +263,9 @@ class StreamRunner:
         finally:
             self.running -= 1
             waiting = self.deferred.get(net)
-            if waiting:
+            if waiting and self.active_per_net[net] <= self.per_net:
                 # hand the /24's slot straight to a deferred target of the same network
+                # (not when a smaller pace left the network above its cap)
                 self.ready.append(waiting.popleft())
                 self.n_deferred -= 1
                 if not waiting:
@@ -333,16 +377,16 @@ def worker_main(conn: Connection, parent: int) -> None:
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        plan, worker, state = conn.recv()
+        plan, worker, state, pace = conn.recv()
     except EOFError:  # started ahead (spawn.prestart) and not needed after all
         os._exit(0)
     out = Sender(conn)
-    raise_nofile(plan.concurrency + 256)
+    raise_nofile(pace.concurrency + 256)
     try:
         import uvloop
 
         async def main() -> None:
-            await StreamRunner(plan, worker, state, out).run()
+            await StreamRunner(plan, worker, state, out, pace).run()
 
         uvloop.run(main())
     except BaseException as exc:

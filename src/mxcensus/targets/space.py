@@ -32,14 +32,24 @@ class Targets:
         return {
             "addresses": self.addresses.to_text(),
             "hostnames": {str(addr_of(k)): v for k, v in sorted(self.hostnames.items())},
+            "requested": self.requested,
+            "blocked": self.blocked,
+            "excluded": self.excluded,
         }
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Targets:
-
+        """The targets of :meth:`to_params` (stores before the counts: as many requested as
+        there are addresses, none blocked nor excluded)."""
         addrs = IntervalSet.from_text(params["addresses"])
         names = {key_of(ipaddress.ip_address(k)): v for k, v in params["hostnames"].items()}
-        return cls(addresses=addrs, hostnames=names, requested=addrs.size)
+        return cls(
+            addresses=addrs,
+            hostnames=names,
+            requested=int(params.get("requested", addrs.size)),
+            blocked=int(params.get("blocked", 0)),
+            excluded=int(params.get("excluded", 0)),
+        )
 
 
 def build_targets(
