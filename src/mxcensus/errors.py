@@ -6,7 +6,9 @@ MxcensusError
 ├── RuleError         a fingerprint rule file that does not load (file, line, id)
 ├── KnowledgeError    a knowledge file that does not load (file, line, id)
 ├── StoreError        the DuckDB file cannot be opened, migrated or written
-└── ImportFormatError an import file that is not what its format says (file, line)
+├── ImportFormatError an import file that is not what its format says (file, line)
+└── PartsError        Parquet parts of a sharded scan that cannot be written or ingested
+                      (URI, shard, part)
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class StoreError(MxcensusError):
 
 
 class ImportFormatError(MxcensusError):
+    pass
+
+
+class PartsError(MxcensusError):
     pass
 
 

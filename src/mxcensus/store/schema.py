@@ -360,6 +360,34 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE service_rows ADD COLUMN merged VARCHAR;
     """,
+    # 10: sharded scans (store/cluster.py). shard_attempts: each attempt of each stream of a
+    # cluster scan (a Ray task; a failed one is retried under the next number), for the
+    # per-shard summary and for numbering on across resumes. parts_ingested: the Parquet
+    # parts `mxcensus ingest` has brought in, each in the transaction that stored its rows,
+    # so an ingest run again (or a retried shard ingested twice) adds nothing.
+    """
+    CREATE TABLE shard_attempts (
+        scan VARCHAR NOT NULL,
+        stream VARCHAR NOT NULL,          -- the stream's progress key
+        attempt INTEGER NOT NULL,         -- 1, 2, ... across the scan's runs
+        node VARCHAR,                     -- where it ran (a Ray node id)
+        started_at TIMESTAMPTZ NOT NULL,
+        ended_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,          -- running | done | failed | stopped
+        probed BIGINT NOT NULL DEFAULT 0, -- results it delivered and the store kept
+        error VARCHAR,
+        PRIMARY KEY (scan, stream, attempt)
+    );
+    CREATE TABLE parts_ingested (
+        scan VARCHAR NOT NULL,
+        shard INTEGER NOT NULL,
+        part VARCHAR NOT NULL,            -- its file name in the shard's directory
+        sha256 VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        ingested_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (scan, shard, part)
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)
