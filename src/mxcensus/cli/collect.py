@@ -5,9 +5,9 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,6 +89,38 @@ Seed = Annotated[
     int | None,
     bounded("--seed", bounds=req.SEED, help="Seed of the pseudo-random order (default: random)."),
 ]
+ExecutorName = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        metavar="local|ray",
+        help="Where the probes run: this machine's worker processes, or a Ray cluster "
+        "(pip install 'mxcensus[ray]'): every shard a task, --rate, --concurrency and "
+        "--per-net the cluster's totals, --shards default the cluster's CPUs.",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDR",
+        help="With --executor ray: the cluster to join (host:port of its head; default "
+        "RAY_ADDRESS, else a local Ray started for this scan).",
+        show_default=False,
+    ),
+]
+Parts = Annotated[
+    str | None,
+    typer.Option(
+        "--parts",
+        metavar="URI",
+        help="Write this shard's results as Parquet parts under URI (a path or any URI "
+        "pyarrow.fs reads: s3://, gs://, hdfs://) instead of a store; with --shards N "
+        "--shard I, one pod of a Kubernetes Indexed Job. --rate, --concurrency and "
+        "--per-net are then every shard's together. mxcensus ingest brings them in.",
+        show_default=False,
+    ),
+]
 
 
 @command(app)
@@ -111,6 +143,9 @@ def scan(
     shards: Shards = None,
     shard: Shard = None,
     seed: Seed = None,
+    executor: ExecutorName = "local",
+    ray_address: RayAddress = None,
+    parts: Parts = None,
     quiet: QuietOption = False,
 ) -> None:
     """Scan TARGETs for mail services and store transcripts, identifications and verdicts.
@@ -119,9 +154,6 @@ def scan(
     private space only with --allow-reserved), the rate is capped, the EHLO name and
     User-Agent identify the scanner, and it never authenticates, sends mail or exploits.
     """
-    from mxcensus.engine.executor import LocalExecutor
-    from mxcensus.engine.spawn import worker_count
-
     request = req.ScanRequest(
         targets=tuple(targets or ()), ports=ports, probes=probes, http=http,
         input_list=input_list, exclude=tuple(exclude or ()), exclude_file=exclude_file,
@@ -129,16 +161,108 @@ def scan(
         workers=workers, shards=shards, shard=shard, seed=seed, name=name, resume=resume,
     )  # fmt: skip
     request.check()  # before any worker starts
-    # the workers boot (import the probes) while this process parses the targets and
-    # opens the store; the scan then only hands them their work
-    booting = 0 if resume is not None else worker_count(workers)
-    with LocalExecutor(booting) as executor, _terminate_as_interrupt():
+    chosen = _executor(request, executor, ray_address, parts)
+    with chosen as running, _terminate_as_interrupt(), _quiet_ray(running, quiet) as show:
         from mxcensus.cli.render import ScanDisplay, scan_summary
         from mxcensus.engine.session import scan as run
 
-        with ScanDisplay(not quiet and sys.stdout.isatty()) as display:
-            done = run(request, db=db, executor=executor, on_event=display)
-    typer.echo("\n".join(scan_summary(done)))
+        with ScanDisplay(show) as display:
+            if parts is not None:
+                from mxcensus.cli.render import parts_summary
+                from mxcensus.engine.parts import scan_parts
+
+                one = scan_parts(request, parts, executor=running, on_event=display)
+            else:
+                done = run(request, db=db, executor=running, on_event=_noting(display))
+    typer.echo("\n".join(scan_summary(done) if parts is None else parts_summary(one)))
+
+
+def _executor(request: req.ScanRequest, name: str, address: str | None, parts: str | None) -> Any:
+    """The executor the options name, started (Ray: joined or started, ~7 s)."""
+    from mxcensus.engine.executor import LocalExecutor
+    from mxcensus.errors import UsageError
+
+    if name not in ("local", "ray"):
+        raise UsageError(f"--executor {name}: must be local or ray")
+    if name == "local":
+        if address is not None:
+            raise UsageError("--ray-address: only with --executor ray")
+        from mxcensus.engine.spawn import worker_count
+
+        # the workers boot (import the probes) while this process parses the targets and
+        # opens the store; the scan then only hands them their work
+        return LocalExecutor(0 if request.resume is not None else worker_count(request.workers))
+    if parts is not None:
+        raise UsageError(
+            "--parts with --executor ray: Ray's shards hand their results to this process, "
+            "which writes the store; --parts is for one shard per process (--shard I)"
+        )
+    from mxcensus.engine import ray_executor
+
+    ray_executor.check_request(request)  # before Ray takes its seconds to start
+    return ray_executor.RayExecutor(address)
+
+
+@contextmanager
+def _quiet_ray(executor: Any, quiet: bool) -> Iterator[bool]:
+    """Whether to draw progress; Ray's driver prints task failures to stdout, which the live
+    bar takes above itself: without a bar they go to stderr, never into the summary."""
+    show = not quiet and sys.stdout.isatty()
+    if executor.name != "ray" or show:
+        yield show
+        return
+    with redirect_stdout(sys.stderr):
+        yield show
+
+
+def _noting(display: Any) -> Any:
+    """The display, with the plan's notes (limits a cluster cannot hold) on stderr."""
+    from mxcensus.engine.session import Started
+
+    def observe(event: Any) -> None:
+        if isinstance(event, Started):
+            for note in event.notes:
+                typer.echo(f"mxcensus: note: {note}", err=True)
+        display(event)
+
+    return observe
+
+
+@command(app)
+def ingest(
+    uri: Annotated[str, typer.Argument(metavar="URI", help="Where the shards wrote (--parts).")],
+    name: Annotated[str, typer.Option(help="The scan's name in the store (made when new).")],
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Bring the finished shards of a sharded scan (scan --parts URI) into the store.
+
+    Everything is checked first (one plan for every shard, parts whole and their own);
+    each part is stored once, whole or not at all, so running it again adds only what is
+    new. Missing and incomplete shards are named by index (exit 1); the scan is analysed
+    like any scan and finished once every shard is in.
+    """
+    from mxcensus.cli.render import IngestDisplay, ingest_summary
+    from mxcensus.engine.ingest import ingest as run
+    from mxcensus.errors import MxcensusError
+
+    with IngestDisplay(not quiet and sys.stdout.isatty()) as display:
+        done = run(uri, name=name, db=db, on_event=display)
+    typer.echo("\n".join(ingest_summary(done)))
+    if not done.finished:
+        gaps = []
+        if done.missing:
+            gaps.append(f"missing shards {_indexes(done.missing)}")
+        if done.incomplete:
+            gaps.append(f"incomplete shards {_indexes(done.incomplete)} (no completion marker)")
+        raise MxcensusError(
+            f"ingest {uri}: {'; '.join(gaps)} of {done.shards}; ingest again when they finish"
+        )
+
+
+def _indexes(found: tuple[int, ...], shown: int = 20) -> str:
+    text = ", ".join(map(str, found[:shown]))
+    return text + (f" … ({len(found)} in all)" if len(found) > shown else "")
 
 
 @contextmanager

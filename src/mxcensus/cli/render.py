@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from mxcensus.model import printable
 
 if TYPE_CHECKING:
+    from mxcensus.engine.ingest import IngestDone
+    from mxcensus.engine.parts import PartsDone
+    from mxcensus.engine.run import ShardState
     from mxcensus.engine.session import ScanDone, ScanEvent
     from mxcensus.importers.run import ImportProgress, ImportResult
 
@@ -86,7 +89,8 @@ class ScanDisplay:
             self._bar.update(self._task, completed=event.written)
         elif self._bar is not None:
             self._bar.update(self._task, completed=event.done, rate=event.rate,
-                             outcomes=outcome_text(event.outcomes))  # fmt: skip
+                             outcomes=outcome_text(event.outcomes),
+                             shards=shard_text(event.shards))  # fmt: skip
 
     def _start(self, phase: str, total: int) -> None:
         from rich.progress import (
@@ -102,12 +106,13 @@ class ScanDisplay:
         if phase == "scanning":
             self._bar = _bar(*head, TextColumn("{task.fields[rate]:>8.0f}/s"),
                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                             TextColumn("{task.fields[shards]}"),
                              TextColumn("{task.fields[outcomes]}"),
                              console=self.console)  # fmt: skip
         else:
             self._bar = _bar(*head, TimeElapsedColumn(), console=self.console)
         self._phase = phase
-        self._task = self._bar.add_task(phase, total=total, rate=0.0, outcomes="")
+        self._task = self._bar.add_task(phase, total=total, rate=0.0, outcomes="", shards="")
         self._bar.start()
 
     def _stop(self) -> None:
@@ -116,8 +121,18 @@ class ScanDisplay:
             self._bar = None
 
 
+def shard_text(shards: tuple[ShardState, ...]) -> str:
+    """A cluster's shards in a few words: running · done · retried."""
+    if not shards:
+        return ""
+    running = sum(s.status in ("running", "waiting") for s in shards)
+    done = sum(s.status == "done" for s in shards)
+    retried = sum(s.attempts > 1 for s in shards)
+    return f"shards {running} running · {done} done · {retried} retried"
+
+
 def scan_summary(done: ScanDone, status: str = "finished") -> list[str]:
-    """One screen: what was scanned, found, and how fast."""
+    """One screen: what was scanned, found, and how fast; a cluster's shards after it."""
     r, targets = done.result, done.plan.targets
     return [
         f"scan       {r.scan}  ({status})",
@@ -127,6 +142,92 @@ def scan_summary(done: ScanDone, status: str = "finished") -> list[str]:
         f"services   {done.services} stored, {r.outcomes.get('ok', 0)} answered the full dialogue",
         f"outcomes   {outcome_text(r.outcomes) or '-'}",
         f"duration   {r.duration:.2f} s, {r.rate:.0f} targets/s ({r.probed} probed in this run)",
+        *shard_summary(r.shards, r.total),
+    ]
+
+
+SHOWN_SHARDS = 32
+
+
+def shard_summary(shards: tuple[ShardState, ...], total: int) -> list[str]:
+    """Per shard: targets, results, attempts, node and time; and that the shards' targets
+    add up to the scan's (every target in exactly one shard). Past :data:`SHOWN_SHARDS`,
+    the retried shards and the slowest."""
+    if not shards:
+        return []
+    whole = sum(s.total for s in shards)
+    check = "every target in one shard" if whole == total else f"NOT the scan's {total}"
+    counts = " + ".join(str(s.total) for s in shards[:8]) + (" + …" if len(shards) > 8 else "")
+    lines = [
+        f"shards     {len(shards)}: {counts} = {whole} targets ({check})",
+        f"           {shard_text(shards)}",
+    ]
+    shown = list(shards)
+    if len(shown) > SHOWN_SHARDS:
+        retried = [s for s in shown if s.attempts > 1]
+        slow = sorted(shown, key=lambda s: -s.seconds)[:10]
+        shown = list(dict.fromkeys(retried[:SHOWN_SHARDS] + slow))
+        lines.append(f"           (the retried and the 10 slowest of {len(shards)})")
+    for s in shown:
+        tries = f"{s.attempts} attempts" if s.attempts != 1 else "1 attempt"
+        node = f"  node {s.node[:12]}" if s.node else ""
+        lines.append(
+            f"  {s.key:<24} {s.done:>10}/{s.total:<10} {s.status:<8} {tries:<11} "
+            f"{s.seconds:7.1f} s{node}"
+        )
+    return lines
+
+
+def parts_summary(done: PartsDone) -> list[str]:
+    """One shard of a Job: where its parts are and what they hold."""
+    r = done.result
+    state = "complete already, nothing to do" if done.already else "complete"
+    return [
+        f"shard      {done.plan.index} of {done.plan.shards}  ({state})",
+        f"parts      {done.parts} in {printable(done.where.encode(), 300)}",
+        f"targets    {r.total} endpoints of the shard, {done.rows} results "
+        f"(one each; the marker written last)",
+        f"outcomes   {outcome_text(r.outcomes) or '-'}",
+        f"duration   {r.duration:.2f} s, {r.rate:.0f} targets/s ({r.probed} probed in this run)",
+        "next       mxcensus ingest URI --name NAME, once every shard is complete",
+    ]
+
+
+class IngestDisplay:
+    """An ingest's parts, then its analysis, as a progress bar on stdout (or nothing)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.scan = ScanDisplay(enabled)
+
+    def __enter__(self) -> IngestDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.scan._stop()
+
+    def __call__(self, event: object) -> None:
+        if not self.scan.enabled:
+            return
+        from mxcensus.engine.ingest import Ingesting
+        from mxcensus.engine.session import Analysing
+
+        if isinstance(event, Ingesting):
+            if self.scan._phase != "ingesting":
+                self.scan._start("ingesting", event.total)
+            self.scan._bar.update(self.scan._task, completed=event.parts)
+        elif isinstance(event, Analysing):
+            self.scan(event)
+
+
+def ingest_summary(done: IngestDone) -> list[str]:
+    state = "finished" if done.finished else "unfinished: shards are missing"
+    return [
+        f"scan       {done.scan} {printable(done.name.encode(), 100)}  ({state})",
+        f"shards     {len(done.complete)} of {done.shards} complete and in the store; "
+        f"{len(done.missing)} missing, {len(done.incomplete)} incomplete",
+        f"ingested   {done.parts} new part(s), {done.rows} results in this run; "
+        f"{done.results} in the scan",
+        f"services   {done.services} stored" if done.services else "services   unchanged",
     ]
 
 

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Protocol
 from mxcensus.engine.spawn import prestart, stop_all, worker_count
 
 if TYPE_CHECKING:
-    from mxcensus.engine.plan import ScanPlan
+    from collections.abc import Sequence
+
+    from mxcensus.engine.plan import ScanPlan, Stream
     from mxcensus.engine.request import ScanRequest
-    from mxcensus.engine.run import ProgressCallback, ScanResult
+    from mxcensus.engine.run import ProgressCallback, ScanResult, Sink
     from mxcensus.model import ScanId
     from mxcensus.store.db import Store
 
@@ -71,6 +73,14 @@ class LocalExecutor:
         from mxcensus.engine.run import run_scan
 
         return run_scan(store, scan, plan, progress=progress, started=self._booting)
+
+    def run_streams(
+        self, sink: Sink, scan: ScanId, streams: Sequence[Stream], progress: ProgressCallback | None
+    ) -> ScanResult:
+        """Walk ``streams`` into ``sink`` (a pod's Parquet parts, :mod:`.parts`)."""
+        from mxcensus.engine.run import run_streams
+
+        return run_streams(sink, scan, streams, progress=progress, started=self._booting)
 
     def close(self) -> None:
         stop_all(self._booting)  # booted ahead and not taken: the scan stopped before it began

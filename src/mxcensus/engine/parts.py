@@ -24,10 +24,11 @@ The URI is anything ``pyarrow.fs`` understands (a path, ``file://``, ``s3://``, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +37,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mxcensus.engine.plan import ScanPlan, Stream
-from mxcensus.errors import PartsError, UsageError
+from mxcensus.errors import MxcensusError, PartsError, UsageError
 from mxcensus.serialize import TranscriptRow
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
+
+    from mxcensus.engine.executor import LocalExecutor
+    from mxcensus.engine.request import ScanRequest
+    from mxcensus.engine.run import ScanResult
 
 FORMAT = 1
 PLAN_FILE = "plan.json"
@@ -585,3 +590,79 @@ def shard_streams(plan: ScanPlan) -> tuple[Stream, ...]:
     """The streams of one pod's shard, each at its share of the Job's totals: ``--rate``,
     ``--concurrency`` and ``--per-net`` are every shard's together."""
     return plan.streams(shards_share=True)
+
+
+# -- one shard of a Job: scan --shards N --shard I --parts URI ------------------------------
+
+
+class PartsInterrupted(MxcensusError):
+    """Ctrl-C or SIGTERM: the parts written so far stay; the same command goes on."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True, slots=True)
+class PartsDone:
+    plan: ScanPlan  # the shard's plan (its workers as the parts were written)
+    where: str  # the shard's directory, as the user wrote the URI
+    result: ScanResult  # this run's probing (nothing when the shard was complete)
+    parts: int
+    rows: int
+    already: bool  # the shard was complete before this run
+
+
+def scan_parts(
+    request: ScanRequest,
+    uri: str,
+    *,
+    executor: LocalExecutor | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> PartsDone:
+    """Run shard ``request.shard`` of ``request.shards`` on this machine's workers into
+    Parquet parts under ``uri``, from where an earlier run of the same shard stopped; the
+    completion marker last. Run again on a complete shard, it does nothing."""
+    from mxcensus.engine.executor import LocalExecutor
+    from mxcensus.engine.run import ScanResult, stream_total
+    from mxcensus.engine.session import Started, new_plan
+    from mxcensus.model import ScanId
+
+    request.check()
+    if request.resume is not None:
+        raise UsageError(
+            "--parts: a shard's parts are its checkpoint: run the same command again to go on "
+            "(--resume is for scans kept in a store)"
+        )
+    if request.shard is None:
+        raise UsageError(
+            "--parts: give --shards N --shard I: each process runs one shard (a pod of a "
+            "Kubernetes Indexed Job: --shard $JOB_COMPLETION_INDEX)"
+        )
+    notify = on_event or (lambda event: None)
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(LocalExecutor())
+        plan = new_plan(request, executor=executor)
+        writer = PartsWriter.open(
+            uri, plan, request.name, workers_given=request.workers is not None
+        )
+        streams = shard_streams(writer.plan)
+        total = sum(stream_total(s) for s in streams)
+        scan = ScanId(writer.name or writer.fingerprint[:12])
+        where = writer.loc.where(writer.dir)
+        if writer.complete:
+            executor.close()
+            rows = sum(p.rows for p in writer.parts)
+            nothing = ScanResult(scan, total, rows, 0, dict(writer.outcomes))
+            return PartsDone(writer.plan, where, nothing, len(writer.parts), rows, True)
+        notify(Started(scan, total))
+        try:
+            result = executor.run_streams(writer, scan, streams, notify)
+        except KeyboardInterrupt:
+            raise PartsInterrupted(
+                f"interrupted; the parts written so far stay in {where}: run the same "
+                "command again to go on"
+            ) from None
+        writer.finish(total)
+    return PartsDone(
+        writer.plan, where, result, len(writer.parts), sum(p.rows for p in writer.parts), False
+    )
