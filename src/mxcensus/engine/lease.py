@@ -73,6 +73,13 @@ class LeaseBook:
         self.current: dict[str, int] = {}  # shard key -> the attempt allowed to renew
         self.held: dict[tuple[str, int], _Held] = {}
 
+    def reset(self, rate: float, concurrency: int, per_net: int, slots: int) -> None:
+        """New totals, no lease: a new scan (every earlier lease is void)."""
+        self.rate, self.concurrency, self.per_net = rate, concurrency, per_net
+        self.slots = max(1, slots)
+        self.current.clear()
+        self.held.clear()
+
     def set_slots(self, slots: int) -> None:
         """The cluster now has room for ``slots`` shards at once (a node came or went)."""
         self.slots = max(1, slots)

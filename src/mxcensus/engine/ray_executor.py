@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import queue
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -115,6 +117,7 @@ class RayExecutor:
         self._env: dict[str, str | None] = {}
         self._tmp: str | None = None
         self._started = False
+        self._book: Any = None
         self._ray = self._import(local=wanted is None)
         if wanted is None:
             self.address = self._start_local(num_cpus, object_store_memory)
@@ -135,11 +138,17 @@ class RayExecutor:
             self._private_dirs()
         else:
             self._setenv("RAY_USAGE_STATS_ENABLED", os.environ.get("RAY_USAGE_STATS_ENABLED", "0"))
+        imported = "ray" in sys.modules
         try:
             import ray
         except ImportError as exc:
             self._restore_env()
             raise UsageError(f"--executor ray: Ray is not installed ({INSTALL})") from exc
+        if imported and "RAY_AUTH_MODE" in self._env:
+            # Ray read its settings when first imported: have it read the token mode again
+            # (as Ray itself does when it turns token auth on)
+            with contextlib.suppress(Exception):
+                importlib.import_module("ray._raylet").Config.initialize("")
         return ray
 
     def _private_dirs(self) -> None:
@@ -223,6 +232,19 @@ class RayExecutor:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def lease_book(self) -> Any:
+        """The :class:`LeaseBook` actor of this executor's scans, on the driver's node."""
+        if self._book is None:
+            ray = self._ray
+            options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0}
+            with contextlib.suppress(Exception):
+                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                here = ray.get_runtime_context().get_node_id()
+                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=True)
+            self._book = ray.remote(LeaseBook).options(**options).remote(0.0, 0, 0, 1)
+        return self._book
 
     def cpus(self) -> int:
         """CPUs of the cluster now (the default shard count)."""
@@ -310,6 +332,7 @@ class _Driver:
         from mxcensus.store import cluster
 
         self.ray = executor._ray
+        self.executor = executor
         self.ledger = cluster
         self.store = store
         self.scan = scan
@@ -356,21 +379,22 @@ class _Driver:
             self._stop_all()
         return self.tally.result(self.scan, self._views())
 
+    def _lease_key(self, sh: _Shard) -> str:
+        """A stream's key in the lease book: the scan's and the stream's (the book serves
+        the executor's every scan, and a zombie of an earlier one must not renew)."""
+        return f"{self.scan}/{sh.stream.key}"
+
     def _views(self) -> tuple[ShardState, ...]:
         return tuple(sh.view() for sh in self.shards)
 
     def _coordinator(self) -> Any:
-        ray = self.ray
-        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0}
-        with contextlib.suppress(Exception):
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-            here = ray.get_runtime_context().get_node_id()
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=True)
-        actor = ray.remote(LeaseBook).options(**options)
+        """The executor's lease book, reset to this scan's totals (one actor for all the
+        executor's scans: a fresh worker process costs a good part of a second)."""
         p = self.plan
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        return actor.remote(p.rate, p.concurrency, p.per_net, slots)
+        slots = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        book = self.executor.lease_book()
+        self.ray.get(book.reset.remote(p.rate, p.concurrency, p.per_net, slots))
+        return book
 
     def _submit(self, sh: _Shard) -> None:
         ray = self.ray
@@ -381,8 +405,9 @@ class _Driver:
         if sh.t0 is None:
             sh.t0 = time.monotonic()
         self.ledger.attempt_started(self.store, self.scan, sh.stream.key, sh.attempt)
-        ray.get(self.book.admit.remote(sh.stream.key, sh.attempt))  # before it can renew
-        sh.gen = self.task.remote(sh.stream, sh.attempt, sh.state, self.book)
+        lease = self._lease_key(sh)
+        ray.get(self.book.admit.remote(lease, sh.attempt))  # before it can renew
+        sh.gen = self.task.remote(sh.stream, lease, sh.attempt, sh.state, self.book)
 
     def _take(self, sh: _Shard) -> None:
         """The next item of a shard whose generator has one ready."""
@@ -423,7 +448,7 @@ class _Driver:
             self.store, self.scan, sh.stream.key, sh.attempt,
             status="failed", probed=sh.probed, error=why[:500],
         )  # fmt: skip
-        self.book.fence.remote(sh.stream.key, sh.attempt)
+        self.book.fence.remote(self._lease_key(sh), sh.attempt)
         with contextlib.suppress(Exception):
             ray.cancel(sh.gen, force=True)
         sh.gen, sh.status = None, "failed"
@@ -450,23 +475,23 @@ class _Driver:
                         status="stopped", probed=sh.probed,
                     )  # fmt: skip
                 sh.gen = None
-        if self.book is not None:
+        if self.book is not None:  # no lease of this run is renewed any more
             with contextlib.suppress(Exception):
-                ray.kill(self.book)
+                ray.get(self.book.reset.remote(0.0, 0, 0, 1), timeout=10)
 
 
 # -- the shard task (runs on a cluster node) --------------------------------------------------
 
 
 def _shard_task(
-    stream: Stream, attempt: int, state: StreamState, book: Any
+    stream: Stream, lease: str, attempt: int, state: StreamState, book: Any
 ) -> Iterator[Hello | Batch]:
     """One attempt at one stream: where it runs, then the engine's batches until the
     stream is done, the runner fails (a batch with ``error``) or the attempt is fenced."""
     import ray
 
     yield Hello(ray.get_runtime_context().get_node_id(), socket.gethostname(), os.getpid())
-    run = _ShardRun(stream, attempt, state, book)
+    run = _ShardRun(stream, lease, attempt, state, book)
     try:
         yield from run.batches()
     finally:
@@ -476,12 +501,15 @@ def _shard_task(
 class _ShardRun:
     """A StreamRunner on its own uvloop thread, fed by a lease renewed by another."""
 
-    def __init__(self, stream: Stream, attempt: int, state: StreamState, book: Any) -> None:
+    def __init__(
+        self, stream: Stream, lease: str, attempt: int, state: StreamState, book: Any
+    ) -> None:
         import uvloop
 
         from mxcensus.engine.worker import StreamRunner, raise_nofile
 
         self.stream = stream
+        self.lease = lease
         self.attempt = attempt
         self.book = book
         self.pace = Pace(rate=0.0, concurrency=0, per_net=0, until=0.0)  # until a lease
@@ -531,7 +559,7 @@ class _ShardRun:
     def _renew(self) -> None:
         import ray
 
-        key, pace = self.stream.key, self.pace
+        key, pace = self.lease, self.pace
         while not self.stopping.is_set():
             sent = time.monotonic()
             try:
@@ -565,4 +593,4 @@ class _ShardRun:
             self.leases.join(timeout=TTL + 1)
         if self.finished:
             with contextlib.suppress(Exception):
-                self.book.release.remote(self.stream.key, self.attempt)
+                self.book.release.remote(self.lease, self.attempt)
