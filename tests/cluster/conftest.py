@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -36,6 +37,12 @@ os.environ.update(
     }
 )
 os.environ.pop("RAY_ADDRESS", None)  # never another Ray on this host by accident
+# Ray's workers inherit it from the Ray this process starts: the tests' probe registry
+# (tests.engine.tinyprobe) must import there as here
+_ROOT = str(Path(__file__).resolve().parents[2])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p
+)
 
 OBJECT_STORE = 128 * 2**20
 FAST_HEALTH = {

@@ -26,6 +26,8 @@ from mxcensus.lab.api import Lab
 from mxcensus.store.db import Store
 from tests.cluster.conftest import OBJECT_STORE, RateProbe, assert_gone, descendants, loopback_only
 from tests.conftest import _env
+from tests.engine import tinyprobe
+from tests.engine.servers import counting_servers, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -188,3 +190,22 @@ def test_driver_killed_then_resumed_finishes_only_what_is_missing(
     attempts = con.execute("SELECT status, count(*) FROM shard_attempts GROUP BY 1").fetchall()
     con.close()
     assert dict(attempts).get("done") == 2  # the resumed run's attempts; the killed ones stopped
+
+
+def test_the_per_net_cap_is_the_clusters(
+    ray_executor: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every /24 is walked by every shard: without leases two shards would hold 2 × 4."""
+    monkeypatch.setenv("MXCENSUS_PROBE_TABLE", tinyprobe.TABLE)
+    port = free_port()
+    listening = [(f"127.0.52.{i}", port) for i in range(1, 41)]
+    with counting_servers(listening, delay=0.3) as srv:
+        request = ScanRequest(
+            targets=("127.0.52.1-40",), ports=str(port), allow_reserved=True, shards=2,
+            per_net=4, rate=10_000, seed=1,
+        )  # fmt: skip
+        done = scan(request, db=tmp_path / "net.duckdb", executor=ray_executor)
+        peak = dict(srv.peak)
+        counts = srv.snapshot()
+    assert done.result.outcomes == {"ok": 40} and counts == dict.fromkeys(listening, 1)
+    assert 3 <= peak["127.0.52"] <= 4, peak
