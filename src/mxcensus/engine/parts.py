@@ -250,13 +250,19 @@ class PartsWriter:
         writer._load_parts(found)
         return writer
 
-    def _write_plan(self) -> None:
-        doc = {
+    def _head(self) -> dict[str, Any]:
+        """What plan.json and the marker both begin with: whose shard this is."""
+        return {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
             "name": self.name,
             "shard": self.plan.index,
             "shards": self.plan.shards,
+        }
+
+    def _write_plan(self) -> None:
+        doc = {
+            **self._head(),
             "plan": self.plan.to_params(),
             "created_at": datetime.now(UTC).isoformat(),
         }
@@ -344,11 +350,7 @@ class PartsWriter:
                 "are kept and the marker not written (rerun the shard)"
             )
         doc = {
-            "format": FORMAT,
-            "fingerprint": self.fingerprint,
-            "name": self.name,
-            "shard": self.plan.index,
-            "shards": self.plan.shards,
+            **self._head(),
             "targets": targets,
             "rows": rows,
             "outcomes": self.outcomes,
