@@ -247,8 +247,12 @@ class RayExecutor:
         return self._book
 
     def cpus(self) -> int:
-        """CPUs of the cluster now (the default shard count)."""
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        """CPUs of the cluster now (the default shard count); a cluster without any could
+        never run a shard."""
+        cpus = int(self._ray.cluster_resources().get("CPU", 0))
+        if cpus < 1:
+            raise EngineError(f"the Ray cluster at {self.address} has no CPU to run a shard on")
+        return cpus
 
     # -- the Executor protocol -------------------------------------------------------------
 
@@ -266,6 +270,7 @@ class RayExecutor:
     def run(
         self, store: Store, scan: ScanId, plan: ScanPlan, progress: ProgressCallback | None
     ) -> ScanResult:
+        self.cpus()
         with StoreSink(store, scan) as sink:
             return _Driver(self, store, scan, plan, sink, progress).run()
 
