@@ -66,6 +66,8 @@ BACKPRESSURE = 8
 ATTEMPTS = 4
 """Attempts of one shard in one run before the scan fails (resumable)."""
 CONNECT_TIMEOUT = 5.0
+HEAD = "node:__internal_head__"
+"""The resource Ray puts on its head node only."""
 _LOCAL_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     # Without it Ray replaces 127.0.0.1 by the address of the default route and binds every
@@ -234,15 +236,20 @@ class RayExecutor:
         self.close()
 
     def lease_book(self) -> Any:
-        """The :class:`LeaseBook` actor of this executor's scans, on the driver's node."""
+        """The :class:`LeaseBook` actor of this executor's scans, on the head node (whose
+        loss ends the cluster anyway; a worker node may die mid-scan), or else on the
+        driver's."""
         if self._book is None:
             ray = self._ray
             options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0}
-            with contextlib.suppress(Exception):
-                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+            if HEAD in ray.cluster_resources():
+                options["resources"] = {HEAD: 0.001}  # as Ray's own state actors do
+            else:
+                with contextlib.suppress(Exception):
+                    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-                here = ray.get_runtime_context().get_node_id()
-                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=True)
+                    here = ray.get_runtime_context().get_node_id()
+                    options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(here, soft=True)
             self._book = ray.remote(LeaseBook).options(**options).remote(0.0, 0, 0, 1)
         return self._book
 
@@ -271,8 +278,15 @@ class RayExecutor:
         self, store: Store, scan: ScanId, plan: ScanPlan, progress: ProgressCallback | None
     ) -> ScanResult:
         self.cpus()
-        with StoreSink(store, scan) as sink:
-            return _Driver(self, store, scan, plan, sink, progress).run()
+        try:
+            with StoreSink(store, scan) as sink:
+                return _Driver(self, store, scan, plan, sink, progress).run()
+        except self._ray.exceptions.RayError as exc:  # the lease book's node, the head …
+            self._book = None
+            raise EngineError(
+                f"the Ray cluster failed under the scan ({_line(exc)}); the results kept so far "
+                "stay: resume the scan"
+            ) from exc
 
 
 def _reachable(address: str) -> None:
