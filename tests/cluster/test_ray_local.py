@@ -5,6 +5,7 @@ held cluster-wide, and a driver killed with SIGKILL then resumed."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -128,19 +129,14 @@ def test_ray_scan_one_result_each_same_as_local_none_excluded_rate_held(
     # the same plan through this machine's worker processes: the same records
     plan = ScanPlan.from_params(done.plan.to_params())
     assert plan.shard is None and plan.shards == 2
+    fast = dataclasses.replace(plan, rate=1000)  # the pace is not part of what is found
     with Store.open(tmp_path / "local.duckdb") as store, LocalExecutor() as local:
-        sid = start(store, dataclasses_replace_rate(plan), None)
-        local.run(store, sid, dataclasses_replace_rate(plan), None)
+        sid = start(store, fast, None)
+        local.run(store, sid, fast, None)
         analyze(store, sid)
         store.finish_scan(sid)
     assert _transcripts(tmp_path / "local.duckdb") == rows
     assert _records(tmp_path / "local.duckdb") == _records(tmp_path / "ray.duckdb")
-
-
-def dataclasses_replace_rate(plan: ScanPlan) -> ScanPlan:
-    import dataclasses
-
-    return dataclasses.replace(plan, rate=1000)
 
 
 def test_driver_killed_then_resumed_finishes_only_what_is_missing(
