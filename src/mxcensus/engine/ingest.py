@@ -117,7 +117,9 @@ def _scan_for(store: Store, found: Survey, uri: str, name: str) -> ScanId:
             f"--name {name}: names {what} in {store.path}, not the parts at {uri}; choose "
             "another name"
         )
-    return ScanId(existing["id"])
+    scan = ScanId(existing["id"])
+    store.claim_scan(scan)  # this process brings more in (an earlier ingest may have died)
+    return scan
 
 
 def _new_parts(

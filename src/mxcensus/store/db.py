@@ -840,7 +840,10 @@ def worst_status(ident: Identification, a: Assessment) -> str:
 
 GEN_TABLES = ("service_rows", "finding_rows", "verdict_rows", "profile_rows", "location_rows")
 """Where analysis writes, by scan and generation (readers see them through views)."""
-SCAN_TABLES = ("transcripts", "transcript_parts", "progress", "scan_names", *GEN_TABLES)
+SCAN_TABLES = (
+    "transcripts", "transcript_parts", "progress", "scan_names", *GEN_TABLES,
+    "shard_attempts", "parts_ingested",  # store/cluster.py
+)  # fmt: skip
 """Every table with rows of a scan but ``scans`` itself."""
 
 
