@@ -31,7 +31,7 @@ from mxcensus.kb.records import (
     Requires,
     Source,
 )
-from mxcensus.versions import EXCHANGE, build_parts, scheme_for
+from mxcensus.versions import EXCHANGE, Scheme, build_parts, scheme_for
 from mxcensus.vocabulary import is_product
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -213,130 +213,169 @@ _ADVISORY_KEYS = {
 }  # fmt: skip
 
 
-def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advisory:
+class _At:
+    """Where an advisory entry is, for its error messages."""
+
+    def __init__(self, file: str, no: int, ident: str) -> None:
+        self.file, self.no, self.ident = file, no, ident
+
+    def err(self, what: str) -> KnowledgeError:
+        return _err(self.file, self.no, self.ident, what)
+
+
+def _kev(raw: dict[str, Any], at: _At) -> tuple[bool, date | None, bool]:
+    kev_raw = raw.get("kev")
+    if kev_raw is None:
+        return False, None, False
+    if not isinstance(kev_raw, dict) or not isinstance(kev_raw.get("date_added"), date):
+        raise at.err("kev must be {date_added: YYYY-MM-DD, ransomware: bool}")
+    if not isinstance(kev_raw.get("ransomware", False), bool):
+        raise at.err("kev.ransomware must be true or false")
+    return True, kev_raw["date_added"], bool(kev_raw.get("ransomware", False))
+
+
+def _fixed_builds(raw: dict[str, Any], at: _At) -> tuple[FixedBuild, ...]:
+    """Exchange's ``fixed``: the fixed build per CU line (four-part builds)."""
+    fixed_raw = raw.get("fixed", [])
+    if not isinstance(fixed_raw, list):
+        raise at.err("fixed must be a list of builds")
+    out: list[FixedBuild] = []
+    for item in fixed_raw:
+        fb = (
+            FixedBuild(build=item)
+            if isinstance(item, str)
+            else FixedBuild(
+                build=str(item.get("build", "")),
+                also=str(item.get("also", "")),
+                note=str(item.get("note", "")),
+            )
+            if isinstance(item, dict)
+            else None
+        )
+        if fb is None or any(
+            b and (build_parts(b) is None or len(build_parts(b) or ()) != 4)
+            for b in (fb.build, fb.also)
+        ):
+            raise at.err(f"fixed build {item!r} is not a four-part build")
+        out.append(fb)
+    return tuple(out)
+
+
+def _ranges(raw: dict[str, Any], scheme: Scheme, at: _At) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for r in raw.get("ranges") or []:
+        if not isinstance(r, list) or len(r) != 2 or not all(isinstance(x, str) for x in r):
+            raise at.err(f'range {r!r} must be ["introduced", "fixed"] strings')
+        intro, fixed = r
+        for v in (fixed,) if intro == "0" else (intro, fixed):
+            if not scheme.parses(v):
+                raise at.err(f"version {v!r} does not parse as {scheme.name}")
+        if intro != "0" and scheme.compare(intro, fixed) >= 0:
+            raise at.err(f"range {intro} .. {fixed} is empty")
+        out.append((intro, fixed))
+    return tuple(out)
+
+
+def _requires(raw: dict[str, Any], at: _At) -> Requires:
+    req_raw = raw.get("requires") or {}
+    if not isinstance(req_raw, dict):
+        raise at.err("requires must be a mapping")
+    return Requires(
+        ehlo=tuple(s.upper() for s in _strs(req_raw, "ehlo", at.file, at.ident)),
+        auth=tuple(s.upper() for s in _strs(req_raw, "auth", at.file, at.ident)),
+        starttls=bool(req_raw.get("starttls", False)),
+    )
+
+
+def _backports(raw: dict[str, Any], at: _At) -> tuple[Backport, ...]:
+    out: list[Backport] = []
+    for b in raw.get("backports") or []:
+        if not isinstance(b, dict) or not isinstance(b.get("package"), str):
+            raise at.err(f"backport {b!r} needs distro, release, package")
+        out.append(
+            Backport(
+                distro=str(b.get("distro", "")),
+                release=str(b.get("release", "")),
+                package=b["package"],
+                upstream=_str(b, "upstream", at.file, at.ident),
+                advisory=str(b.get("advisory", "")),
+            )
+        )
+    return tuple(out)
+
+
+def _disputed(
+    raw: dict[str, Any], scheme: Scheme, ranges: tuple[tuple[str, str], ...], at: _At
+) -> tuple[str, ...]:
+    """``disputed_fixed``: another source's earlier fix, one value per range, inside it."""
+    value = raw.get("disputed_fixed")
+    disputed = (
+        _strs(raw, "disputed_fixed", at.file, at.ident)
+        if isinstance(value, list)
+        else ((_str(raw, "disputed_fixed", at.file, at.ident),) if value is not None else ())
+    )
+    for d in disputed:
+        if not scheme.parses(d):
+            raise at.err(f"disputed_fixed {d!r} does not parse")
+        if not any(
+            (i == "0" or scheme.compare(i, d) <= 0) and scheme.compare(d, f) < 0 for i, f in ranges
+        ):
+            raise at.err(f"disputed_fixed {d!r} lies in none of the ranges")
+    return disputed
+
+
+def _header(raw: Any, file: str, default_product: str, line_hint: int) -> tuple[_At, str]:
+    """The entry's place, id and product, checked before anything else is read."""
     if not isinstance(raw, dict):
         raise _err(file, line_hint, "", "an advisory must be a mapping")
     no = int(raw.get(_LINE_KEY, line_hint))
     ident = raw.get("id")
     if not isinstance(ident, str) or not _CVE.match(ident):
         raise _err(file, no, str(ident), "id must be a CVE id (CVE-YYYY-NNNN)")
+    at = _At(file, no, ident)
     unknown = set(raw) - _ADVISORY_KEYS
     if unknown:
-        raise _err(file, no, ident, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise at.err(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     product = _str(raw, "product", file, ident, default_product)
     if not is_product(product) or product == "unknown":
-        raise _err(file, no, ident, f"product {product!r} is not in the vocabulary")
-    scheme = scheme_for(product)
+        raise at.err(f"product {product!r} is not in the vocabulary")
+    return at, product
 
+
+def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advisory:
+    at, product = _header(raw, file, default_product, line_hint)
+    ident = at.ident
+    scheme = scheme_for(product)
     cvss = raw.get("cvss")
     if cvss is not None and (not isinstance(cvss, int | float) or not 0 <= cvss <= 10):
-        raise _err(file, no, ident, f"cvss must be a number 0-10, got {cvss!r}")
-    kev_raw = raw.get("kev")
-    kev, kev_date, ransomware = False, None, False
-    if kev_raw is not None:
-        if not isinstance(kev_raw, dict) or not isinstance(kev_raw.get("date_added"), date):
-            raise _err(file, no, ident, "kev must be {date_added: YYYY-MM-DD, ransomware: bool}")
-        kev, kev_date = True, kev_raw["date_added"]
-        ransomware = bool(kev_raw.get("ransomware", False))
-        if not isinstance(kev_raw.get("ransomware", False), bool):
-            raise _err(file, no, ident, "kev.ransomware must be true or false")
-
+        raise at.err(f"cvss must be a number 0-10, got {cvss!r}")
+    kev, kev_date, ransomware = _kev(raw, at)
     lines = _strs(raw, "lines", file, ident)
     not_affected = _strs(raw, "not_affected", file, ident)
     for line in (*lines, *not_affected):
         if line not in _PRODUCT_LINES:
-            raise _err(file, no, ident, f"unknown product line {line!r}")
-
-    fixed_builds: list[FixedBuild] = []
-    fixed_unknown = False
-    ranges: list[tuple[str, str]] = []
-    fixed_raw = raw.get("fixed", [])
-    if "fixed" in raw and fixed_raw is None:
-        fixed_unknown = True
-    elif product == "ms-exchange":
-        if not isinstance(fixed_raw, list):
-            raise _err(file, no, ident, "fixed must be a list of builds")
-        for item in fixed_raw:
-            fb = (
-                FixedBuild(build=item)
-                if isinstance(item, str)
-                else FixedBuild(
-                    build=str(item.get("build", "")),
-                    also=str(item.get("also", "")),
-                    note=str(item.get("note", "")),
-                )
-                if isinstance(item, dict)
-                else None
-            )
-            if fb is None or any(
-                b and (build_parts(b) is None or len(build_parts(b) or ()) != 4)
-                for b in (fb.build, fb.also)
-            ):
-                raise _err(file, no, ident, f"fixed build {item!r} is not a four-part build")
-            fixed_builds.append(fb)
+            raise at.err(f"unknown product line {line!r}")
+    fixed_unknown = "fixed" in raw and raw["fixed"] is None
+    exchange = product == "ms-exchange"
+    fixed_builds = _fixed_builds(raw, at) if exchange and not fixed_unknown else ()
     fixed_from = _strs(raw, "fixed_from", file, ident)
     for b in fixed_from:
         if not EXCHANGE.parses(b):
-            raise _err(file, no, ident, f"fixed_from {b!r} is not a build")
-
-    for r in raw.get("ranges") or []:
-        if not isinstance(r, list) or len(r) != 2 or not all(isinstance(x, str) for x in r):
-            raise _err(file, no, ident, f'range {r!r} must be ["introduced", "fixed"] strings')
-        intro, fixed = r
-        for v in (fixed,) if intro == "0" else (intro, fixed):
-            if not scheme.parses(v):
-                raise _err(file, no, ident, f"version {v!r} does not parse as {scheme.name}")
-        if intro != "0" and scheme.compare(intro, fixed) >= 0:
-            raise _err(file, no, ident, f"range {intro} .. {fixed} is empty")
-        ranges.append((intro, fixed))
-    if product != "ms-exchange" and not ranges and not fixed_unknown:
-        raise _err(file, no, ident, "needs ranges (or fixed: null when the fix is not known)")
-    if product == "ms-exchange" and not lines:
-        raise _err(file, no, ident, "needs lines (the affected product lines)")
-
-    req_raw = raw.get("requires") or {}
-    if not isinstance(req_raw, dict):
-        raise _err(file, no, ident, "requires must be a mapping")
-    requires = Requires(
-        ehlo=tuple(s.upper() for s in _strs(req_raw, "ehlo", file, ident)),
-        auth=tuple(s.upper() for s in _strs(req_raw, "auth", file, ident)),
-        starttls=bool(req_raw.get("starttls", False)),
-    )
-    backports: list[Backport] = []
-    for b in raw.get("backports") or []:
-        if not isinstance(b, dict) or not isinstance(b.get("package"), str):
-            raise _err(file, no, ident, f"backport {b!r} needs distro, release, package")
-        backports.append(
-            Backport(
-                distro=str(b.get("distro", "")),
-                release=str(b.get("release", "")),
-                package=b["package"],
-                upstream=_str(b, "upstream", file, ident),
-                advisory=str(b.get("advisory", "")),
-            )
-        )
+            raise at.err(f"fixed_from {b!r} is not a build")
+    ranges = _ranges(raw, scheme, at)
+    if not exchange and not ranges and not fixed_unknown:
+        raise at.err("needs ranges (or fixed: null when the fix is not known)")
+    if exchange and not lines:
+        raise at.err("needs lines (the affected product lines)")
     attack = _str(raw, "attack", file, ident, "remote")
     if attack not in ("remote", "local"):
-        raise _err(file, no, ident, f"attack must be remote or local, got {attack!r}")
-    raw_disputed = raw.get("disputed_fixed")
-    disputed = (
-        _strs(raw, "disputed_fixed", file, ident)
-        if isinstance(raw_disputed, list)
-        else ((_str(raw, "disputed_fixed", file, ident),) if raw_disputed is not None else ())
-    )
-    for d in disputed:
-        if not scheme.parses(d):
-            raise _err(file, no, ident, f"disputed_fixed {d!r} does not parse")
-        if not any(
-            (i == "0" or scheme.compare(i, d) <= 0) and scheme.compare(d, f) < 0 for i, f in ranges
-        ):
-            raise _err(file, no, ident, f"disputed_fixed {d!r} lies in none of the ranges")
+        raise at.err(f"attack must be remote or local, got {attack!r}")
     tags = _strs(raw, "tags", file, ident)
     return Advisory(
         id=ident,
         product=product,
         title=_str(raw, "title", file, ident),
-        source=Source(file, no),
+        source=Source(file, at.no),
         published=_date(raw, "published", file, ident),
         cvss=float(cvss) if cvss is not None else None,
         cvss_source=_str(raw, "cvss_source", file, ident, "NVD" if cvss is not None else ""),
@@ -346,17 +385,17 @@ def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advi
         tags=tuple(dict.fromkeys((ident.lower(), *tags))),
         lines=lines,
         not_affected=not_affected,
-        fixed_builds=tuple(fixed_builds),
+        fixed_builds=fixed_builds,
         fixed_from=fixed_from,
-        ranges=tuple(ranges),
+        ranges=ranges,
         fixed_unknown=fixed_unknown,
         intro_unverified=bool(raw.get("intro_unverified", False)),
-        disputed_fixed=disputed,
+        disputed_fixed=_disputed(raw, scheme, ranges, at),
         config=_str(raw, "config", file, ident),
         config_detail=_str(raw, "config_detail", file, ident).strip(),
-        requires=requires,
+        requires=_requires(raw, at),
         attack=attack,
-        backports=tuple(backports),
+        backports=_backports(raw, at),
         mitigation=_str(raw, "mitigation", file, ident).strip(),
         remediation=_str(raw, "remediation", file, ident).strip(),
         note=_str(raw, "note", file, ident).strip(),

@@ -24,8 +24,8 @@ import resource
 import signal
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -213,6 +213,117 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+@dataclass(slots=True)
+class _Control:
+    """What the signal handlers tell the supervisor: stop (and why), dump the counters."""
+
+    stop: str = ""
+    dump: bool = False
+    wake: tuple[socket.socket, socket.socket] = field(default_factory=socket.socketpair)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[_Control]:
+    """SIGTERM/SIGINT stop the lab, SIGUSR1 dumps counters; each wakes the supervisor."""
+    control = _Control()
+    wake_r, wake_w = control.wake
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+
+    def on_stop(signum: int, frame: object) -> None:
+        control.stop = "signal"
+
+    def on_dump(signum: int, frame: object) -> None:
+        control.dump = True
+
+    old_handlers = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+        signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+        signal.SIGUSR1: signal.signal(signal.SIGUSR1, on_dump),
+    }
+    old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
+    try:
+        yield control
+    finally:
+        signal.set_wakeup_fd(old_wakeup)
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)
+        wake_r.close()
+        wake_w.close()
+
+
+def _worker_count(sockets_needed: int, workers: int | None) -> int:
+    limit = raise_nofile()
+    # half of each worker's file limit for listeners, the rest for connections
+    enough = -(-sockets_needed // max(512, limit // 2))
+    nworkers = workers or max(default_workers(), enough)
+    if nworkers < 1:
+        raise LabError(f"lab --workers: must be at least 1, got {nworkers}")
+    return nworkers
+
+
+def _start(
+    config: LabConfig, nworkers: int, tls: TlsMaterial, procs: list[Any], conns: list[Connection]
+) -> int:
+    """Fork the workers (into ``procs``/``conns``, so the caller cleans up whatever started)
+    and wait until each listens; the number of listening sockets."""
+    ctx = multiprocessing.get_context("fork")
+    for w in range(nworkers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(config, w, nworkers, tls, child),
+            daemon=True,
+            name=f"mxcensus-lab-{w}",
+        )
+        proc.start()
+        child.close()
+        procs.append(proc)
+        conns.append(parent)
+    sockets = 0
+    for proc, conn in zip(procs, conns, strict=True):
+        kind, value = _recv(conn, proc, 300.0)
+        if kind == "error":
+            raise LabError(str(value))
+        sockets += int(value)
+    return sockets
+
+
+def _supervise(
+    control: _Control,
+    procs: list[Any],
+    conns: list[Connection],
+    duration: float,
+    counters: Path | None,
+    parent: int | None,
+) -> tuple[str, int]:
+    """Wait for the end (duration, a signal, the parent gone), dumping counters on SIGUSR1;
+    why it ended and how many dumps were written. A worker that dies is a ``LabError``."""
+    wake_r = control.wake[0]
+    deadline = time.monotonic() + duration
+    seq = 0
+    while True:
+        if control.stop:
+            return "signal", seq
+        if parent is not None and os.getppid() != parent:
+            return "parent gone", seq
+        if control.dump:
+            control.dump = False
+            if counters is not None:
+                seq += 1
+                write_json_atomic(counters, counters_document(_gather(procs, conns), seq, False))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "duration", seq
+        ready = wait([wake_r, *(p.sentinel for p in procs)], timeout=min(left, 1.0))
+        if wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                wake_r.recv(4096)
+        dead = [p for p in procs if not p.is_alive()]
+        if dead:
+            raise LabError(f"lab: worker {dead[0].name} died (exit code {dead[0].exitcode})")
+
+
 def run_lab(
     config: LabConfig,
     *,
@@ -236,101 +347,30 @@ def run_lab(
         if path is not None and not path.parent.is_dir():
             raise UsageError(f"lab {option}: directory {path.parent} does not exist")
     hosts = generate(config)
-    limit = raise_nofile()
-    sockets_needed = sum(len(h.services) for h in hosts)
-    # half of each worker's file limit for listeners, the rest for connections
-    enough = -(-sockets_needed // max(512, limit // 2))
-    nworkers = workers or max(default_workers(), enough)
-    if nworkers < 1:
-        raise LabError(f"lab --workers: must be at least 1, got {nworkers}")
+    nworkers = _worker_count(sum(len(h.services) for h in hosts), workers)
     tls = make_tls_material(config.base)
-
-    flags = {"stop": "", "dump": False}
-    wake_r, wake_w = socket.socketpair()
-    wake_r.setblocking(False)
-    wake_w.setblocking(False)
-
-    def on_stop(signum: int, frame: object) -> None:
-        flags["stop"] = "signal"
-
-    def on_dump(signum: int, frame: object) -> None:
-        flags["dump"] = True
-
-    old_handlers = {
-        signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
-        signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
-        signal.SIGUSR1: signal.signal(signal.SIGUSR1, on_dump),
-    }
-    old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
-    ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []
     conns: list[Connection] = []
-    seq = 0
-    try:
-        for w in range(nworkers):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=_worker_main,
-                args=(config, w, nworkers, tls, child),
-                daemon=True,
-                name=f"mxcensus-lab-{w}",
-            )
-            proc.start()
-            child.close()
-            procs.append(proc)
-            conns.append(parent)
-        sockets = 0
-        for proc, conn in zip(procs, conns, strict=True):
-            kind, value = _recv(conn, proc, 300.0)
-            if kind == "error":
-                raise LabError(str(value))
-            sockets += int(value)
-        if truth is not None:
-            write_json_atomic(truth, truth_document(config, hosts, tls))
-        if on_ready is not None:
-            on_ready(len(hosts), sockets)
-        deadline = time.monotonic() + duration
-        reason = "duration"
-        while True:
-            if flags["stop"]:
-                reason = "signal"
-                break
-            if die_with_parent and os.getppid() != starter:
-                reason = "parent gone"
-                break
-            if flags["dump"]:
-                flags["dump"] = False
-                if counters is not None:
-                    seq += 1
-                    write_json_atomic(
-                        counters, counters_document(_gather(procs, conns), seq, False)
-                    )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready = wait([wake_r, *(p.sentinel for p in procs)], timeout=min(left, 1.0))
-            if wake_r in ready:
-                with contextlib.suppress(BlockingIOError):
-                    wake_r.recv(4096)
-            dead = [p for p in procs if not p.is_alive()]
-            if dead:
-                raise LabError(f"lab: worker {dead[0].name} died (exit code {dead[0].exitcode})")
-        final = _stop(procs, conns)
-        if counters is not None:
-            write_json_atomic(counters, counters_document(final, seq + 1, True))
-        return RunResult(final, sockets, len(hosts), reason)
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join(timeout=10)
-        for conn in conns:
-            conn.close()
-        signal.set_wakeup_fd(old_wakeup)
-        for signum, handler in old_handlers.items():
-            signal.signal(signum, handler)
-        wake_r.close()
-        wake_w.close()
+    with _signals() as control:
+        try:
+            sockets = _start(config, nworkers, tls, procs, conns)
+            if truth is not None:
+                write_json_atomic(truth, truth_document(config, hosts, tls))
+            if on_ready is not None:
+                on_ready(len(hosts), sockets)
+            parent = starter if die_with_parent else None
+            reason, seq = _supervise(control, procs, conns, duration, counters, parent)
+            final = _stop(procs, conns)
+            if counters is not None:
+                write_json_atomic(counters, counters_document(final, seq + 1, True))
+            return RunResult(final, sockets, len(hosts), reason)
+        finally:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+                proc.join(timeout=10)
+            for conn in conns:
+                conn.close()
 
 
 def _recv(conn: Connection, proc: multiprocessing.process.BaseProcess, timeout: float) -> Any:
