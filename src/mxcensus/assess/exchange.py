@@ -187,41 +187,53 @@ def verdict(
             "cannot be told",
             "",
         )
-    seen = _fmt(parts)
-    key = line_key(parts)
-    label = _label(parts, ix)
-    fix = ix.fixes.get(adv.id, {}).get(key)
-    ff = ix.fixed_from.get(adv.id, {}).get(parts[:2])
+    fix = ix.fixes.get(adv.id, {}).get(line_key(parts))
     if fix is not None:
-        lo, hi, note = fix
-        where = f"the fix on the {label} line"
-        if parts[:3] < lo[:3]:
-            return (Status.VULNERABLE, f"{seen} < {_fmt(lo)}, {where}", _fmt(hi))
-        if parts[:3] > hi[:3]:
-            return (Status.NOT_VULNERABLE, f"{seen} is after {_fmt(hi)}, {where}", _fmt(hi))
-        if len(parts) == 4:
-            if parts < lo:
-                return (Status.VULNERABLE, f"{seen} < {_fmt(hi)}, {where}", _fmt(hi))
-            if parts >= hi:
-                return (Status.NOT_VULNERABLE, f"{seen} ≥ {_fmt(hi)}, {where}", _fmt(hi))
-            return (
-                Status.POTENTIALLY_VULNERABLE,
-                f"{seen} is below {_fmt(hi)}, {where}, but sources disagree on the fix build "
-                f"({note or _fmt(lo)})",
-                _fmt(hi),
-            )
-        first = ix.by_build3.get(parts[:3], ())
-        if first and _p(first[0].build) >= lo:
-            return (
-                Status.NOT_VULNERABLE,
-                f"{release(parts, ix)} contains the fix from its first build ({_fmt(hi)})",
-                _fmt(hi),
-            )
+        return _on_fixed_line(parts, fix, ix)
+    return _off_fixed_line(adv, parts, ix)
+
+
+Verdict = tuple[Status, str, str]
+
+
+def _on_fixed_line(parts: Parts, fix: tuple[Parts, Parts, str], ix: Index) -> Verdict:
+    """A build on a CU line the advisory names a fix for (``lo``..``hi``: sources' fix builds)."""
+    seen = _fmt(parts)
+    lo, hi, note = fix
+    where = f"the fix on the {_label(parts, ix)} line"
+    if parts[:3] < lo[:3]:
+        return (Status.VULNERABLE, f"{seen} < {_fmt(lo)}, {where}", _fmt(hi))
+    if parts[:3] > hi[:3]:
+        return (Status.NOT_VULNERABLE, f"{seen} is after {_fmt(hi)}, {where}", _fmt(hi))
+    if len(parts) == 4:
+        if parts < lo:
+            return (Status.VULNERABLE, f"{seen} < {_fmt(hi)}, {where}", _fmt(hi))
+        if parts >= hi:
+            return (Status.NOT_VULNERABLE, f"{seen} ≥ {_fmt(hi)}, {where}", _fmt(hi))
         return (
             Status.POTENTIALLY_VULNERABLE,
-            f"CU-level build only: security updates are not visible; {_fmt(hi)} is {where}",
+            f"{seen} is below {_fmt(hi)}, {where}, but sources disagree on the fix build "
+            f"({note or _fmt(lo)})",
             _fmt(hi),
         )
+    first = ix.by_build3.get(parts[:3], ())
+    if first and _p(first[0].build) >= lo:
+        return (
+            Status.NOT_VULNERABLE,
+            f"{release(parts, ix)} contains the fix from its first build ({_fmt(hi)})",
+            _fmt(hi),
+        )
+    return (
+        Status.POTENTIALLY_VULNERABLE,
+        f"CU-level build only: security updates are not visible; {_fmt(hi)} is {where}",
+        _fmt(hi),
+    )
+
+
+def _off_fixed_line(adv: Advisory, parts: Parts, ix: Index) -> Verdict:
+    """A build on an affected line with no fix of its own: fixed by a later CU, or never."""
+    seen = _fmt(parts)
+    ff = ix.fixed_from.get(adv.id, {}).get(parts[:2])
     if ff is not None and parts[:3] >= ff:
         return (
             Status.NOT_VULNERABLE,
@@ -243,4 +255,5 @@ def verdict(
     if ff is not None:
         fixed_lines.append(f"{_label(ff, ix)} and later")
     where = f" (fixed on: {', '.join(fixed_lines)})" if fixed_lines else " (no fix for this line)"
+    label = _label(parts, ix)
     return (Status.VULNERABLE, f"the {label} line never received the fix{where}", fixed_in)

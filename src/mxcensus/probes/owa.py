@@ -103,17 +103,8 @@ class _Exchange:
             await d.open(self.connector, implicit_tls=_context() if self.tls else None)
             self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=config.max_reply_bytes)
         conn = self.conn
-        request = h11.Request(
-            method="GET",
-            target=target.encode("ascii", "replace"),
-            headers=[
-                ("Host", host),
-                ("User-Agent", config.user_agent),
-                ("Accept", "*/*"),
-                ("Connection", "keep-alive"),
-            ],
-        )
-        sent = conn.send(request) + conn.send(h11.EndOfMessage())
+        sent = conn.send(_request(target, host, config.user_agent))
+        sent += conn.send(h11.EndOfMessage())
         status: int | None = None
         headers: tuple[tuple[str, str], ...] = ()
         body = bytearray()
@@ -177,6 +168,19 @@ class _Exchange:
         )
         d.steps.append(step)
         return step
+
+
+def _request(target: str, host: str, user_agent: str) -> h11.Request:
+    return h11.Request(
+        method="GET",
+        target=target.encode("ascii", "replace"),
+        headers=[
+            ("Host", host),
+            ("User-Agent", user_agent),
+            ("Accept", "*/*"),
+            ("Connection", "keep-alive"),
+        ],
+    )
 
 
 def _classify_http(exc: Exception, *, eof: bool) -> tuple[Outcome, str]:
