@@ -47,6 +47,7 @@ def bounded(*names: str, bounds: Range, help: str, **settings: Any) -> Any:
 _REGISTRIES = {
     "probes": ("mxcensus.probes", "PROBES"),
     "import_formats": ("mxcensus.importers.registry", "IMPORTERS"),
+    "feed_formats": ("mxcensus.importers.registry", "FEEDS"),
     "report_formats": ("mxcensus.report.formats", "FORMATS"),
     "export_formats": ("mxcensus.export.formats", "FORMATS"),
     "fields": ("mxcensus.report.fields", "FIELDS"),

@@ -56,7 +56,7 @@ def watch_add(
         Path | None, typer.Option(help="Directory of Shadowserver CSVs or Shodan downloads.")
     ] = None,
     feed_format: Annotated[
-        str | None, typer.Option(help="shadowserver or shodan (default: by file name).")
+        str | None, typer.Option(help="One of {feed_formats} (default: by file name).")
     ] = None,
     asn_db: Annotated[
         list[Path] | None, typer.Option(help="ASN MMDB to find --asn prefixes in (repeatable).")

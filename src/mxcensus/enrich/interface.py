@@ -33,7 +33,7 @@ class Geo:
     asn: int | None = None
     org: str = ""
     city: str = ""
-    source: str = ""  # which source(s) answered, in order: "shodan", "iptocc+mmdb"
+    source: str = ""  # which source(s) answered, in order: an importer name, "iptocc+mmdb"
 
     @property
     def is_empty(self) -> bool:

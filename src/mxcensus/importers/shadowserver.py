@@ -72,6 +72,8 @@ def report_of(path: str) -> str:
 
 class ShadowserverImporter:
     name = "shadowserver"
+    feed_suffixes = (".csv",)
+    """The daily report files Shadowserver sends, as a watch feed receives them."""
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")

@@ -41,6 +41,8 @@ _KEEP_HTTP = (
 
 class ShodanImporter:
     name = "shodan"
+    feed_suffixes = (".json", ".jsonl", "")
+    """A watch feed's Shodan downloads; "": also any file no other format claims."""
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
         for n, item in self.read_docs(stream, path):

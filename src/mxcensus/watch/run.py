@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mxcensus.errors import MxcensusError, TargetError, UsageError
+from mxcensus.importers.registry import feed_format_of
 from mxcensus.model import ScanId
 from mxcensus.store.db import Store
 from mxcensus.store.watches import EventRow, Outgoing, RunRow, WatchStore, _domain_of
@@ -368,8 +369,10 @@ def _with_asn(events: Iterator[ev.Event], nets: Sequence[tuple[Any, int]]) -> It
 def feed_format(path: Path, spec: Watch) -> str:
     if spec.feed_format:
         return spec.feed_format
-    name = path.name.lower().removesuffix(".gz")
-    return "shadowserver" if name.endswith(".csv") else "shodan"
+    fmt = feed_format_of(path.name)
+    if fmt is None:
+        raise UsageError(f"watch {spec.name}: {path}: no feed format takes this file name")
+    return fmt
 
 
 def _sha256(path: Path) -> str:

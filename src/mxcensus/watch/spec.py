@@ -21,6 +21,7 @@ import orjson
 
 from mxcensus.bounds import Range
 from mxcensus.errors import UsageError
+from mxcensus.importers.registry import feed_formats
 from mxcensus.targets.parse import parse_spec
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -34,7 +35,6 @@ DNS_TIMEOUT = Range(0.1, 60.0, float)
 SMTP_TIMEOUT = Range(0.1, 120.0, float)
 WEB_NAMES = ("autodiscover", "owa", "mail", "webmail")
 """The usual names of a domain's Exchange/OWA front end, probed with ``--web-names``."""
-FEED_FORMATS = ("shadowserver", "shodan")
 SMTP_SECURITY = ("starttls", "tls", "none")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -213,10 +213,9 @@ class Watch:
                 raise UsageError(f"watch {self.name}: {path}: no such file")
         if self.feed is not None and not Path(self.feed).is_dir():
             raise UsageError(f"watch {self.name}: --feed {self.feed}: no such directory")
-        if self.feed_format is not None and self.feed_format not in FEED_FORMATS:
-            raise UsageError(
-                f"--feed-format {self.feed_format!r}: one of {', '.join(FEED_FORMATS)}"
-            )
+        formats = feed_formats()
+        if self.feed_format is not None and self.feed_format not in formats:
+            raise UsageError(f"--feed-format {self.feed_format!r}: one of {', '.join(formats)}")
         if self.resolver is not None:
             host, _ = split_host_port(self.resolver, 53, "--resolver")
             try:
