@@ -21,9 +21,16 @@ and dates made from the record, as in census data), which no memo of repeated te
 Last, the peak RSS of ``mxcensus import shodan`` run as its own process on N and 4N
 records: an import streams, so it must not grow with the file.
 
-Targets: report ≤ 2 × the bare query computing the same counts; import ≥ 50,000 records/s.
+Last, the output paths' memory: a census of 1 and 10 million services written straight in
+SQL in the analysis' form (``bench/census.py``), then each ``mxcensus export`` format,
+``notify`` and a few reports run as their own processes: peak RSS and CPU seconds each. An
+output streams from the store, so its peak must not grow with the census (goal: under
+400 MB at 10 million).
+
+Targets: report ≤ 2 × the bare query computing the same counts; import ≥ 50,000 records/s;
+output peak RSS < 400 MB at 10 million services.
 Usage: python bench/data.py [--services N] [--repeat R] [--keep PATH] [--import-records N]
-       [--no-html] [--import-only]
+       [--no-html] [--import-only] [--report-only] [--output-sizes N,N | --no-output]
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import argparse
 import ipaddress
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,10 +56,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mxcensus.enrich.geo import GeoEnricher  # noqa: E402
-from mxcensus.report.fields import parse_by  # noqa: E402
-from mxcensus.report.query import group_sql  # noqa: E402
 from mxcensus.report.render import render_report  # noqa: E402
 from mxcensus.store.db import Store  # noqa: E402
+from mxcensus.store.filters import Filter  # noqa: E402
+from mxcensus.store.sql import group_sql  # noqa: E402
 
 COUNTRIES = [
     ("US", "NA"), ("DE", "EU"), ("FR", "EU"), ("GB", "EU"), ("NL", "EU"), ("RU", "EU"),
@@ -159,17 +167,17 @@ def bench_report(path: Path, repeat: int, *, full_html: bool) -> None:
         f = con.execute("SELECT count(*) FROM findings").fetchone()
         print(f"store: {n[0] if n else 0:,} services, {f[0] if f else 0:,} findings, "
               f"{path.stat().st_size / 1e6:.0f} MB on disk")  # fmt: skip
-        by = parse_by("product_line")
         floor_sql = (
             "SELECT product_line, count(*) FROM services WHERE scan = $scan GROUP BY product_line"
         )
-        same_sql = group_sql(by)
+        where = Filter(scans=("bench",)).where()  # type: ignore[arg-type]
+        same_sql = group_sql(["product_line"], where)
         variants: dict[str, Callable[[], object]] = {
             "bare count(*) GROUP BY product_line": lambda: con.execute(
                 floor_sql, {"scan": "bench"}
             ).fetchall(),
             "bare GROUP BY, the report's counts": lambda: con.execute(
-                same_sql, {"scan": "bench"}
+                same_sql, where.params
             ).fetchall(),
             "report --by product_line (table)": lambda: render_report(
                 store, "bench", "product_line", "table"
@@ -368,10 +376,11 @@ import os, subprocess, sys
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(child.pid, 0)
 code = os.waitstatus_to_exitcode(status)
-print(usage.ru_maxrss)
+print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 sys.exit(code)
 """
-"""Run argv[1:] and print its peak RSS (KiB) from a process too small to lend it its own."""
+"""Run argv[1:] and print its CPU seconds and peak RSS (KiB) from a process too small to
+lend it its own."""
 
 
 def bench_import_memory(tmp: Path, records: int) -> None:
@@ -404,6 +413,49 @@ def bench_import_memory(tmp: Path, records: int) -> None:
         (tmp / f"memory-{n}.duckdb").unlink()
 
 
+OUTPUTS = {
+    "export jsonl": ("export", "--format", "jsonl", "-o", "{out}/x.jsonl"),
+    "export csv": ("export", "--format", "csv", "-o", "{out}/x.csv"),
+    "export parquet": ("export", "--format", "parquet", "-o", "{out}/x.parquet"),
+    "export shadowserver": ("export", "--format", "shadowserver", "-o", "{out}/x.csv"),
+    "notify --per prefix": ("notify", "--per", "prefix", "--out", "{out}/notices"),
+    "report (table)": ("report", "--format", "table"),
+    "report --by cve,verdict": ("report", "--by", "cve,verdict", "--format", "csv"),
+    "report --by version,country,asn": ("report", "--by", "version,country,asn"),
+    "report --format html": ("report", "--format", "html"),
+}
+
+
+def bench_output_memory(tmp: Path, sizes: list[int]) -> None:
+    """Peak RSS and CPU seconds of each output path (its own process, as a user runs it) on
+    censuses of ``sizes`` services (``bench/census.py``: the analysis' normalised form)."""
+    sys.path.insert(0, str(ROOT))
+    from bench.census import build_census
+
+    print(f"\noutput memory: peak RSS of each command as its own process; load average "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for n in sizes:
+        db = tmp / f"census-{n}.duckdb"
+        secs = build_census(db, n)
+        print(f"  {n:,} services ({db.stat().st_size / 1e6:,.0f} MB, written in {secs:.0f} s)")
+        for label, args in OUTPUTS.items():
+            out = tmp / f"out-{n}"
+            out.mkdir(exist_ok=True)
+            cmd = [sys.executable, "-m", "mxcensus", *(a.format(out=out) for a in args)]
+            res = subprocess.run(
+                [sys.executable, "-c", _PEAK_RSS, *cmd, "--db", str(db)],
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if res.returncode != 0:
+                print(f"    {label:32s} failed (exit {res.returncode})")
+                continue
+            cpu, peak_kb = res.stdout.split()
+            print(f"    {label:32s} peak {int(peak_kb) / 1024:6,.0f} MB   {float(cpu):7.1f} CPU-s")
+            shutil.rmtree(out)
+        db.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--services", type=int, default=10_000_000)
@@ -414,8 +466,16 @@ def main() -> None:
     ap.add_argument("--import-records", type=int, default=400_000)
     ap.add_argument("--no-html", action="store_true", help="Skip the full HTML report.")
     ap.add_argument("--import-only", action="store_true", help="Only the import speed part.")
-    args = ap.parse_args()
+    ap.add_argument("--report-only", action="store_true", help="Only the report part.")
+    ap.add_argument(
+        "--output-sizes",
+        default="1000000,10000000",
+        help="Census sizes for the output memory part (comma-separated).",
+    )
+    ap.add_argument("--no-output", action="store_true", help="Skip the output memory part.")
+    args = ap.parse_args()  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="mxcensus-bench-data-"))
+    sizes = [int(x) for x in args.output_sizes.split(",") if x]
     if args.import_only:
         bench_import(tmp, args.import_records, args.repeat)
         bench_import_memory(tmp, args.import_records)
@@ -425,10 +485,13 @@ def main() -> None:
         secs = build(path, args.services)
         print(f"generated {args.services:,} services in DuckDB SQL in {secs:.1f} s")
     bench_report(path, args.repeat, full_html=not args.no_html)
-    bench_import(tmp, args.import_records, args.repeat)
-    bench_import_memory(tmp, args.import_records)
     if args.keep is None:
         path.unlink()
+    if not args.report_only:
+        bench_import(tmp, args.import_records, args.repeat)
+        bench_import_memory(tmp, args.import_records)
+        if not args.no_output:
+            bench_output_memory(tmp, sizes)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def _assessor() -> Callable[[Any], Any]:
     """assess(ident, None) as ``mxcensus identify`` calls it (remembered per object)."""
-    from mxcensus.identify.lines import assess_memo
+    from mxcensus.banners import assess_memo
 
     return assess_memo()
 

@@ -6,6 +6,7 @@ MxcensusError
 ├── RuleError         a fingerprint rule file that does not load (file, line, id)
 ├── KnowledgeError    a knowledge file that does not load (file, line, id)
 ├── StoreError        the DuckDB file cannot be opened, migrated or written
+├── OutputError       an output file or stdout cannot be written (a full disk): path, what
 ├── ImportFormatError an import file that is not what its format says (file, line)
 └── PartsError        Parquet parts of a sharded scan that cannot be written or ingested
                       (URI, shard, part)
@@ -44,6 +45,12 @@ class ImportFormatError(MxcensusError):
 
 class PartsError(MxcensusError):
     pass
+
+
+class OutputError(MxcensusError):
+    """A report, export or notify file (or stdout) that cannot be written: a full disk, an
+    I/O error. The message names the path and what was being written; nothing is left
+    half-written."""
 
 
 class NotAvailableError(MxcensusError):

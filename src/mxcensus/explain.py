@@ -2,7 +2,9 @@
 
 ``explain`` re-runs identify and assess on the stored transcripts (pure functions), so what
 it shows is exactly what the current rules and knowledge conclude; a difference from the
-stored verdict means the knowledge changed since the scan (``mxcensus reassess``).
+stored verdict means the knowledge changed since the scan (``mxcensus reassess``). Every
+line it returns has its control and formatting characters escaped (:mod:`mxcensus.text`):
+banners, certificate names and reasons come from servers.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-import orjson
-
 from mxcensus import kb
 from mxcensus.errors import UsageError
-from mxcensus.model import ScanId, Transcript, printable
+from mxcensus.model import ScanId, printable
 from mxcensus.pipeline import analyze_host
-from mxcensus.serialize import transcript_from_dict
 from mxcensus.store.db import Store
+from mxcensus.store.queries import Reader
+from mxcensus.text import escape
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +47,19 @@ def parse_target(text: str) -> Where:
     return Where(ip, int(port))
 
 
-def _host_transcripts(store: Store, scan: ScanId, ip: str) -> list[Transcript]:
-    rows = store.con.execute(
-        "SELECT data FROM transcript_docs WHERE scan = ? AND ip = ? ORDER BY port, seq", [scan, ip]
-    ).fetchall()
-    return [transcript_from_dict(orjson.loads(r[0])) for r in rows]
+def _newest_scan_with(reader: Reader, ip: str) -> ScanId:
+    scan = reader.newest_scan_with(ip)
+    if scan is None:
+        raise UsageError(f"explain {ip}: no scan in {reader.path} saw this address")
+    return scan
 
 
-def _newest_scan_with(store: Store, ip: str) -> ScanId:
-    row = store.con.execute(
-        "SELECT t.scan FROM transcripts t JOIN scans s ON s.id = t.scan WHERE t.ip = ?"
-        " ORDER BY s.started_at DESC LIMIT 1",
-        [ip],
-    ).fetchone()
-    if row is None:
-        raise UsageError(f"explain {ip}: no scan in {store.path} saw this address")
-    return ScanId(row[0])
-
-
-def explain(store: Store, target: str, scan_ref: str | None = None) -> list[str]:
+def explain(source: Store | Reader, target: str, scan_ref: str | None = None) -> list[str]:
+    """The evidence chain of the services of ``target`` (IP or IP:PORT), one line each."""
+    reader = source.reader() if isinstance(source, Store) else source
     where = parse_target(target)
-    scan = store.resolve_scan(scan_ref) if scan_ref else _newest_scan_with(store, where.ip)
-    transcripts = _host_transcripts(store, scan, where.ip)
+    scan = reader.resolve_scan(scan_ref) if scan_ref else _newest_scan_with(reader, where.ip)
+    transcripts = reader.host_transcripts(scan, where.ip)
     if not transcripts:
         raise UsageError(f"explain {target}: scan {scan} has no transcript of {where.ip}")
     records = list(analyze_host(scan, transcripts))
@@ -143,4 +135,4 @@ def explain(store: Store, target: str, scan_ref: str | None = None) -> list[str]
         for line in a.remediation:
             out.append(f"  do: {line}")
         out.append("")
-    return out
+    return [escape(line) for line in out]

@@ -11,10 +11,13 @@ back without loss (:func:`bytes_to_text` / :func:`text_to_bytes`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, NewType
+
+from mxcensus.text import ESCAPES
 
 ScanId = NewType("ScanId", str)
 
@@ -173,10 +176,41 @@ class Identification:
 
 
 class Status(StrEnum):
+    """A CVE verdict. The members are listed most severe first, and that order is the one
+    definition of severity (:attr:`severity`; the store's SQL is derived from it).
+    ``unknown`` ranks above ``not-vulnerable``: a service we could not judge must never hide
+    behind one we judged safe."""
+
     VULNERABLE = "vulnerable"
     POTENTIALLY_VULNERABLE = "potentially-vulnerable"
-    NOT_VULNERABLE = "not-vulnerable"
     UNKNOWN = "unknown"
+    NOT_VULNERABLE = "not-vulnerable"
+
+    @property
+    def severity(self) -> int:
+        """4 for vulnerable … 1 for not-vulnerable; 0 is :data:`NO_FINDINGS`."""
+        return _SEVERITY[self]
+
+    @classmethod
+    def worst(cls, statuses: Iterable[Status]) -> Status:
+        """The most severe of ``statuses`` (at least one)."""
+        return max(statuses, key=_SEVERITY.__getitem__)
+
+
+_SEVERITY: dict[Status, int] = {s: len(Status) - i for i, s in enumerate(Status)}
+
+NO_FINDINGS = "none"
+"""A service's verdict (``worst_status``) when its product is known and no CVE in our
+knowledge concerns it; ranks below every :class:`Status` (severity 0)."""
+
+VERDICTS: tuple[str, ...] = (*(s.value for s in Status), NO_FINDINGS)
+"""Every value of a service's verdict, most severe first."""
+
+NOT_CONNECTED: frozenset[Outcome] = frozenset(
+    {Outcome.REFUSED, Outcome.UNREACHABLE, Outcome.CONNECT_TIMEOUT, Outcome.EXCLUDED}
+)
+"""Outcomes of a port that never accepted a connection: such a row is not an exposed
+service, and no report, export of exposed services or count includes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,19 +373,15 @@ def text_to_bytes(text: str) -> bytes:
     return text.encode("latin-1")
 
 
-_CONTROL_ESCAPES: dict[int, str] = {
-    o: f"\\x{o:02x}" for o in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-} | {ord("\r"): "\\r", ord("\n"): "\\n", ord("\t"): "\\t"}
-
-
 def printable(data: bytes, limit: int = 512) -> str:
     """A display form of raw server bytes: UTF-8 where valid, control bytes escaped, bounded.
 
-    Used for banners in reports and exports; never for identification input. C0 and C1
-    controls and DEL become ``\\xNN`` (CR, LF, TAB ``\\r \\n \\t``), so no terminal escape
-    sequence survives.
+    Used for banners in reports and exports; never for identification input. Every
+    character :mod:`mxcensus.text` calls unsafe (C0 and C1 controls and DEL as ``\\xNN``, CR,
+    LF, TAB as ``\\r \\n \\t``, bidirectional and zero-width format characters as
+    ``\\uNNNN``) is escaped, so no terminal escape sequence or reordering survives.
     """
-    text = data[:limit].decode("utf-8", errors="backslashreplace").translate(_CONTROL_ESCAPES)
+    text = data[:limit].decode("utf-8", errors="backslashreplace").translate(ESCAPES)
     return text + ("…" if len(data) > limit else "")
 
 
@@ -363,11 +393,11 @@ def printable_stored(text: str, limit: int = 512) -> str:
     cut = text[:limit]
     if "\r" in cut or "\n" in cut:  # most banners: CR LF their only controls
         plain = cut.replace("\r", "\\r").replace("\n", "\\n")
-        cut = plain if _OTHER_CONTROL.search(plain) is None else cut.translate(_CONTROL_ESCAPES)
+        cut = plain if _OTHER_CONTROL.search(plain) is None else cut.translate(ESCAPES)
     else:
-        cut = cut.translate(_CONTROL_ESCAPES)
+        cut = cut.translate(ESCAPES)
     return cut + ("…" if len(text) > limit else "")
 
 
 _OTHER_CONTROL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
-"""The ASCII controls :data:`_CONTROL_ESCAPES` escapes other than CR and LF."""
+"""The ASCII controls :data:`ESCAPES` escapes other than CR and LF."""

@@ -222,3 +222,37 @@ def test_a_scan_without_services_reports_zeros(mx: RunCli, tmp_path: Path) -> No
     res = mx("report", "--db", str(db), "--format", "html")
     assert res.returncode == 0, res.stderr
     assert "No rows." in res.stdout
+
+
+def test_a_long_table_shows_its_top_rows_and_says_how_to_get_the_rest(
+    mx: RunCli, tmp_path: Path
+) -> None:
+    from bench.census import build_census
+
+    db = tmp_path / "census.duckdb"
+    build_census(db, 6_000, locations=600)
+    res = mx("report", "--db", str(db), "--by", "version,country,asn", "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = len(res.stdout.splitlines()) - 1
+    assert rows > 300
+    res = mx("report", "--db", str(db), "--by", "version,country,asn")
+    assert res.returncode == 0, res.stderr
+    assert f"… and {rows - 100:,} more rows, not shown (the first 100 are)" in res.stdout
+    assert "--format csv or --format json writes them all" in res.stdout
+    assert len(res.stdout.splitlines()) < 200
+
+
+def test_json_is_written_as_it_goes_in_orjsons_layout(fixture_db: Path) -> None:
+    import orjson
+
+    from mxcensus.report.formats.json import JsonFormat, document_to_dict
+
+    with Store.open(fixture_db, read_only=True) as store:
+        for by, full in (("product_line", True), ("cve,verdict", False)):
+            doc = build_report(store, store.resolve_scan("april"), parse_by(by), full=full)
+            whole = orjson.dumps(document_to_dict(doc), option=orjson.OPT_INDENT_2) + b"\n"
+            streamed = JsonFormat().render(doc)
+            assert json.loads(streamed) == json.loads(whole)
+            assert streamed == whole
+        empty = Document(kind="report", title="t", meta=(), definitions=())
+        assert json.loads(JsonFormat().render(empty)) == document_to_dict(empty)

@@ -98,6 +98,10 @@ ScanOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")
 ]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Write the output even over a DuckDB file (refused otherwise)."),
+]
 GeoDbOption = Annotated[
     list[Path] | None,
     typer.Option(
@@ -170,5 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(line: str, code: int) -> None:
-    print(line, file=sys.stderr)
+    from mxcensus.text import escape  # what files and servers said, made inert
+
+    print(escape(line), file=sys.stderr)
     sys.exit(code)

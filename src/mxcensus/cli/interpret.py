@@ -26,14 +26,16 @@ def identify(
     """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
     import orjson
 
+    from mxcensus.banners import assessment_adder
     from mxcensus.identify.engine import decode
-    from mxcensus.identify.lines import assessment_adder, identifier, identify_lines
+    from mxcensus.identify.lines import identifier, identify_lines
+    from mxcensus.text import json_safe
 
     identifier(protocol)  # a bad --protocol fails before reading stdin
     lines = (decode(raw) for raw in sys.stdin.buffer)
     out = sys.stdout.buffer
     for record in identify_lines(lines, protocol, extend=assessment_adder()):
-        out.write(orjson.dumps(record) + b"\n")
+        out.write(json_safe(orjson.dumps(record)) + b"\n")
     out.flush()
 
 

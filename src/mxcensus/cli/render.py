@@ -33,18 +33,6 @@ def terminal(output: Path | None) -> tuple[int, bool]:
     return shutil.get_terminal_size((120, 24)).columns, tty
 
 
-def emit(data: bytes, output: Path | None) -> None:
-    """stdout, or FILE written atomically (temp file + rename)."""
-    from mxcensus.report.output import atomic_file
-
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    with atomic_file(output) as fh:
-        fh.write(data)
-
-
 def _bar(*columns: Any, stderr: bool = False, console: Any = None) -> Any:
     """A transient rich progress bar with ``columns`` (rich loads only when one is drawn)."""
     from rich.console import Console

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mxcensus.cli.app import DbOption, OutOption, ScanOption, app, command
+from mxcensus.cli.app import DbOption, ForceOption, OutOption, ScanOption, app, command
 from mxcensus.errors import UsageError
 
 By = Annotated[str, typer.Option(help="Group by: {fields} (comma-separated).")]
@@ -22,6 +22,7 @@ def report(
     fmt: ReportFormat = "table",
     output: OutOption = None,
     db: DbOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Count services and hosts by the chosen fields.
 
@@ -29,14 +30,17 @@ def report(
     ip:port; every percentage names its denominator (the rules are printed in the report).
     The HTML report is self-contained (no network) with charts and a world map.
     """
-    from mxcensus.cli.render import emit, terminal
-    from mxcensus.report.render import render_report
+    from mxcensus.cli.render import terminal
+    from mxcensus.output.files import output_to
+    from mxcensus.report.render import write_report
     from mxcensus.store.db import Store
 
     width, color = terminal(output)
-    with Store.open(db, read_only=True) as store:
-        data = render_report(store, scan_ref, by, fmt, width=width, color=color)
-    emit(data, output)
+    with (
+        Store.open(db, read_only=True) as store,
+        output_to(output, "report", store=store.path, force=force) as out,
+    ):
+        write_report(store, scan_ref, by, fmt, out, width=width, color=color)
 
 
 @command(app)
@@ -47,20 +51,24 @@ def trend(
     fmt: ReportFormat = "table",
     output: OutOption = None,
     db: DbOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Compare scans over time: counts, absolute and relative change, host churn.
 
     The series is every finished scan started between --from and --to (a scan or a date
     YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
     """
-    from mxcensus.cli.render import emit, terminal
-    from mxcensus.report.render import render_trend
+    from mxcensus.cli.render import terminal
+    from mxcensus.output.files import output_to
+    from mxcensus.report.render import write_trend
     from mxcensus.store.db import Store
 
     width, color = terminal(output)
-    with Store.open(db, read_only=True) as store:
-        data = render_trend(store, from_, to, by, fmt, width=width, color=color)
-    emit(data, output)
+    with (
+        Store.open(db, read_only=True) as store,
+        output_to(output, "trend", store=store.path, force=force) as out,
+    ):
+        write_trend(store, from_, to, by, fmt, out, width=width, color=color)
 
 
 @command(app)
@@ -69,6 +77,7 @@ def export(
     scan_ref: ScanOption = None,
     output: OutOption = None,
     db: DbOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Export one record per service (JSONL schema in schema/record.schema.json).
 
@@ -76,19 +85,17 @@ def export(
     14-column common prefix and tags such as exchange;cve-2021-26855.
     """
     from mxcensus.export.formats import export_scan, get_format
-    from mxcensus.report.output import atomic_file
+    from mxcensus.output.files import output_to
     from mxcensus.store.db import Store
 
     get_format(fmt)
     if fmt == "parquet" and output is None and sys.stdout.isatty():
         raise UsageError("--format parquet: binary output; give -o FILE or redirect stdout")
-    with Store.open(db, read_only=True) as store:
-        if output is None:
-            export_scan(store, scan_ref, fmt, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-        else:
-            with atomic_file(output) as fh:
-                export_scan(store, scan_ref, fmt, fh)
+    with (
+        Store.open(db, read_only=True) as store,
+        output_to(output, f"{fmt} export", store=store.path, force=force) as out,
+    ):
+        export_scan(store, scan_ref, fmt, out)
 
 
 @command(app)
@@ -99,6 +106,7 @@ def notify(
     ),
     scan_ref: ScanOption = None,
     db: DbOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Write one Shadowserver-compatible CSV per network owner, plus index.csv.
 
@@ -110,6 +118,6 @@ def notify(
     from mxcensus.store.db import Store
 
     with Store.open(db, read_only=True) as store:
-        files = write_notices(store, scan_ref, per, out)
+        files = write_notices(store, scan_ref, per, out, force=force)
     owners = len({f.owner for f in files})
     typer.echo(f"{len(files)} files for {owners} owners in {out} (index: {out / 'index.csv'})")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mxcensus.report.text import visible
+from mxcensus.text import visible
 
 if TYPE_CHECKING:
     from mxcensus.store.watches import EventRow, MuteRow

@@ -1,31 +1,36 @@
-"""The export formats: one class each, one registry line each."""
+"""The export formats: one class each, one registry line each. Each streams the services
+of a :class:`~mxcensus.store.filters.Filter` from the store's reader in batches, so an
+export of any size holds one batch at a time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from itertools import chain
 from typing import BinaryIO
-
-import pyarrow.parquet as pq
 
 from mxcensus.errors import UsageError
 from mxcensus.export.interface import ExportError, ExportFormat
-from mxcensus.export.rows import BATCH, FINDINGS_CTE, FLAT_COLUMNS, FLAT_SQL, stream
-from mxcensus.export.safe import write_csv
 from mxcensus.export.shadowserver import SHADOWSERVER_COLUMNS, shadowserver_rows
-from mxcensus.model import ScanId
+from mxcensus.output.csv import write_csv
 from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter
+from mxcensus.store.queries import Reader
+from mxcensus.store.results import FLAT_COLUMNS
+from mxcensus.text import json_safe
 
 
 class JsonlFormat:
-    """One JSON record per line (``Store.iter_record_texts``), the schema of
-    ``schema/record.schema.json`` (its ``schema`` field is the version)."""
+    """One JSON record per line (``Reader.record_texts``), the schema of
+    ``schema/record.schema.json`` (its ``schema`` field is the version); unsafe characters
+    in its strings as JSON escapes."""
 
     name = "jsonl"
 
-    def write(self, store: Store, scan: ScanId, out: BinaryIO) -> int:
+    def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
         n = 0
-        for record in store.iter_record_texts(scan):
-            out.write(record + b"\n")
-            n += 1
+        for batch in reader.record_texts(f):
+            out.write(b"".join(json_safe(r) + b"\n" for r in batch))
+            n += len(batch)
         return n
 
 
@@ -34,8 +39,8 @@ class CsvFormat:
 
     name = "csv"
 
-    def write(self, store: Store, scan: ScanId, out: BinaryIO) -> int:
-        return write_csv(out, FLAT_COLUMNS, stream(store, FLAT_SQL, scan))
+    def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
+        return write_csv(out, FLAT_COLUMNS, chain.from_iterable(reader.flat_rows(f)))
 
 
 class ParquetFormat:
@@ -44,26 +49,15 @@ class ParquetFormat:
 
     name = "parquet"
 
-    SQL = f"""
-        WITH {FINDINGS_CTE}
-        SELECT s.scan, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
-               s.source, s.hostname, s.vendor, s.product, s.product_line, s.version,
-               s.precision, s.release, s.confidence, s.distro, s.evidence,
-               s.worst_status AS verdict, s.kev, s.eol, s.eol_line, s.eol_date,
-               coalesce(fnd.cve_list, []) AS cves, s.country, s.continent, s.region,
-               s.asn, s.org, s.city, s.banner
-        FROM services s LEFT JOIN fnd ON fnd.ip = s.ip AND fnd.port = s.port
-        WHERE s.scan = $scan
-        ORDER BY s.ip, s.port, s.protocol
-    """
+    def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
+        import pyarrow.parquet as pq
 
-    def write(self, store: Store, scan: ScanId, out: BinaryIO) -> int:
-        reader = store.con.cursor().sql(self.SQL, params={"scan": scan}).to_arrow_reader(BATCH)
-        if reader is None:
-            raise ExportError(f"scan {scan}: DuckDB returned no Arrow stream")
+        batches = reader.arrow_batches(f)
+        if batches is None:
+            raise ExportError("DuckDB returned no Arrow stream")
         n = 0
-        with pq.ParquetWriter(out, reader.schema, compression="zstd") as writer:
-            for batch in reader:
+        with pq.ParquetWriter(out, batches.schema, compression="zstd") as writer:
+            for batch in batches:
                 writer.write_batch(batch)
                 n += batch.num_rows
         return n
@@ -76,8 +70,9 @@ class ShadowserverFormat:
 
     name = "shadowserver"
 
-    def write(self, store: Store, scan: ScanId, out: BinaryIO) -> int:
-        return write_csv(out, SHADOWSERVER_COLUMNS, shadowserver_rows(store, scan))
+    def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
+        rows = shadowserver_rows(reader, replace(f, exposed=True))
+        return write_csv(out, SHADOWSERVER_COLUMNS, rows)
 
 
 FORMATS: dict[str, type[ExportFormat]] = {
@@ -94,8 +89,11 @@ def get_format(name: str) -> ExportFormat:
     return cls()
 
 
-def export_scan(store: Store, scan_ref: str | None, fmt: str, out: BinaryIO) -> int:
-    """Resolve SCAN (id, name, or the newest when None) and write it in ``fmt``."""
+def export_scan(source: Store | Reader, scan_ref: str | None, fmt: str, out: BinaryIO) -> int:
+    """Resolve SCAN (id, name, or the newest when None) and write every service of it in
+    ``fmt``, under a bounded DuckDB memory (the ordered read spills to disk)."""
     exporter = get_format(fmt)
-    scan = store.resolve_scan(scan_ref)
-    return exporter.write(store, scan, out)
+    reader = source.reader() if isinstance(source, Store) else source
+    scan = reader.resolve_scan(scan_ref)
+    with reader.bounded_memory():
+        return exporter.write(reader, Filter(scans=(scan,), exposed=False), out)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import BinaryIO, Protocol
 
 from mxcensus.errors import MxcensusError
-from mxcensus.model import ScanId
-from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter
+from mxcensus.store.queries import Reader
 
 
 class ExportError(MxcensusError):
@@ -17,8 +17,9 @@ class ExportError(MxcensusError):
 
 
 class ExportFormat(Protocol):
-    """Writes every service of one scan to ``out``; returns the number of records."""
+    """Writes every service of the filter to ``out``, streamed from the store in batches;
+    returns the number of records."""
 
     name: str
 
-    def write(self, store: Store, scan: ScanId, out: BinaryIO) -> int: ...
+    def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int: ...

@@ -10,43 +10,36 @@ Every file is written atomically; ``index.csv`` is written last.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain, groupby
 from pathlib import Path
 
 from mxcensus.errors import UsageError
-from mxcensus.export.safe import write_csv
-from mxcensus.export.shadowserver import SEVERITY_RANK, ShadowRow, columns_for, shadow_records
-from mxcensus.model import ScanId
-from mxcensus.report.output import atomic_file
+from mxcensus.export.interface import ExportError
+from mxcensus.export.shadowserver import APPS, columns_for, row
+from mxcensus.output.csv import write_csv
+from mxcensus.output.files import FileSet, refuse_database
 from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter
+from mxcensus.store.queries import Reader
+from mxcensus.store.results import OwnerFile, ShadowSource
 
 PER = ("asn", "country", "prefix")
 INDEX_COLUMNS = (
     "owner", "per", "org", "report_type", "file", "services", "hosts", "critical", "high",
     "medium",
 )  # fmt: skip
-_UNSAFE = re.compile(r"[^a-z0-9_.]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
 def safe_token(text: str) -> str:
-    token = _UNSAFE.sub("_", text.lower()).strip("._")
+    """A file-name part: runs of characters other than ``[A-Za-z0-9_.]`` as one ``_``,
+    lower case, ``.``/``_`` trimmed, at most 80, or ``unknown`` (the store's
+    ``safe_token_sql`` is the same rule in SQL: owners are named inside the query)."""
+    token = _UNSAFE.sub("_", text).lower().strip("._")
     return token[:80] or "unknown"
-
-
-def owner_of(row: ShadowRow, per: str) -> str:
-    if per == "asn":
-        return f"as{row.asn}" if row.asn is not None else "unknown"
-    if per == "country":
-        return safe_token(row.country) if row.country else "unknown"
-    try:
-        addr = ipaddress.ip_address(row.ip)
-    except ValueError:
-        return "unknown"
-    bits = 24 if addr.version == 4 else 48
-    return safe_token(str(ipaddress.ip_network(f"{addr}/{bits}", strict=False)).replace("/", "_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,41 +51,75 @@ class NotifyFile:
     hosts: int
 
 
-def notify(store: Store, scan_ref: str | None, per: str, out_dir: Path) -> list[NotifyFile]:
+def notify(
+    source: Store | Reader,
+    scan_ref: str | None,
+    per: str,
+    out_dir: Path,
+    *,
+    force: bool = False,
+) -> list[NotifyFile]:
+    """Write the files of ``scan`` into ``out_dir``, all of them or none: they are written
+    into a staging directory beside it and published together (``output.files.FileSet``),
+    ``index.csv`` last. One file at a time is read from the store, so memory stays flat."""
     if per not in PER:
         raise UsageError(f"--per {per!r}: choose from {', '.join(PER)}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir}: exists and is not a directory")
-    scan = store.resolve_scan(scan_ref)
-    found = store.find_scan(scan)
+    reader = source.reader() if isinstance(source, Store) else source
+    scan = reader.resolve_scan(scan_ref)
+    found = reader.scan(scan)
     assert found is not None
-    day = found["started_at"].date().isoformat()
-    groups: dict[tuple[str, str], list[ShadowRow]] = defaultdict(list)
-    orgs: dict[str, str] = {}
-    for r in shadow_records(store, ScanId(scan), at_risk_only=True):
-        owner = owner_of(r, per)
-        groups[(owner, r.report_type)].append(r)
-        if r.org and per == "asn":
-            orgs.setdefault(owner, r.org)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out_dir}: cannot create: {exc.strerror}") from exc
-    written: list[NotifyFile] = []
-    index_rows = []
-    for (owner, rtype), rows in sorted(groups.items()):
-        path = out_dir / f"{day}-{rtype}-{owner}-{per}.csv"
+    day = found.started_at.date().isoformat()
+    f = Filter(scans=(scan,), at_risk=True)
+    with reader.bounded_memory(), reader.snapshot() as snap:
+        files = snap.owner_files(f, APPS, per)
+        names = {
+            (o.owner, o.report_type): f"{day}-{safe_token(o.report_type)}-{o.owner}-{per}.csv"
+            for o in files
+        }
+        store_path = source.path
+        for name in (*names.values(), "index.csv"):
+            refuse_database(out_dir / name, store_path, force=force, flag="--out")
+        rows = chain.from_iterable(snap.shadow_rows(f, APPS, per=per))
+        with FileSet(out_dir, "notify files") as fileset:
+            written = _write_files(fileset, files, names, rows)
+            with fileset.file("index.csv") as fh:
+                write_csv(fh, INDEX_COLUMNS, _index(files, names, per))
+            fileset.commit()
+    return [
+        NotifyFile(
+            o.owner, o.report_type, out_dir / names[(o.owner, o.report_type)], o.services, o.hosts
+        )
+        for o in written
+    ]
+
+
+def _write_files(
+    fileset: FileSet,
+    files: list[OwnerFile],
+    names: dict[tuple[str, str], str],
+    rows: Iterator[ShadowSource],
+) -> list[OwnerFile]:
+    """One file per group of rows (they come ordered by owner and report type, as
+    ``files``); each group must hold the services its count says."""
+    expected = iter(files)
+    done = []
+    for (owner, rtype), group in groupby(rows, key=lambda r: (r.owner, r.report_type)):
+        o = next(expected, None)
+        if o is None or (o.owner, o.report_type) != (owner, rtype):
+            raise ExportError(f"notify: rows of {owner}/{rtype} out of order")
         cols = columns_for(rtype)
-        rows.sort(key=lambda r: (-SEVERITY_RANK[r.severity], r.ip, r.values["port"]))
-        with atomic_file(path) as fh:
-            write_csv(fh, cols, (r.row(cols) for r in rows))
-        hosts = len({r.ip for r in rows})
-        sev = defaultdict(int, {s: sum(1 for r in rows if r.severity == s) for s in SEVERITY_RANK})
-        written.append(NotifyFile(owner, rtype, path, len(rows), hosts))
-        index_rows.append(
-            (owner, per, orgs.get(owner), rtype, path.name, len(rows), hosts,
-             sev["critical"], sev["high"], sev["medium"])
-        )  # fmt: skip
-    with atomic_file(out_dir / "index.csv") as fh:
-        write_csv(fh, INDEX_COLUMNS, index_rows)
-    return written
+        with fileset.file(names[(owner, rtype)]) as fh:
+            n = write_csv(fh, cols, (row(r, cols) for r in group))
+        if n != o.services:
+            raise ExportError(f"notify: {owner}/{rtype} has {n} rows, counted {o.services}")
+        done.append(o)
+    return done
+
+
+def _index(
+    files: list[OwnerFile], names: dict[tuple[str, str], str], per: str
+) -> Iterator[tuple[object, ...]]:
+    for o in files:
+        org = o.org if per == "asn" else None
+        yield (o.owner, per, org, o.report_type, names[(o.owner, o.report_type)], o.services,
+               o.hosts, o.critical, o.high, o.medium)  # fmt: skip

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from mxcensus.export.rows import FINDINGS_CTE, stream
 from mxcensus.model import ScanId
 from mxcensus.probes import TABLE
-from mxcensus.report.fields import NOT_CONNECTED
 from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter
+from mxcensus.store.queries import Reader
+from mxcensus.store.results import ShadowSource
+from mxcensus.store.sql import SHADOW_SEVERITY_RANK, Apps
 
 PREFIX = (
     "timestamp", "severity", "ip", "protocol", "port", "hostname", "tag", "asn", "geo",
@@ -47,43 +50,11 @@ another family (ManageSieve) gets a report type of the same pattern under its ow
 dropped or folded into another application's report; a consumer that knows only
 Shadowserver's types (IntelMQ's parser) sees an unknown report type, not a wrong one."""
 
-SEVERITY_SQL = """
-    CASE WHEN s.worst_status = 'vulnerable' AND coalesce(fnd.vuln_kev, false) THEN 'critical'
-         WHEN s.worst_status = 'vulnerable' THEN 'high'
-         WHEN s.worst_status = 'potentially-vulnerable' AND coalesce(fnd.pot_kev, false)
-              THEN 'high'
-         WHEN s.eol IS TRUE THEN 'high'
-         WHEN s.worst_status = 'potentially-vulnerable' THEN 'medium'
-         ELSE 'info' END
-"""
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+APPS = Apps(FAMILY, frozenset(TABLE.families))
+"""What the store's Shadowserver rows need to name report types."""
 
-ROWS_SQL = f"""
-    WITH {FINDINGS_CTE}
-    SELECT strftime(s.observed_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') AS ts,
-           {SEVERITY_SQL} AS severity,
-           s.ip, s.port, s.protocol, s.hostname, s.product, s.eol, s.asn, s.country,
-           s.region, s.city, s.version, s.banner, fnd.risky_cves, fnd.risky_tags, s.org
-    FROM services s LEFT JOIN fnd ON fnd.ip = s.ip AND fnd.port = s.port
-    WHERE s.scan = $scan
-      AND s.outcome NOT IN ({", ".join(f"'{o}'" for o in NOT_CONNECTED)})
-      AND ({{at_risk}})
-    ORDER BY s.ip, s.port, s.protocol
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowRow:
-    report_type: str  # scan_exchange, scan_smtp_vulnerable, scan6_pop3 …
-    severity: str
-    ip: str
-    asn: int | None
-    country: str | None
-    org: str | None
-    values: dict[str, Any]  # by Shadowserver column name
-
-    def row(self, columns: tuple[str, ...]) -> tuple[Any, ...]:
-        return tuple(self.values.get(c) for c in columns)
+SEVERITY_RANK = SHADOW_SEVERITY_RANK
+"""Severity computed in the store's query (``store.queries``), ranked most severe first."""
 
 
 def columns_for(report_type: str) -> tuple[str, ...]:
@@ -105,53 +76,63 @@ def _tag(family: str, product: str, eol: bool | None, cves: str | None, tags: st
     return ";".join(seen)
 
 
-def shadowserver_rows(
-    store: Store, scan: ScanId, *, at_risk_only: bool = False
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``export --format shadowserver`` (the union columns)."""
-    for r in shadow_records(store, scan, at_risk_only=at_risk_only):
-        yield r.row(SHADOWSERVER_COLUMNS)
+def _full(r: ShadowSource) -> tuple[Any, ...]:
+    """A service's row in :data:`SHADOWSERVER_COLUMNS` order."""
+    url = None
+    if r.app == "exchange":
+        host = f"[{r.ip}]" if ":" in r.ip else r.ip
+        url = f"{r.protocol}://{host}:{r.port}/owa/"
+    return (
+        r.timestamp, r.severity, r.ip, "tcp", r.port, r.hostname,
+        _tag(r.app, r.product, r.eol, r.risky_cves, r.risky_tags),
+        r.asn, r.country, r.region, r.city,
+        None, None, None,  # naics, hostname_source (how the name was found: unknown), sector
+        r.version, None, url, r.banner,
+    )  # fmt: skip
 
 
-def shadow_records(store: Store, scan: ScanId, *, at_risk_only: bool) -> Iterator[ShadowRow]:
-    at_risk = (
-        "s.worst_status IN ('vulnerable', 'potentially-vulnerable') OR s.eol IS TRUE"
-        if at_risk_only
-        else "true"
-    )
-    for (
-        ts, severity, ip, port, protocol, hostname, product, eol, asn, country, region, city,
-        version, banner, cves, tags, org,
-    ) in stream(store, ROWS_SQL.replace("{at_risk}", at_risk), scan):  # fmt: skip
-        family = FAMILY.get(protocol, protocol)
-        if product == "ms-exchange" and family == "http":
-            family = "exchange"
-        v6 = "6" if ":" in ip else ""
-        if family == "exchange":
-            report_type = f"scan{v6}_exchange"
-        else:
-            vulnerable = severity != "info" and family in TABLE.families
-            report_type = f"scan{v6}_{family}" + ("_vulnerable" if vulnerable else "")
-        host = f"[{ip}]" if v6 else ip
-        url = f"{protocol}://{host}:{port}/owa/" if family == "exchange" else None
-        values = {
-            "timestamp": ts,
-            "severity": severity,
-            "ip": ip,
-            "protocol": "tcp",
-            "port": port,
-            "hostname": hostname,
-            "tag": _tag(family, product, eol, cves, tags),
-            "asn": asn,
-            "geo": country,
-            "region": region,
-            "city": city,
-            "naics": None,
-            "hostname_source": None,  # we do not know how the name was found (PTR, cert …)
-            "sector": None,
-            "version": version,
-            "servername": None,
-            "url": url,
-            "banner": banner,
-        }
-        yield ShadowRow(report_type, severity, ip, asn, country, org, values)
+_PICK: dict[tuple[str, ...], itemgetter[Any]] = {
+    cols: itemgetter(*(SHADOWSERVER_COLUMNS.index(c) for c in cols))
+    for cols in (EXCHANGE_COLUMNS, BANNER_COLUMNS, SHADOWSERVER_COLUMNS)
+}
+
+
+def row(r: ShadowSource, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """A service's row in ``columns`` (one of this module's column lists)."""
+    picked: tuple[Any, ...] = _PICK[columns](_full(r))
+    return picked
+
+
+def shadowserver_rows(reader: Reader, f: Filter) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``export --format shadowserver`` (the union columns), by address."""
+    for batch in reader.shadow_rows(f, APPS):
+        yield from map(_full, batch)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRow:
+    """A service as a Shadowserver row whose columns a caller picks per report type
+    (``watch``'s attachments)."""
+
+    report_type: str
+    severity: str
+    ip: str
+    asn: int | None
+    country: str | None
+    org: str | None
+    values: dict[str, Any]  # by Shadowserver column name
+
+    def row(self, columns: tuple[str, ...]) -> tuple[Any, ...]:
+        return tuple(self.values.get(c) for c in columns)
+
+
+def shadow_records(
+    source: Store | Reader, scan: ScanId, *, at_risk_only: bool
+) -> Iterator[ShadowRow]:
+    """The services of ``scan`` (those at risk, or every exposed one) by address."""
+    reader = source.reader() if isinstance(source, Store) else source
+    f = Filter(scans=(scan,), at_risk=True if at_risk_only else None)
+    for batch in reader.shadow_rows(f, APPS):
+        for r in batch:
+            values = dict(zip(SHADOWSERVER_COLUMNS, _full(r), strict=True))
+            yield ShadowRow(r.report_type, r.severity, r.ip, r.asn, r.country, r.org, values)

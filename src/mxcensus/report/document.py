@@ -2,12 +2,16 @@
 
 Reports and trends build a :class:`Document` from SQL results; formats (table, json, csv,
 html) only render it. Values are plain Python scalars (str, int, float, bool, None) — any
-text in them may come from a server banner and is hostile until a format escapes it.
+text in them may come from a server banner and is hostile until a format escapes it. A
+section's rows are a tuple, or :class:`StreamedRows` read from the store as a format writes
+them (a breakdown may have as many rows as the census has versions × countries × networks).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Literal
 
 Value = str | int | float | bool | None
@@ -30,17 +34,52 @@ class Chart:
     also: tuple[str, ...] = ()  # further key columns joined into a bar's label
 
 
+class StreamedRows:
+    """Rows produced afresh each time they are iterated (``produce`` runs the query), so a
+    format can stream them to its output; a result of at most :data:`KEEP` rows is kept
+    after the first pass and not queried again."""
+
+    KEEP = 10_000
+
+    def __init__(self, produce: Callable[[], Iterable[tuple[Value, ...]]]) -> None:
+        self._produce = produce
+        self._kept: tuple[tuple[Value, ...], ...] | None = None
+
+    def __iter__(self) -> Iterator[tuple[Value, ...]]:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        rows = iter(self._produce())
+        head = tuple(islice(rows, self.KEEP + 1))
+        if len(head) <= self.KEEP:
+            self._kept = head
+            yield from head
+            return
+        yield from head
+        yield from rows
+
+
+Rows = tuple[tuple[Value, ...], ...] | StreamedRows
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     key: str  # machine name, stable: "groups", "eol_by_product_line", "churn" …
     title: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[Value, ...], ...]
+    rows: Rows
     notes: tuple[str, ...] = ()  # definitions and denominators for this table
     chart: Chart | None = None
 
+    def dicts(self) -> Iterator[dict[str, Value]]:
+        for row in self.rows:
+            yield dict(zip(self.columns, row, strict=True))
+
     def as_dicts(self) -> list[dict[str, Value]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+        return list(self.dicts())
+
+    def has_rows(self) -> bool:
+        return next(iter(self.rows), None) is not None
 
 
 @dataclass(frozen=True, slots=True)

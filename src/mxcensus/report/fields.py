@@ -1,8 +1,8 @@
-"""The fields a report or trend can group by, and the SQL each one reads.
+"""The fields a report or trend can group by: their names and labels.
 
-One closed list: ``--by`` accepts these names and nothing else. Each field is an SQL
-expression over the ``services`` table (alias ``s``) or, for ``cve``, the ``findings`` table
-(alias ``f``); grouping by ``cve`` turns the unit of counting into service × CVE.
+One closed list: ``--by`` accepts these names and nothing else. What each one reads is the
+store's (``store.queries.KEYS``); grouping by ``cve`` turns the unit of counting into
+service × CVE.
 """
 
 from __future__ import annotations
@@ -10,45 +10,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mxcensus.errors import UsageError
-
-SEVERITY_SQL = (
-    "CASE {col} WHEN 'vulnerable' THEN 4 WHEN 'potentially-vulnerable' THEN 3 "
-    "WHEN 'unknown' THEN 2 WHEN 'not-vulnerable' THEN 1 ELSE 0 END"
-)
-"""Order of verdicts, most severe first. ``unknown`` ranks above ``not-vulnerable``: a
-service we could not judge must never hide behind one we judged safe. ``none`` (a known
-product with no CVE in our knowledge) ranks last."""
-
-VERDICTS = ("vulnerable", "potentially-vulnerable", "unknown", "not-vulnerable", "none")
-
-NOT_CONNECTED = ("refused", "unreachable", "connect-timeout", "excluded")
-"""Outcomes of a port that never accepted a connection: such rows are not exposed services
-and no report counts them."""
+from mxcensus.store.sql import KEYS
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    name: str
-    sql: str
+    name: str  # a key of store.queries.KEYS
     label: str
-    needs_findings: bool = False
+
+    @property
+    def needs_findings(self) -> bool:
+        """Counting by this field counts service × CVE pairs."""
+        return KEYS[self.name].per_finding
 
 
 FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
-        Field("product", "s.product", "product"),
-        Field("product_line", "s.product_line", "product line"),
-        Field("version", "s.version", "version"),
-        Field("release", "s.release", "release"),
-        Field("cve", "f.cve", "CVE", needs_findings=True),
-        Field("verdict", "{verdict}", "verdict"),
-        Field("kev", "{kev}", "KEV"),
-        Field("eol", "s.eol", "end of support"),
-        Field("country", "s.country", "country"),
-        Field("continent", "s.continent", "continent"),
-        Field("asn", "s.asn", "ASN"),
-        Field("port", "s.port", "port"),
+        Field("product", "product"),
+        Field("product_line", "product line"),
+        Field("version", "version"),
+        Field("release", "release"),
+        Field("cve", "CVE"),
+        Field("verdict", "verdict"),
+        Field("kev", "KEV"),
+        Field("eol", "end of support"),
+        Field("country", "country"),
+        Field("continent", "continent"),
+        Field("asn", "ASN"),
+        Field("port", "port"),
     )
 }
 
@@ -69,8 +59,5 @@ def parse_by(text: str) -> tuple[Field, ...]:
     return tuple(out)
 
 
-def field_sql(f: Field, *, with_findings: bool) -> str:
-    """The SQL expression of ``f``; verdict and KEV read the finding when grouping by CVE."""
-    if with_findings:
-        return f.sql.format(verdict="f.status", kev="f.kev")
-    return f.sql.format(verdict="s.worst_status", kev="s.kev")
+def names(by: tuple[Field, ...]) -> tuple[str, ...]:
+    return tuple(f.name for f in by)

@@ -8,14 +8,19 @@ series; intermediate scans are shown as counts.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mxcensus.errors import UsageError
+from mxcensus.model import ScanId
 from mxcensus.report.document import Chart, Document, Section, Value
-from mxcensus.report.fields import Field
-from mxcensus.report.query import AT_RISK_SQL, DEFINITIONS, base_sql, group_sql
+from mxcensus.report.fields import Field, names
+from mxcensus.report.query import DEFINITIONS, reader_of
 from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter
+from mxcensus.store.queries import Reader
+from mxcensus.store.results import ScanInfo
 
 TREND_DEFINITIONS: tuple[str, ...] = (
     "Change: count in the last scan − count in the first scan of the series. Relative "
@@ -39,68 +44,69 @@ CHURN_ORDER = (
 )
 
 
-def _bound(store: Store, ref: str, *, upper: bool) -> tuple[datetime, str | None]:
+def _bound(reader: Reader, ref: str, *, upper: bool) -> tuple[datetime, str | None]:
     """A window bound from SCAN or DATE; returns (instant, scan id if a scan)."""
-    found = store.find_scan(ref)
+    found = reader.scan(ref)
     if found is not None:
-        started: datetime = found["started_at"]
-        return started, str(found["id"])
+        return found.started_at, str(found.id)
     try:
         day = date.fromisoformat(ref)
     except ValueError:
         flag = "--to" if upper else "--from"
         raise UsageError(
-            f"{flag} {ref!r}: neither a scan id or name in {store.path} nor a date YYYY-MM-DD"
+            f"{flag} {ref!r}: neither a scan id or name in {reader.path} nor a date YYYY-MM-DD"
         ) from None
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return (start + timedelta(days=1) - timedelta(microseconds=1) if upper else start), None
 
 
-def series(store: Store, from_: str | None, to: str | None) -> list[dict[str, Any]]:
+def series(source: Store | Reader, from_: str | None, to: str | None) -> list[ScanInfo]:
     """The scans of the window, oldest first; at least two, or a UsageError."""
-    lo, lo_scan = _bound(store, from_, upper=False) if from_ else (None, None)
-    hi, hi_scan = _bound(store, to, upper=True) if to else (None, None)
+    reader = reader_of(source)
+    lo, lo_scan = _bound(reader, from_, upper=False) if from_ else (None, None)
+    hi, hi_scan = _bound(reader, to, upper=True) if to else (None, None)
     if lo is not None and hi is not None and lo > hi:
         raise UsageError(f"--from {from_!r} is later than --to {to!r}")
-    rows = store.con.execute(
-        "SELECT id, name, started_at, status, source FROM scans ORDER BY started_at, id"
-    ).fetchall()
     out = []
-    for sid, name, started, status, source in rows:
-        explicit = sid in (lo_scan, hi_scan)
-        if not explicit and status != "finished":
+    for scan in reader.scans():
+        explicit = scan.id in (lo_scan, hi_scan)
+        if not explicit and scan.status != "finished":
             continue
-        if lo is not None and started < lo:
+        if lo is not None and scan.started_at < lo:
             continue
-        if hi is not None and started > hi:
+        if hi is not None and scan.started_at > hi:
             continue
-        out.append({"id": sid, "name": name, "started_at": started, "source": source})
+        out.append(scan)
     if len(out) < 2:
         window = f"between {from_ or 'the first scan'} and {to or 'the last scan'}"
         raise UsageError(
-            f"trend needs at least two finished scans {window}; {store.path} has {len(out)}"
+            f"trend needs at least two finished scans {window}; {reader.path} has {len(out)}"
         )
     return out
 
 
-def _label(scan: dict[str, Any]) -> str:
-    day = scan["started_at"].date().isoformat()
-    return f"{scan['name'] or scan['id']} ({day})"
+def _label(scan: ScanInfo) -> str:
+    return f"{scan.name or scan.id} ({scan.started_at.date().isoformat()})"
 
 
 def _change(first: int, last: int) -> tuple[int, float | None]:
     return last - first, (round(100.0 * (last - first) / first, 2) if first else None)
 
 
-def build_trend(store: Store, scans: list[dict[str, Any]], by: tuple[Field, ...]) -> Document:
-    ids = [s["id"] for s in scans]
-    params = {f"s{i}": sid for i, sid in enumerate(ids)}
-    in_list = "s.scan IN (" + ", ".join(f"${k}" for k in params) + ")"
-    n = len(by)
+def build_trend(
+    source: Store | Reader,
+    scans: list[ScanInfo],
+    by: tuple[Field, ...],
+    where: Filter | None = None,
+) -> Document:
+    """The trend over ``scans`` (:func:`series`) grouped by ``by``; ``where`` narrows the
+    services counted (its scans are replaced by ``scans``)."""
+    reader = reader_of(source)
+    ids = [s.id for s in scans]
+    f = Filter(scans=tuple(ids)) if where is None else replace(where, scans=tuple(ids))
     counts: dict[tuple[Value, ...], dict[str, tuple[int, int]]] = {}
-    for row in store.con.execute(group_sql(by, per_scan=True, scans=in_list), params).fetchall():
-        scan, keys, hosts, services = row[0], tuple(row[1 : 1 + n]), row[1 + n], row[2 + n]
-        counts.setdefault(keys, {})[scan] = (int(hosts), int(services))
+    for g in reader.scan_groups(names(by), f):
+        counts.setdefault(g.keys, {})[g.scan] = (g.hosts, g.services)
     first, last = ids[0], ids[-1]
     labels = [_label(s) for s in scans]
 
@@ -152,37 +158,24 @@ def build_trend(store: Store, scans: list[dict[str, Any]], by: tuple[Field, ...]
         sections=(
             changes,
             _sentences(by, rows, first_l, last_l),
-            _totals(store, scans, params, in_list),
-            _churn(store, first, last),
+            _totals(reader, scans, f),
+            _churn(reader, first, last, f),
         ),
     )
 
 
-def _totals(
-    store: Store, scans: list[dict[str, Any]], params: dict[str, str], in_list: str
-) -> Section:
-    got = {
-        r[0]: r[1:]
-        for r in store.con.execute(
-            f"""
-            SELECT scan, count(*) AS hosts, sum(services)::BIGINT, count(*) FILTER (WHERE risk)
-            FROM (SELECT scan, ip, count(*) AS services,
-                         max(sev) >= 3 OR bool_or(eol IS TRUE) AS risk
-                  FROM ({base_sql((), scans=in_list)}) GROUP BY scan, ip)
-            GROUP BY scan
-            """,
-            params,
-        ).fetchall()
-    }
+def _totals(reader: Reader, scans: list[ScanInfo], f: Filter) -> Section:
+    got = {t.scan: t for t in reader.scan_totals(f)}
     rows: list[tuple[Value, ...]] = []
     for s in scans:
-        hosts, services, risk = got.get(s["id"], (0, 0, 0))
+        t = got.get(s.id)
+        hosts, services, risk = (t.hosts, t.services, t.at_risk_hosts) if t else (0, 0, 0)
         rows.append(
             (
-                s["id"],
-                s["name"],
-                s["started_at"].isoformat(),
-                s["source"],
+                s.id,
+                s.name,
+                s.started_at.isoformat(),
+                s.source,
                 hosts,
                 services,
                 risk,
@@ -207,28 +200,9 @@ def _totals(
     )
 
 
-def _churn(store: Store, first: str, last: str) -> Section:
-    base = base_sql((), scans="s.scan IN ($first, $last)")
+def _churn(reader: Reader, first: ScanId, last: ScanId, f: Filter) -> Section:
     got = {
-        r[0]: r[1:]
-        for r in store.con.execute(
-            f"""
-            WITH h AS (SELECT scan, ip, max(sev) AS sev, bool_or(eol IS TRUE) AS eol
-                       FROM ({base}) GROUP BY scan, ip),
-                 a AS (SELECT ip, {AT_RISK_SQL} AS risk FROM h WHERE scan = $first),
-                 b AS (SELECT ip, {AT_RISK_SQL} AS risk FROM h WHERE scan = $last)
-            SELECT CASE WHEN b.ip IS NULL THEN 'gone'
-                        WHEN a.ip IS NULL THEN 'newly seen'
-                        WHEN a.risk AND NOT b.risk THEN 'fixed'
-                        WHEN a.risk AND b.risk THEN 'still exposed'
-                        WHEN b.risk THEN 'newly at risk'
-                        ELSE 'not at risk' END AS category,
-                   count(*), count(*) FILTER (WHERE a.risk), count(*) FILTER (WHERE b.risk)
-            FROM a FULL OUTER JOIN b ON a.ip = b.ip
-            GROUP BY category
-            """,
-            {"first": first, "last": last},
-        ).fetchall()
+        c.category: (c.hosts, c.at_risk_first, c.at_risk_last) for c in reader.churn(first, last, f)
     }
     return Section(
         key="churn",

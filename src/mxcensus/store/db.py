@@ -57,14 +57,13 @@ import platformdirs
 
 from mxcensus.errors import StoreError, UsageError
 from mxcensus.model import (
-    SCHEMA_VERSION,
+    NO_FINDINGS,
     Assessment,
     Identification,
     ScanId,
     ServiceRecord,
     Status,
     Transcript,
-    hostname_source,
 )
 from mxcensus.serialize import (
     TranscriptDoc,
@@ -72,6 +71,8 @@ from mxcensus.serialize import (
     transcript_from_dict,
     transcript_row,
 )
+from mxcensus.store.filters import Filter, Scope
+from mxcensus.store.queries import Reader
 from mxcensus.store.schema import LATEST, MIGRATIONS
 
 if TYPE_CHECKING:
@@ -96,13 +97,6 @@ _INSERT_ROWS = "INSERT INTO transcripts BY NAME SELECT ?::VARCHAR AS scan, " + "
 parent then never imports (~50 MB of its resident memory while it walks a /12)."""
 _INSERT_ROWS_SEQ = _INSERT_ROWS + ", unnest(?::BIGINT[]) AS seq"
 """:data:`_INSERT_ROWS` with each transcript's place in an import (``seq``)."""
-
-_STATUS_ORDER = {
-    Status.VULNERABLE.value: 3,
-    Status.POTENTIALLY_VULNERABLE.value: 2,
-    Status.UNKNOWN.value: 1,
-    Status.NOT_VULNERABLE.value: 0,
-}
 
 
 def _doc_column(key: str, docs: Sequence[TranscriptDoc]) -> list[Any]:
@@ -757,48 +751,15 @@ class Store:
             yield loads(text)
 
     def iter_record_texts(self, scan: ScanId, batch: int = 10_000) -> Iterator[bytes]:
-        """The exported records of a scan as JSON text, in (ip, port, protocol) order: a
-        service's own columns around its profile's and its location's parts (the analysis
-        stores those once per scan), or the whole record stored with older rows."""
-        cur = self.con.cursor()
-        cur.execute(_RECORDS_SQL, [scan])
-        dumps = orjson.dumps
-        head = dumps({"schema": SCHEMA_VERSION, "scan": scan})[:-1] + b","
-        while rows := cur.fetchmany(batch):
-            for (
-                record, ip, port, proto, transport, when, outcome, source, banner, p, g, name,
-                named_by, m,
-            ) in rows:  # fmt: skip
-                if record is not None:
-                    yield record.encode()
-                    continue
-                fields = {
-                    "ip": ip,
-                    "port": port,
-                    "protocol": proto,
-                    "transport": transport,
-                    "observed_at": when.astimezone(UTC).isoformat(),
-                    "outcome": outcome,
-                    "source": source,
-                }
-                if name:
-                    fields["hostname"] = name
-                    fields["hostname_source"] = named_by or hostname_source(source)
-                own = dumps(fields)
-                yield b"".join(
-                    (
-                        head,
-                        own[1:-1],
-                        b",",
-                        p.encode(),
-                        b",",
-                        g.encode(),
-                        b',"banner":',
-                        dumps(banner or ""),
-                        b',"merged":' + m.encode() if m is not None else b"",
-                        b"}",
-                    )
-                )
+        """The exported records of a scan as JSON text, in (ip, port, protocol) order
+        (:meth:`Reader.record_texts <mxcensus.store.queries.Reader.record_texts>`)."""
+        for texts in self.reader().record_texts(Filter(scans=(scan,), exposed=False), batch):
+            yield from texts
+
+    def reader(self, scope: Scope | None = None) -> Reader:
+        """The typed read-only queries over this store (``store/queries.py``), each on its
+        own cursor; with ``scope``, every query keeps to it."""
+        return Reader(self.con, self.path, () if scope is None else (scope,))
 
     # -- resume checkpoints ------------------------------------------------------------
 
@@ -834,8 +795,8 @@ class Store:
 def worst_status(ident: Identification, a: Assessment) -> str:
     """The most severe CVE status of a service; ``none`` for a known product with no CVE."""
     if not a.findings:
-        return str(Status.UNKNOWN) if not ident.is_known else "none"
-    return str(max((f.status for f in a.findings), key=_STATUS_ORDER.__getitem__))
+        return str(Status.UNKNOWN) if not ident.is_known else NO_FINDINGS
+    return str(Status.worst(f.status for f in a.findings))
 
 
 GEN_TABLES = ("service_rows", "finding_rows", "verdict_rows", "profile_rows", "location_rows")
@@ -847,13 +808,3 @@ SCAN_TABLES = (
 """Every table with rows of a scan but ``scans`` itself."""
 
 
-_RECORDS_SQL = """
-    SELECT s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at, s.outcome,
-           s.source, s.banner, p.part, g.part, s.hostname, n.source, s.merged
-    FROM services s
-    LEFT JOIN profiles p ON p.scan = s.scan AND p.pid = s.pid
-    LEFT JOIN locations g ON g.scan = s.scan AND g.gid = s.gid
-    LEFT JOIN (SELECT ip, hostname, min(source) AS source FROM scan_names WHERE scan = $1
-               GROUP BY ip, hostname) n ON n.ip = s.ip AND n.hostname = s.hostname
-    WHERE s.scan = $1 ORDER BY s.ip, s.port, s.protocol
-"""

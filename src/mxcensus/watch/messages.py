@@ -2,7 +2,7 @@
 affected services attached as Shadowserver-format CSV) and the webhook's JSON body.
 
 Every value from a scanned server (versions, banners, host names, reasons that quote them)
-passes through :func:`mxcensus.report.text.visible` before it reaches a template, so a
+passes through :func:`mxcensus.text.visible` before it reaches a template, so a
 control character or ANSI escape arrives as a visible escape; the body is plain text
 (``text/plain; charset=utf-8``), never HTML. Templates live in ``templates/mail.LANG.txt``;
 adding a language is adding a file (and its name to ``contacts.LANGUAGES``).
@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from mxcensus.report.text import visible
 from mxcensus.store.watches import EventRow
+from mxcensus.text import visible
 
 SUBJECTS = {
     "en": "[{ticket}] mxcensus: {count} change{s} on your mail servers ({watch})",

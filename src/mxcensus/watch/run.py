@@ -560,7 +560,7 @@ def _outgoing(
 
 
 def _write_dry_run(out: Path, ticket: str, outgoing: Sequence[Outgoing]) -> list[Path]:
-    from mxcensus.report.output import atomic_file
+    from mxcensus.output.files import atomic_file
 
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,31 +1,18 @@
-"""CSV: the primary table (the one ``--by`` asked for), formula cells neutralised."""
+"""CSV: the primary table (the one ``--by`` asked for), formula cells neutralised, rows
+streamed from the store."""
 
 from __future__ import annotations
 
-import csv
-import io
+from typing import BinaryIO
 
-from mxcensus.export.safe import csv_cell
-from mxcensus.report.document import Document, Value
-
-
-def write_csv_rows(
-    out: io.StringIO, columns: tuple[str, ...], rows: list[tuple[Value, ...]]
-) -> None:
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([csv_cell(c) for c in columns])
-    for r in rows:
-        w.writerow([csv_cell(v) for v in r])
+from mxcensus.output.csv import write_csv
+from mxcensus.report.document import Document
+from mxcensus.report.interface import Renders
 
 
-class CsvFormat:
+class CsvFormat(Renders):
     name = "csv"
 
-    def __init__(self) -> None:
-        pass
-
-    def render(self, doc: Document) -> bytes:
-        out = io.StringIO()
+    def write(self, doc: Document, out: BinaryIO) -> None:
         s = doc.primary
-        write_csv_rows(out, s.columns, list(s.rows))
-        return out.getvalue().encode("utf-8")
+        write_csv(out, s.columns, s.rows)

@@ -4,7 +4,8 @@ Every piece of text goes through :func:`html.escape` (banners, names, org string
 hostile), and a Content-Security-Policy meta tag forbids scripts, remote loads and inline
 event handlers anyway: a ``<script>`` or ``<img onerror>`` in the data shows as text.
 The world map draws Natural Earth country shapes shipped in ``report/data/world.json``
-(provenance inside that file and in the page footer).
+(provenance inside that file and in the page footer). The page is written as it goes: a
+section's rows are read once for its chart (the largest bars kept) and once for its table.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import functools
 import html
 import json
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any
+from typing import Any, BinaryIO
 
 from mxcensus.report.document import IDENTIFIERS, Chart, Document, Section, Value
-from mxcensus.report.text import visible
+from mxcensus.report.interface import Renders
+from mxcensus.text import visible
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; "
@@ -74,7 +77,14 @@ def _num(v: Value) -> float:
 def bars_svg(section: Section, chart: Chart) -> str:
     li = [section.columns.index(c) for c in (chart.label, *chart.also)]
     vis = [section.columns.index(c) for c in chart.values]
-    rows = [r for r in section.rows if sum(_num(r[i]) for i in vis) > 0][:MAX_BARS]
+    rows: list[tuple[Value, ...]] = []
+    more = 0
+    for r in section.rows:
+        if sum(_num(r[i]) for i in vis) > 0:
+            if len(rows) < MAX_BARS:
+                rows.append(r)
+            else:
+                more += 1
     if not rows:
         return '<p class="note">Nothing to draw: every count is zero.</p>'
     top = max(sum(_num(r[i]) for i in vis) for r in rows)
@@ -113,7 +123,6 @@ def bars_svg(section: Section, chart: Chart) -> str:
         f'<span class="swatch" style="background:{COLORS.get(c, DEFAULT_COLOR)}"></span>{esc(c)}'
         for c in chart.values
     )
-    more = len([r for r in section.rows if sum(_num(r[i]) for i in vis) > 0]) - len(rows)
     tail = f" (the {MAX_BARS} largest; {more} more in the table)" if more > 0 else ""
     return "".join(out) + f'<p class="legend">{legend}{esc(tail)}</p>'
 
@@ -170,9 +179,10 @@ def map_svg(section: Section, chart: Chart) -> str:
     return "".join(out) + f'<p class="legend">{legend}{extra}</p>'
 
 
-def table_html(section: Section) -> str:
+def table_html(section: Section) -> Iterator[str]:
+    """The section's table, a row at a time."""
     head = "".join(f"<th>{esc(c)}</th>" for c in section.columns)
-    body = []
+    yield f"<table><thead><tr>{head}</tr></thead><tbody>"
     for r in section.rows:
         tds = "".join(
             f'<td class="n">{esc(fmt(v, c))}</td>'
@@ -180,18 +190,18 @@ def table_html(section: Section) -> str:
             else f"<td>{esc(fmt(v, c))}</td>"
             for v, c in zip(r, section.columns, strict=True)
         )
-        body.append(f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        yield f"<tr>{tds}</tr>"
+    yield "</tbody></table>"
 
 
-class HtmlFormat:
+class HtmlFormat(Renders):
     name = "html"
 
-    def __init__(self) -> None:
-        pass
+    def write(self, doc: Document, out: BinaryIO) -> None:
+        def put(*parts: str) -> None:
+            out.write(("\n".join(parts) + "\n").encode("utf-8"))
 
-    def render(self, doc: Document) -> bytes:
-        parts = [
+        put(
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
@@ -205,14 +215,24 @@ class HtmlFormat:
             '<h2 id="definitions">How we count</h2><ul>',
             *(f"<li>{esc(d)}</li>" for d in doc.definitions),
             "</ul>",
-        ]
+        )
         for s in doc.sections:
-            parts.append(f'<section id="{esc(s.key)}"><h2>{esc(visible(s.title, 300))}</h2>')
-            if s.chart is not None and s.rows:
+            put(f'<section id="{esc(s.key)}"><h2>{esc(visible(s.title, 300))}</h2>')
+            rows = s.has_rows()
+            if s.chart is not None and rows:
                 draw = map_svg if s.chart.kind == "map" else bars_svg
-                parts.append(draw(s, s.chart))
-            parts.extend(f'<p class="note">{esc(n)}</p>' for n in s.notes)
-            parts.append(table_html(s) if s.rows else '<p class="note">No rows.</p>')
-            parts.append("</section>")
-        parts.append(f"<footer>Map: {esc(world()['provenance'])}</footer></body></html>\n")
-        return "\n".join(parts).encode("utf-8")
+                put(draw(s, s.chart))
+            if s.notes:
+                put(*(f'<p class="note">{esc(n)}</p>' for n in s.notes))
+            if rows:
+                chunk: list[str] = []
+                for piece in table_html(s):
+                    chunk.append(piece)
+                    if len(chunk) >= 1000:
+                        out.write("".join(chunk).encode("utf-8"))
+                        chunk.clear()
+                put("".join(chunk))
+            else:
+                put('<p class="note">No rows.</p>')
+            put("</section>")
+        put(f"<footer>Map: {esc(world()['provenance'])}</footer></body></html>")

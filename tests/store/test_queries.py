@@ -1,0 +1,246 @@
+"""The store's read side (``store/queries.py``, ``store/filters.py``, ``store/sql.py``):
+filters select what they say, values never enter the SQL, a scope holds in every query,
+pages walk every service once, threads share a reader, a snapshot is one view.
+
+Expected counts are worked out by hand from tests/report/fixture_store.py."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import threading
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mxcensus.errors import UsageError
+from mxcensus.export.notify import safe_token
+from mxcensus.export.shadowserver import APPS
+from mxcensus.model import NO_FINDINGS, VERDICTS, ScanId, Status
+from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter, Scope, parse_network, severity_sql
+from mxcensus.store.queries import Reader, service_key
+from mxcensus.store.sql import HEXTETS, owner_sql, safe_token_sql
+from tests.report import fixture_store
+
+APRIL, NOVEMBER = ScanId("april-id"), ScanId("november-id")
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fixture_store.build(tmp_path_factory.mktemp("q") / "census.duckdb")
+
+
+@pytest.fixture(scope="module")
+def reader(store_path: Path) -> Reader:
+    return Store.open(store_path, read_only=True).reader()
+
+
+def _addresses(reader: Reader, f: Filter) -> list[tuple[str, int]]:
+    return [(r.ip, r.port) for r in chain.from_iterable(reader.flat_rows(f))]
+
+
+CASES = [
+    (Filter(scans=(APRIL,)), 8),
+    (Filter(scans=(APRIL,), exposed=False), 9),
+    (Filter(scans=(APRIL,), countries=("DE",)), 3),
+    (Filter(scans=(APRIL,), continents=("NA",)), 2),
+    (Filter(scans=(APRIL,), asns=(7018,)), 2),
+    (Filter(scans=(APRIL,), orgs=("Free SAS",)), 1),
+    (Filter(scans=(APRIL,), networks=(parse_network("192.0.2.0/24"),)), 4),
+    (Filter(scans=(APRIL,), networks=(parse_network("192.0.2.2"),)), 1),
+    (Filter(scans=(NOVEMBER,), networks=(parse_network("2001:db8::/32"),)), 1),
+    (Filter(scans=(NOVEMBER,), networks=(parse_network("2001:db8::25/128"),)), 1),
+    (Filter(scans=(NOVEMBER,), networks=(parse_network("2001:db8:1::/48"),)), 0),
+    (Filter(scans=(APRIL,), ports=(443,)), 3),
+    (Filter(scans=(APRIL,), protocols=("pop3",)), 1),
+    (Filter(scans=(APRIL,), products=("exim",)), 2),
+    (Filter(scans=(APRIL,), product_lines=("Exim 4",)), 2),
+    (Filter(scans=(APRIL,), versions=("4.87",)), 1),
+    (Filter(scans=(APRIL,), cves=("CVE-2019-10149",)), 2),
+    (Filter(scans=(APRIL,), verdicts=("vulnerable",)), 2),
+    (Filter(scans=(APRIL,), verdicts=(NO_FINDINGS,)), 2),
+    (Filter(scans=(APRIL,), kev=True), 4),
+    (Filter(scans=(APRIL,), eol=True), 3),
+    (Filter(scans=(APRIL,), eol=False), 4),
+    (Filter(scans=(APRIL,), at_risk=True), 5),
+    (Filter(scans=(APRIL,), at_risk=False), 3),
+    (Filter(scans=(APRIL,), countries=("DE",), ports=(25,)), 1),
+    (Filter(seen_from=datetime(2026, 6, 1, tzinfo=UTC)), 7),
+    (Filter(seen_to=datetime(2026, 6, 1, tzinfo=UTC)), 8),
+    (Filter(scans=(APRIL, NOVEMBER)), 15),
+]
+
+
+@pytest.mark.parametrize(("f", "count"), CASES)
+def test_filters_select_what_they_say(reader: Reader, f: Filter, count: int) -> None:
+    assert len(_addresses(reader, f)) == count
+    assert reader.totals(f).services == count
+
+
+def test_values_travel_as_parameters(reader: Reader) -> None:
+    hostile = "DE') OR true OR ('"
+    f = Filter(scans=(APRIL,), countries=(hostile,), orgs=("x'; DROP TABLE services; --",))
+    w = f.where()
+    assert hostile not in w.sql and "DROP" not in w.sql
+    assert hostile in w.params.values()
+    assert _addresses(reader, f) == []
+    with pytest.raises(UsageError, match="verdict 'bad'"):
+        Filter(verdicts=("bad",))
+
+
+def test_a_scope_holds_in_every_query(reader: Reader) -> None:
+    de = reader.scoped(Scope(countries=("DE",)))
+    f = Filter(scans=(APRIL,))
+    assert {ip for ip, _ in _addresses(de, f)} == {"192.0.2.1", "192.0.2.3"}
+    tot = de.totals(f, geo=True)
+    assert (tot.hosts, tot.services) == (2, 3)
+    assert [p.place for p in tot.places["country"]] == ["DE"]
+    assert {g.keys for g in chain.from_iterable(de.groups(["country"], f))} == {("DE",)}
+    assert [c.cve for c in de.cve_counts(f)] == ["CVE-2021-26855"]
+    assert {r.ip for r in de.at_risk(f, 100)} == {"192.0.2.1", "192.0.2.3"}
+    assert len(list(chain.from_iterable(de.record_texts(f)))) == 3
+    rows = list(chain.from_iterable(de.shadow_rows(f, APPS, per="asn")))
+    assert {r.ip for r in rows} == {"192.0.2.1", "192.0.2.3"}
+    assert {o.owner for o in de.owner_files(f, APPS, "asn")} == {"as3320"}
+    assert {t.scan for t in de.scan_totals(Filter(scans=(APRIL, NOVEMBER)))} == {
+        APRIL,
+        NOVEMBER,
+    }
+    assert sum(c.hosts for c in de.churn(APRIL, NOVEMBER, Filter())) == 2
+    assert de.services(f, limit=100)[-1].ip == "192.0.2.3"
+    # scopes only narrow: a filter asking outside sees nothing
+    assert _addresses(de, Filter(scans=(APRIL,), countries=("US",))) == []
+    assert _addresses(de.scoped(Scope(asns=(7018,))), f) == []
+    assert _addresses(reader.scoped(Scope()), f) == []  # an empty scope sees nothing
+    nets = reader.scoped(Scope(networks=(parse_network("198.51.100.0/25"),), asns=(2516,)))
+    assert sorted(_addresses(nets, f)) == [
+        ("198.51.100.1", 25),
+        ("198.51.100.2", 25),
+        ("203.0.113.5", 25),
+    ]
+
+
+def test_a_scope_hides_hosts_outside_it(store_path: Path, tmp_path: Path) -> None:
+    from tests.factories import smtp_transcript
+
+    db = tmp_path / "t.duckdb"
+    shutil.copy(store_path, db)
+    with Store.open(db) as store:
+        store.con.execute("UPDATE scans SET status = 'running' WHERE id = $s", {"s": APRIL})
+        store.write_transcripts(
+            APRIL, [smtp_transcript(ip="192.0.2.1"), smtp_transcript(ip="198.51.100.1")]
+        )
+        store.finish_scan(APRIL)
+        de = store.reader(Scope(countries=("DE",)))
+        assert de.newest_scan_with("192.0.2.1") == APRIL
+        assert len(de.host_transcripts(APRIL, "192.0.2.1")) == 1
+        assert de.newest_scan_with("198.51.100.1") is None
+        assert de.host_transcripts(APRIL, "198.51.100.1") == []
+        assert store.reader().newest_scan_with("198.51.100.1") == APRIL
+
+
+def test_pages_walk_every_service_once(reader: Reader) -> None:
+    f = Filter(exposed=False)
+    seen, after = [], None
+    for _ in range(20):
+        page = reader.services(f, after=after, limit=4)
+        if not page:
+            break
+        seen.extend(service_key(r) for r in page)
+        after = service_key(page[-1])
+    assert len(seen) == len(set(seen)) == 16
+    assert seen == sorted(seen)
+
+
+def test_threads_share_one_reader(reader: Reader) -> None:
+    f = Filter(scans=(APRIL, NOVEMBER))
+    want = (reader.totals(f, geo=True), _addresses(reader, f), reader.cve_counts(f))
+    got: list[object] = []
+
+    def work() -> None:
+        for _ in range(5):
+            got.append((reader.totals(f, geo=True), _addresses(reader, f), reader.cve_counts(f)))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert got == [want] * 20
+
+
+def test_a_snapshot_is_one_view_while_a_writer_goes_on(store_path: Path, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    shutil.copy(store_path, db)
+    with Store.open(db) as store:
+        reader, f = store.reader(), Filter(scans=(APRIL,))
+        with reader.snapshot() as snap:
+            before = snap.totals(f).services
+            store.con.execute(
+                "INSERT INTO services SELECT * REPLACE ('192.0.2.99' AS ip) FROM services"
+                " WHERE scan = $s AND ip = '192.0.2.2'",
+                {"s": APRIL},
+            )
+            assert snap.totals(f).services == before
+        assert reader.totals(f).services == before + 1
+
+
+def test_severity_is_defined_once_on_status() -> None:
+    assert [s.value for s in sorted(Status, key=lambda s: -s.severity)] == list(VERDICTS[:-1])
+    assert Status.worst([Status.NOT_VULNERABLE, Status.UNKNOWN]) is Status.UNKNOWN
+    con = duckdb.connect()
+    for verdict in (*VERDICTS, "anything else"):
+        (got,) = con.execute(f"SELECT {severity_sql('$v')}", {"v": verdict}).fetchone() or (None,)
+        want = Status(verdict).severity if verdict in set(Status) else 0
+        assert got == want, verdict
+
+
+SQL = duckdb.connect()
+
+
+@settings(deadline=None)
+@given(st.ip_addresses())
+def test_the_prefix_owner_is_pythons_network(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return  # written with a dotted tail by some Pythons; the store holds none
+    bits = 24 if ip.version == 4 else 48
+    want = safe_token(str(ipaddress.ip_network(f"{ip}/{bits}", strict=False)).replace("/", "_"))
+    con = duckdb.connect()
+    (got,) = con.execute(
+        f"SELECT {owner_sql('prefix')} FROM (SELECT *, {HEXTETS} FROM (SELECT $ip AS ip) s) s",
+        {"ip": str(ip)},
+    ).fetchone() or ("",)
+    assert got == want
+
+
+@settings(deadline=None)
+@given(st.text(max_size=120))
+def test_owner_tokens_are_the_same_in_sql(text: str) -> None:
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    (got,) = SQL.execute(f"SELECT {safe_token_sql('$t')}", {"t": text}).fetchone() or ("",)
+    assert got == safe_token(text)
+
+
+def test_a_failed_read_is_one_line(tmp_path: Path) -> None:
+    from bench.census import build_census
+
+    from mxcensus.errors import StoreError
+
+    db = tmp_path / "c.duckdb"
+    build_census(db, 20_000, locations=200)
+    with Store.open(db, read_only=True) as store:
+        reader = store.reader()
+        with reader.bounded_memory("2MB"), pytest.raises(StoreError) as caught:
+            list(reader.flat_rows(Filter(exposed=False)))
+        assert str(caught.value).startswith(f"{db}: reading the store failed: Out of Memory")
+        assert "\n" not in str(caught.value)
+        assert len(list(chain.from_iterable(reader.flat_rows(Filter())))) > 19_000  # restored
