@@ -100,9 +100,9 @@ def _locations(n: int) -> dict[str, list[Any]]:
 
 
 SERVICES = """
-INSERT INTO services BY NAME
+INSERT INTO service_rows BY NAME
 WITH g AS (SELECT i, i // 3 AS host, hash(i) AS h FROM range($n) t(i))
-SELECT $scan AS scan,
+SELECT $scan AS scan, $gen AS gen,
        printf('%d.%d.%d.%d', 1 + (host // 16777216) % 223, (host // 65536) % 256,
               (host // 256) % 256, host % 256) AS ip,
        [25, 587, 443][1 + i % 3]::INTEGER AS port,
@@ -139,16 +139,26 @@ def build_census(path: Path, n: int, *, locations: int = 5000, seed: int = 1) ->
         con.register("_prof", pa.table(prof))
         con.register("_loc", pa.table(loc))
         con.register("_verd", pa.table(verd))
-        params = {"n": n, "scan": scan, "banner": BANNER, "hostile": HOSTILE,
+        # the scan's live generation (``scans.gen``): readers see its rows through the views
+        (gen,) = con.execute("SELECT gen FROM scans WHERE id = $s", {"s": scan}).fetchall()[0]
+        params = {"n": n, "scan": scan, "gen": gen, "banner": BANNER, "hostile": HOSTILE,
                   "profiles": len(prof["pid"]), "locations": locations}  # fmt: skip
         con.execute(SERVICES, params)
-        con.execute("INSERT INTO profiles SELECT $scan, pid, part FROM _prof", {"scan": scan})
-        con.execute("INSERT INTO locations SELECT $scan, gid, part FROM _loc", {"scan": scan})
+        key = {"scan": scan, "gen": gen}
+        for table, rows, id_ in (
+            ("profile_rows", "_prof", "pid"),
+            ("location_rows", "_loc", "gid"),
+        ):
+            con.execute(
+                f"INSERT INTO {table} BY NAME SELECT $scan AS scan, $gen AS gen, {id_}, part"
+                f" FROM {rows}",
+                key,
+            )
         con.execute(
-            "INSERT INTO verdicts BY NAME SELECT $scan AS scan, pid, cve, status, kev,"
-            " false AS ransomware, 9.8 AS cvss, 'in the affected range' AS reason,"
+            "INSERT INTO verdict_rows BY NAME SELECT $scan AS scan, $gen AS gen, pid, cve,"
+            " status, kev, false AS ransomware, 9.8 AS cvss, 'in the affected range' AS reason,"
             " 'later' AS fixed_in, tags FROM _verd",
-            {"scan": scan},
+            key,
         )
         for name in ("_prof", "_loc", "_verd"):
             con.unregister(name)

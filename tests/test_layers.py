@@ -124,3 +124,16 @@ def test_layers_only_point_down() -> None:
             if _package(t) != _package(m) and ("*" in banned or _package(t) in banned):
                 bad.append(f"{m} -> {t}")
     assert bad == []
+
+
+def test_only_the_store_touches_its_connection() -> None:
+    """No module outside ``store/`` uses the store's DuckDB connection (``Store.con``): they
+    read through ``Store.reader()`` and write through the store's methods."""
+    bad = [
+        f"{m}:{node.lineno}"
+        for m, p in MODULES.items()
+        if _package(m) != "store"
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "con"
+    ]
+    assert bad == []

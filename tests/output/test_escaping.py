@@ -35,7 +35,7 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           banner="220 " + HOSTILE)  # fmt: skip
             store.write_services(sid, [rec])
             store.con.execute(
-                "UPDATE services SET org = $o, hostname = $h, version = $v",
+                "UPDATE service_rows SET org = $o, hostname = $h, version = $v",
                 {"o": "Evil " + HOSTILE, "h": "mx" + HOSTILE, "v": "4.87" + HOSTILE},
             )
             greeting = ("220 mx ESMTP Exim 4.87 " + HOSTILE + "\r\n").encode()

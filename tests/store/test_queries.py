@@ -14,6 +14,7 @@ from itertools import chain
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from mxcensus.errors import UsageError
 from mxcensus.export.notify import safe_token
 from mxcensus.export.shadowserver import APPS
 from mxcensus.model import NO_FINDINGS, VERDICTS, ScanId, Status
+from mxcensus.report import trend
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter, Scope, parse_network, severity_sql
 from mxcensus.store.queries import Reader, service_key
@@ -183,12 +185,71 @@ def test_a_snapshot_is_one_view_while_a_writer_goes_on(store_path: Path, tmp_pat
         with reader.snapshot() as snap:
             before = snap.totals(f).services
             store.con.execute(
-                "INSERT INTO services SELECT * REPLACE ('192.0.2.99' AS ip) FROM services"
-                " WHERE scan = $s AND ip = '192.0.2.2'",
+                "INSERT INTO service_rows SELECT * REPLACE ('192.0.2.99' AS ip)"
+                " FROM service_rows WHERE scan = $s AND ip = '192.0.2.2'",
                 {"s": APRIL},
             )
             assert snap.totals(f).services == before
         assert reader.totals(f).services == before + 1
+
+
+def test_only_readable_scans_are_read(store_path: Path, tmp_path: Path) -> None:
+    """``filters.READABLE``, store-write's rule: an import being written (or killed, or
+    failed) is not picked by default, not read by name, not counted over every scan."""
+    db = tmp_path / "r.duckdb"
+    shutil.copy(store_path, db)
+    with Store.open(db) as store:
+        reader = store.reader()
+        every = reader.totals(Filter()).services
+        assert every == reader.totals(Filter(scans=(APRIL, NOVEMBER))).services == 8 + 7
+        sid = store.create_scan(name="may", kind="import", source="shodan")
+        store.write_services(sid, fixture_store.november(sid))  # visible rows, were it read
+        assert reader.resolve_scan(None) == NOVEMBER
+        with pytest.raises(UsageError, match=f"'may': the import {sid} did not finish"):
+            reader.resolve_scan("may")
+        assert store.resolve_scan("may") == sid  # the process writing it may
+        assert reader.totals(Filter()).services == every
+        assert [(s.name, s.readable) for s in reader.scans()] == [
+            ("april", True), ("november", True), ("may", False),
+        ]  # fmt: skip
+        with pytest.raises(UsageError, match="--to 'may': the import"):
+            trend.series(reader, None, "may")
+        store.finish_scan(sid, "failed")
+        with pytest.raises(UsageError, match="did not finish"):
+            store.resolve_scan("may")
+        assert reader.totals(Filter()).services == every
+        store.finish_scan(sid)
+        assert reader.resolve_scan(None) == sid
+        assert reader.totals(Filter()).services == every + 7
+        assert [s.id for s in trend.series(reader, None, None)] == [APRIL, NOVEMBER, sid]
+
+
+def test_rows_say_where_a_host_name_came_from(store_path: Path, tmp_path: Path) -> None:
+    """Shadowserver rows and JSONL records carry ``hostname_source``: a watched domain's MX
+    as ``scan_names`` has it, else how the scan got the name (``target``)."""
+    db = tmp_path / "n.duckdb"
+    shutil.copy(store_path, db)
+    with Store.open(db) as store:
+        store.con.execute(
+            "INSERT INTO scan_names VALUES ($s, '192.0.2.1', 'mail.de.example', 'mx:de.example',"
+            " 'de.example')",
+            {"s": APRIL},
+        )
+        store.con.execute(
+            "UPDATE service_rows SET hostname = NULL WHERE scan = $s AND ip = '192.0.2.2'",
+            {"s": APRIL},
+        )
+        reader, f = store.reader(), Filter(scans=(APRIL,), ips=("192.0.2.1", "192.0.2.2"))
+        rows = list(chain.from_iterable(reader.shadow_rows(f, APPS)))
+        records = [orjson.loads(t) for t in chain.from_iterable(reader.record_texts(f))]
+    want = {"192.0.2.1": ("mail.de.example", "mx:de.example"), "192.0.2.2": (None, None)}
+    assert {r.ip: (r.hostname, r.hostname_source) for r in rows} == want
+    assert {r["ip"]: (r.get("hostname"), r.get("hostname_source")) for r in records} == want
+    with Store.open(store_path, read_only=True) as store:
+        (row, *_) = chain.from_iterable(
+            store.reader().shadow_rows(Filter(scans=(APRIL,), ips=("192.0.2.1",)), APPS)
+        )
+    assert (row.hostname, row.hostname_source) == ("mail.de.example", "target")
 
 
 def test_severity_is_defined_once_on_status() -> None:

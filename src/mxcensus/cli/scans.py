@@ -48,7 +48,7 @@ def list_scans(
 ) -> None:
     """Every scan and import, oldest first: id, name, kind, source, status, when it
     started and finished, and its services."""
-    from mxcensus.report.text import visible
+    from mxcensus.text import visible
 
     if fmt not in ("table", "json"):
         raise UsageError(f"scans list --format {fmt!r}: one of table, json")
@@ -78,7 +78,7 @@ def delete_scan(
 ) -> None:
     """Delete a scan or import and everything stored of it, in one step (a kill leaves it
     whole or gone); its space is reused by later scans. A running scan is refused."""
-    from mxcensus.report.text import visible
+    from mxcensus.text import visible
 
     with _open(db) as store:
         gone = store.delete_scan(scan)

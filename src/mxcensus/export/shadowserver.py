@@ -86,7 +86,7 @@ def _full(r: ShadowSource) -> tuple[Any, ...]:
         r.timestamp, r.severity, r.ip, "tcp", r.port, r.hostname,
         _tag(r.app, r.product, r.eol, r.risky_cves, r.risky_tags),
         r.asn, r.country, r.region, r.city,
-        None, None, None,  # naics, hostname_source (how the name was found: unknown), sector
+        None, r.hostname_source, None,  # naics, hostname_source, sector
         r.version, None, url, r.banner,
     )  # fmt: skip
 

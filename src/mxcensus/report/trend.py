@@ -47,12 +47,17 @@ CHURN_ORDER = (
 def _bound(reader: Reader, ref: str, *, upper: bool) -> tuple[datetime, str | None]:
     """A window bound from SCAN or DATE; returns (instant, scan id if a scan)."""
     found = reader.scan(ref)
+    flag = "--to" if upper else "--from"
+    if found is not None and not found.readable:
+        raise UsageError(
+            f"{flag} {ref!r}: the {found.kind} {found.id} did not finish (it failed or was killed);"
+            " nothing of it is kept"
+        )
     if found is not None:
         return found.started_at, str(found.id)
     try:
         day = date.fromisoformat(ref)
     except ValueError:
-        flag = "--to" if upper else "--from"
         raise UsageError(
             f"{flag} {ref!r}: neither a scan id or name in {reader.path} nor a date YYYY-MM-DD"
         ) from None

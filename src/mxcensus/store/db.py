@@ -46,7 +46,6 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,6 +72,7 @@ from mxcensus.serialize import (
 )
 from mxcensus.store.filters import Filter, Scope
 from mxcensus.store.queries import Reader
+from mxcensus.store.results import ScanInfo
 from mxcensus.store.schema import LATEST, MIGRATIONS
 
 if TYPE_CHECKING:
@@ -146,24 +146,6 @@ def new_scan_id() -> ScanId:
 _OURS: set[tuple[str, str]] = set()
 """(store file, scan id) of the scans this process started or resumed and has not finished:
 every other scan a store opened for writing finds ``running`` was left by a dead process."""
-_READABLE = "status <> 'failed' AND NOT (kind = 'import' AND status <> 'finished')"
-"""SQL: a scan a report may pick by default (a failed or unfinished import holds nothing)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ScanInfo:
-    """One scan, as ``mxcensus scans list`` shows it."""
-
-    id: ScanId
-    name: str | None
-    kind: str  # scan | import
-    source: str  # scan, or the import format
-    status: str  # running | interrupted | finished | failed
-    started_at: datetime
-    finished_at: datetime | None
-    services: int  # the services readers see
-
-
 FaultHook = Callable[[str], None]
 """Called with each write statement (or ``COMMIT``) before it runs (:attr:`Store.fault`)."""
 
@@ -412,38 +394,15 @@ class Store:
         return out
 
     def resolve_scan(self, ref: str | None) -> ScanId:
-        """SCAN as the user wrote it (id or name) or, when None, the newest finished scan."""
-        if ref is None:
-            row = self.row(
-                f"SELECT id FROM scans WHERE {_READABLE}"
-                " ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
-            )
-            if row is None:
-                raise UsageError(f"{self.path}: the database holds no scan yet")
-            return ScanId(row[0])
-        found = self.find_scan(ref)
-        if found is None:
-            raise UsageError(f"--scan {ref!r}: no scan with that id or name in {self.path}")
-        if found["status"] == "failed" or (
-            found["kind"] == "import"
-            and found["status"] != "finished"
-            and (self._key, found["id"]) not in _OURS
-        ):
-            raise UsageError(
-                f"--scan {ref!r}: the import {found['id']} did not finish (it failed or was"
-                " killed); nothing of it is kept (mxcensus scans delete removes its entry)"
-            )
-        return ScanId(found["id"])
+        """SCAN as the user wrote it (id or name) or, when None, the newest readable scan
+        (:meth:`Reader.resolve_scan <mxcensus.store.queries.Reader.resolve_scan>`); an
+        import this process is writing may be named."""
+        ours = [sid for key, sid in _OURS if key == self._key]
+        return self.reader().resolve_scan(ref, ours)
 
     def list_scans(self) -> list[ScanInfo]:
         """Every scan, oldest first, with the services readers see of it."""
-        rows = self.con.execute(
-            "SELECT s.id, s.name, s.kind, s.source, s.status, s.started_at, s.finished_at,"
-            " coalesce(c.n, 0) FROM scans s"
-            " LEFT JOIN (SELECT scan, count(*) AS n FROM services GROUP BY scan) c"
-            " ON c.scan = s.id ORDER BY s.started_at, s.id"
-        ).fetchall()
-        return [ScanInfo(*r) for r in rows]
+        return self.reader().scans(services=True)
 
     def delete_scan(self, ref: str) -> ScanInfo:
         """Delete the scan ``ref`` (id or name) and everything of it, atomically (see
@@ -806,5 +765,3 @@ SCAN_TABLES = (
     "shard_attempts", "parts_ingested",  # store/cluster.py
 )  # fmt: skip
 """Every table with rows of a scan but ``scans`` itself."""
-
-

@@ -26,6 +26,11 @@ def severity_sql(column: str) -> str:
     return f"CASE {column} {whens} ELSE 0 END"
 
 
+READABLE = "status <> 'failed' AND NOT (kind = 'import' AND status <> 'finished')"
+"""SQL over ``scans``: a scan readers are shown. A failed import, or one still being written
+or killed, holds nothing a reader may see (a scan's analysis switches in whole: a running
+or interrupted scan shows what it had)."""
+
 AT_RISK_SEVERITY = Status.POTENTIALLY_VULNERABLE.severity
 """At risk: a verdict at least this severe (or end of support)."""
 
@@ -160,7 +165,7 @@ class Filter:
         """The condition over ``services s`` and its parameters; every scope is ANDed."""
         p = _Params(prefix)
         scans = self._scans(p)
-        conds = [scans] if self.scans else []
+        conds = [scans]
         if self.exposed:
             conds.append(EXPOSED_SQL)
         for column, values in (
@@ -183,12 +188,15 @@ class Filter:
         if self.cves:
             conds.append(self._cves(p))
         conds.extend(self._flags(p))
-        only_scans = len(conds) == bool(self.scans) + self.exposed and not scopes
+        only_scans = len(conds) == 1 + self.exposed and not scopes
         conds.extend(scope.sql(p) for scope in scopes)
-        return Where(" AND ".join(conds) if conds else "true", p.values, scans, only_scans)
+        return Where(" AND ".join(conds), p.values, scans, only_scans)
 
     def _scans(self, p: _Params) -> str:
-        return p.one_of("s.scan", self.scans) if self.scans else "true"
+        """The scans asked for, or every readable one (:data:`READABLE`)."""
+        if self.scans:
+            return p.one_of("s.scan", self.scans)
+        return f"s.scan IN (SELECT id FROM scans WHERE {READABLE})"
 
     def _cves(self, p: _Params) -> str:
         names = ", ".join(p.add(c) for c in self.cves)
@@ -218,8 +226,8 @@ class Filter:
 @dataclass(frozen=True, slots=True)
 class Where:
     """A compiled :class:`Filter`: ``sql`` over ``services s``, its ``params``, and
-    ``scans`` — the condition on ``s.scan`` alone (``true`` for every scan), for the
-    per-scan tables a query joins."""
+    ``scans`` — the condition on ``s.scan`` alone (every readable scan when none is
+    named), for the per-scan tables a query joins."""
 
     sql: str
     params: dict[str, Any]

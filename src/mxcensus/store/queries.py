@@ -25,7 +25,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
@@ -45,7 +45,14 @@ from mxcensus.model import (
 )
 from mxcensus.serialize import transcript_from_dict
 from mxcensus.store import sql
-from mxcensus.store.filters import AT_RISK_SEVERITY, Filter, Scope, Where, severity_sql
+from mxcensus.store.filters import (
+    AT_RISK_SEVERITY,
+    READABLE,
+    Filter,
+    Scope,
+    Where,
+    severity_sql,
+)
 from mxcensus.store.results import (
     AtRiskService,
     ChurnCount,
@@ -137,8 +144,10 @@ class Reader:
                 cur.execute(f"SET threads = {int(threads)}")
             try:
                 yield
-            finally:
-                cur.execute("SET memory_limit = $m", {"m": before})
+            finally:  # DuckDB's default again, or the limit set before (its text rounds)
+                cur.execute("RESET memory_limit")
+                if cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] != before:
+                    cur.execute("SET memory_limit = $m", {"m": before})
                 cur.execute(f"SET threads = {int(was)}")
         finally:
             cur.close()
@@ -179,22 +188,29 @@ class Reader:
 
     # -- scans ---------------------------------------------------------------------------
 
-    _SCAN_COLUMNS = "id, name, kind, source, started_at, finished_at, status, targets_total"
+    _SCAN_COLUMNS = (
+        f"id, name, kind, source, started_at, finished_at, status, targets_total, {READABLE}"
+    )
 
     def scan(self, ref: str) -> ScanInfo | None:
-        """A scan by id or name (the newest of that name), or None."""
+        """A scan by id or name (of that name, the newest that did not fail, else the newest
+        that did), or None."""
         rows = self._all(
             f"SELECT {self._SCAN_COLUMNS} FROM scans WHERE id = $r OR name = $r"
-            " ORDER BY started_at DESC LIMIT 1",
+            " ORDER BY id = $r DESC, status <> 'failed' DESC, started_at DESC LIMIT 1",
             {"r": ref},
         )
-        return ScanInfo._make(rows[0]) if rows else None
+        return ScanInfo(*rows[0]) if rows else None
 
-    def resolve_scan(self, ref: str | None) -> ScanId:
-        """SCAN as the user wrote it (id or name) or, when None, the newest finished scan."""
+    def resolve_scan(self, ref: str | None, ours: Collection[str] = ()) -> ScanId:
+        """SCAN as the user wrote it (id or name) or, when None, the newest readable scan
+        (:data:`READABLE`), a finished one first. A named scan that is not readable — a
+        failed import, or one still being written — is refused, but for an unfinished one
+        of ``ours`` (the scans this process is writing)."""
         if ref is None:
             rows = self._all(
-                "SELECT id FROM scans ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
+                f"SELECT id FROM scans WHERE {READABLE}"
+                " ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
             )
             if not rows:
                 raise UsageError(f"{self.path}: the database holds no scan yet")
@@ -202,12 +218,25 @@ class Reader:
         found = self.scan(ref)
         if found is None:
             raise UsageError(f"--scan {ref!r}: no scan with that id or name in {self.path}")
+        if not found.readable and (found.status == "failed" or found.id not in ours):
+            raise UsageError(
+                f"--scan {ref!r}: the {found.kind} {found.id} did not finish (it failed or was"
+                " killed); nothing of it is kept (mxcensus scans delete removes its entry)"
+            )
         return found.id
 
-    def scans(self) -> list[ScanInfo]:
-        """Every scan, oldest first."""
-        rows = self._all(f"SELECT {self._SCAN_COLUMNS} FROM scans ORDER BY started_at, id")
-        return [ScanInfo._make(r) for r in rows]
+    def scans(self, *, services: bool = False) -> list[ScanInfo]:
+        """Every scan, oldest first; with ``services``, each with the services readers see
+        of it."""
+        if not services:
+            rows = self._all(f"SELECT {self._SCAN_COLUMNS} FROM scans ORDER BY started_at, id")
+            return [ScanInfo(*r) for r in rows]
+        rows = self._all(
+            f"SELECT {self._SCAN_COLUMNS}, coalesce(c.n, 0) FROM scans"
+            " LEFT JOIN (SELECT scan, count(*) AS n FROM services GROUP BY scan) c"
+            " ON c.scan = scans.id ORDER BY started_at, id"
+        )
+        return [ScanInfo(*r) for r in rows]
 
     # -- counts --------------------------------------------------------------------------
 
@@ -491,7 +520,9 @@ class Reader:
         visible, params = self._host_visible("t.scan", "$ip")
         rows = self._all(
             "SELECT t.scan FROM transcripts t JOIN scans s ON s.id = t.scan"
-            f" WHERE t.ip = $ip AND {visible} ORDER BY s.started_at DESC LIMIT 1",
+            f" WHERE t.ip = $ip AND {visible}"
+            f" AND t.scan IN (SELECT id FROM scans WHERE {READABLE})"
+            " ORDER BY s.started_at DESC LIMIT 1",
             {**params, "ip": ip},
         )
         return ScanId(rows[0][0]) if rows else None
@@ -654,7 +685,7 @@ class _Records:
             "outcome": outcome,
             "source": source,
         }
-        name, named_by = r[12:]
+        name, named_by, merged = r[12:]
         if name:
             fields["hostname"] = name
             fields["hostname_source"] = named_by or hostname_source(source)
@@ -669,6 +700,7 @@ class _Records:
                 places.values[(scan, g)],
                 b',"banner":',
                 dumps(banner or ""),
+                b',"merged":' + merged.encode() if merged is not None else b"",
                 b"}",
             )
         )
@@ -735,17 +767,12 @@ def _flat(r: tuple[Any, ...], findings: _ProfileFindings) -> FlatRow:
 
 def _shadow(r: tuple[Any, ...], findings: _ProfileFindings, scan: str) -> ShadowSource:
     """A :class:`ShadowSource` from :func:`sql.shadow_sql`'s row."""
-    pid = r[-1]
-    if pid is None:
-        return ShadowSource._make(r[:-1])
-    return ShadowSource._make(
-        (
-            *r[:17],
-            findings.of(scan, pid, "risky_cves"),
-            findings.of(scan, pid, "risky_tags"),
-            r[19],
-        )
-    )
+    *own, named_by, source, pid = r
+    if pid is not None:
+        own[17] = findings.of(scan, pid, "risky_cves")
+        own[18] = findings.of(scan, pid, "risky_tags")
+    name_from = (named_by or hostname_source(source)) if own[8] else None
+    return ShadowSource._make((*own, name_from))
 
 
 def _only_scan(f: Filter) -> str:

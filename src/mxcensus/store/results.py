@@ -14,14 +14,18 @@ Scalar = str | int | float | bool | None
 
 
 class ScanInfo(NamedTuple):
+    """One scan or import (``scans list`` shows them)."""
+
     id: ScanId
     name: str | None
-    kind: str
-    source: str
+    kind: str  # scan | import
+    source: str  # scan, or the import format
     started_at: datetime
     finished_at: datetime | None
-    status: str
+    status: str  # running | interrupted | finished | failed
     targets_total: int | None
+    readable: bool  # shown to readers (``store.filters.READABLE``)
+    services: int | None = None  # the services readers see of it, when counted
 
 
 class GroupRow(NamedTuple):
@@ -184,6 +188,7 @@ class ShadowSource(NamedTuple):
     risky_cves: str | None
     risky_tags: str | None
     org: str | None
+    hostname_source: str | None  # where ``hostname`` came from (the record's field)
 
 
 class OwnerFile(NamedTuple):

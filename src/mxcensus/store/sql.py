@@ -153,7 +153,7 @@ _ORDER = " ORDER BY s.scan, s.ip, s.port, s.protocol"
 
 
 def flat_sql(w: Where, cond: str) -> str:
-    """The flat rows (``rows.FlatRow``, ``cves`` of older rows only) and ``pid`` last."""
+    """The flat rows (``results.FlatRow``, ``cves`` of older rows only) and ``pid`` last."""
     return f"""
         WITH {_per_service_findings(w)}
         SELECT s.scan, s.ip, s.port, s.protocol, s.transport,
@@ -186,16 +186,24 @@ def arrow_sql(w: Where) -> str:
 
 def records_sql(w: Where) -> str:
     """What a JSONL record is made of: the whole record (older rows), or the service's own
-    columns, its profile's and location's ids, and its host name with where the name came
-    from (``scan_names``: a watched domain's MX)."""
+    columns, its profile's and location's ids, its host name with where the name came
+    from (``scan_names``: a watched domain's MX), and ``merged`` (the record's field as
+    JSON text: the observations of its endpoint merged into this one, or NULL)."""
     return f"""
         SELECT s.scan, s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at,
-               s.outcome, s.source, s.banner, s.pid, s.gid, s.hostname, n.source
-        FROM services s
+               s.outcome, s.source, s.banner, s.pid, s.gid, s.hostname, n.source, s.merged
+        FROM services s {_names_join(w)}
+        WHERE {w.sql}{_ORDER}
+    """
+
+
+def _names_join(w: Where) -> str:
+    """``n.source``: where a service's host name came from when ``scan_names`` says (a
+    watched domain's MX), else NULL (``model.hostname_source`` then names it)."""
+    return f"""
         LEFT JOIN (SELECT scan, ip, hostname, min(source) AS source FROM scan_names s
                    WHERE {w.scans} GROUP BY scan, ip, hostname) n
              ON n.scan = s.scan AND n.ip = s.ip AND n.hostname = s.hostname
-        WHERE {w.sql}{_ORDER}
     """
 
 
@@ -265,9 +273,9 @@ def owner_sql(per: str) -> str:
 
 
 def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, Any]]:
-    """The rows of ``rows.ShadowSource`` (at-risk CVEs and tags of older rows only), then
-    ``pid`` and ``sev_rank``, for the services of ``w``; ``apps`` names the applications
-    (as parameters)."""
+    """The rows of ``results.ShadowSource`` but its ``hostname_source`` (at-risk CVEs and
+    tags of older rows only), then ``named_by``, ``source``, ``pid`` and ``sev_rank``, for
+    the services of ``w``; ``apps`` names the applications (as parameters)."""
     params = dict(w.params)
     families = apps.families
     whens = []
@@ -297,11 +305,11 @@ def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, An
                strftime(s.observed_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') AS ts,
                {severity} AS severity, s.ip, s.port, s.protocol, s.hostname, s.product,
                s.eol, s.asn, s.country, s.region, s.city, s.version, s.banner,
-               fr.risky_cves, fr.risky_tags, s.org, s.pid,
+               fr.risky_cves, fr.risky_tags, s.org, n.source AS named_by, s.source, s.pid,
                CASE {severity} {ranks} END AS sev_rank
         FROM (SELECT *, {family} AS fam{hextets} FROM services s) s
              LEFT JOIN fk ON s.pid IS NOT NULL AND fk.scan = s.scan AND fk.pid = s.pid
-             {_PER_SERVICE_JOIN}
+             {_PER_SERVICE_JOIN} {_names_join(w)}
         WHERE {w.sql}
     """
     return sql, params
