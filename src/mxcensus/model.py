@@ -150,6 +150,10 @@ class Evidence:
     rule: str  # rule id, "file#id"
     value: str  # the matched text, shortened
     port: int = 0
+    product: str = ""  # what this observation alone says: product, version, precision
+    version: str = ""
+    precision: Precision = Precision.NONE
+    confidence: str = ""  # what it is worth alone (the rule's, or as its precision says)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,7 @@ class Identification:
     evidence: tuple[Evidence, ...] = ()
     conflicts: tuple[Evidence, ...] = ()  # evidence that disagreed and lost
     reason: str = ""  # for unknown: why; for a known product: a rule's note (IIS vs Exchange)
+    confidence: str = ""  # high / medium / low; "" means as the precision says (CONFIDENCE)
 
     @classmethod
     def unknown(cls, reason: str) -> Identification:
@@ -173,6 +178,25 @@ class Identification:
     @property
     def is_known(self) -> bool:
         return self.product != "unknown"
+
+
+CONFIDENCE_LEVELS = ("low", "medium", "high")
+"""How sure an identification is, least first."""
+
+CONFIDENCE: dict[Precision, str] = {
+    Precision.BUILD4: "high",
+    Precision.BUILD3: "medium",
+    Precision.VERSION: "medium",
+    Precision.MAJOR: "low",
+    Precision.PRODUCT: "low",
+}
+"""The confidence of a statement by its precision, when nothing says otherwise: a full
+build is high, a version medium, a product alone low."""
+
+
+def confidence_of(ident: Identification) -> str:
+    """``ident.confidence``, or what its precision says when it has none of its own."""
+    return ident.confidence or CONFIDENCE.get(ident.precision, "")
 
 
 class Status(StrEnum):
@@ -344,6 +368,8 @@ def record_identity(ident: Identification, a: Assessment) -> dict[str, Any]:
         "confidence": a.confidence or None,
         "distro": ident.distro or None,
         "evidence": [e.field for e in ident.evidence],
+        "conflicts": [conflict_json(e) for e in ident.conflicts],
+        "verdict": verdict_of(ident, a),
         "cves": [f.to_json() for f in a.findings],
         "eol": {
             "eol": a.eol.eol,
@@ -352,6 +378,34 @@ def record_identity(ident: Identification, a: Assessment) -> dict[str, Any]:
         },
         "remediation": list(a.remediation),
     }
+
+
+def conflict_key(e: Evidence) -> tuple[str, str, str, str, str]:
+    """What of a conflict the exported record shows (:func:`conflict_json`), as a key."""
+    return (e.field, e.rule, e.value, e.product, e.version)
+
+
+def conflict_json(e: Evidence) -> dict[str, Any]:
+    """One piece of evidence that disagreed with the identification, as the record shows it:
+    the field, the rule, the text it matched and what that text alone says."""
+    return {
+        "field": e.field,
+        "rule": e.rule,
+        "value": e.value,
+        "product": e.product or None,
+        "version": e.version or None,
+    }
+
+
+_STATUS_RANK = {"vulnerable": 4, "potentially-vulnerable": 3, "unknown": 2, "not-vulnerable": 1}
+
+
+def verdict_of(ident: Identification, a: Assessment) -> str:
+    """A service's verdict: its most severe CVE status; ``unknown`` when its product is
+    unknown (it could not be judged); ``none`` for a known product with no CVE known."""
+    if not a.findings:
+        return "unknown" if not ident.is_known else "none"
+    return max((f.status.value for f in a.findings), key=_STATUS_RANK.__getitem__)
 
 
 def record_geo(country: str, continent: str, asn: int | None, org: str) -> dict[str, Any]:

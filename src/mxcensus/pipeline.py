@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import NotRequired, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 import orjson
 
@@ -37,7 +37,7 @@ from mxcensus.assess.ehlo import EHLO_STEPS
 from mxcensus.enrich.geo import GeoEnricher, hint_from_extra
 from mxcensus.enrich.interface import Enricher, Geo
 from mxcensus.identify import combine, identify
-from mxcensus.identify.engine import combine_shared, identify_doc
+from mxcensus.identify.engine import certificate, combine_shared, identify_doc
 from mxcensus.model import (
     Identification,
     Merged,
@@ -289,6 +289,7 @@ class ImportAnalysis:
         self._writer = DerivedWriter.of(store, scan)
         self._writer.track_hosts()
         self._batch = _Batch(self._writer, Profiles(), Locations())
+        self._leaves: dict[int, tuple[str, str] | None] = {}  # TLS part -> a leaf that says
 
     def add(self, docs: Sequence[TranscriptDoc]) -> int:
         """Analyse and write the services of one batch of stored transcript documents."""
@@ -324,6 +325,8 @@ class ImportAnalysis:
             )
             for b in chunk.banners
         ]
+        self._certified(staged, own)
+        chunk = staged.chunk
         maps = StagedMaps(banners=[_banner(b.steps) for b in chunk.banners])
         self._staged_profiles(staged, own, maps)
         self._staged_locations(staged, maps)
@@ -332,6 +335,39 @@ class ImportAnalysis:
         self._batch.pending = AnalysisBatch()
         self.written += n
         return n
+
+    def _certified(self, staged: StagedQueries, own: list[Identification]) -> None:
+        """The chunk's rows whose certificate says what runs (a product's default
+        certificate, :func:`mxcensus.identify.engine.certificate`) get a banner index of their
+        own per (banner, certificate), identified with it (``own`` grows). Most certificates
+        say nothing: then nothing changes."""
+        parts = staged.tls_parts()
+        missing = [p for p in parts if p not in self._leaves]
+        if missing:
+            if len(self._leaves) + len(missing) > MEMO_MAX:
+                self._leaves.clear()
+            for part, subject, issuer in staged.leaves(missing):
+                self._leaves[part] = (subject, issuer) if certificate(subject, issuer) else None
+        said = {p: leaf for p in parts if (leaf := self._leaves.get(p)) is not None}
+        if not said:
+            return
+        chunk = staged.chunk
+        grown = list(chunk.banners)
+        remap = []
+        for bk, part in staged.banner_parts(list(said)):
+            b = grown[bk]
+            subject, issuer = said[part]
+            doc: dict[str, Any] = {
+                "protocol": b.protocol,
+                "steps": b.steps,
+                "outcome": chunk.outcome,
+                "port": b.port,
+                "tls": {"chain": [{"subject": subject, "issuer": issuer}]},
+            }
+            own.append(identify_doc(doc))
+            remap.append((bk, part, len(grown)))
+            grown.append(b)
+        staged.rebank(remap, grown)
 
     def _staged_profiles(
         self, staged: StagedQueries, own: list[Identification], maps: StagedMaps

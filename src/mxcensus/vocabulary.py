@@ -46,6 +46,8 @@ PRODUCTS: dict[str, Product] = {
     "ecelerity": Product("sparkpost", "Momentum (Ecelerity)", "mta"),
     "uw-imap": Product("uw", "UW IMAP", "imap-pop"),
     "qpopper": Product("qualcomm", "Qpopper", "imap-pop"),
+    "argosoft": Product("argosoft", "ArGoSoft Mail Server", "mta"),
+    "ms-windows-pop3": Product("microsoft", "Microsoft Windows POP3 Service", "imap-pop"),
     "roundcube": Product("roundcube", "Roundcube Webmail", "webmail"),
     "gmail": Product("google", "Gmail (Google front end)", "hosted"),
     "exchange-online": Product("microsoft", "Exchange Online (Microsoft 365)", "hosted"),

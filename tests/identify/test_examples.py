@@ -50,6 +50,15 @@ def test_every_rule_file_is_loaded() -> None:
         "http.owa-path",
         "ecp.manifest",
         "managesieve.banner",
+        "smtp.ehlo-shape",
+        "smtp.help",
+        "smtp.quit",
+        "imap.capability",
+        "imap.id",
+        "imap.logout",
+        "pop3.capa",
+        "tls.subject",
+        "tls.issuer",
     }
 
 

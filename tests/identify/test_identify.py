@@ -292,7 +292,7 @@ def _slow_identification(field: str, text: str) -> Identification | None:
     rule = rs.first_rule_slow(text)
     if rule is None:
         return None
-    m = rule.regex.search(text[: rs.max_text])
+    m = rule.regex.search(rs.read(text)[: rs.max_text])
     assert m is not None
     return rule.build(m, field)
 

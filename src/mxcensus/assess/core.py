@@ -20,6 +20,7 @@ from mxcensus.assess.remediation import advise
 from mxcensus.kb import KnowledgeBase
 from mxcensus.kb.records import Advisory, Requires
 from mxcensus.model import (
+    CONFIDENCE,
     Assessment,
     EolStatus,
     Finding,
@@ -32,13 +33,7 @@ from mxcensus.versions import build_parts, scheme_for
 from mxcensus.versions.zimbra import display as zimbra_display
 from mxcensus.vocabulary import PRODUCTS
 
-_CONFIDENCE = {
-    Precision.BUILD4: "high",
-    Precision.BUILD3: "medium",
-    Precision.VERSION: "medium",
-    Precision.MAJOR: "low",
-    Precision.PRODUCT: "low",
-}
+_CONFIDENCE = CONFIDENCE
 
 _RESTRICT = {
     "ms-exchange": (
@@ -83,8 +78,10 @@ def _exchange(
         v = exchange.verdict(adv, parts, pline, ix, eol_dates)
         if v is not None:
             findings.append(_finding(adv, *v))
-    if lc is None or not pline:
-        eol = EolStatus(eol=None, reason="Exchange version not visible")
+    if lc is None:
+        eol = EolStatus(eol=None, reason="no end-of-support data for Exchange")
+    elif not pline:
+        eol = eolmod.whole_product(lc, PRODUCTS["ms-exchange"].name, on)
     elif pline == exchange.AMBIGUOUS_15_2:
         eol = EolStatus(
             eol=None,
@@ -142,12 +139,12 @@ def _versioned(
         eol = (
             eolmod.newest_only(k, product, name, version, sch, on)
             if known
-            else EolStatus(eol=None, reason="version not visible")
+            else EolStatus(eol=None, reason="version hidden: the release cannot be told")
         )
+    elif known:
+        eol = eolmod.by_prefix(lc, version, on) or EolStatus(eol=None, reason="no lifecycle entry")
     else:
-        eol = eolmod.by_prefix(lc, version if known else "", on) or EolStatus(
-            eol=None, reason="version not visible" if not known else "no lifecycle entry"
-        )
+        eol = eolmod.by_prefix(lc, "", on) or eolmod.whole_product(lc, name, on)
     if product == "exim":
         major = version.split(".")[0] if known else ""
         pline = f"Exim {major}".strip()
@@ -272,16 +269,111 @@ def _today() -> date:
     return today
 
 
+Reading = tuple[str, str, Precision]
+"""What one piece of evidence alone says: product, version, precision."""
+Extras = tuple[str, tuple[Reading, ...]]
+"""An identification's own confidence (when it is not its precision's) and the readings of
+the evidence that disagreed with it."""
+
+
+def _extras(ident: Identification) -> Extras | None:
+    """What of ``ident`` beyond (product, version, precision, distro) the verdicts depend on,
+    or None when nothing does (the common case: no disagreement, no confidence of its own)."""
+    readings: tuple[Reading, ...] = ()
+    if ident.conflicts:
+        own = (ident.product, ident.version, ident.precision)
+        readings = tuple(
+            sorted(
+                {
+                    (e.product, e.version, e.precision)
+                    for e in ident.conflicts
+                    if e.product in PRODUCTS and e.product != "unknown" and e.precision
+                }
+                - {own}
+            )
+        )
+    confidence = ident.confidence if ident.confidence != _CONFIDENCE.get(ident.precision) else ""
+    if not confidence and not readings:
+        return None
+    return confidence, readings
+
+
+def _reading_name(product: str, version: str) -> str:
+    return f"{PRODUCTS[product].name} {version}" if version else PRODUCTS[product].name
+
+
+_SEVERITY = {
+    Status.VULNERABLE: 3,
+    Status.POTENTIALLY_VULNERABLE: 2,
+    Status.UNKNOWN: 1,
+    Status.NOT_VULNERABLE: 0,
+}
+
+
+def _cautious(f: Finding, g: Finding, mine: str, theirs: str) -> Finding:
+    """One CVE's verdict when two readings of the evidence disagree: never not-vulnerable when
+    either reading is at risk (then potentially-vulnerable), else unknown."""
+    if f.status is g.status:
+        return f
+    worse = f if _SEVERITY[f.status] >= _SEVERITY[g.status] else g
+    at_risk = {f.status, g.status} & {Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE}
+    status = Status.POTENTIALLY_VULNERABLE if at_risk else Status.UNKNOWN
+    return replace(
+        worse,
+        status=status,
+        reason=(
+            f"the evidence disagrees ({mine}: {f.status}; {theirs}: {g.status}); the reading "
+            f"that cannot give a false not-vulnerable is kept: {worse.reason}"
+        ),
+    )
+
+
+@lru_cache(maxsize=16384)
+def _settled(key: Key, facts: Facts | None, extras: Extras) -> Assessment:
+    """The assessment of ``key`` with its own confidence and the disagreeing readings weighed:
+    a CVE on which the readings differ is judged as the cautious reading says (see
+    :func:`_cautious`); a CVE only another reading concerns (another build's line, another
+    product the dialogue suggests) is added, never vulnerable on disputed evidence."""
+    product, version, _precision, _distro, on = key
+    base = _base(*key) if facts is None else _with_ehlo(key, facts)
+    confidence, readings = extras
+    findings = list(base.findings)
+    index = {f.cve: i for i, f in enumerate(findings)}
+    mine = _reading_name(product, version)
+    for other, other_version, other_precision in readings:
+        alt = _base(other, other_version, other_precision, "", on)
+        theirs = _reading_name(other, other_version)
+        for g in alt.findings:
+            i = index.get(g.cve)
+            if i is not None:
+                findings[i] = _cautious(findings[i], g, mine, theirs)
+                continue
+            status = Status.POTENTIALLY_VULNERABLE if g.status is Status.VULNERABLE else g.status
+            index[g.cve] = len(findings)
+            findings.append(
+                replace(
+                    g,
+                    status=status,
+                    reason=f"if this is {theirs}, as disagreeing evidence says (the "
+                    f"identification is {mine}): {g.reason}",
+                )
+            )
+    return replace(base, findings=tuple(findings), confidence=confidence or base.confidence)
+
+
 def assess(ident: Identification, transcript: Transcript | None = None) -> Assessment:
-    """The verdicts for one identified service (pure; cached per product/version)."""
+    """The verdicts for one identified service (pure; cached per product/version, and per
+    confidence and disagreeing readings when the identification has them)."""
     on = transcript.observed_at.date() if transcript is not None else _today()
     key: Key = (ident.product, ident.version, ident.precision, ident.distro, on)
-    base = _base(*key)
-    if transcript is None or ident.product not in EHLO_PRODUCTS or not _needs_ehlo(key):
-        return base
-    facts = ehlo_facts(transcript)
+    facts: Facts | None = None
+    if transcript is not None and ident.product in EHLO_PRODUCTS and _needs_ehlo(key):
+        facts = ehlo_facts(transcript)
+    extras = _extras(ident)
+    if extras is not None:
+        return _settled(key, facts, extras)
     if facts is None:
-        return base
+        return _base(*key)
     return _with_ehlo(key, facts)
 
 
@@ -290,7 +382,9 @@ def assess_on(ident: Identification, on: date) -> Assessment:
     ``ident.product`` is not in :data:`EHLO_PRODUCTS` (nothing else of it is read)."""
     if ident.product in EHLO_PRODUCTS:
         raise ValueError(f"{ident.product}: its verdicts read the EHLO; use assess()")
-    return _base(ident.product, ident.version, ident.precision, ident.distro, on)
+    key: Key = (ident.product, ident.version, ident.precision, ident.distro, on)
+    extras = _extras(ident)
+    return _base(*key) if extras is None else _settled(key, None, extras)
 
 
 def clear_cache() -> None:
@@ -298,4 +392,5 @@ def clear_cache() -> None:
     _base.cache_clear()
     _needs_ehlo.cache_clear()
     _with_ehlo.cache_clear()
+    _settled.cache_clear()
     kbase.reset()

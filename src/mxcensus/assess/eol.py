@@ -52,6 +52,22 @@ def by_prefix(lc: Lifecycle, version: str, on: date) -> EolStatus | None:
     return None
 
 
+def whole_product(lc: Lifecycle, name: str, on: date) -> EolStatus:
+    """End of support for a product seen without its version: past it only when every line
+    of the product has ended by ``on``; otherwise it cannot be told."""
+    ended = [ln.eol and (ln.eol_date is None or on >= ln.eol_date) for ln in lc.lines]
+    if lc.lines and all(ended):
+        last = [ln.eol_date for ln in lc.lines if ln.eol_date is not None]
+        when = max(last) if len(last) == len(lc.lines) else None
+        return EolStatus(
+            eol=True,
+            line=name,
+            date=when,
+            reason=f"version hidden, but every line of {name} has reached its end of support",
+        )
+    return EolStatus(eol=None, reason="version hidden: the product line cannot be told")
+
+
 def newest_only(
     kb: KnowledgeBase, product: str, name: str, version: str, sch: Scheme, on: date
 ) -> EolStatus:

@@ -147,7 +147,7 @@ def verdict(
     """(status, reason, fixed_in) for one advisory, or ``None`` when it does not concern us."""
     if parts is None or not pline:
         if parts is None:
-            return (Status.UNKNOWN, "Exchange build not visible", "")
+            return (Status.UNKNOWN, "version hidden: the Exchange build is not visible", "")
         return (Status.UNKNOWN, f"build {_fmt(parts)} is not a known Exchange version", "")
     if pline == AMBIGUOUS_15_2:
         both = {"Exchange Server 2019", "Exchange Server SE"}

@@ -48,16 +48,29 @@ def disputed_in(adv: Advisory, intro: str, fixed: str, version: str, sch: Scheme
     return ""
 
 
+HIDDEN = "version hidden"
+"""How every verdict of a product whose version the service does not show begins."""
+
+
+def hidden(adv: Advisory, version: str, sch: Scheme) -> str:
+    """Why a CVE cannot be judged for a product seen without (enough of) its version: never
+    not-vulnerable, never left out (the reason names what would decide it)."""
+    fixes = sorted({f for _, f in adv.ranges if f}, key=sch.sort_key)
+    where = f"; affected before {' / '.join(fixes)}" if fixes and not adv.fixed_unknown else ""
+    seen = f" (only {shown(version)} is shown)" if version else ""
+    return f"{HIDDEN}{seen}: cannot tell whether this service is affected{where}"
+
+
 def undecidable(
     adv: Advisory, version: str, precision: Precision, sch: Scheme
 ) -> tuple[Status, str, str] | None:
     """The "unknown" verdict when the range check cannot run (no fixed version known, the
-    version not visible or not understood), else None."""
+    version hidden or not understood), else None."""
     if adv.fixed_unknown:
         if not version or precision < Precision.VERSION:
             return (
                 Status.UNKNOWN,
-                "version not visible; fixed version not in the knowledge base",
+                f"{hidden(adv, version, sch)}; fixed version not in the knowledge base",
                 "",
             )
         return (
@@ -67,7 +80,7 @@ def undecidable(
             "",
         )
     if not version or precision < Precision.VERSION:
-        return (Status.UNKNOWN, "version not visible", "")
+        return (Status.UNKNOWN, hidden(adv, version, sch), "")
     if not sch.parses(version):
         return (Status.UNKNOWN, f"version {shown(version)!r} not understood", "")
     return None

@@ -26,6 +26,11 @@ HostileFraction = Annotated[
     bounded("--hostile-fraction", bounds=FRACTION,
             help="Share of hostile hosts (tarpit, reset, giant banner, …)."),
 ]  # fmt: skip
+HiddenFraction = Annotated[
+    float,
+    bounded("--hidden-fraction", bounds=FRACTION,
+            help="Fraction of well-behaved hosts whose greetings name no product."),
+]  # fmt: skip
 TarpitInterval = Annotated[
     float,
     bounded("--tarpit-interval", bounds=INTERVAL,
@@ -48,6 +53,7 @@ def lab(
         ),
     ] = "127.64.0.0",
     hostile_fraction: HostileFraction = 0.05,
+    hidden_fraction: HiddenFraction = 0.0,
     ports: Annotated[
         str | None,
         typer.Option(
@@ -92,7 +98,8 @@ def lab(
         base = free_base(size, served)
     config = LabConfig(
         size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
-        ports=served, tarpit_interval=tarpit_interval, epoch=epoch,
+        hidden_fraction=hidden_fraction, ports=served, tarpit_interval=tarpit_interval,
+        epoch=epoch,
     )  # fmt: skip
 
     def ready(hosts: int, sockets: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from mxcensus.errors import UsageError
 from mxcensus.identify.combine import combine
-from mxcensus.identify.rules import RuleSet, load_rulesets
+from mxcensus.identify.rules import SHAPE_OF, RuleSet, load_rulesets
 from mxcensus.model import Identification, Transcript
 from mxcensus.probes import TABLE
 
@@ -28,7 +28,7 @@ class Reads(NamedTuple):
     """What identify reads of the transcripts of one protocol (from its declaration)."""
 
     family: str  # "" for a protocol no probe declares
-    steps: dict[str, str]  # step name -> the rule field its received text feeds
+    steps: dict[str, tuple[str, ...]]  # step name -> the rule fields its received text feeds
     http: bool  # every step is an HTTP response (headers, body, status)
     headers: bool  # a step with headers is an HTTP response (protocols no probe declares)
     banner: str  # the field an importer's bare banner (extra banner/greeting/data) feeds
@@ -41,7 +41,10 @@ UNDECLARED = Reads("", {}, False, True, "http.body")
 def _declared() -> dict[str, Reads]:
     out: dict[str, Reads] = {}
     for spec in TABLE.specs:
-        steps = {step: f.name for f in spec.fields for step in f.steps}
+        steps: dict[str, tuple[str, ...]] = {}
+        for f in spec.fields:
+            for step in f.steps:
+                steps[step] = (*steps.get(step, ()), f.name)
         reads = Reads(spec.family, steps, spec.http, False, spec.banner)
         for service in spec.services:
             out[service.name] = reads
@@ -93,7 +96,8 @@ def rulesets() -> dict[str, RuleSet]:
         sets = load_rulesets()
         for name, ruleset in sets.items():
             if name != "http.header":  # header lines name their field (http.header.<name>)
-                _own[name] = ruleset.own
+                if name not in SHAPE_OF:  # shaped fields are remembered by their shape
+                    _own[name] = ruleset.own
                 _field_memo[name] = {}
                 _no_match[name] = _unknown(f"no rule matched the {name}")
         _loaded = sets
@@ -133,6 +137,9 @@ def identify_field(field: str, text: bytes | str) -> Identification:
         return ident
     sets = _loaded if _loaded is not None else rulesets()
     s = text if text.__class__ is str else decode(text)
+    shape = SHAPE_OF.get(field)
+    if shape is not None:
+        return _shaped(sets[field], shape(s), s)
     ruleset = sets.get(field)
     evidence_field = field
     if ruleset is None or field == "http.header":
@@ -142,6 +149,21 @@ def identify_field(field: str, text: bytes | str) -> Identification:
         if not s.strip():
             return _unknown(f"empty {evidence_field}")
         return _unknown(f"no rule matched the {evidence_field}")
+    return ident
+
+
+def _shaped(ruleset: RuleSet, shaped: str, text: str) -> Identification:
+    """:func:`identify_field` of a field whose rules read a canonical form of the text,
+    remembered by that form (equal dialogues repeat across a census, host names aside)."""
+    field = ruleset.field
+    if not shaped:  # not a reply of that kind (a refused EHLO, a blank subject)
+        return _unknown(f"empty {field}") if not text.strip() else _no_match[field]
+    memo = _field_memo[field]
+    hit = memo.get(shaped)
+    if hit is not None:
+        return hit
+    ident = ruleset.own(shaped) or _no_match[field]
+    _remember(memo, shaped, ident)
     return ident
 
 
@@ -281,7 +303,16 @@ def identify(transcript: Transcript) -> Identification:
     The result is often an object shared with other services that showed the same things
     (identifications are frozen)."""
     t = transcript
-    return _identify(t.protocol, map(_STEP, t.steps), t.extra, decode, t.outcome, t.port)
+    leaf = t.tls.chain[0] if t.tls is not None and t.tls.chain else None
+    return _identify(
+        t.protocol,
+        map(_STEP, t.steps),
+        t.extra,
+        decode,
+        t.outcome,
+        t.port,
+        (leaf.subject, leaf.issuer) if leaf is not None else None,
+    )
 
 
 def stored_text(text: str) -> str:
@@ -295,8 +326,17 @@ def identify_doc(doc: Mapping[str, Any]) -> Identification:
     without building the transcript (the analysis reads thousands per second). Same
     result as ``identify(serialize.transcript_from_dict(doc))``: the tests compare them."""
     steps = map(_STORED_STEP, doc["steps"])
+    tls = doc.get("tls")
+    chain = tls.get("chain") if tls else None
+    leaf = (chain[0]["subject"], chain[0]["issuer"]) if chain else None
     return _identify(
-        doc["protocol"], steps, doc.get("extra"), stored_text, doc["outcome"], int(doc["port"])
+        doc["protocol"],
+        steps,
+        doc.get("extra"),
+        stored_text,
+        doc["outcome"],
+        int(doc["port"]),
+        leaf,
     )
 
 
@@ -307,17 +347,22 @@ def _identify(
     text: Callable[[Any], str],
     outcome: str,
     port: int,
+    leaf: tuple[str, str] | None = None,
 ) -> Identification:
-    """The one loop: each step's received text to the field its protocol's probe declares
-    for it (HTTP responses to the HTTP fields), then the importer's extra fields. ``text``
-    turns a step's ``received`` into the text the rules read (the adapter's half)."""
+    """The one loop: each step's received text to the fields its protocol's probe declares
+    for it (HTTP responses to the HTTP fields), then the importer's extra fields, then the
+    leaf certificate's subject and issuer (``leaf``; the issuer only when it is another
+    name). ``text`` turns a step's ``received`` into the text the rules read (the adapter's
+    half)."""
     family, fields, http, headers_http, banner = READS.get(protocol) or reads_of(protocol)
     field = identify_field
     found: list[Identification] = []
     for name, received, headers, code in steps:
-        fname = fields.get(name)
-        if fname is not None:
-            found.append(field(fname, text(received)))
+        fnames = fields.get(name)
+        if fnames is not None:
+            seen = text(received)
+            for each in fnames:
+                found.append(field(each, seen))
         elif http or (headers_http and headers):
             found.extend(_http_parts(headers, text(received) if received else "", code))
     if extra:
@@ -330,7 +375,21 @@ def _identify(
                 fname = known[key] = _extra_field(key, banner)
             if fname is not None:
                 found.append(field(fname, value if value.__class__ is str else str(value)))
+    if leaf is not None:
+        found.extend(certificate(*leaf))
     return _finish(found, family, protocol, outcome, port)
+
+
+def certificate(subject: str, issuer: str) -> list[Identification]:
+    """What a leaf certificate's subject and issuer say (the issuer only when it is another
+    name than the subject); nothing when they say nothing (most certificates)."""
+    found = []
+    for cert_field, name in (("tls.subject", subject), ("tls.issuer", issuer)):
+        if name and (cert_field == "tls.subject" or name != subject):
+            ident = identify_field(cert_field, name)
+            if ident.is_known:  # a certificate that says nothing leaves the reasons alone
+                found.append(ident)
+    return found
 
 
 def reset_memos() -> None:

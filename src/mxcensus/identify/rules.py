@@ -19,6 +19,22 @@ probe declares its fields and their files (``RuleField`` in ``mxcensus.probes.in
           - input: '220 mx.example.org ESMTP Exim 4.96 Tue, 13 Aug 2024 10:00:00 +0000'
             version: '4.96'
 
+Optional, for what the dialogue shows rather than states: ``confidence: low`` (or
+``medium``) says how far a match alone can be trusted (a shape or a keyword order is weaker
+than a banner naming the product; without it the precision decides, see
+``model.CONFIDENCE``; a single field is never ``high`` on its own). A field with a list
+shape (``smtp.ehlo-shape``: ``<head> | KW1 param / KW2 / ...``, see
+:mod:`mxcensus.identify.shapes`) also takes three list keys, compiled with the pattern into
+one regex (the pattern then matches the whole head, the text before `` | ``)::
+
+    list-order: [SIZE, 8BITMIME, PIPELINING]  # only these items, in this order, any missing
+    list-last: HELP                           # the list ends with this item
+    list-has: [ENHANCEDSTATUSCODES]           # these items are present, in any order
+
+An item matches its keyword followed by its parameters (``SIZE #``, ``AUTH PLAIN LOGIN``,
+``AUTH=LOGIN``). Examples of a shaped field are the replies as received; the loader shapes
+them as identify does.
+
 Within a file the first matching rule wins, so specific rules come before generic ones.
 Every named group must be used by a template and every template field must be a group
 (recog's self-test); unnamed capturing groups are refused (write ``(?:...)``).
@@ -49,7 +65,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from mxcensus.errors import RuleError
-from mxcensus.model import Evidence, Identification, Precision
+from mxcensus.identify.shapes import SHAPES
+from mxcensus.model import CONFIDENCE, Evidence, Identification, Precision
 from mxcensus.probes import TABLE
 from mxcensus.vocabulary import PRODUCTS
 
@@ -61,6 +78,14 @@ FIELDS: dict[str, str] = {f.file: f.name for f in TABLE.fields.values()}
 MAX_TEXT = {f.name: f.max_text for f in TABLE.fields.values()}
 """Longest text a field's rules look at; anything beyond is ignored (default 8 KiB)."""
 DEFAULT_MAX_TEXT = 8192
+
+SHAPE_OF: dict[str, Callable[[str], str]] = {
+    f.name: SHAPES[f.shape] for f in TABLE.fields.values() if f.shape
+}
+"""field -> the canonical form its rules read (fields that read the text itself are absent)."""
+
+RULE_CONFIDENCE = ("low", "medium")
+"""What a rule may declare: one field alone is never ``high`` (see :func:`single_field`)."""
 
 _RULE_KEYS = frozenset(
     {
@@ -75,6 +100,10 @@ _RULE_KEYS = frozenset(
         "distro",
         "note",
         "examples",
+        "confidence",
+        "list-order",
+        "list-last",
+        "list-has",
     }
 )
 _REQUIRED = ("id", "pattern", "product", "precision", "examples")
@@ -274,6 +303,7 @@ class Rule:
     templates: dict[str, Template]
     examples: tuple[Example, ...]
     hint: Hint = NO_HINT  # a literal near the start of every match, see Hint
+    confidence: str = ""  # what a match alone is worth (see single_field)
     _cache: dict[str, Identification] = dc_field(default_factory=dict, repr=False)
     _rendered: dict[tuple[str | Any, ...], tuple[str, str, str, str]] = dc_field(
         default_factory=dict, repr=False
@@ -310,6 +340,16 @@ class Rule:
                 self._rendered.clear()
             self._rendered[values] = rendered
         version, cpe, distro, reason = rendered
+        confidence = self.confidence or single_field(self.precision)
+        evidence = Evidence(
+            evidence_field,
+            self.address,
+            _shorten(matched),
+            product=self.product,
+            version=version,
+            precision=self.precision,
+            confidence=confidence or CONFIDENCE[self.precision],
+        )
         ident = Identification(
             product=self.product,
             vendor=self.vendor,
@@ -317,14 +357,22 @@ class Rule:
             precision=self.precision,
             cpe=cpe,
             distro=distro,
-            evidence=(Evidence(evidence_field, self.address, _shorten(matched)),),
+            evidence=(evidence,),
             reason=reason,
+            confidence=confidence,
         )
         if len(matched) <= _CACHE_TEXT_MAX:
             if len(self._cache) >= _CACHE_ENTRIES:
                 self._cache.clear()
             self._cache[key] = ident
         return ident
+
+
+def single_field(precision: Precision) -> str:
+    """The confidence of one field's statement on its own: what its precision says, but never
+    ``high`` (a full build seen in one place only could be forged or stale; ``combine`` gives
+    ``high`` back when a second field agrees). "" when the precision says it already."""
+    return "medium" if CONFIDENCE.get(precision) == "high" else ""
 
 
 def _shorten(text: str) -> str:
@@ -344,6 +392,9 @@ class RuleSet:
         self.field = field_name
         self.rules = tuple(rules)
         self.max_text = MAX_TEXT.get(field_name, DEFAULT_MAX_TEXT)
+        self.shape = SHAPE_OF.get(field_name)
+        """The canonical form this field's rules read (None: the text as received). ``own``
+        takes the text already in that form; every other method shapes what it is given."""
         self._keywords = frozenset(k.encode() for r in rules for k in r.keywords)
         self._always = tuple(r for r in rules if not r.keywords)
         self._by_found: dict[frozenset[bytes], tuple[Rule, ...]] = {frozenset(): self._always}
@@ -354,9 +405,13 @@ class RuleSet:
     def _found(self, text: str) -> frozenset[bytes]:
         return self._keywords.intersection(words(text))
 
+    def read(self, text: str) -> str:
+        """``text`` as this field's rules read it (its shape, when the field has one)."""
+        return text if self.shape is None else self.shape(text)
+
     def candidates(self, text: str) -> tuple[Rule, ...]:
         """The rules that can match ``text``, in file order (the keyword prefilter)."""
-        return self._candidates(self._found(text))
+        return self._candidates(self._found(self.read(text)))
 
     def _candidates(self, found: frozenset[bytes]) -> tuple[Rule, ...]:
         cands = self._by_found.get(found)
@@ -417,11 +472,12 @@ class RuleSet:
 
     def match(self, text: str, evidence_field: str | None = None) -> Identification | None:
         """The identification by the first rule (in file order) that matches, or None."""
+        text = self.read(text)
         if evidence_field is None or evidence_field == self.field:
             return self.own(text)
         if len(text) > self.max_text:
             text = text[: self.max_text]
-        for rule in self.candidates(text):
+        for rule in self._candidates(self._found(text)):
             m = rule.regex.search(text)
             if m is not None:
                 return rule.build(m, evidence_field)
@@ -429,6 +485,7 @@ class RuleSet:
 
     def first_rule_slow(self, text: str) -> Rule | None:
         """Reference matcher without the prefilter (the self-test compares both)."""
+        text = self.read(text)
         if len(text) > self.max_text:
             text = text[: self.max_text]
         for rule in self.rules:
@@ -437,9 +494,10 @@ class RuleSet:
         return None
 
     def first_rule(self, text: str) -> Rule | None:
+        text = self.read(text)
         if len(text) > self.max_text:
             text = text[: self.max_text]
-        for rule in self.candidates(text):
+        for rule in self._candidates(self._found(text)):
             if rule.regex.search(text):
                 return rule
         return None
@@ -553,6 +611,19 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
     if not isinstance(pattern, str) or not pattern:
         _err(report, line, rid, "pattern must be a non-empty string")
         return None
+    confidence = item.get("confidence", "")
+    if confidence and confidence not in RULE_CONFIDENCE:
+        _err(report, line, rid, f"confidence must be one of {', '.join(RULE_CONFIDENCE)}")
+        return None
+    if any(k in item for k in _LIST_KEYS):
+        if fname not in SHAPE_OF:
+            _err(report, line, rid, f"list keys need a field with a list shape, not {fname}")
+            return None
+        try:
+            pattern = with_list(pattern, item)
+        except ValueError as exc:
+            _err(report, line, rid, str(exc))
+            return None
     try:
         regex = re.compile(pattern, re.ASCII)
     except re.error as exc:
@@ -615,7 +686,7 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
         line=line,
         field=fname,
         regex=regex,
-        written=pattern,
+        written=pattern,  # with the list keys compiled in
         product=product,
         vendor=vendor,
         precision=precision,
@@ -623,7 +694,45 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
         templates=templates,
         examples=tuple(examples),
         hint=hint_of(pattern),
+        confidence=confidence,
     )
+
+
+_LIST_KEYS = ("list-order", "list-last", "list-has")
+
+
+def _item(keyword: str) -> str:
+    """One list item: the keyword, then its parameters (``SIZE #``, ``AUTH PLAIN``); a
+    keyword ending in ``=`` takes what follows it (``AUTH=`` is ``AUTH=LOGIN PLAIN``)."""
+    if keyword.endswith("="):
+        return re.escape(keyword) + r"[^/]*"
+    return re.escape(keyword) + r"(?:[ =][^/]*)?"
+
+
+def with_list(pattern: str, item: dict[str, Any]) -> str:
+    """The rule's regex with its list keys: ``pattern`` matches the head, then `` | `` and
+    the list as ``list-order`` / ``list-last`` / ``list-has`` describe it (ValueError for a
+    key of the wrong type)."""
+    order, last, has = item.get("list-order"), item.get("list-last"), item.get("list-has", [])
+    for key, value in (("list-order", order), ("list-has", has)):
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(k, str) and k for k in value)
+        ):
+            raise ValueError(f"{key} must be a list of keywords")
+    if last is not None and (not isinstance(last, str) or not last):
+        raise ValueError("list-last must be one keyword")
+    out = f"(?:{pattern}) \\| "
+    for k in has:
+        out += f"(?=(?:[^|]* / )?{_item(k)}(?: / |$))"
+    if order is not None:
+        if last is not None:
+            body = "".join(f"(?:{_item(k)} / )?" for k in order) + _item(last)
+        else:
+            body = "(?=.)" + "".join(f"(?:{_item(k)}(?: / (?=.)|$))?" for k in order)
+        out += body + "$"
+    elif last is not None:
+        out += f"(?:[^|]* / )?{_item(last)}$"
+    return out
 
 
 def _examples(
@@ -653,15 +762,15 @@ def _examples(
 def example_problems(ruleset: RuleSet, rule: Rule, ex: Example) -> list[str]:
     """Why an example fails its rule (empty when it passes): matched first, fields equal."""
     problems = []
-    text = ex.input
-    first = ruleset.first_rule_slow(text)
+    text = ruleset.read(ex.input)
+    first = ruleset.first_rule_slow(ex.input)
     if first is None:
         return [f"example does not match: {text!r}"]
     if first is not rule:
         if not rule.regex.search(text[: ruleset.max_text]):
             return [f"example does not match (it matches {first.address}): {text!r}"]
         return [f"example is claimed first by earlier rule {first.address}: {text!r}"]
-    if ruleset.first_rule(text) is not rule:
+    if ruleset.first_rule(ex.input) is not rule:
         problems.append(f"keyword prefilter misses the example (keywords {list(rule.keywords)})")
     m = rule.regex.search(text[: ruleset.max_text])
     assert m is not None

@@ -7,9 +7,18 @@ the wording here is ours.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
-from mxcensus.lab.model import Handler, HttpResponse, HttpSite, Service, SmtpDialect
+from mxcensus.lab.model import (
+    Handler,
+    Host,
+    HttpResponse,
+    HttpSite,
+    LineTexts,
+    Service,
+    SmtpDialect,
+)
 
 # (version, packaging): which Exim versions the population draws, with the distribution that
 # shipped them when there is one (Ubuntu puts "Ubuntu" in the banner, Debian does not).
@@ -73,6 +82,14 @@ DOVECOT_POP3_CAPA = (
 )
 POP3_CAPA_BASIC = ("TOP", "UIDL", "USER")
 
+DOVECOT_TEXTS = LineTexts(
+    capability_ok="OK Pre-login capabilities listed, post-login capabilities have more.",
+    id_reply='* ID ("name" "Dovecot")',
+    logout="* BYE Logging out\r\n{tag} OK Logout completed.",
+    pop3_quit="+OK Logging out",
+)
+"""Dovecot's words, as Debian's 2.3.19.1 answers (recorded on loopback)."""
+
 
 def exim_greeting(
     rng: random.Random, name: str, version: str, packaging: str, when: str
@@ -110,13 +127,23 @@ def _exim_at_least(version: str, minimum: tuple[int, ...]) -> bool:
     return parts >= minimum
 
 
+EXIM_HELP = (
+    "214-Commands supported:\r\n214 AUTH STARTTLS HELO EHLO MAIL RCPT DATA BDAT NOOP QUIT RSET HELP"
+)
+"""Debian's Exim 4.96, recorded (its list does not change with the version)."""
+
+
 def exim_dialect(name: str, version: str) -> SmtpDialect:
+    # in the order Exim sends them (smtp_in.c; Debian's 4.96 recorded): PRDR after STARTTLS
     ext = ["SIZE 52428800", "8BITMIME", "PIPELINING"]
+    if _exim_at_least(version, (4, 94)):
+        ext.append("PIPECONNECT")
     if _exim_at_least(version, (4, 88)):
         ext.append("CHUNKING")
+    ext.append("STARTTLS")
     if _exim_at_least(version, (4, 83)):
         ext.append("PRDR")
-    ext += ["STARTTLS", "HELP"]
+    ext.append("HELP")
     return SmtpDialect(
         ehlo_hello=f"{name} Hello {{arg}} [{{ip}}]",
         extensions=tuple(ext),
@@ -125,6 +152,7 @@ def exim_dialect(name: str, version: str) -> SmtpDialect:
         quit_reply=f"221 {name} closing connection",
         not_accepted="503 sender not yet given",
         unknown="500 unrecognized command",
+        help=EXIM_HELP,
     )
 
 
@@ -162,7 +190,17 @@ def postfix_dialect(name: str) -> SmtpDialect:
     )
 
 
-def sendmail_dialect(name: str) -> SmtpDialect:
+def sendmail_help(version: str) -> str:
+    """Sendmail's HELP: its helpfile opens with the version (sendmail/helpfile)."""
+    return (
+        f"214-2.0.0 This is sendmail version {version}\r\n214-2.0.0 Topics:\r\n"
+        "214-2.0.0 \tHELO\tEHLO\tMAIL\tRCPT\tDATA\r\n214-2.0.0 \tRSET\tNOOP\tQUIT\tHELP\tVRFY\r\n"
+        "214-2.0.0 \tEXPN\tVERB\tETRN\tDSN\tAUTH\r\n214-2.0.0 \tSTARTTLS\r\n"
+        "214 2.0.0 End of HELP info"
+    )
+
+
+def sendmail_dialect(name: str, version: str = "") -> SmtpDialect:
     return SmtpDialect(
         ehlo_hello=f"{name} Hello {{arg}} [{{ip}}], pleased to meet you",
         extensions=(
@@ -180,6 +218,7 @@ def sendmail_dialect(name: str) -> SmtpDialect:
         starttls_reply="220 2.0.0 Ready to start TLS",
         quit_reply=f"221 2.0.0 {name} closing connection",
         unknown="500 5.5.1 Command unrecognized",
+        help=sendmail_help(version) if version else "",
     )
 
 
@@ -191,6 +230,11 @@ def opensmtpd_dialect(name: str) -> SmtpDialect:
         starttls_reply="220 2.0.0 Ready to start TLS",
         quit_reply="221 2.0.0 Bye",
         unknown="500 5.5.1 Invalid command: Command unrecognized",
+        help=(  # smtp_session.c
+            "214-2.0.0 This is OpenSMTPD\r\n214-2.0.0 To report bugs in the implementation,"
+            " please contact bugs@openbsd.org\r\n214-2.0.0 with full details\r\n"
+            "214 2.0.0 End of HELP info"
+        ),
     )
 
 
@@ -208,6 +252,7 @@ def mdaemon_dialect(name: str) -> SmtpDialect:
         helo=f"250 {name} Hello {{arg}}, pleased to meet you",
         starttls_reply="220 Ready to start TLS",
         quit_reply="221 See ya in cyberspace",
+        help="214 Help system currently inactive.",  # recog smtp_help.xml
     )
 
 
@@ -218,6 +263,7 @@ def hmailserver_dialect(name: str) -> SmtpDialect:
         helo="250 Hello.",
         starttls_reply="220 Ready to start TLS",
         quit_reply="221 goodbye",
+        help="211 DATA HELO EHLO MAIL NOOP QUIT RCPT RSET SAML TURN VRFY",  # nmap Help probe
     )
 
 
@@ -238,7 +284,12 @@ def dovecot_services(rng: random.Random, distro: str, all_ports: bool = False) -
     caps = (*DOVECOT_IMAP_CAPS, "AUTH=PLAIN")
     plain_caps = " ".join((*DOVECOT_IMAP_CAPS, "STARTTLS", "LOGINDISABLED"))
     tls_caps = " ".join(caps)
-    ident: dict[str, Any] = {"product": "dovecot", "vendor": "dovecot", "precision": "product"}
+    ident: dict[str, Any] = {
+        "product": "dovecot",
+        "vendor": "dovecot",
+        "precision": "product",
+        "texts": DOVECOT_TEXTS,
+    }
     out: list[Service] = []
     if all_ports or rng.random() < 0.8:
         out.append(
@@ -379,3 +430,80 @@ def https_redirect(name: str, server: str = "nginx", date: str = "") -> HttpSite
         301, tuple(headers), b"<html><head><title>301 Moved Permanently</title></head></html>\n"
     )
     return HttpSite(routes=(), fallback=move)
+
+
+CUSTOM = "Mail Service ready"
+"""The greeting an administrator put in place of the product's (research recordings of
+Debian's Exim, Postfix and Dovecot with ``smtp_banner`` / ``smtpd_banner`` /
+``login_greeting`` set to it)."""
+
+_FROM_DIALOGUE: dict[tuple[str, str], str] = {
+    ("smtp", "exim"): "product",  # EHLO shape, HELP, QUIT
+    ("smtp", "postfix"): "product",  # EHLO shape, HELP (its unknown-command reply)
+    ("smtp", "opensmtpd"): "product",  # EHLO shape, HELP
+    ("smtp", "sendmail"): "version",  # HELP names the version
+    ("smtp", "ms-exchange"): "product",  # EHLO keywords and shape, QUIT
+    ("smtp", "mdaemon"): "product",  # HELP, QUIT
+    ("smtp", "hmailserver"): "product",  # HELP
+    ("imap", "dovecot"): "product",  # CAPABILITY reply, ID, LOGOUT
+    ("imap", "courier"): "product",  # CAPABILITY list
+    ("pop3", "dovecot"): "product",  # CAPA (AUTH-RESP-CODE)
+}
+"""What the rest of the dialogue still tells of a service whose greeting names nothing
+(the precision; a service absent here is unknown once its greeting is hidden)."""
+
+
+def _family(protocol: str) -> str:
+    return {"submission": "smtp", "smtps": "smtp", "imaps": "imap", "pop3s": "pop3"}.get(
+        protocol, protocol
+    )
+
+
+def _hide(svc: Service, name: str) -> Service:
+    family = _family(svc.protocol)
+    if family not in ("smtp", "imap", "pop3") or not svc.greeting:
+        return svc
+    if family == "smtp":
+        greeting = f"220 {name} ESMTP {CUSTOM}\r\n"
+    elif family == "imap":
+        keep = svc.greeting.startswith(b"* OK [CAPABILITY") and svc.product == "dovecot"
+        code = svc.greeting.split(b"] ", 1)[0].decode("latin-1") + "] " if keep else ""
+        greeting = f"* OK {code}{CUSTOM}.\r\n"
+    else:
+        greeting = f"+OK {CUSTOM}.\r\n"
+    known = _FROM_DIALOGUE.get((family, svc.product))
+    if known is None:
+        return replace(
+            svc, greeting=greeting.encode(), hidden=True, product="unknown", vendor="",
+            version="", precision="none", evidence=(),
+        )  # fmt: skip
+    return replace(
+        svc,
+        greeting=greeting.encode(),
+        hidden=True,
+        version=svc.version if known == "version" else "",
+        precision=known,
+        evidence=(f"{family}.dialogue",),
+        note="the greeting was customised: the rest of the dialogue names the product",
+    )
+
+
+def hidden_variant(host: Host) -> Host:
+    """The same host with customised greetings (SMTP, IMAP, POP3): what an identifier can
+    still know of each service is what the rest of its dialogue shows; the host's visible
+    version is what its other services (OWA, HELP) still show."""
+    services = tuple(_hide(s, host.hostname) for s in host.services)
+    shown = [
+        s for s in services if s.product == host.product and s.version and s.precision != "none"
+    ]
+    if host.kind == "exchange" or shown:
+        visible, precision = host.visible_version, host.precision
+    else:
+        visible = ""
+        precision = "product" if any(s.product == host.product for s in services) else "none"
+    return replace(
+        host,
+        visible_version=visible,
+        precision=precision,
+        services=services,
+    )

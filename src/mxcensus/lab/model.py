@@ -58,6 +58,19 @@ class SmtpDialect:
     quit_reply: str
     not_accepted: str = "502 5.5.1 Command not implemented"
     unknown: str = "500 5.5.2 Error: command not recognized"
+    help: str = ""  # the reply to HELP (lines joined by CRLF); "" answers as ``unknown``
+
+
+@dataclass(frozen=True, slots=True)
+class LineTexts:
+    """Reply wordings of an IMAP or POP3 server besides its greeting (``{tag}`` is the
+    command's tag). The defaults name no product; a product that answers in words of its own
+    gets them (Dovecot's, recorded from Debian's)."""
+
+    capability_ok: str = "OK Pre-login capabilities listed."
+    id_reply: str = "* ID NIL"
+    logout: str = "* BYE Logging out\r\n{tag} OK LOGOUT completed."
+    pop3_quit: str = "+OK Logging out."
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +114,8 @@ class Service:
     giant_size: int = 0
     evidence: tuple[str, ...] = ()  # which observed fields carry the version
     note: str = ""
+    texts: LineTexts = field(default_factory=LineTexts)  # IMAP / POP3 replies
+    hidden: bool = False  # the greeting was customised: it names no product
 
     @property
     def tls(self) -> str:
@@ -139,6 +154,8 @@ class Service:
             out["evidence"] = list(self.evidence)
         if self.note:
             out["note"] = self.note
+        if self.hidden:
+            out["hidden"] = True
         return out
 
 

@@ -60,12 +60,17 @@ class LabConfig:
     giant_size: int = 10 * 1024 * 1024
     greet_pause: float = 5.0  # seconds an Exim with a greet pause waits before its banner
     epoch: int = 0  # the population later on: some hosts patched, some new, some gone
+    hidden_fraction: float = 0.0  # well-behaved hosts whose greetings name no product
 
     def check(self) -> None:
         if self.size < 1:
             raise UsageError(f"lab --size: must be at least 1, got {self.size}")
         if not 0 <= self.epoch <= MAX_EPOCH:
             raise UsageError(f"lab --epoch: must be between 0 and {MAX_EPOCH}, got {self.epoch}")
+        if not 0.0 <= self.hidden_fraction <= 1.0:
+            raise UsageError(
+                f"lab --hidden-fraction: must be between 0 and 1, got {self.hidden_fraction}"
+            )
         if not 0.0 <= self.hostile_fraction <= 1.0:
             raise UsageError(
                 f"lab --hostile-fraction: must be between 0 and 1, got {self.hostile_fraction}"
@@ -183,6 +188,7 @@ def make_host(config: LabConfig, index: int, address: str, patched: bool = False
         build = _PATCHED.get(kind, _BUILDERS[kind]) if patched else _BUILDERS[kind]
         host = build(rng, index, address, when)
         host = _with_managesieve(rng, host)
+        host = _with_hidden(config, index, host)
     services = tuple(s for s in host.services if s.port in config.ports)
     return replace(host, services=services)
 
@@ -195,6 +201,16 @@ def _with_managesieve(rng: random.Random, host: Host) -> Host:
     if distro is None or rng.random() >= 0.6:
         return host
     return replace(host, services=(*host.services, mailstacks.managesieve_service(distro)))
+
+
+def _with_hidden(config: LabConfig, index: int, host: Host) -> Host:
+    """One host in ``1 / hidden_fraction`` has customised greetings
+    (:func:`mailstacks.hidden_variant`), drawn from a stream of its own: with the fraction 0
+    the population is exactly as without it."""
+    if not config.hidden_fraction:
+        return host
+    draw = random.Random(f"mxcensus-lab-hidden:{config.seed}:{index}").random()
+    return mailstacks.hidden_variant(host) if draw < config.hidden_fraction else host
 
 
 def _weighted(rng: random.Random, weights: Sequence[tuple[str, int]]) -> str:
@@ -354,7 +370,7 @@ def _sendmail(rng: random.Random, index: int, address: str, when: str) -> Host:
     name = _hostname(rng, index)
     version = rng.choice(mailstacks.SENDMAIL_VERSIONS)
     greeting = f"220 {name} ESMTP Sendmail {version}/{version}; {when}\r\n".encode()
-    dialect = mailstacks.sendmail_dialect(name)
+    dialect = mailstacks.sendmail_dialect(name, version)
     common: dict[str, Any] = {
         "product": "sendmail",
         "vendor": "sendmail",
@@ -577,7 +593,11 @@ def _hmailserver(rng: random.Random, index: int, address: str, when: str) -> Hos
             starttls=rng.random() < 0.5,
             greeting=f"220 {name} ESMTP\r\n".encode(),
             smtp=dialect,
-            note="hMailServer's default SMTP welcome names no product",
+            product="hmailserver",
+            vendor="hmailserver",
+            precision="product",
+            evidence=("smtp.help",),
+            note="hMailServer's default SMTP welcome names no product; its HELP does",
         ),
         Service(
             143,

@@ -54,6 +54,9 @@ TRUTH_FIELDS = {
         "the exact greeting sent (latin-1, CRLFs kept); the first 64 bytes for 'giant'"
     ),
     "hosts.*.ports.<port>.tls": "none | starttls (offered in-band) | implicit",
+    "hosts.*.ports.<port>.hidden": (
+        "present (true) when the greeting was customised and names no product"
+    ),
     "ca_pem": "the CA of every certificate the lab serves (generated at start)",
     "epoch": "with --epoch N > 0: the population N epochs later (lab/epochs.py)",
     "changes.appeared/vanished/patched": (
@@ -80,6 +83,7 @@ def truth_document(config: LabConfig, hosts: list[Host], tls: TlsMaterial | None
         "size": config.size,
         "base": config.base,
         "hostile_fraction": config.hostile_fraction,
+        "hidden_fraction": config.hidden_fraction,
         "ports": list(config.ports),
         "fields": TRUTH_FIELDS,
         "ca_pem": tls.ca_pem.decode() if tls else "",

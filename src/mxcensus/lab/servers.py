@@ -288,6 +288,8 @@ class SmtpSession(_LineSession):
                 self.send(b"503 5.5.1 STARTTLS not available\r\n")
         elif verb.startswith((b"NOOP", b"RSET")):
             self.send(b"250 2.0.0 OK\r\n")
+        elif verb.startswith(b"HELP"):
+            self.send((d.help or d.unknown).encode() + b"\r\n")
         elif verb.startswith((b"MAIL", b"RCPT", b"DATA", b"AUTH", b"VRFY", b"EXPN", b"BDAT")):
             self.send(d.not_accepted.encode() + b"\r\n")
         else:
@@ -317,7 +319,9 @@ class ImapSession(_LineSession):
                 + " ".join(caps).encode()
                 + b"\r\n"
                 + tag
-                + b" OK Pre-login capabilities listed.\r\n"
+                + b" "
+                + self.svc.texts.capability_ok.encode()
+                + b"\r\n"
             )
         elif verb == b"STARTTLS":
             if offer:
@@ -326,11 +330,13 @@ class ImapSession(_LineSession):
             else:
                 self.send(tag + b" BAD STARTTLS not available.\r\n")
         elif verb == b"LOGOUT":
-            self.send_then_close(b"* BYE Logging out\r\n" + tag + b" OK Logout completed.\r\n")
+            text = self.svc.texts.logout.replace("{tag}", tag.decode("latin-1"))
+            self.send_then_close(text.encode("latin-1") + b"\r\n")
         elif verb == b"NOOP":
             self.send(tag + b" OK NOOP completed.\r\n")
         elif verb == b"ID":
-            self.send(b"* ID NIL\r\n" + tag + b" OK ID completed.\r\n")
+            reply = self.svc.texts.id_reply.encode()
+            self.send(reply + b"\r\n" + tag + b" OK ID completed.\r\n")
         elif verb in (b"LOGIN", b"AUTHENTICATE"):
             self.send(tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
         else:
@@ -358,7 +364,7 @@ class Pop3Session(_LineSession):
             else:
                 self.send(b"-ERR TLS not available.\r\n")
         elif verb == b"QUIT":
-            self.send_then_close(b"+OK Logging out.\r\n")
+            self.send_then_close(self.svc.texts.pop3_quit.encode() + b"\r\n")
         elif verb in (b"NOOP", b"USER"):
             self.send(b"+OK\r\n")
         elif verb in (b"PASS", b"APOP", b"AUTH"):

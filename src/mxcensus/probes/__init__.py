@@ -19,6 +19,7 @@ from mxcensus.probes.owa import OwaProbe
 from mxcensus.probes.pop3 import Pop3Probe
 from mxcensus.probes.smtp import SmtpProbe
 from mxcensus.probes.table import ProtocolTable
+from mxcensus.probes.tls import FIELDS as TLS_FIELDS
 
 PROBES: dict[str, Probe] = {
     p.name: p
@@ -31,7 +32,7 @@ PROBES: dict[str, Probe] = {
     )
 }
 
-TABLE = ProtocolTable(p.spec for p in PROBES.values())
+TABLE = ProtocolTable((p.spec for p in PROBES.values()), common=TLS_FIELDS)
 
 PORTS: dict[int, tuple[str, bool]] = {
     port: (probe.name, service.implicit_tls)

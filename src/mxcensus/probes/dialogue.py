@@ -258,6 +258,27 @@ async def farewell(
             raise
 
 
+async def polite(
+    d: Dialogue,
+    name: str,
+    sent: bytes,
+    feed: Callable[[bytes], None],
+    take: Callable[[], M | None],
+    raw: Callable[[M], bytes],
+    *,
+    code: Callable[[M], int | None] | None = None,
+) -> M | None:
+    """One more harmless question before the farewell (SMTP HELP, IMAP ID): its reply, or
+    None when the server hung up, reset or stayed silent instead -- then the dialogue is over
+    and complete (the step keeps what arrived; no farewell follows)."""
+    try:
+        return await d.exchange(name, sent, feed, take, raw, code=code)
+    except Ended as end:
+        if end.outcome not in _FAREWELL_TOLERATED:
+            raise
+        return None
+
+
 async def converse(
     d: Dialogue, connector: Connector, config: ProbeConfig, talk: Talk, *, implicit_tls: bool
 ) -> Transcript:

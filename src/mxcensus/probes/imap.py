@@ -6,7 +6,10 @@ Ports: 143 plain, then STARTTLS when offered; 993 implicit TLS (imaps). Steps, i
 2. ``capability`` — ``a1 CAPABILITY``, every response up to the tagged one;
 3. ``starttls`` — ``a2 STARTTLS`` when advertised and not TLS yet, then the handshake;
 4. ``capability-tls`` — ``a3 CAPABILITY`` inside TLS;
-5. ``logout`` — ``a4 LOGOUT``; a server that hangs up instead does not fail the probe.
+5. ``id`` — ``a5 ID NIL`` (RFC 2971, what mail clients send before login) when the last
+   capability list offers ID: some servers name themselves and their version there; one that
+   hangs up or stays silent instead ends the dialogue, complete;
+6. ``logout`` — ``a4 LOGOUT``; a server that hangs up instead does not fail the probe.
 
 A ``BYE`` greeting ends the dialogue there (the server refused us; the banner is kept).
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
@@ -32,6 +35,14 @@ SPEC = ProtocolSpec(
         RuleField(
             "imap.banner", "imap_banner.yaml", steps=("greeting", "banner", "capability", "capa")
         ),
+        RuleField(
+            "imap.capability",
+            "imap_capability.yaml",
+            steps=("capability", "capability-tls"),
+            infers=True,
+        ),
+        RuleField("imap.id", "imap_id.yaml", steps=("id",), infers=True),
+        RuleField("imap.logout", "imap_logout.yaml", steps=("logout",), infers=True),
     ),
     banner="imap.banner",
     cut=Cut.FIRST_LINE,
@@ -109,13 +120,18 @@ class ImapProbe(LineProbe):
                 d.transport = Transport.STARTTLS
                 await d.start_tls(shared_context())
                 parser = ResponseParser(limit)
-                await d.exchange(
+                caps = await d.exchange(
                     "capability-tls",
                     b"a3 CAPABILITY\r\n",
                     parser.feed,
                     _until_tagged(parser, b"a3", limit),
                     _raw,
                 )
+                offered = {c for r in caps for c in capabilities(r)}
+        if "ID" in offered:
+            take = _until_tagged(parser, b"a5", limit)
+            if await polite(d, "id", b"a5 ID NIL\r\n", parser.feed, take, _raw) is None:
+                return
         await farewell(
             d, "logout", b"a4 LOGOUT\r\n", parser.feed, _until_tagged(parser, b"a4", limit), _raw
         )

@@ -83,13 +83,20 @@ class Service:
 @dataclass(frozen=True, slots=True)
 class RuleField:
     """An observed field with its rule file (``identify/rules/<file>``): ``steps`` are the
-    probe's steps whose received text it reads; ``max_text`` the longest text its rules
-    look at (the rest is ignored)."""
+    probe's steps whose received text it reads (a step may feed several fields); ``max_text``
+    the longest text its rules look at (the rest is ignored); ``shape`` names the canonical
+    form the rules read instead of the text as received (``mxcensus.identify.shapes``: the
+    EHLO reply without host names, addresses and sizes), "" for the text itself; ``infers``
+    says that its rules infer a product from how the server behaves (a keyword order, a
+    wording, a default certificate) rather than read a statement: at equal precision such
+    evidence ranks below a banner (``mxcensus.identify.combine``)."""
 
     name: str  # "smtp.banner"
     file: str  # "smtp_banner.yaml"
     steps: tuple[str, ...] = ()
     max_text: int = 8192
+    shape: str = ""
+    infers: bool = False
 
 
 class Cut(StrEnum):

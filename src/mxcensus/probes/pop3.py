@@ -32,6 +32,7 @@ SPEC = ProtocolSpec(
         RuleField(
             "pop3.banner", "pop3_banner.yaml", steps=("greeting", "banner", "capability", "capa")
         ),
+        RuleField("pop3.capa", "pop3_capa.yaml", steps=("capa", "capa-tls"), infers=True),
     ),
     banner="pop3.banner",
     cut=Cut.FIRST_LINE,

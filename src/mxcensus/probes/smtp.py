@@ -8,16 +8,21 @@ Ports: 25 plain, then STARTTLS when offered; 587 the same (submission); 465 impl
 3. ``starttls`` — only when EHLO advertised STARTTLS and the session is not TLS yet;
    on 220 the TLS handshake follows and its facts go to ``Transcript.tls``;
 4. ``ehlo-tls`` — EHLO again inside TLS;
-5. ``quit`` — ``QUIT``; a server that hangs up instead of answering does not fail the probe.
+5. ``help`` — ``HELP`` once, in the session's last state (inside TLS after STARTTLS): an
+   RFC 5321 command every server accepts; many answer in words of their own, some with their
+   version (identify's ``smtp.help`` field). Any reply code is fine (Postfix answers 500); a
+   server that hangs up or stays silent instead ends the dialogue there, complete;
+6. ``quit`` — ``QUIT``; a server that hangs up instead of answering does not fail the probe.
 
-Never AUTH, MAIL, RCPT, VRFY or EXPN. A greeting other than 220 ends the dialogue with QUIT
-(the banner is what we came for).
+Never AUTH, MAIL, RCPT, VRFY or EXPN, and never an unknown command (Exim counts them and
+drops the session after three). A greeting other than 220 ends the dialogue with QUIT (the
+banner is what we came for).
 """
 
 from __future__ import annotations
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
@@ -31,7 +36,21 @@ SPEC = ProtocolSpec(
     ),
     fields=(
         RuleField("smtp.banner", "smtp_banner.yaml", steps=("greeting", "banner")),
-        RuleField("smtp.ehlo", "smtp_ehlo.yaml", steps=("ehlo", "ehlo-tls", "helo", "helo-tls")),
+        RuleField(
+            "smtp.ehlo",
+            "smtp_ehlo.yaml",
+            steps=("ehlo", "ehlo-tls", "helo", "helo-tls"),
+            infers=True,
+        ),
+        RuleField(
+            "smtp.ehlo-shape",
+            "smtp_ehlo_shape.yaml",
+            steps=("ehlo", "ehlo-tls"),
+            shape="ehlo",
+            infers=True,
+        ),
+        RuleField("smtp.help", "smtp_help.yaml", steps=("help",), infers=True),
+        RuleField("smtp.quit", "smtp_quit.yaml", steps=("quit",), infers=True),
     ),
     banner="smtp.banner",
     cut=Cut.REPLIES,
@@ -72,4 +91,6 @@ class SmtpProbe(LineProbe):
                     await d.exchange(
                         "ehlo-tls", b"EHLO " + name + b"\r\n", feed, take, _raw, code=_code
                     )
+            if await polite(d, "help", b"HELP\r\n", feed, take, _raw, code=_code) is None:
+                return
         await farewell(d, "quit", b"QUIT\r\n", feed, take, _raw, code=_code)

@@ -21,8 +21,11 @@ class ProtocolTable:
     """Lookups over a set of protocol declarations; a clash (a port, a name or a rule field
     declared twice) is a ``ValueError`` when the table is built."""
 
-    def __init__(self, specs: Iterable[ProtocolSpec]) -> None:
+    def __init__(self, specs: Iterable[ProtocolSpec], common: Iterable[RuleField] = ()) -> None:
         self.specs = tuple(specs)
+        self.common = tuple(common)
+        """rule fields every protocol's transcripts feed (the TLS certificate's subject and
+        issuer), read from the transcript rather than from a step"""
         self.families: dict[str, ProtocolSpec] = {}
         """family -> its declaration"""
         self.protocols: dict[str, ProtocolSpec] = {}
@@ -50,6 +53,8 @@ class ProtocolTable:
                     tls_seen.update((*service.ports, *service.seen_on))
             for f in spec.fields:
                 _put(self.fields, f.name, f, "rule field")
+        for f in self.common:
+            _put(self.fields, f.name, f, "rule field")
         self.tls_names = frozenset(tls_names)
         """names that mean TLS from the first byte (``smtps``, nmap's ``imap-ssl`` …)"""
         self.tls_ports = frozenset(tls_ports)

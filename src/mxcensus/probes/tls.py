@@ -20,11 +20,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mxcensus.model import Certificate, TlsInfo
+from mxcensus.probes.interface import RuleField
 
 if TYPE_CHECKING:
     from cryptography import x509
 
 log = logging.getLogger(__name__)
+
+FIELDS = (
+    RuleField("tls.subject", "tls_subject.yaml", max_text=1024, shape="dn", infers=True),
+    RuleField("tls.issuer", "tls_issuer.yaml", max_text=1024, shape="dn", infers=True),
+)
+"""The rule fields every TLS session feeds, whatever the protocol: the leaf certificate's
+subject and issuer (RFC 4514 text), where a product ships a default certificate."""
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER
 

@@ -18,7 +18,14 @@ from datetime import date
 import orjson
 
 from mxcensus.enrich.interface import Geo
-from mxcensus.model import Assessment, Identification, Status, record_geo, record_identity
+from mxcensus.model import (
+    Assessment,
+    Identification,
+    Status,
+    conflict_key,
+    record_geo,
+    record_identity,
+)
 from mxcensus.store.db import worst_status
 from mxcensus.versions import version_key
 
@@ -161,6 +168,7 @@ class Profiles:
             ident.precision,
             ident.distro,
             tuple(e.field for e in ident.evidence),
+            tuple(map(conflict_key, ident.conflicts)),
             a,
         )
         prof = self._by_value.get(key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mxcensus.model import ScanId
@@ -115,7 +115,7 @@ def stored(store: Store, scan: ScanId, chunk: StagedChunk, seq: int) -> Iterator
                 )
             finally:
                 con.unregister("_st_parts")
-        yield StagedQueries(store, chunk)
+        yield StagedQueries(store, chunk, scan)
     finally:
         con.unregister(_ROWS)
         con.execute(f"DROP TABLE IF EXISTS {_MULTI}")
@@ -124,9 +124,10 @@ def stored(store: Store, scan: ScanId, chunk: StagedChunk, seq: int) -> Iterator
 class StagedQueries:
     """The staged chunk on the store's connection, and the queries the analysis runs."""
 
-    def __init__(self, store: Store, chunk: StagedChunk) -> None:
+    def __init__(self, store: Store, chunk: StagedChunk, scan: ScanId) -> None:
         self.store = store
         self.chunk = chunk
+        self.scan = scan
         self._hint = "".join(f"t.{c}, " for c, _ in chunk.hints)  # "": no hint
         self._multi = False
 
@@ -175,6 +176,63 @@ class StagedQueries:
                 f" SEMI JOIN {_MULTI} m ON m.ip = t.ip ORDER BY t.ip, t.port, t.rid"
             )
         ]
+
+    def tls_parts(self) -> list[int]:
+        """The distinct TLS parts the chunk's rows name."""
+        return [
+            p
+            for (p,) in self._all(
+                f"SELECT DISTINCT tls_part FROM {_ROWS} WHERE tls_part IS NOT NULL"
+            )
+        ]
+
+    def leaves(self, parts: Sequence[int]) -> list[tuple[int, str, str]]:
+        """Each TLS part's leaf certificate: part, subject, issuer ("" when absent)."""
+        rows = self.store.con.execute(
+            "SELECT id, json_extract_string(part, '$.chain[0].subject'),"
+            " json_extract_string(part, '$.chain[0].issuer') FROM transcript_parts"
+            " WHERE scan = $scan AND id IN (SELECT unnest($ids))",
+            {"scan": self.scan, "ids": list(parts)},
+        ).fetchall()
+        return [(p, str(subject or ""), str(issuer or "")) for p, subject, issuer in rows]
+
+    def banner_parts(self, parts: Sequence[int]) -> list[tuple[int, int]]:
+        """The distinct (banner, TLS part) pairs of the rows naming one of ``parts``."""
+        return self.store.con.execute(
+            f"SELECT DISTINCT bk, tls_part FROM {_ROWS} WHERE tls_part IN (SELECT unnest($ids))"
+            " ORDER BY ALL",
+            {"ids": list(parts)},
+        ).fetchall()
+
+    def rebank(
+        self, remap: Sequence[tuple[int, int, int]], banners: Sequence[StagedBanner]
+    ) -> None:
+        """Give the rows of each (banner, TLS part) of ``remap`` the banner index its third
+        value names, among ``banners`` (the chunk's, grown): a banner whose certificate says
+        what runs is identified apart from the same banner without it."""
+        import pyarrow as pa
+
+        con = self.store.con
+        cols = _columns(remap, 3)
+        con.register(
+            "_st_cert",
+            pa.table(
+                {
+                    k: pa.array(v, pa.int64())
+                    for k, v in zip(("bk", "part", "nbk"), cols, strict=True)
+                }
+            ),
+        )
+        try:
+            rows = con.execute(
+                f"SELECT t.* REPLACE (coalesce(m.nbk, t.bk) AS bk) FROM {_ROWS} t"
+                " LEFT JOIN _st_cert m ON m.bk = t.bk AND m.part = t.tls_part ORDER BY t.rid"
+            ).to_arrow_table()
+        finally:
+            con.unregister("_st_cert")
+        con.unregister(_ROWS)
+        con.register(_ROWS, rows)
+        self.chunk = replace(self.chunk, rows=rows, banners=banners)
 
     def write_services(self, writer: DerivedWriter, batch: AnalysisBatch, maps: StagedMaps) -> int:
         """Write the chunk's services — each row with its pid and gid from ``maps`` (a host
