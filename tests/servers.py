@@ -143,7 +143,11 @@ def _give_to(user: str, *paths: Path) -> None:
 
 
 @contextlib.contextmanager
-def exim_server(hostname: str = "mx.exim.test.invalid") -> Iterator[RunningServer]:
+def exim_server(
+    hostname: str = "mx.exim.test.invalid", *, banner: str = "", own_certificate: bool = False
+) -> Iterator[RunningServer]:
+    """``banner``: an ``smtp_banner`` of the administrator's instead of Exim's default;
+    ``own_certificate``: configure no certificate, so Exim (4.90 and later) makes its own."""
     if not Path(EXIM).exists():
         pytest.skip(f"{EXIM} is not installed (scripts/system-deps.sh installs exim4)")
     ports = {k: _ports()[k] for k in ("smtp", "submission", "smtps")}
@@ -165,8 +169,9 @@ local_interfaces = {address}
 daemon_smtp_ports = {ports["smtp"]} : {ports["smtps"]} : {ports["submission"]}
 tls_on_connect_ports = {ports["smtps"]}
 tls_advertise_hosts = *
-tls_certificate = {cert.cert}
-tls_privatekey = {cert.key}
+{"" if own_certificate else f"tls_certificate = {cert.cert}"}
+{"" if own_certificate else f"tls_privatekey = {cert.key}"}
+{f"smtp_banner = {banner}" if banner else ""}
 spool_directory = {spool}
 log_file_path = {logs}/%slog
 keep_environment =
@@ -309,13 +314,18 @@ plain:
 
 @contextlib.contextmanager
 def _daemon(
-    argv: list[str], address: str, ports: dict[str, int], cert: CertFiles, work: Path
+    argv: list[str],
+    address: str,
+    ports: dict[str, int],
+    cert: CertFiles,
+    work: Path,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """Start a foreground daemon (stderr into ``work``), wait until every port listens, yield
     the running server, and stop it by pid afterwards."""
     with (work / "stderr.log").open("wb") as stderr:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env
         )
     try:
         server = RunningServer(address, ports, cert, proc.pid, work)
@@ -329,7 +339,10 @@ def _daemon(
 
 
 @contextlib.contextmanager
-def dovecot_server(hostname: str = "imap.dovecot.test.invalid") -> Iterator[RunningServer]:
+def dovecot_server(
+    hostname: str = "imap.dovecot.test.invalid", *, greeting: str = ""
+) -> Iterator[RunningServer]:
+    """``greeting``: a ``login_greeting`` of the administrator's instead of Dovecot's."""
     if not Path(DOVECOT).exists():
         pytest.skip(f"{DOVECOT} is not installed (scripts/system-deps.sh installs dovecot)")
     services = ["imap", "imaps", "pop3", "pop3s"]
@@ -358,6 +371,7 @@ ssl_key = <{cert.key}
 default_internal_user = {internal}
 default_login_user = {login}
 mail_location = maildir:{work}/mail/%u
+{f"login_greeting = {greeting}" if greeting else ""}
 passdb {{
   driver = passwd-file
   args = {work}/passwd
@@ -408,4 +422,127 @@ def exim() -> Iterator[RunningServer]:
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[RunningServer]:
     with dovecot_server() as server:
+        yield server
+
+
+POSTFIX_ROOT = Path(os.environ.get("POSTFIX_ROOT", "/opt/mxcensus-postfix"))
+"""Debian's postfix package unpacked (``dpkg -x``, scripts/system-deps.sh): it conflicts with
+exim4-daemon-light, so it is run from there rather than installed."""
+POSTFIX_SERVICES = frozenset(
+    {"cleanup", "tlsmgr", "rewrite", "bounce", "defer", "trace", "verify", "flush", "proxymap",
+     "proxywrite", "smtp", "relay", "showq", "error", "retry", "discard", "anvil", "scache",
+     "postlog"}
+)  # fmt: skip
+"""The internal services smtpd needs, from the package's master.cf.dist (pickup and qmgr
+left out: they need the maildrop and active queues)."""
+
+
+def _postfix_config(
+    work: Path, address: str, ports: dict[str, int], cert: CertFiles, hostname: str, banner: str
+) -> Path:
+    """A private configuration directory: main.cf naming the unpacked package's directories,
+    refusing every recipient; master.cf with smtpd on ``address`` (25, 587, 465 in wrapper
+    mode) and the internal services without chroot."""
+    root = POSTFIX_ROOT
+    conf, queue, data = work / "etc", work / "queue", work / "data"
+    conf.mkdir()
+    for sub in ("pid", "private", "public"):
+        (queue / sub).mkdir(parents=True)
+    data.mkdir()
+    # what postfix-set-permissions would do: the daemons (mail_owner) own their sockets
+    shutil.chown(data, "nobody", "nogroup")
+    shutil.chown(queue / "private", "nobody")
+    shutil.chown(queue / "public", "nobody", "mail")
+    (queue / "private").chmod(0o700)
+    (queue / "public").chmod(0o710)
+    lib = root / "usr/lib/postfix"
+    lines = [
+        "# private Postfix for mxcensus tests: refuses every recipient",
+        "compatibility_level = 3.6",
+        f"queue_directory = {queue}",
+        f"data_directory = {data}",
+        f"daemon_directory = {lib}/sbin",
+        f"shlib_directory = {lib}",
+        f"meta_directory = {conf}",
+        f"command_directory = {root}/usr/sbin",
+        # master(8) hands its children only these variables: without the library path every
+        # daemon dies with "libpostfix-master.so: cannot open shared object file"
+        "import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE"
+        f" POSTLOG_HOSTNAME LD_LIBRARY_PATH={lib}",
+        "mail_owner = nobody",  # no postfix user needed; these three must differ
+        "setgid_group = mail",
+        "default_privs = daemon",
+        f"myhostname = {hostname}",
+        "mydestination =",
+        "alias_maps =",
+        "alias_database =",
+        "local_recipient_maps =",
+        "smtpd_peername_lookup = no",
+        "inet_protocols = ipv4",
+        # an interface's addresses only (127.77.x.y is none): listeners name theirs below
+        "inet_interfaces = loopback-only",
+        f"maillog_file = {work}/postfix.log",
+        f"maillog_file_prefixes = {work}",
+        "smtpd_tls_security_level = may",
+        f"smtpd_tls_cert_file = {cert.cert}",
+        f"smtpd_tls_key_file = {cert.key}",
+        "smtpd_relay_restrictions = reject",
+        "smtpd_recipient_restrictions = reject",
+    ]
+    if banner:
+        lines.append(f"smtpd_banner = {banner}")
+    (conf / "main.cf").write_text("\n".join(lines) + "\n")
+    dist = (root / "usr/share/postfix/master.cf.dist").read_text().splitlines()
+    internal = []
+    for line in dist:
+        fields = line.split()
+        if fields and not line[0].isspace() and fields[0] in POSTFIX_SERVICES and len(fields) > 4:
+            internal.append(" ".join([*fields[:4], "n", *fields[5:]]))  # no chroot jail
+    (conf / "master.cf").write_text(
+        f"{address}:{ports['smtp']} inet n - n - - smtpd\n"
+        f"{address}:{ports['submission']} inet n - n - - smtpd\n"
+        f"{address}:{ports['smtps']} inet n - n - - smtpd\n"
+        "  -o smtpd_tls_wrappermode=yes\n" + "\n".join(internal) + "\n"
+    )
+    # Postfix re-reads a configuration file until its mtime lies in the past (a guard against
+    # files being edited): one written this second costs 1.5 s of 300 ms sleeps
+    past = time.time() - 60
+    for name in ("main.cf", "master.cf"):
+        os.utime(conf / name, (past, past))
+    return conf
+
+
+@contextlib.contextmanager
+def postfix_server(
+    hostname: str = "mx.postfix.test.invalid", *, banner: str = ""
+) -> Iterator[RunningServer]:
+    """Debian's Postfix (master(8) from :data:`POSTFIX_ROOT`, foreground, as root) with a
+    private configuration on a free 127.77.x.y: SMTP 25 and 587 with STARTTLS, 465 implicit
+    TLS; refuses every recipient. ``banner``: an ``smtpd_banner`` of the administrator's."""
+    master = POSTFIX_ROOT / "usr/lib/postfix/sbin/master"
+    if not master.exists():
+        pytest.skip(f"{master} is missing (scripts/system-deps.sh unpacks Debian's postfix)")
+    ports = {k: _ports()[k] for k in ("smtp", "submission", "smtps")}
+    address = _free_address(list(ports.values()))
+    work = _workdir("mxcensus-postfix-")
+    try:
+        cert = make_cert(work / "tls", hostname, (hostname, address))
+        conf = _postfix_config(work, address, ports, cert, hostname, banner)
+        argv = [str(master), "-c", str(conf), "-s", "-d"]
+        with _daemon(argv, address, ports, cert, work, env=_postfix_env(conf)) as server:
+            yield server
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _postfix_env(conf: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "TZ", "LANG")}
+    env["LD_LIBRARY_PATH"] = f"{POSTFIX_ROOT}/usr/lib/postfix"
+    env["MAIL_CONFIG"] = str(conf)
+    return env
+
+
+@pytest.fixture(scope="module")
+def postfix() -> Iterator[RunningServer]:
+    with postfix_server() as server:
         yield server

@@ -45,7 +45,8 @@ def test_exim_plain_then_starttls(exim: RunningServer, service: str, port: int) 
     t = probe(exim, service, port)
     assert t.outcome is Outcome.OK, (t.error, exim.log())
     assert t.transport is Transport.STARTTLS
-    assert [s.name for s in t.steps] == ["greeting", "ehlo", "starttls", "ehlo-tls", "quit"]
+    names = ["greeting", "ehlo", "starttls", "ehlo-tls", "help", "quit"]
+    assert [s.name for s in t.steps] == names
     greeting = t.step("greeting")
     assert greeting is not None and greeting.code == 220
     assert b"ESMTP Exim 4.96" in greeting.received
@@ -54,6 +55,10 @@ def test_exim_plain_then_starttls(exim: RunningServer, service: str, port: int) 
     assert b"Hello scanner.mxcensus.test.invalid" in ehlo.received
     ehlo_tls = t.step("ehlo-tls")
     assert ehlo_tls is not None and b"STARTTLS" not in ehlo_tls.received
+    help_ = t.step("help")  # inside TLS Exim's list drops STARTTLS
+    assert help_ is not None and help_.received == (
+        b"214-Commands supported:\r\n214 AUTH HELO EHLO MAIL RCPT DATA BDAT NOOP QUIT RSET HELP\r\n"
+    )
     quit_ = t.step("quit")
     assert quit_ is not None and quit_.code == 221
     assert_cert(t, exim)
@@ -63,7 +68,7 @@ def test_exim_implicit_tls_on_465(exim: RunningServer) -> None:
     t = probe(exim, "smtps", 465)
     assert t.outcome is Outcome.OK, (t.error, exim.log())
     assert t.protocol == "smtps" and t.transport is Transport.TLS
-    assert [s.name for s in t.steps] == ["greeting", "ehlo", "quit"]
+    assert [s.name for s in t.steps] == ["greeting", "ehlo", "help", "quit"]
     greeting = t.step("greeting")
     assert greeting is not None and b"ESMTP Exim 4.96" in greeting.received
     assert_cert(t, exim)
@@ -71,12 +76,12 @@ def test_exim_implicit_tls_on_465(exim: RunningServer) -> None:
 
 def test_exim_log_shows_no_mail_command_and_no_tls_error(exim: RunningServer) -> None:
     # the test Exim rejects and logs MAIL, RCPT and VRFY ("rejected MAIL <…>"), and logs
-    # TLS sessions that end badly; a polite probe leaves no such line
+    # TLS sessions that end badly and unknown commands; a polite probe leaves no such line
     before = len(exim.log().splitlines())
     for service, port in (("smtp", 25), ("submission", 587), ("smtps", 465)):
         assert probe(exim, service, port).outcome is Outcome.OK
     new = "\n".join(exim.log().splitlines()[before:])
-    for word in ("rejected", "MAIL", "RCPT", "VRFY", "EXPN", "AUTH", "TLS error"):
+    for word in ("rejected", "MAIL", "RCPT", "VRFY", "EXPN", "AUTH", "TLS error", "unrecognized"):
         assert word not in new, new
 
 
@@ -89,10 +94,13 @@ def test_dovecot_imap_starttls(dovecot: RunningServer) -> None:
         "capability",
         "starttls",
         "capability-tls",
+        "id",
         "logout",
     ]
     greeting = t.step("greeting")
     assert greeting is not None and b"Dovecot (Debian) ready" in greeting.received
+    id_ = t.step("id")  # asked because CAPABILITY lists ID
+    assert id_ is not None and id_.received == b'* ID ("name" "Dovecot")\r\na5 OK ID completed.\r\n'
     cap = t.step("capability")
     assert cap is not None and b" STARTTLS" in cap.received
     assert_cert(t, dovecot)
@@ -102,7 +110,7 @@ def test_dovecot_imaps(dovecot: RunningServer) -> None:
     t = probe(dovecot, "imaps", 993)
     assert t.outcome is Outcome.OK, (t.error, dovecot.log())
     assert t.protocol == "imaps" and t.transport is Transport.TLS
-    assert [s.name for s in t.steps] == ["greeting", "capability", "logout"]
+    assert [s.name for s in t.steps] == ["greeting", "capability", "id", "logout"]
     assert_cert(t, dovecot)
 
 

@@ -20,7 +20,8 @@ def test_exim_dialogue_replays_exactly() -> None:
     assert conn.mismatches == []
     assert t.outcome is Outcome.OK
     assert t.transport is Transport.STARTTLS
-    assert [s.name for s in t.steps] == ["greeting", "ehlo", "starttls", "ehlo-tls", "quit"]
+    names = ["greeting", "ehlo", "starttls", "ehlo-tls", "help", "quit"]
+    assert [s.name for s in t.steps] == names
     assert t.tls == REPLAY_TLS
     script = load("exim-4.96-smtp-25.txt")
     sent = b"".join(data for kind, data in script if kind == "C")
@@ -50,6 +51,7 @@ def test_dovecot_imap_dialogue() -> None:
         "capability",
         "starttls",
         "capability-tls",
+        "id",
         "logout",
     ]
     cap = t.step("capability-tls")

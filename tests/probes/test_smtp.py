@@ -35,10 +35,13 @@ def test_plain_dialogue_multi_line_greeting_and_politeness() -> None:
     assert t.outcome is Outcome.OK, t.error
     assert t.transport is Transport.PLAIN
     assert t.protocol == "smtp"
-    assert names(t) == ["greeting", "ehlo", "quit"]
+    assert names(t) == ["greeting", "ehlo", "help", "quit"]
     g = t.step("greeting")
     assert g is not None and g.received == greeting and g.code == 220
-    assert log == [b"EHLO mxcensus.invalid\r\n", b"QUIT\r\n"]
+    # EHLO, one HELP, QUIT: nothing that authenticates, sends mail or is unknown to a server
+    assert log == [b"EHLO mxcensus.invalid\r\n", b"HELP\r\n", b"QUIT\r\n"]
+    help_ = t.step("help")
+    assert help_ is not None and help_.code == 500  # any answer will do
     assert t.tls is None
 
 
@@ -54,7 +57,7 @@ def test_helo_fallback_when_ehlo_is_refused() -> None:
     handler = hostile.smtp_server(ehlo=b"502 5.5.2 EHLO not implemented\r\n")
     t = run(probe(handler))
     assert t.outcome is Outcome.OK
-    assert names(t) == ["greeting", "ehlo", "helo", "quit"]
+    assert names(t) == ["greeting", "ehlo", "helo", "help", "quit"]
     ehlo = t.step("ehlo")
     assert ehlo is not None and ehlo.code == 502
 
@@ -71,7 +74,7 @@ def test_starttls_upgrade_records_tls_facts(tmp_path: Path) -> None:
     t = run(probe(hostile.starttls_smtp_server(ctx)))
     assert t.outcome is Outcome.OK, t.error
     assert t.transport is Transport.STARTTLS
-    assert names(t) == ["greeting", "ehlo", "starttls", "ehlo-tls", "quit"]
+    assert names(t) == ["greeting", "ehlo", "starttls", "ehlo-tls", "help", "quit"]
     ehlo_tls = t.step("ehlo-tls")
     assert ehlo_tls is not None and b"tls.test secure" in ehlo_tls.received
     assert t.tls is not None and t.tls.version.startswith("TLSv1")
@@ -98,7 +101,7 @@ def test_implicit_tls_with_sni(tmp_path: Path) -> None:
     assert t.outcome is Outcome.OK, t.error
     assert t.transport is Transport.TLS
     assert t.protocol == "smtps"
-    assert names(t) == ["greeting", "ehlo", "quit"]
+    assert names(t) == ["greeting", "ehlo", "help", "quit"]
     assert seen == ["smtps.test.invalid"]
     assert t.tls is not None and "CN=smtps.test.invalid" in t.tls.chain[0].subject
 
@@ -197,7 +200,7 @@ def test_starttls_refused_stays_plain_and_ends_ok() -> None:
     t = run(probe(handler))
     assert t.outcome is Outcome.OK
     assert t.transport is Transport.PLAIN
-    assert names(t) == ["greeting", "ehlo", "starttls", "quit"]
+    assert names(t) == ["greeting", "ehlo", "starttls", "help", "quit"]
     assert t.tls is None
 
 
@@ -257,7 +260,7 @@ def test_greet_pause_longer_than_the_connect_timeout() -> None:
     )
     t = run(probe(handler, config))
     assert t.outcome is Outcome.OK, t.error
-    assert names(t) == ["greeting", "ehlo", "quit"]
+    assert names(t) == ["greeting", "ehlo", "help", "quit"]
 
 
 def test_silence_after_a_prompt_greeting_times_out_on_the_read_deadline() -> None:
@@ -299,3 +302,36 @@ def test_connect_that_never_completes_is_a_connect_timeout() -> None:
     t = run(main())
     assert t.outcome is Outcome.CONNECT_TIMEOUT, (t.outcome, t.error)
     assert t.steps == ()
+
+
+@pytest.mark.parametrize(
+    ("after_help", "outcome"),
+    [("close", Outcome.OK), ("silence", Outcome.OK), ("reset", Outcome.OK)],
+)
+def test_a_server_that_hangs_up_on_help_ends_the_dialogue_complete(
+    after_help: str, outcome: Outcome
+) -> None:
+    """HELP is a courtesy: a server that closes, resets or stays silent instead of answering
+    it ends the dialogue there, with the greeting and EHLO kept and no QUIT sent."""
+    log: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mx.test ESMTP\r\n")
+        await writer.drain()
+        for _ in range(5):
+            line = await hostile.read_command(reader)
+            log.append(line)
+            if line.startswith(b"HELP"):
+                if after_help == "silence":
+                    await asyncio.sleep(3600)
+                if after_help == "reset":
+                    writer.transport.abort()
+                writer.close()
+                return
+            writer.write(b"250-mx.test\r\n250 PIPELINING\r\n")
+            await writer.drain()
+
+    t = run(probe(handler))
+    assert t.outcome is outcome, (t.outcome, t.error)
+    assert names(t) == ["greeting", "ehlo", "help"]
+    assert log == [b"EHLO mxcensus.invalid\r\n", b"HELP\r\n"]
