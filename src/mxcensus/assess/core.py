@@ -343,6 +343,12 @@ def _settled(key: Key, facts: Facts | None, extras: Extras) -> Assessment:
     for other, other_version, other_precision in readings:
         alt = _base(other, other_version, other_precision, "", on)
         theirs = _reading_name(other, other_version)
+        if other == product:  # a CVE this reading does not list does not concern it
+            listed = {g.cve for g in alt.findings}
+            for i, f in enumerate(findings[: len(base.findings)]):
+                if f.cve not in listed and f.status is not Status.NOT_VULNERABLE:
+                    spared = replace(f, status=Status.NOT_VULNERABLE, reason="not affected")
+                    findings[i] = _cautious(f, spared, mine, theirs)
         for g in alt.findings:
             i = index.get(g.cve)
             if i is not None:
