@@ -345,14 +345,14 @@ def _settled(key: Key, facts: Facts | None, extras: Extras) -> Assessment:
         theirs = _reading_name(other, other_version)
         if other == product:  # a CVE this reading does not list does not concern it
             listed = {g.cve for g in alt.findings}
-            for i, f in enumerate(findings[: len(base.findings)]):
+            for n, f in enumerate(findings[: len(base.findings)]):
                 if f.cve not in listed and f.status is not Status.NOT_VULNERABLE:
                     spared = replace(f, status=Status.NOT_VULNERABLE, reason="not affected")
-                    findings[i] = _cautious(f, spared, mine, theirs)
+                    findings[n] = _cautious(f, spared, mine, theirs)
         for g in alt.findings:
-            i = index.get(g.cve)
-            if i is not None:
-                findings[i] = _cautious(findings[i], g, mine, theirs)
+            at = index.get(g.cve)
+            if at is not None:
+                findings[at] = _cautious(findings[at], g, mine, theirs)
                 continue
             status = Status.POTENTIALLY_VULNERABLE if g.status is Status.VULNERABLE else g.status
             index[g.cve] = len(findings)
