@@ -256,3 +256,19 @@ def test_json_is_written_as_it_goes_in_orjsons_layout(fixture_db: Path) -> None:
             assert streamed == whole
         empty = Document(kind="report", title="t", meta=(), definitions=())
         assert json.loads(JsonFormat().render(empty)) == document_to_dict(empty)
+
+
+def test_services_that_could_not_be_judged_are_counted_visibly(
+    mx: RunCli, fixture_db: Path
+) -> None:
+    doc = report_json(mx, fixture_db, "--scan", "april", "--by", "product")
+    rows = {r["why"]: (r["services"], r["hosts"], r["% of services"]) for r in
+            section(doc, "unjudged")}  # fmt: skip
+    assert rows == {
+        "product not identified": (1, 1, 12.5),
+        "product known, version hidden (or its fixes not collected)": (0, 0, 0.0),
+    }
+    for fmt in ("table", "html"):
+        res = mx("report", "--db", str(fixture_db), "--scan", "april", "--format", fmt)
+        assert res.returncode == 0, res.stderr
+        assert "Could not be judged: 1 of 8 exposed services" in res.stdout

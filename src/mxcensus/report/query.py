@@ -107,6 +107,7 @@ def build_report(
             ),
         ),
         _verdict_section(tot),
+        _unjudged_section(reader, f, tot),
     ]
     if full:
         sections += [
@@ -129,6 +130,7 @@ def build_report(
             ("exposed services", tot.services),
             ("hosts", tot.hosts),
             ("not connected (not counted)", tot.rows - tot.services),
+            ("could not be judged (verdict unknown)", tot.services_by_verdict.get("unknown", 0)),
         ),
         definitions=DEFINITIONS,
         sections=tuple(sections),
@@ -172,6 +174,37 @@ def _verdict_section(tot: Totals) -> Section:
             "A host counts once, under the most severe verdict of its services; host counts "
             f"add up to the {tot.hosts} hosts.",
             f"% of services: / {tot.services} exposed services; % of hosts: / {tot.hosts} hosts.",
+        ),
+    )
+
+
+UNJUDGED = (
+    "product not identified",
+    "product known, version hidden (or its fixes not collected)",
+)
+"""Why an exposed service could not be judged: its verdict is ``unknown``, never a
+not-vulnerable one."""
+
+
+def _unjudged_section(reader: Reader, f: Filter, tot: Totals) -> Section:
+    """How many exposed services could not be judged, and why."""
+    u = reader.unjudged(f)
+    counts = ((u.unidentified, u.unidentified_hosts), (u.product_known, u.product_known_hosts))
+    rows = tuple(
+        (why, services, hosts, _pct(services, tot.services))
+        for why, (services, hosts) in zip(UNJUDGED, counts, strict=True)
+    )
+    total = u.unidentified + u.product_known
+    return Section(
+        key="unjudged",
+        title=f"Could not be judged: {total} of {tot.services} exposed services",
+        columns=("why", "services", "hosts", "% of services"),
+        rows=rows,
+        notes=(
+            "Their verdict is unknown: counted under 'unknown' by verdict, never as "
+            "not-vulnerable. A product not identified has no CVE list; a product whose "
+            "version is hidden has every CVE of it as unknown ('version hidden').",
+            f"% of services: / {tot.services} exposed services.",
         ),
     )
 

@@ -68,6 +68,7 @@ from mxcensus.store.results import (
     ServiceKey,
     ShadowSource,
     Totals,
+    Unjudged,
 )
 from mxcensus.store.sql import Apps
 
@@ -292,6 +293,22 @@ class Reader:
             ScanGroupRow(ScanId(r[0]), tuple(r[1 : 1 + n]), int(r[1 + n]), int(r[2 + n]))
             for r in self._all(sql.group_sql(keys, w, per_scan=True), w.params)
         ]
+
+    def unjudged(self, f: Filter) -> Unjudged:
+        """How many exposed services could not be judged, and on how many hosts, by why."""
+        w = self._where(f)
+        known = "s.product <> 'unknown' AND s.worst_status = 'unknown'"
+        rows = self._all(
+            f"""
+            SELECT count(*) FILTER (WHERE s.product = 'unknown'),
+                   count(DISTINCT s.ip) FILTER (WHERE s.product = 'unknown'),
+                   count(*) FILTER (WHERE {known}),
+                   count(DISTINCT s.ip) FILTER (WHERE {known})
+            FROM services s WHERE {w.sql}
+            """,
+            w.params,
+        )
+        return Unjudged._make(int(v or 0) for v in rows[0]) if rows else Unjudged(0, 0, 0, 0)
 
     def eol_lines(self, f: Filter) -> list[EolLine]:
         """End-of-support services per product line (lines with at least one)."""

@@ -71,6 +71,17 @@ class Totals:
     places: Mapping[str, Sequence[PlaceRow]]  # "country", "continent" (with ``geo``)
 
 
+class Unjudged(NamedTuple):
+    """Exposed services whose verdict is unknown, by why: no product identified, or a
+    product identified whose verdicts stay unknown (version hidden, disputed, fixes not
+    collected)."""
+
+    unidentified: int
+    unidentified_hosts: int
+    product_known: int
+    product_known_hosts: int
+
+
 class EolLine(NamedTuple):
     line: str
     eol_hosts: int
