@@ -54,11 +54,17 @@ _DN_PART = re.compile(
 )
 
 
+_DN_SPACE = re.compile(r"(?<!\\),\s+")
+
+
 def dn_shape(text: str) -> str:
-    """A certificate's subject or issuer (RFC 4514 text, any attribute order) with the names
-    that differ per server -- CN and emailAddress values -- as ``*``: the default certificate
-    a product makes names the host in its CN (``CN=*,O=Exim Developers,C=UK``)."""
-    return _DN_PART.sub(r"\1*", text.strip()) if "=" in text else ""
+    """A certificate's subject or issuer (RFC 4514 text, any attribute order; Censys' ", "
+    between attributes read as ",") with the names that differ per server -- CN and
+    emailAddress values -- as ``*``: the default certificate a product makes names the host
+    in its CN (``CN=*,O=Exim Developers,C=UK``)."""
+    if "=" not in text:
+        return ""
+    return _DN_PART.sub(r"\1*", _DN_SPACE.sub(",", text.strip()))
 
 
 SHAPES: dict[str, Callable[[str], str]] = {

@@ -7,7 +7,8 @@ hosts the file holds. One transcript per ``<port>`` of a mail or web service: ``
 outcome ok, ``closed`` refused, ``filtered`` connect-timeout. nmap's own identification
 (``<service product version extrainfo ostype cpe>``) is kept in ``extra``; the ``banner``
 script output becomes the ``greeting`` step, ``smtp-commands`` the ``ehlo`` step (rebuilt as
-a 250 reply from nmap's comma-separated summary), ``ssl-cert`` the certificate. A file cut
+a 250 reply from nmap's comma-separated summary) and the ``help`` step (the HELP reply nmap
+keeps with its codes dropped, one 214 put back), ``ssl-cert`` the certificate. A file cut
 short (an interrupted scan) keeps the hosts it has and reports the missing end.
 """
 
@@ -178,6 +179,12 @@ def _port(
         if items:
             lines = [f"250-{i}" for i in items[:-1]] + [f"250 {items[-1]}"]
             steps.append(c.step("ehlo", ("\r\n".join(lines) + "\r\n").encode(), code=250))
+        # the script's second part is the HELP reply, codes dropped and lines joined
+        helped = " ".join(" ".join(cmds.get("output", "").split("\n")[1:]).split())
+        if helped:
+            reply = helped if c.reply_code(helped.encode()) else f"214 {helped}"  # 211 kept
+            data = f"{reply}\r\n".encode()
+            steps.append(c.step("help", data, code=c.reply_code(data)))
     caps = scripts.get("imap-capabilities")
     if caps is not None and caps.get("output") and family == "imap":
         steps.append(c.step("capability", f"* CAPABILITY {caps.get('output')}\r\n".encode()))

@@ -1,8 +1,9 @@
 """ZGrab2: its JSON lines, one target per line, one entry per module under ``data``.
 
 ``{"ip": …, "domain": …, "data": {"smtp": {"status": "success", "protocol": "smtp",
-"timestamp": …, "result": {"banner", "ehlo", "starttls", "tls": {"handshake_log": …}},
-"error": …}}}``; likewise ``imap`` (``banner``, ``starttls``, ``tls``), ``pop3`` (``banner``,
+"timestamp": …, "result": {"banner", "ehlo", "help", "starttls", "quit",
+"tls": {"handshake_log": …}}, "error": …}}}`` (help and quit with --send-help and
+--send-quit); likewise ``imap`` (``banner``, ``starttls``, ``tls``), ``pop3`` (``banner``,
 ``starttls``, ``tls``) and ``http`` (``result.response.{status_code, headers, body,
 request.url}``). zgrab2 does not record the port: it is taken from a module name that ends
 in digits (``smtp-587``, ``smtp587``; names come from the ini file), from the HTTP request
@@ -117,6 +118,10 @@ def _module(
         if starttls:
             reply = c.to_bytes(starttls_reply)
             steps.append(c.step("starttls", reply, code=c.reply_code(reply)))
+        for key in ("help", "quit"):  # --send-help and --send-quit (the smtp module)
+            data = c.to_bytes(result.get(key))
+            if data:
+                steps.append(c.step(key, data, code=c.reply_code(data)))
     else:
         steps.append(_http_step(result))
     extra: list[tuple[str, str]] = []
