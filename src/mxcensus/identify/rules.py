@@ -10,7 +10,7 @@ probe declares its fields and their files (``RuleField`` in ``mxcensus.probes.in
         pattern: '(?i)\\bexim\\s+(?P<version>\\d+\\.\\d+(?:[._][0-9a-z]+)*)'
         product: exim                     # closed vocabulary (mxcensus.vocabulary)
         vendor: exim                      # optional, defaults to the vocabulary's vendor
-        version: '{version}'              # template over named groups, filters |lower |int
+        version: '{version}'              # template over named groups, filters |lower |int |sp
         precision: version                # product, major, version, build3, build4
         cpe: 'cpe:2.3:a:exim:exim:{version}:*:*:*:*:*:*:*'
         distro: '{distro|lower}'          # optional
@@ -127,10 +127,15 @@ def _strip_zeros(s: str) -> str:
     return str(int(s)) if s.isdigit() else s
 
 
+def _spaced(s: str) -> str:
+    return " " + s
+
+
 _FILTERS: dict[str, Callable[[str], str]] = {
     "lower": str.lower,
     "upper": str.upper,
     "int": _strip_zeros,
+    "sp": _spaced,  # a space before a part that is there ("{fp}{hf|sp}": "9.0.1FP8 HF475")
 }
 _LINE = "__line__"
 _EVIDENCE_MAX = 160

@@ -12,12 +12,14 @@ rule on unparsable versions (they sort first, by their text).
 
 from __future__ import annotations
 
+from mxcensus.versions.domino import DominoScheme
 from mxcensus.versions.exchange import ExchangeScheme, build_parts
 from mxcensus.versions.exim import EximScheme
 from mxcensus.versions.generic import DottedScheme
 from mxcensus.versions.interface import Scheme, SortKey
 from mxcensus.versions.postfix import PostfixScheme
 from mxcensus.versions.smartermail import SmarterMailScheme
+from mxcensus.versions.sunmsg import SunMessagingScheme
 from mxcensus.versions.zimbra import ZimbraScheme
 
 EXIM = EximScheme()
@@ -28,12 +30,12 @@ SENDMAIL = DottedScheme("sendmail", width=4, prefixes=("sendmail",))
 MDAEMON = DottedScheme("mdaemon", width=4, prefixes=("mdaemon",))
 ZIMBRA = ZimbraScheme()
 SMARTERMAIL = SmarterMailScheme()
+DOMINO = DominoScheme()
+SUN_MESSAGING = SunMessagingScheme()
 GENERIC = DottedScheme("generic", width=6)
 
-SCHEMES: dict[str, Scheme] = {
-    s.name: s
-    for s in (EXIM, EXCHANGE, POSTFIX, DOVECOT, SENDMAIL, MDAEMON, ZIMBRA, SMARTERMAIL, GENERIC)
-}
+_ALL = (EXIM, EXCHANGE, POSTFIX, DOVECOT, SENDMAIL, MDAEMON, ZIMBRA, SMARTERMAIL, DOMINO)
+SCHEMES: dict[str, Scheme] = {s.name: s for s in (*_ALL, SUN_MESSAGING, GENERIC)}
 
 _BY_PRODUCT: dict[str, Scheme] = {
     "exim": EXIM,
@@ -45,6 +47,8 @@ _BY_PRODUCT: dict[str, Scheme] = {
     "mdaemon": MDAEMON,
     "zimbra": ZIMBRA,
     "smartermail": SMARTERMAIL,
+    "domino": DOMINO,
+    "sun-messaging": SUN_MESSAGING,
 }
 
 
@@ -61,7 +65,7 @@ def version_key(product: str, version: str) -> str:
 
 
 __all__ = [
-    "DOVECOT", "EXCHANGE", "EXIM", "GENERIC", "MDAEMON", "POSTFIX", "SCHEMES", "SENDMAIL",
-    "SMARTERMAIL", "ZIMBRA",
+    "DOMINO", "DOVECOT", "EXCHANGE", "EXIM", "GENERIC", "MDAEMON", "POSTFIX", "SCHEMES",
+    "SENDMAIL", "SMARTERMAIL", "SUN_MESSAGING", "ZIMBRA",
     "Scheme", "SortKey", "build_parts", "compare", "scheme_for", "version_key",
 ]  # fmt: skip

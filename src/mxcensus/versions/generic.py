@@ -1,9 +1,11 @@
 """Dotted numeric versions with an optional pre- or post-release tail (the fallback scheme).
 
 ``1.2.3`` == ``1.2.3.0``; ``1.2.3rc1`` < ``1.2.3`` < ``1.2.3p1`` (also ``1.2.3c``: a lone
-letter is a post-release, as in MDaemon ``24.5.1c`` or OpenSSL); ``1.2.3-beta2`` is a
-pre-release. An unknown tail (`` (Debian)``, ``#2``, ``_GA_4769``) is ignored. More than
-``width`` numeric components, or a component longer than 12 digits, is unparsable.
+letter is a post-release, as in MDaemon ``24.5.1c`` or OpenSSL; and a patch level written as
+words, Kerio's ``9.2.5 patch 3``, MDaemon's ``2.7 SP5``, GroupWise's ``4.1 v3``);
+``1.2.3-beta2`` is a pre-release. An unknown tail (`` (Debian)``, ``#2``, ``_GA_4769``) is
+ignored. More than ``width`` numeric components, or a component longer than 12 digits, is
+unparsable.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ _POST = 5
 
 _HEAD = re.compile(r"v?(\d+(?:\.\d+)*)", re.ASCII | re.IGNORECASE)
 _PRE_TAIL = re.compile(r"[-_.~ ]?(dev|alpha|beta|preview|pre|rc|a|b)[-_.]?(\d*)(?![a-z])", re.I)
-_POST_TAIL = re.compile(r"[-_.]?(p|pl|patch|sp|u|update)[-_.]?(\d+)(?![a-z])", re.I)
+_POST_TAIL = re.compile(r"[-_. ]?(p|pl|patch|sp|u|update|v)[-_. ]?(\d+)(?![a-z])", re.I)
 _LETTER_TAIL = re.compile(r"([a-z])(?![a-z0-9])", re.I)
 
 
