@@ -1,8 +1,9 @@
 """Banners per second for identify (+ assess when available) on one core.
 
 Generates N banners from the rule examples of the banner fields (smtp.banner, smtp.ehlo,
-imap.banner, pop3.banner) with varied host names and dates so that no two are equal, then
-times:
+imap.banner, pop3.banner) and, unless ``--banners-only``, of the dialogue fields (the EHLO
+shape, HELP, QUIT, IMAP CAPABILITY/ID/LOGOUT, POP3 CAPA, certificate subject and issuer:
+``DIALOGUE``) with varied host names and dates so that no two are equal, then times:
 
 - mxcensus: ``identify_field(field, banner)``, alone and with ``assess(ident, None)``,
   both as ``mxcensus identify`` calls it (remembered per identification object) and raw;
@@ -19,6 +20,7 @@ microseconds per banner of the bench loop alone (a do-nothing call), of the keyw
 prefilter alone (``RuleSet.candidates``: words, keyword set, plan lookup) and of
 ``identify_field``; the rest of identify is the regexes and the caches. Usage:
     python bench/identify.py [--n 1000000] [--repeat 3] [--baseline-n 200000] [--breakdown]
+        [--banners-only]
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ from collections.abc import Callable
 from typing import Any
 
 from mxcensus.identify import identify_field, rulesets
-from mxcensus.identify.rules import Rule
+from mxcensus.identify.rules import SHAPE_OF, Rule
 
-FIELDS = ("smtp.banner", "smtp.ehlo", "imap.banner", "pop3.banner")
+BANNERS = ("smtp.banner", "smtp.ehlo", "imap.banner", "pop3.banner")
+DIALOGUE = (
+    "smtp.ehlo-shape", "smtp.help", "smtp.quit", "imap.capability", "imap.id", "imap.logout",
+    "pop3.capa", "tls.subject", "tls.issuer",
+)  # fmt: skip
+FIELDS = BANNERS + DIALOGUE
 HOST = re.compile(
     r"(?<![\w-])(?:[A-Za-z][\w-]*\.)*"
     r"(?:example\.(?:org|com|net|de|fr|es|it|kr|cn|cz|mx)|google\.com|gmail\.com"
@@ -60,9 +67,11 @@ def _raw_assessor() -> Callable[[Any], Any]:
     return lambda ident: assess(ident, None)
 
 
-def _vary(text: str, n: int, rng: random.Random) -> str:
+def _vary(text: str, n: int, rng: random.Random, field: str = "") -> str:
     def host(m: re.Match[str]) -> str:
         name = m.group(0)
+        if name.startswith("www."):  # a URL in a reply, not the server's name
+            return name
         keep = next(
             (s for s in KEEP if name.endswith(s)),
             None,
@@ -76,17 +85,20 @@ def _vary(text: str, n: int, rng: random.Random) -> str:
         f"{rng.randrange(60):02d}"
     )
     out = DATE.sub(date, out)
-    if not hosts:
+    if not hosts and field not in DIALOGUE:  # equal dialogues repeat across servers
         out = out.rstrip("\r\n") + f" id{n}"
     return out
 
 
-def generate(n: int, seed: int = 7) -> list[tuple[str, str, Rule]]:
+def generate(
+    n: int, seed: int = 7, fields: tuple[str, ...] = FIELDS
+) -> list[tuple[str, str, Rule]]:
     rng = random.Random(seed)
     sets = rulesets()
-    pool = [(f, r, ex.input) for f in FIELDS for r in sets[f].rules for ex in r.examples]
+    pool = [(f, r, ex.input) for f in fields for r in sets[f].rules for ex in r.examples]
     return [
-        (f, _vary(text, i, rng), rule) for i, (f, rule, text) in enumerate(rng.choices(pool, k=n))
+        (f, _vary(text, i, rng, f), rule)
+        for i, (f, rule, text) in enumerate(rng.choices(pool, k=n))
     ]
 
 
@@ -109,6 +121,9 @@ def run_baseline(items: list[tuple[str, str, Rule]], assess: Callable[[Any], Any
     t0 = time.process_time()
     for field, text, _ in items:
         ident = unknown
+        shape = SHAPE_OF.get(field)
+        if shape is not None:
+            text = shape(text)
         for rule, rx in patterns[field]:
             m = rx.search(text)
             if m is not None:
@@ -171,16 +186,20 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline-n", type=int, default=200_000, help="baseline sample size")
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of identify")
+    ap.add_argument(
+        "--banners-only", action="store_true", help="the banner fields only (the old mix)"
+    )
     args = ap.parse_args()
 
     t0 = time.process_time()
-    items = generate(args.n)
+    items = generate(args.n, fields=BANNERS if args.banners_only else FIELDS)
     distinct = len({t for _, t, _ in items})
     rules = len({r.address for *_, r in items})
     took = time.process_time() - t0
+    dialogue = sum(1 for f, _, _ in items if f in DIALOGUE)
     print(
-        f"generated {len(items):,} banners ({distinct:,} distinct) in {took:.1f}s "
-        f"from {rules} rules"
+        f"generated {len(items):,} banners ({distinct:,} distinct; {dialogue:,} of dialogue "
+        f"fields) in {took:.1f}s from {rules} rules"
     )
     wrong = check(items, min(len(items), 50_000))
     print(f"self-check: {wrong} of {min(len(items), 50_000):,} not matched by their own rule")
