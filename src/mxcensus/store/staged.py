@@ -224,7 +224,7 @@ class StagedQueries:
             ),
         )
         try:
-            rows = con.execute(
+            rows = con.sql(
                 f"SELECT t.* REPLACE (coalesce(m.nbk, t.bk) AS bk) FROM {_ROWS} t"
                 " LEFT JOIN _st_cert m ON m.bk = t.bk AND m.part = t.tls_part ORDER BY t.rid"
             ).to_arrow_table()
