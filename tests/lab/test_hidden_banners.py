@@ -104,7 +104,7 @@ def test_every_product_with_a_customised_greeting(mx: RunCli, tmp_path: Path) ->
         seen[host["kind"]] += 1
     # each product the dialogue can name was scanned hidden and named
     assert set(seen) >= {"exim", "postfix", "exchange", "sendmail", "opensmtpd", "mdaemon"}
-    assert set(seen) >= {"hmailserver", "dovecot", "courier", "zimbra"}
+    assert set(seen) >= {"hmailserver", "dovecot", "courier", "zimbra", "iis-smtp"}
 
 
 def _advisories(product: str) -> set[str]:

@@ -443,6 +443,7 @@ _FROM_DIALOGUE: dict[tuple[str, str], str] = {
     ("smtp", "opensmtpd"): "product",  # EHLO shape, HELP
     ("smtp", "sendmail"): "version",  # HELP names the version
     ("smtp", "ms-exchange"): "product",  # EHLO keywords and shape, QUIT
+    ("smtp", "ms-iis-smtp"): "product",  # EHLO shape (the Windows SMTP service's list)
     ("smtp", "mdaemon"): "product",  # HELP, QUIT
     ("smtp", "hmailserver"): "product",  # HELP
     ("imap", "dovecot"): "product",  # CAPABILITY reply, ID, LOGOUT
