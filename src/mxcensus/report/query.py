@@ -180,7 +180,7 @@ def _verdict_section(tot: Totals) -> Section:
 
 UNJUDGED = (
     "product not identified",
-    "product known, version hidden (or its fixes not collected)",
+    "product known, verdict unknown (version hidden, disputed, fixes not collected)",
 )
 """Why an exposed service could not be judged: its verdict is ``unknown``, never a
 not-vulnerable one."""
