@@ -20,7 +20,7 @@ import pytest
 from mxcensus import kb
 from mxcensus.identify import identify, identify_field
 from mxcensus.model import Outcome, Precision, Transcript
-from mxcensus.probes import probe_for
+from mxcensus.probes import TABLE, probe_for
 from mxcensus.probes.interface import Endpoint, ProbeConfig
 from tests.conftest import RunCli
 from tests.probes.hostile import run
@@ -35,18 +35,8 @@ pytestmark = pytest.mark.integration
 
 CUSTOM = "ESMTP Mail Service ready"
 CONFIG = ProbeConfig(ehlo_name="scanner.mxcensus.test.invalid")
-DIALOGUE = {
-    "smtp.ehlo",
-    "smtp.ehlo-shape",
-    "smtp.help",
-    "smtp.quit",
-    "imap.capability",
-    "imap.id",
-    "imap.logout",
-    "pop3.capa",
-    "tls.subject",
-    "tls.issuer",
-}
+DIALOGUE = {name for name, f in TABLE.fields.items() if f.infers}
+"""The fields whose rules infer the product from behaviour, as the probes declare them."""
 
 
 @pytest.fixture(scope="module")
