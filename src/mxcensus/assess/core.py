@@ -8,7 +8,8 @@ verdicts (cached per EHLO reply as well).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
@@ -29,19 +30,11 @@ from mxcensus.model import (
     Status,
     Transcript,
 )
-from mxcensus.versions import build_parts, scheme_for
-from mxcensus.versions.zimbra import display as zimbra_display
+from mxcensus.versions import Scheme, build_parts, scheme_for
 from mxcensus.vocabulary import PRODUCTS
 
 _CONFIDENCE = CONFIDENCE
 
-_RESTRICT = {
-    "ms-exchange": (
-        "do not expose OWA, ECP, EWS, Autodiscover or remote PowerShell to the internet; allow "
-        "only the networks that need them (VPN, reverse proxy with pre-authentication)"
-    ),
-}
-_RESTRICT_DEFAULT = "allow only the hosts and networks that need this service"
 EHLO_PRODUCTS = frozenset({"exim"})
 """Products with EHLO-dependent advisories: only their verdicts read the transcript's steps."""
 
@@ -118,19 +111,15 @@ def _exchange(
 
 def _versioned(
     k: KnowledgeBase, product: str, version: str, precision: Precision, distro: str, on: date
-) -> tuple[str, tuple[Finding, ...], EolStatus, str]:
+) -> tuple[str, str, tuple[Finding, ...], EolStatus, str]:
+    """A product judged advisory by advisory over its version (its logic's ``verdict``)."""
     sch = scheme_for(product)
     name = PRODUCTS[product].name
-    if product == "zimbra":
-        findings = tuple(
-            _finding(adv, *zimbra.verdict(adv, version, precision, sch, k))
-            for adv in k.by_product.get(product, ())
-        )
-    else:
-        findings = tuple(
-            _finding(adv, *ranges.verdict(adv, version, precision, distro, sch, k))
-            for adv in k.by_product.get(product, ())
-        )
+    logic = logic_of(product)
+    findings = tuple(
+        _finding(adv, *logic.verdict(adv, version, precision, distro, sch, k))
+        for adv in k.by_product.get(product, ())
+    )
     lc = k.lifecycles.get(product)
     known = bool(version) and precision >= Precision.VERSION and sch.parses(version)
     if lc is None:
@@ -145,11 +134,7 @@ def _versioned(
         eol = eolmod.by_prefix(lc, version, on) or EolStatus(eol=None, reason="no lifecycle entry")
     else:
         eol = eolmod.by_prefix(lc, "", on) or eolmod.whole_product(lc, name, on)
-    if product == "exim":
-        major = version.split(".")[0] if known else ""
-        pline = f"Exim {major}".strip()
-    else:
-        pline = eol.line or name
+    pline = logic.line(version if known else "", eol) if logic.line else eol.line or name
     fixed = [
         f.fixed_in
         for f in findings
@@ -159,14 +144,75 @@ def _versioned(
     if fixed:
         top = max(fixed, key=sch.sort_key)
         newest = k.newest.get(product, "")
-        show = zimbra_display if product == "zimbra" else str
-        install = f"Upgrade {name} to {show(top)} or later"
+        install = f"Upgrade {name} to {sch.display(top)} or later"
         if newest and sch.compare(newest, top) > 0:
-            install += f" (newest release: {show(newest)})"
+            install += f" (newest release: {sch.display(newest)})"
         if product in ranges.PATCHED_IN_PLACE:
             install += ", or confirm that your distribution's current security update is installed"
         install += "."
-    return pline, findings, eol, install
+    return pline, "", findings, eol, install
+
+
+Judge = Callable[
+    [KnowledgeBase, str, str, Precision, str, date],
+    tuple[str, str, tuple[Finding, ...], EolStatus, str],
+]
+"""(knowledge, product, version, precision, distro, day) -> (product line, release,
+findings, end of support, what to install)."""
+Verdict = Callable[[Advisory, str, Precision, str, Scheme, KnowledgeBase], tuple[Status, str, str]]
+"""(advisory, version, precision, distro, scheme, knowledge) -> (status, reason, fixed in)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductLogic:
+    """What is particular to judging one product. Products without an entry in
+    :data:`LOGIC` are judged by version ranges (``ranges.verdict``) with the defaults."""
+
+    judge: Judge = _versioned
+    """the whole assessment; ``_versioned`` runs ``verdict`` over each advisory"""
+    verdict: Verdict = ranges.verdict
+    line: Callable[[str, EolStatus], str] | None = None
+    """the product line from the version (empty when not known) and end-of-support status;
+    None: the lifecycle's line, else the product's name"""
+    restrict: str = "allow only the hosts and networks that need this service"
+    """what to restrict meanwhile"""
+
+
+def _exchange_judge(
+    k: KnowledgeBase, product: str, version: str, precision: Precision, distro: str, on: date
+) -> tuple[str, str, tuple[Finding, ...], EolStatus, str]:
+    pline, release, findings, eol, install = _exchange(k, version, precision, on)
+    return pline or PRODUCTS[product].name, release, findings, eol, install
+
+
+def _zimbra_verdict(
+    adv: Advisory, version: str, precision: Precision, distro: str, sch: Scheme, k: KnowledgeBase
+) -> tuple[Status, str, str]:
+    return zimbra.verdict(adv, version, precision, sch, k)  # Zimbra ships no distro builds
+
+
+def _exim_line(version: str, eol: EolStatus) -> str:
+    return f"Exim {version.split('.')[0]}".strip() if version else "Exim"
+
+
+LOGIC: dict[str, ProductLogic] = {
+    "ms-exchange": ProductLogic(
+        judge=_exchange_judge,
+        restrict=(
+            "do not expose OWA, ECP, EWS, Autodiscover or remote PowerShell to the internet; "
+            "allow only the networks that need them (VPN, reverse proxy with "
+            "pre-authentication)"
+        ),
+    ),
+    "zimbra": ProductLogic(verdict=_zimbra_verdict),
+    "exim": ProductLogic(line=_exim_line),
+}
+"""A product with verdict logic of its own: its module in ``assess/`` and one entry here."""
+_DEFAULT = ProductLogic()
+
+
+def logic_of(product: str) -> ProductLogic:
+    return LOGIC.get(product, _DEFAULT)
 
 
 @lru_cache(maxsize=65536)
@@ -174,12 +220,8 @@ def _base(product: str, version: str, precision: Precision, distro: str, on: dat
     k = kbase.get()
     if product == "unknown" or product not in PRODUCTS:
         return Assessment(eol=EolStatus(eol=None, reason="product not identified"))
-    release = ""
-    if product == "ms-exchange":
-        pline, release, findings, eol, install = _exchange(k, version, precision, on)
-        pline = pline or PRODUCTS[product].name
-    else:
-        pline, findings, eol, install = _versioned(k, product, version, precision, distro, on)
+    logic = logic_of(product)
+    pline, release, findings, eol, install = logic.judge(k, product, version, precision, distro, on)
     lc = k.lifecycles.get(product)
     advisories = {a.id: a for a in k.by_product.get(product, ())}
     remediation = advise(
@@ -188,7 +230,7 @@ def _base(product: str, version: str, precision: Precision, distro: str, on: dat
         eol,
         install=install,
         migrate_to=lc.migrate_to if lc else "a supported release",
-        restrict=_RESTRICT.get(product, _RESTRICT_DEFAULT),
+        restrict=logic.restrict,
     )
     return Assessment(
         product_line=pline,

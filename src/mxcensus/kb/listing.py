@@ -10,16 +10,12 @@ from __future__ import annotations
 from mxcensus.errors import UsageError
 from mxcensus.kb.loader import KnowledgeBase
 from mxcensus.kb.records import Advisory
-from mxcensus.versions.zimbra import display as zimbra_display
+from mxcensus.versions import scheme_for
 from mxcensus.vocabulary import is_product
 
 
 def _v(product: str, version: str) -> str:
-    if product == "zimbra":
-        return zimbra_display(version)
-    if product == "smartermail" and version.isdigit():
-        return f"Build {version}"
-    return version
+    return scheme_for(product).display(version)
 
 
 def _affected(adv: Advisory) -> str:

@@ -41,6 +41,10 @@ class Scheme(ABC):
     def parses(self, version: str) -> bool:
         return _numbers(self, version) is not None
 
+    def display(self, version: str) -> str:
+        """``version`` as the vendor writes it to people (Zimbra's ``8.8.15 Patch 31``)."""
+        return version
+
     def sort_key(self, version: str) -> SortKey:
         nums = _numbers(self, version)
         if nums is None:

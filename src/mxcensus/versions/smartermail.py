@@ -24,6 +24,9 @@ _BUILD = re.compile(
 class SmarterMailScheme(Scheme):
     name = "smartermail"
 
+    def display(self, version: str) -> str:
+        return f"Build {version}" if version.isdigit() else version
+
     def numbers(self, version: str) -> tuple[int, ...] | None:
         m = _BUILD.match(version.strip())
         if m is None:

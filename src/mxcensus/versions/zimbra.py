@@ -36,6 +36,9 @@ def _match(version: str) -> re.Match[str] | None:
 class ZimbraScheme(Scheme):
     name = "zimbra"
 
+    def display(self, version: str) -> str:
+        return display(version)
+
     def numbers(self, version: str) -> tuple[int, ...] | None:
         m = _match(version)
         if m is None:
