@@ -10,6 +10,12 @@ script output becomes the ``greeting`` step, ``smtp-commands`` the ``ehlo`` step
 a 250 reply from nmap's comma-separated summary) and the ``help`` step (the HELP reply nmap
 keeps with its codes dropped, one 214 put back), ``ssl-cert`` the certificate. A file cut
 short (an interrupted scan) keeps the hosts it has and reports the missing end.
+
+Linear in the file's size whatever its shape: elements nested deeper than :data:`MAX_DEPTH`
+(nmap writes at most ~8: nmaprun, host, ports, port, script, table, table, elem) or a
+``<host>`` inside a ``<host>`` end the import with a one-line error, and a long line is fed
+to the parser :data:`FEED` bytes at a time, so a hostile file never builds more than that
+many elements before it is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from mxcensus.probes import TABLE
 
 _STATE = {"open": Outcome.OK, "closed": Outcome.REFUSED, "filtered": Outcome.CONNECT_TIMEOUT}
 _HEX = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+MAX_DEPTH = 100
+"""Elements nested deeper than this are refused (nmap's own output nests about 8 deep)."""
+FEED = 1 << 16
+"""Bytes fed to the XML parser at once: a 64 MiB line is parsed and checked in slices."""
 
 
 class NmapXmlImporter:
@@ -39,22 +49,20 @@ class NmapXmlImporter:
         run_start: datetime | None = None
         host_line = 0
         depth_host = False
+        depth = 0
         n = 0
         for n, line in c.iter_lines(stream):
             if line is None:
                 raise WrongFormatError(path, "line longer than 64 MiB in nmap XML", n)
-            try:
-                parser.feed(line)
-                events: list[tuple[str, ET.Element]] = []
-                for ev in parser.read_events():
-                    kind, el = cast(tuple[str, Any], ev)
-                    if isinstance(el, ET.Element):
-                        events.append((kind, el))
-            except ET.ParseError as exc:
-                if root is None:
-                    raise WrongFormatError(path, f"not nmap XML: {exc}", n) from exc
-                raise WrongFormatError(path, f"nmap XML is not well-formed: {exc}", n) from exc
-            for event, elem in events:
+            for event, elem in _events(parser, line, path, n, root is None):
+                if event == "start":
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise WrongFormatError(
+                            path, f"nmap XML nested deeper than {MAX_DEPTH} elements", n
+                        )
+                else:
+                    depth -= 1
                 if root is None:
                     if event != "start" or elem.tag != "nmaprun":
                         raise WrongFormatError(
@@ -71,6 +79,8 @@ class NmapXmlImporter:
                 if elem.tag != "host":
                     continue
                 if event == "start":
+                    if depth_host:
+                        raise WrongFormatError(path, "<host> inside <host> in nmap XML", n)
                     host_line, depth_host = n, True
                     continue
                 depth_host = False
@@ -87,6 +97,31 @@ class NmapXmlImporter:
                 where,
                 ImportProblem(where, "the file ends before </nmaprun> (an interrupted scan?)"),
             )
+
+
+def _events(
+    parser: ET.XMLPullParser[ET.Element],
+    line: bytes,
+    path: str,
+    n: int,
+    first: bool,
+) -> Iterator[tuple[str, ET.Element]]:
+    """The parser's events for ``line``, fed :data:`FEED` bytes at a time; ``first``: no
+    element of the file was read before it."""
+    for at in range(0, len(line), FEED):
+        events: list[tuple[str, ET.Element]] = []
+        try:
+            parser.feed(line[at : at + FEED])
+            for ev in parser.read_events():
+                kind, el = cast(tuple[str, Any], ev)
+                if isinstance(el, ET.Element):
+                    events.append((kind, el))
+                    first = False
+        except ET.ParseError as exc:
+            if first:
+                raise WrongFormatError(path, f"not nmap XML: {exc}", n) from exc
+            raise WrongFormatError(path, f"nmap XML is not well-formed: {exc}", n) from exc
+        yield from events
 
 
 def _local(tag: str) -> str:

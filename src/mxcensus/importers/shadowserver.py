@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from mxcensus.importers import _common as c
 from mxcensus.importers.interface import ImportProblem, Item, Skipped, WrongFormatError
@@ -58,6 +58,45 @@ _HTTP_HEADER_COLUMNS = {
 _SKIP_EXTRA = {"ip", "port", "timestamp", "protocol", "hostname"}
 
 csv.field_size_limit(min(sys.maxsize, 16 * 1024 * 1024))
+MAX_RECORD = 32 * 1024 * 1024
+"""Characters of one CSV record at most (its lines together): a longer one (a stray quote
+that swallows the rest of the file, a line of nothing but commas) is one malformed record,
+read past without holding it, so memory stays flat whatever the file holds."""
+MAX_HEADER = 64 * 1024
+"""Characters of the header at most (Shadowserver's widest has ~100 columns, ~2,000)."""
+
+
+class _RecordTooLong(Exception):
+    pass
+
+
+class _Lines:
+    """The physical lines of ``text`` for :func:`csv.reader`; raises :class:`_RecordTooLong`
+    (after reading past the rest of that line) once the current record passes ``limit``
+    characters (:data:`MAX_HEADER`, then :data:`MAX_RECORD`). ``held`` is reset by the
+    reader's user at each record; ``n`` counts the physical lines read."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self.text = text
+        self.held = 0
+        self.n = 0
+        self.limit = MAX_HEADER
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(self.limit - self.held + 1)
+        if not line:
+            raise StopIteration
+        self.held += len(line)
+        self.n += 1
+        if self.held > self.limit:
+            while line and not line.endswith("\n"):
+                line = self.text.readline(MAX_RECORD)
+            self.held = 0
+            raise _RecordTooLong
+        return line
 
 
 def report_of(path: str) -> str:
@@ -78,19 +117,25 @@ class ShadowserverImporter:
     def read(self, stream: BinaryIO, path: str) -> Iterator[Item]:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
         try:
-            yield from _rows(csv.reader(text), path, datetime.now(UTC))
+            yield from _rows(_Lines(text), path, datetime.now(UTC))
         finally:
             with suppress(ValueError):  # the caller owns (and may have closed) the stream
                 text.detach()
 
 
-def _rows(reader: Any, path: str, now: datetime) -> Iterator[Item]:
+def _rows(lines: _Lines, path: str, now: datetime) -> Iterator[Item]:
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
         raise WrongFormatError(path, "empty file: no Shadowserver CSV header", 1) from None
     except csv.Error as exc:
         raise WrongFormatError(path, f"not a Shadowserver CSV report: {exc}", 1) from exc
+    except _RecordTooLong:
+        raise WrongFormatError(
+            path, f"not a Shadowserver CSV report: a header longer than {MAX_HEADER} characters", 1
+        ) from None
+    lines.limit = MAX_RECORD
     cols = [h.strip().lower() for h in header]
     missing = {"timestamp", "ip", "port"} - set(cols)
     if missing:
@@ -100,18 +145,23 @@ def _rows(reader: Any, path: str, now: datetime) -> Iterator[Item]:
             1,
         )
     report = report_of(path) or _guess(cols)
-    line = reader.line_num
+    line = lines.n
     while True:
         start = line + 1
+        lines.held = 0
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            line = reader.line_num
+            line = lines.n
             yield start, ImportProblem(start, f"bad CSV: {exc}")
             continue
-        line = reader.line_num
+        except _RecordTooLong:
+            line = lines.n
+            yield start, ImportProblem(start, f"a record longer than {MAX_RECORD} characters")
+            continue
+        line = lines.n
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != len(cols):
