@@ -171,6 +171,37 @@ def main(argv: list[str] | None = None) -> None:
         _fail("mxcensus: interrupted", 130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a full disk under the store, in whatever shape it came
+        from mxcensus.store.full import disk_full
+
+        path = disk_full(exc)
+        if path is None or os.environ.get("MXCENSUS_DEBUG"):
+            raise
+        what = _WRITING.get(" ".join(args[:2]), _WRITING.get(args[0] if args else "", ""))
+        where = path or _db_option(args) or "the store"
+        _fail(f"mxcensus: error: {where}: cannot write {what or 'the store'}:"
+              " No space left on device", 1)  # fmt: skip
+
+
+def _db_option(args: list[str]) -> str:
+    """The store's path as typed (``--db``, or ``MXCENSUS_DB``), for an error that names no
+    file (an ``OSError`` of a write to an open descriptor)."""
+    for i, arg in enumerate(args):
+        if arg == "--db" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--db="):
+            return arg[5:]
+    return os.environ.get("MXCENSUS_DB", "")
+
+
+_WRITING = {
+    "import": "the import into the store",
+    "scan": "the scan's results into the store",
+    "reassess": "the reassessed services into the store",
+    "watch run": "the watch run's results into the store",
+    "scans delete": "the deletion from the store",
+}
+"""What each command that writes the store was writing, for the one line a full disk gives."""
 
 
 def _fail(line: str, code: int) -> None:

@@ -669,11 +669,14 @@ def _finish_analysis(
 
 
 def _discard(store: Store, scan: ScanId) -> None:
-    """Remove what the committed parts of a failed import wrote: the store is as it was."""
+    """Remove what the committed parts of a failed import wrote: the store is as it was.
+    When that fails too (a full disk invalidates the database), the error that failed the
+    import is the one to report: the next open for writing marks the import failed and
+    removes its rows (:meth:`Store.open`), so this says so at debug level only."""
     try:
         store.discard_scan(scan)
-    except duckdb.Error:
-        log.exception("could not remove the unfinished import %s", scan)
+    except duckdb.Error as exc:
+        log.debug("could not remove the unfinished import %s now: %s", scan, exc)
 
 
 __all__ = [
