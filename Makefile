@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test demo lint types unit bench system-deps venv clean
+.PHONY: test demo lint types unit bench fuzz system-deps venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: system-deps venv lint types unit
 
 demo: venv
 	$(BIN)/mxcensus demo
+
+# coverage-guided fuzzing of the parsers (tests/reliability/fuzz.py); FUZZ_SECONDS per target
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	$(BIN)/python -m tests.reliability.fuzz --seconds $(FUZZ_SECONDS)
 
 bench: venv system-deps
 	$(BIN)/python bench/scan.py

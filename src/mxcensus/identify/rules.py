@@ -540,7 +540,10 @@ def load_file(path: Path) -> FileReport:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or str(exc)
+        # a ReaderError (a control character) has a reason and a multi-line str: one line
+        problem = (
+            getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        ).splitlines()[0]
         _err(report, line, "", f"malformed YAML: {problem}")
         return report
     if not isinstance(doc, dict):

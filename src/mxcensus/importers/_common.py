@@ -50,15 +50,25 @@ def is_http(family: str) -> bool:
     return TABLE.families[family].http
 
 
+def epoch(seconds: float) -> datetime:
+    """The UTC time ``seconds`` after 1970; ValueError when no datetime holds it (the
+    platform's OverflowError and OSError for a huge or NaN value included)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError(f"timestamp {seconds!r} out of range") from exc
+
+
 def parse_time(value: Any, default: datetime) -> datetime:
-    """ISO 8601 (with or without zone; naive means UTC), 'YYYY-MM-DD HH:MM:SS' or epoch."""
+    """ISO 8601 (with or without zone; naive means UTC), 'YYYY-MM-DD HH:MM:SS' or epoch.
+    Raises ValueError only."""
     if value is None or value == "":
         return default
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
+        return epoch(float(value))
     text = str(value).strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
+        return epoch(int(text))
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

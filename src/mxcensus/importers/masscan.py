@@ -107,7 +107,10 @@ def _list_line(text: bytes, now: datetime) -> list[_Record] | str | None:
         ip_s = c.address(ip_s)
     except ValueError as exc:
         return str(exc)
-    when = datetime.fromtimestamp(int(when_s), UTC) if when_s else now
+    try:
+        when = c.epoch(int(when_s)) if when_s else now
+    except ValueError as exc:
+        return str(exc)
     if what == "open":
         return [("open", ip_s, int(port_s), when, "", b"")]
     if len(parts) < 6:
@@ -137,7 +140,7 @@ def _json_line(text: bytes, now: datetime) -> list[_Record] | str | None:
 def _json_record(doc: dict[str, Any], now: datetime) -> list[_Record]:
     ip = c.address(doc["ip"])
     ts = doc.get("timestamp")
-    when = c.parse_time(ts, now)
+    when = c.parse_time(ts, now)  # raises ValueError only: the caller's problem
     out: list[_Record] = []
     for p in doc["ports"]:
         port = int(p["port"])

@@ -70,11 +70,7 @@ class NmapXmlImporter:
                         )
                     root = elem
                     start = elem.get("start")
-                    run_start = (
-                        datetime.fromtimestamp(int(start), UTC)
-                        if start and start.isdigit()
-                        else datetime.now(UTC)
-                    )
+                    run_start = _time(start, datetime.now(UTC))
                     continue
                 if elem.tag != "host":
                     continue
@@ -121,7 +117,22 @@ def _events(
             if first:
                 raise WrongFormatError(path, f"not nmap XML: {exc}", n) from exc
             raise WrongFormatError(path, f"nmap XML is not well-formed: {exc}", n) from exc
+        except (ValueError, LookupError) as exc:  # expat: a multi-byte or unknown encoding
+            raise WrongFormatError(
+                path, f"nmap XML in an encoding it cannot read: {exc}", n
+            ) from exc
         yield from events
+
+
+def _time(seconds: str | None, default: datetime) -> datetime:
+    """An epoch attribute (``start``, ``starttime``); ``default`` when absent, not digits or
+    out of any datetime's range."""
+    if not seconds or not seconds.isdigit():
+        return default
+    try:
+        return c.epoch(int(seconds))
+    except ValueError:
+        return default
 
 
 def _local(tag: str) -> str:
@@ -149,7 +160,7 @@ def _host(host: ET.Element, line: int, run_start: datetime) -> Iterator[Item]:
             if hn.get("type") == "user":
                 break
     when = host.get("starttime") or host.get("endtime") or ""
-    observed = datetime.fromtimestamp(int(when), UTC) if when.isdigit() else run_start
+    observed = _time(when, run_start)
     found = False
     for port in host.iter("port"):
         item = _port(port, ip, hostname, observed, line)

@@ -97,14 +97,17 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise KnowledgeError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
     try:
         return yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise _err(path.name, line, "", f"not valid YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise _err(path.name, None, "", f"not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # a ReaderError (a control character): its reason, one line
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise _err(path.name, None, "", f"not valid YAML: {reason}") from exc
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
