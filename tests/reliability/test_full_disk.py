@@ -23,12 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from mxcensus.importers import import_files
 from mxcensus.store.db import Store
 from tests.conftest import SRC, _env
 from tests.engine import tinyprobe
 from tests.engine.servers import counting_servers, free_port
-from tests.importers.test_shodan_columnar import realistic, write_lines
+from tests.reliability.stores import april_and_may
 from tests.store.kill import State, differences, leftovers, state
 from tests.watch.test_feed_webhook import feed_file
 
@@ -152,12 +151,7 @@ class Base:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.path = tmp / "base.duckdb"
-        april = write_lines(tmp / "april.json", realistic(random.Random(181), 300))
-        self.may = write_lines(tmp / "may.json", realistic(random.Random(182), 600, first=300))
-        with Store.open(self.path) as store:
-            import_files(store, "shodan", [april], name="april", enricher=None)
-        self.before = state(self.path)
+        self.path, self.may, self.before = april_and_may(tmp, 181, 300)
 
     def reference(self, tag: str, argv: list[str], src: Path) -> tuple[Path, State]:
         """The command run on a real disk: the store after it, and its state."""

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from mxcensus.importers import import_files
 from mxcensus.store.db import Store
 from tests.conftest import _env
 from tests.engine import tinyprobe
 from tests.engine.servers import counting_servers, free_port
-from tests.importers.test_shodan_columnar import realistic, write_lines
+from tests.reliability.stores import april_and_may
 from tests.store.kill import State, assert_before_or_after, schedule, state
 
 pytestmark = pytest.mark.timeout(240)
@@ -121,12 +120,7 @@ class Base:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.path = tmp / "base.duckdb"
-        april = write_lines(tmp / "april.json", realistic(random.Random(191), 80))
-        self.may = write_lines(tmp / "may.json", realistic(random.Random(192), 120, first=80))
-        with Store.open(self.path) as store:
-            import_files(store, "shodan", [april], name="april", enricher=None)
-        self.before = state(self.path)
+        self.path, self.may, self.before = april_and_may(tmp, 191, 80)
         self.n = 0
 
     def copy(self) -> Path:
