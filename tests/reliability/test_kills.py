@@ -234,19 +234,6 @@ def _tree(directory: Path) -> dict[str, str] | None:
     }
 
 
-def _fileset_lands() -> bool:
-    try:
-        from mxcensus.output import files  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return False
-    return hasattr(files, "FileSet")
-
-
-@pytest.mark.xfail(
-    not _fileset_lands(),
-    reason="notify publishes its files one by one until store-read's FileSet lands",
-    strict=True,
-)
 def test_notify(base: Base, tmp_path: Path) -> None:
     """notify stopped at a scheduled change to the file system: the store untouched, the
     directory absent or the whole set (never a part of it), and a rerun writes the set and
