@@ -10,13 +10,10 @@ section's rows are read once for its chart (the largest bars kept) and once for 
 
 from __future__ import annotations
 
-import functools
-import html
-import json
 from collections.abc import Iterator
-from importlib import resources
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from mxcensus.draw import MAX_BARS, Bar, Place, bars, esc, map_provenance, on_map, world_map
 from mxcensus.report.document import IDENTIFIERS, Chart, Document, Section, Value
 from mxcensus.report.interface import Renders
 from mxcensus.text import visible
@@ -25,14 +22,6 @@ CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; "
     "object-src 'none'; base-uri 'none'; form-action 'none'"
 )
-COLORS = {
-    "vulnerable": "#b2182b",
-    "potentially-vulnerable": "#ef8a62",
-    "end-of-support services": "#7b3294",
-    "at-risk hosts": "#b2182b",
-}
-DEFAULT_COLOR = "#2166ac"
-MAX_BARS = 30
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
 max-width:1100px;padding:0 1em;color:#222}
@@ -47,10 +36,6 @@ footer{margin-top:3em;color:#666;font-size:.85em}
 """
 
 
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def fmt(value: Value, column: str = "") -> str:
     if value is None:
         return "—"
@@ -63,120 +48,57 @@ def fmt(value: Value, column: str = "") -> str:
     return visible(str(value), 300)
 
 
-@functools.cache
-def world() -> dict[str, Any]:
-    text = resources.files("mxcensus.report").joinpath("data/world.json").read_text("ascii")
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
 def _num(v: Value) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
 
 
 def bars_svg(section: Section, chart: Chart) -> str:
+    """The section's largest rows as bars (:func:`mxcensus.draw.bars`); the rows are read
+    once, the first :data:`~mxcensus.draw.MAX_BARS` with a count kept."""
     li = [section.columns.index(c) for c in (chart.label, *chart.also)]
     vis = [section.columns.index(c) for c in chart.values]
-    rows: list[tuple[Value, ...]] = []
+    rows: list[Bar] = []
     more = 0
     for r in section.rows:
-        if sum(_num(r[i]) for i in vis) > 0:
-            if len(rows) < MAX_BARS:
-                rows.append(r)
-            else:
-                more += 1
-    if not rows:
-        return '<p class="note">Nothing to draw: every count is zero.</p>'
-    top = max(sum(_num(r[i]) for i in vis) for r in rows)
-    label_w, bar_w, row_h = 260, 560, 20
-    height = row_h * len(rows) + 10
-    out = [
-        f'<svg class="chart bars" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {label_w + bar_w + 90} {height}" width="{label_w + bar_w + 90}" '
-        f'height="{height}"><title>{esc(section.title)}</title>'
-    ]
-    for n, r in enumerate(rows):
-        y = 5 + n * row_h
-        label = " · ".join(fmt(r[i], section.columns[i]) for i in li)
-        out.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">'
-            f"{esc(label[:40])}</text>"
-        )
-        x = float(label_w)
-        total = 0.0
-        for i in vis:
-            v = _num(r[i])
-            w = bar_w * v / top if top else 0
-            if w > 0:
-                color = COLORS.get(section.columns[i], DEFAULT_COLOR)
-                out.append(
-                    f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{row_h - 5}" '
-                    f'fill="{color}"><title>{esc(label)} — {esc(section.columns[i])}: '
-                    f"{esc(fmt(r[i]))}</title></rect>"
-                )
-            x += w
-            total += v
-        shown: Value = int(total) if total == int(total) else total
-        out.append(f'<text x="{x + 4:.1f}" y="{y + 14}" font-size="12">{esc(fmt(shown))}</text>')
-    out.append("</svg>")
-    legend = "".join(
-        f'<span class="swatch" style="background:{COLORS.get(c, DEFAULT_COLOR)}"></span>{esc(c)}'
-        for c in chart.values
-    )
-    tail = f" (the {MAX_BARS} largest; {more} more in the table)" if more > 0 else ""
-    return "".join(out) + f'<p class="legend">{legend}{esc(tail)}</p>'
+        total = sum(_num(r[i]) for i in vis)
+        if total <= 0:
+            continue
+        if len(rows) < MAX_BARS:
+            label = " · ".join(fmt(r[i], section.columns[i]) for i in li)
+            rows.append(Bar(label, tuple(_num(r[i]) for i in vis), fmt(_shown(total))))
+        else:
+            more += 1
+    return bars(section.title, chart.values, rows, more=more)
 
 
-def _shade(t: float) -> str:
-    """White-to-red scale for t in [0, 1]."""
-    lo, hi = (0xFE, 0xE5, 0xD9), (0xA5, 0x0F, 0x15)
-    r, g, b = (round(a + (c - a) * t) for a, c in zip(lo, hi, strict=True))
-    return f"#{r:02x}{g:02x}{b:02x}"
+def _shown(total: float) -> Value:
+    return int(total) if total == int(total) else total
 
 
 def map_svg(section: Section, chart: Chart) -> str:
-    geo = world()
-    ci = section.columns.index(section.columns[0])
+    """The section's countries on the world map (:func:`mxcensus.draw.world_map`)."""
+    ci = 0
     vi = section.columns.index(chart.values[0])
     hi = section.columns.index("hosts") if "hosts" in section.columns else None
-    values: dict[str, tuple[float, Value, Value]] = {}
+    places: dict[str, Place] = {}
+    unmapped: list[Value] = []
     for r in section.rows:
         cc = r[ci]
-        if isinstance(cc, str) and cc in geo["countries"]:
-            values[cc] = (_num(r[vi]), r[vi], r[hi] if hi is not None else None)
-    top = max((v for v, _, _ in values.values()), default=0.0)
-    out = [
-        f'<svg class="chart map" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {geo["width"]} {geo["height"]}" width="{geo["width"]}" '
-        f'height="{geo["height"]}"><title>{esc(chart.values[0])} per country</title>'
-        f'<rect width="{geo["width"]}" height="{geo["height"]}" fill="#eef4f8"/>'
-    ]
-    for cc, shape in geo["countries"].items():
-        if cc in values:
-            v, raw, hosts = values[cc]
-            fill = _shade(v / top if top else 0.0)
-            tip = f"{cc} {shape['name']}: {fmt(raw)} {chart.values[0]} ({fmt(hosts)} hosts)"
-        else:
-            fill = "#d9d9d9"
-            tip = f"{cc} {shape['name']}: no hosts"
-        out.append(
-            f'<path data-cc="{esc(cc)}" d="{shape["d"]}" fill="{fill}" stroke="#fff" '
-            f'stroke-width="0.5"><title>{esc(tip)}</title></path>'
-        )
-    out.append("</svg>")
-    legend = (
-        f'<span class="swatch" style="background:{_shade(0)}"></span>0'
-        f'<span class="swatch" style="background:{_shade(1)}"></span>{esc(fmt(top))}'
-        '<span class="swatch" style="background:#d9d9d9"></span>no hosts seen'
-    )
-    unmapped = [r[ci] for r in section.rows if r[ci] not in values]
+        if on_map(cc):
+            hosts = r[hi] if hi is not None else None
+            tip = f"{fmt(r[vi])} {chart.values[0]} ({fmt(hosts)} hosts)"
+            places[str(cc)] = Place(_num(r[vi]), tip)
+        elif len(unmapped) < 20:
+            unmapped.append(cc)
+    top = max((p.value for p in places.values()), default=0.0)
+    svg = world_map(f"{chart.values[0]} per country", places, top_label=fmt(top))
+    if not unmapped:
+        return svg
     extra = (
         f" Not on the map (no shape at this scale, or no country): "
-        f"{esc(', '.join(fmt(u) for u in unmapped[:20]))}."
-        if unmapped
-        else ""
+        f"{esc(', '.join(fmt(u) for u in unmapped))}."
     )
-    return "".join(out) + f'<p class="legend">{legend}{extra}</p>'
+    return svg.removesuffix("</p>") + f"{extra}</p>"
 
 
 def table_html(section: Section) -> Iterator[str]:
@@ -235,4 +157,4 @@ class HtmlFormat(Renders):
             else:
                 put('<p class="note">No rows.</p>')
             put("</section>")
-        put(f"<footer>Map: {esc(world()['provenance'])}</footer></body></html>")
+        put(f"<footer>Map: {esc(map_provenance())}</footer></body></html>")
