@@ -251,8 +251,11 @@ class Store:
         try:
             con = duckdb.connect(str(p), read_only=read_only)
         except duckdb.Error as exc:
+            from mxcensus.store.busy import held_by
+
             msg = str(exc).splitlines()[0]
-            raise StoreError(f"{p}: cannot open database: {msg}") from exc
+            busy = held_by(p) if "lock" in msg.lower() else None
+            raise StoreError(busy or f"{p}: cannot open database: {msg}") from exc
         store = cls(con, p)
         try:
             store._migrate(read_only=read_only)

@@ -1,0 +1,633 @@
+"""The JSON API, ``/api/v1/``: what the pages show, as typed answers (the OpenAPI document
+at ``/api/v1/openapi.json`` is generated from these models). Every answer reads through
+the requester's scoped :class:`~mxcensus.web.census.View`."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as FPath
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from mxcensus.errors import UsageError
+from mxcensus.model import ScanId
+from mxcensus.web import census as c
+from mxcensus.web.app import Svc, Who, local_post, not_found, require_admin
+from mxcensus.web.names import build_name, line_name
+from mxcensus.web.query import Params, decode_cursor, encode_cursor, filter_params
+from mxcensus.web.stream import streamed
+
+router = APIRouter(prefix="/api/v1", tags=["census"])
+Filters = Annotated[Params, Depends(filter_params)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad filter or parameter"},
+    401: {"description": "A token is required"},
+    404: {"description": "Not found (or outside the token's scope)"},
+}
+CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
+IP_TEXT = r"^[0-9A-Fa-f:.]{2,45}$"
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+class ScanOut(BaseModel):
+    id: str
+    name: str | None
+    kind: str
+    source: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    targets_total: int | None
+
+
+class PlaceOut(BaseModel):
+    place: str | None
+    hosts: int
+    services: int
+    vulnerable_hosts: int
+    potentially_vulnerable_hosts: int
+    eol_hosts: int
+    at_risk_hosts: int
+
+
+class GroupOut(BaseModel):
+    keys: dict[str, str | int | bool | None]
+    name: str | None = Field(None, description="The product line as people name it")
+    hosts: int
+    services: int
+    vulnerable: int
+    potentially_vulnerable: int
+    eol: int
+
+
+class CveCountOut(BaseModel):
+    cve: str
+    kev: bool
+    vulnerable: int
+    potentially_vulnerable: int
+    vulnerable_hosts: int
+    hosts_at_risk: int
+    judged: int
+
+
+class TrendOut(BaseModel):
+    scan: str
+    name: str | None
+    started_at: datetime
+    hosts: int
+    services: int
+    at_risk_hosts: int
+
+
+class Overview(BaseModel):
+    scan: ScanOut | None
+    hosts: int
+    services: int
+    not_connected: int = Field(description="Ports that never accepted a connection")
+    vulnerable_hosts: int
+    potentially_vulnerable_hosts: int
+    eol_hosts: int
+    at_risk_hosts: int
+    kev_services: int
+    eol_services: int
+    hosts_by_verdict: dict[str, int]
+    services_by_verdict: dict[str, int]
+    product_lines: list[GroupOut]
+    cves: list[CveCountOut]
+    countries: list[PlaceOut]
+    continents: list[PlaceOut]
+    trend: list[TrendOut]
+
+
+class Aggregate(BaseModel):
+    scan: str | None
+    group_by: list[str]
+    rows: list[GroupOut]
+
+
+class ServiceOut(BaseModel):
+    scan: str
+    ip: str
+    port: int
+    protocol: str
+    transport: str
+    observed_at: datetime
+    outcome: str
+    product: str
+    name: str = Field(description="Product as people name it")
+    product_line: str | None
+    version: str | None
+    release: str | None
+    precision: str
+    verdict: str
+    kev: bool
+    eol: bool | None
+    country: str | None
+    continent: str | None
+    asn: int | None
+    org: str | None
+    hostname: str | None
+    banner: str | None
+
+
+class ServicePage(BaseModel):
+    items: list[ServiceOut]
+    next: str | None = Field(description="Cursor of the next page (pass as `after`)")
+
+
+class FindingOut(BaseModel):
+    port: int
+    cve: str
+    status: str
+    kev: bool
+    cvss: float | None
+    reason: str
+    fixed_in: str | None
+
+
+class HostScan(BaseModel):
+    scan: ScanOut
+    services: list[ServiceOut]
+    findings: list[FindingOut]
+
+
+class Host(BaseModel):
+    ip: str
+    scans: list[HostScan]
+    evidence: list[str] = Field(description="The evidence chain of the newest scan (explain)")
+
+
+class CveOut(BaseModel):
+    id: str
+    title: str | None
+    product: str | None
+    kev: bool
+    cvss: float | None
+    knowledge: list[str]
+    counts: CveCountOut | None
+    services: list[ServiceOut]
+
+
+class ChurnOut(BaseModel):
+    category: str
+    hosts: int
+    at_risk_first: int
+    at_risk_last: int
+
+
+class ChurnHostOut(BaseModel):
+    ip: str
+    category: str
+    first: str | None
+    last: str | None
+
+
+class Diff(BaseModel):
+    first: ScanOut
+    last: ScanOut
+    categories: list[ChurnOut]
+    hosts: list[ChurnHostOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    watch: str
+    created_at: datetime
+    kind: str
+    ip: str | None
+    port: int | None
+    cve: str | None
+    summary: str
+    state: str
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    title: str
+    state: str
+    progress: str
+    fraction: float | None
+    submitted: datetime
+    started: datetime | None
+    finished: datetime | None
+    result: str
+    scan: str | None
+    by: str
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def scan_out(s: c.ScanInfo) -> ScanOut:
+    return ScanOut(**s._asdict())
+
+
+def service_out(r: c.ServiceRow) -> ServiceOut:
+    d = r._asdict()
+    d["name"] = build_name(r.product, r.product_line, r.version, r.release)
+    return ServiceOut(**d)
+
+
+def group_out(keys: list[str], g: c.GroupRow) -> GroupOut:
+    named = dict(zip(keys, g.keys, strict=True))
+    name = None
+    if "product_line" in named:
+        name = line_name(str(named.get("product") or ""), _str(named["product_line"]))
+    return GroupOut(
+        keys=named,
+        name=name,
+        hosts=g.hosts,
+        services=g.services,
+        vulnerable=g.vulnerable,
+        potentially_vulnerable=g.potentially,
+        eol=g.eol,
+    )
+
+
+def _str(v: object) -> str | None:
+    return None if v is None else str(v)
+
+
+def cve_out(r: c.CveCount) -> CveCountOut:
+    return CveCountOut(
+        cve=r.cve,
+        kev=bool(r.kev),
+        vulnerable=r.vulnerable,
+        potentially_vulnerable=r.potentially,
+        vulnerable_hosts=r.vulnerable_hosts,
+        hosts_at_risk=r.any_hosts,
+        judged=r.judged,
+    )
+
+
+def place_out(p: c.PlaceRow) -> PlaceOut:
+    return PlaceOut(
+        place=p.place,
+        hosts=p.hosts,
+        services=p.services,
+        vulnerable_hosts=p.vulnerable_hosts,
+        potentially_vulnerable_hosts=p.potentially_hosts,
+        eol_hosts=p.eol_hosts,
+        at_risk_hosts=p.at_risk_hosts,
+    )
+
+
+def overview_of(view: c.View, params: Params) -> Overview:
+    f = params.to_filter(view)
+    scan = view.scan(f.scans[0]) if f.scans and f.scans[0] else None
+    t = view.totals(f)
+    lines = view.groups(["product", "product_line"], f, limit=30)
+    return Overview(
+        scan=scan_out(scan) if scan else None,
+        hosts=t.hosts,
+        services=t.services,
+        not_connected=t.rows - t.services,
+        vulnerable_hosts=t.hosts_by_verdict.get("vulnerable", 0),
+        potentially_vulnerable_hosts=t.hosts_by_verdict.get("potentially-vulnerable", 0),
+        eol_hosts=t.eol_hosts,
+        at_risk_hosts=t.at_risk_hosts,
+        kev_services=t.kev_services,
+        eol_services=t.eol_services,
+        hosts_by_verdict=dict(t.hosts_by_verdict),
+        services_by_verdict=dict(t.services_by_verdict),
+        product_lines=[group_out(["product", "product_line"], g) for g in lines],
+        cves=[cve_out(r) for r in view.cve_counts(f, limit=30)],
+        countries=[place_out(p) for p in t.places["country"]],
+        continents=[place_out(p) for p in t.places["continent"]],
+        trend=trend_of(view, params),
+    )
+
+
+def trend_of(view: c.View, params: Params) -> list[TrendOut]:
+    """Hosts, services and hosts at risk per finished scan, oldest first (the filter's
+    criteria but not its scan)."""
+    scans = [s for s in view.finished_scans()][:50]
+    if not scans:
+        return []
+    base = Params(**{**params.__dict__, "scan": None}) if params.scan else params
+    f = base.to_filter(view)
+    from dataclasses import replace
+
+    totals = {t.scan: t for t in view.scan_totals(replace(f, scans=tuple(s.id for s in scans)))}
+    out = []
+    for s in reversed(scans):
+        t = totals.get(s.id)
+        out.append(
+            TrendOut(
+                scan=s.id,
+                name=s.name,
+                started_at=s.started_at,
+                hosts=t.hosts if t else 0,
+                services=t.services if t else 0,
+                at_risk_hosts=t.at_risk_hosts if t else 0,
+            )
+        )
+    return out
+
+
+def host_of(view: c.View, ip: str, who: Any) -> Host:
+    text = _ip(ip)
+    if text is None or not view.host_visible(text):
+        raise not_found(who, f"host {ip}")
+    scans = []
+    newest: str | None = None
+    for s in view.scans():
+        if not view.host_visible(text, s.id):
+            continue
+        f = c.Filter(scans=(s.id,), ips=(text,), exposed=False)
+        services = view.services(f, limit=1000)
+        newest = newest or s.id
+        findings = [FindingOut(**r._asdict()) for r in view.findings_of(s.id, text)]
+        scans.append(
+            HostScan(
+                scan=scan_out(s), services=[service_out(r) for r in services], findings=findings
+            )
+        )
+    evidence: list[str] = []
+    if newest is not None:
+        try:
+            evidence = view.explain(text, newest)
+        except UsageError as exc:
+            evidence = [str(exc)]
+    return Host(ip=text, scans=scans, evidence=evidence)
+
+
+def _ip(text: str) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def cve_of(view: c.View, cve: str, params: Params, who: Any) -> CveOut:
+    from mxcensus import kb
+    from mxcensus.kb.listing import describe
+
+    ident = cve.upper()
+    if not CVE_ID.match(ident):
+        raise not_found(who, f"CVE {cve}")
+    adv = next((a for a in kb.get().advisories if a.id == ident), None)
+    f = params.to_filter(view)
+    from dataclasses import replace
+
+    counts = [r for r in view.cve_counts(replace(f, cves=(ident,)), limit=1000) if r.cve == ident]
+    services = view.services(replace(f, cves=(ident,), at_risk=True), limit=100)
+    if adv is None and not counts:
+        raise not_found(who, f"CVE {ident}")
+    return CveOut(
+        id=ident,
+        title=adv.title if adv else None,
+        product=adv.product if adv else None,
+        kev=bool(adv.kev) if adv else bool(counts and counts[0].kev),
+        cvss=adv.cvss if adv else None,
+        knowledge=describe(adv) if adv else [],
+        counts=cve_out(counts[0]) if counts else None,
+        services=[service_out(r) for r in services],
+    )
+
+
+def diff_of(
+    view: c.View, first: str, last: str, params: Params, category: str | None, limit: int
+) -> Diff:
+    a, b = view.scan(first), view.scan(last)
+    if a is None or b is None:
+        raise HTTPException(404, f"scan {first if a is None else last}: not found")
+    from dataclasses import replace
+
+    f = replace(params.to_filter(view), scans=())
+    hosts = view.churn_hosts(a.id, b.id, f, category, limit) if category else []
+    return Diff(
+        first=scan_out(a),
+        last=scan_out(b),
+        categories=[ChurnOut(**r._asdict()) for r in view.churn(a.id, b.id, f)],
+        hosts=[ChurnHostOut(**h._asdict()) for h in hosts],
+    )
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+@router.get("/overview", response_model=Overview, responses=ERRORS)
+def overview(svc: Svc, who: Who, params: Filters) -> Overview:
+    """Headline numbers, product lines, CVEs, countries, continents and the trend."""
+    return overview_of(who.view(svc.census), params)
+
+
+GroupKey = Literal[
+    "product", "product_line", "version", "release", "cve", "verdict", "kev", "eol",
+    "country", "continent", "asn", "org", "port", "protocol",
+]  # fmt: skip
+
+
+@router.get("/aggregate", response_model=Aggregate, responses=ERRORS)
+def aggregate(
+    svc: Svc,
+    who: Who,
+    params: Filters,
+    group_by: Annotated[list[GroupKey], Query(min_length=1, max_length=4)],
+    limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+) -> Aggregate:
+    """Counts per group (hosts, services, vulnerable, potentially vulnerable, end of
+    support), most services first; ``group_by=cve`` counts service × CVE pairs."""
+    keys: list[str] = list(dict.fromkeys(group_by))
+    view = who.view(svc.census)
+    f = params.to_filter(view)
+    rows = view.groups(keys, f, limit=limit)
+    return Aggregate(
+        scan=f.scans[0] or None, group_by=keys, rows=[group_out(keys, g) for g in rows]
+    )
+
+
+@router.get("/services", response_model=ServicePage, responses=ERRORS)
+def services(
+    svc: Svc,
+    who: Who,
+    params: Filters,
+    after: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ServicePage:
+    """Services of the filter in (scan, ip, port, protocol) order, a page at a time."""
+    view = who.view(svc.census)
+    f = params.to_filter(view)
+    rows = view.services(f, after=decode_cursor(after) if after else None, limit=limit)
+    nxt = (
+        encode_cursor(c.ServiceKey(rows[-1].scan, rows[-1].ip, rows[-1].port, rows[-1].protocol))
+        if len(rows) == limit
+        else None
+    )
+    return ServicePage(items=[service_out(r) for r in rows], next=nxt)
+
+
+@router.get("/hosts/{ip}", response_model=Host, responses=ERRORS)
+def host(svc: Svc, who: Who, ip: Annotated[str, FPath(max_length=64)]) -> Host:
+    """Every service of the address across scans, its verdicts and evidence chain."""
+    return host_of(who.view(svc.census), ip, who)
+
+
+@router.get("/cves/{cve_id}", response_model=CveOut, responses=ERRORS)
+def cve(
+    svc: Svc, who: Who, cve_id: Annotated[str, FPath(max_length=64)], params: Filters
+) -> CveOut:
+    """What the knowledge says of the CVE, and the services at risk by it."""
+    return cve_of(who.view(svc.census), cve_id, params, who)
+
+
+@router.get("/scans", response_model=list[ScanOut], responses=ERRORS)
+def scans(svc: Svc, who: Who) -> list[ScanOut]:
+    return [scan_out(s) for s in who.view(svc.census).scans()]
+
+
+Category = Literal["fixed", "still exposed", "newly at risk", "not at risk", "newly seen", "gone"]
+
+
+@router.get("/diff", response_model=Diff, responses=ERRORS)
+def diff(
+    svc: Svc,
+    who: Who,
+    params: Filters,
+    first: Annotated[str, Query(max_length=200, description="The earlier scan")],
+    last: Annotated[str, Query(max_length=200, description="The later scan")],
+    category: Category | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+) -> Diff:
+    """Hosts of two scans matched by address: fixed, still exposed, newly at risk, not at
+    risk, newly seen, gone (with ``category``, the hosts of that category)."""
+    return diff_of(who.view(svc.census), first, last, params, category, limit)
+
+
+@router.get("/events", response_model=list[EventOut], responses=ERRORS)
+def events(
+    svc: Svc,
+    who: Who,
+    watch: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+) -> list[EventOut]:
+    """Watch events, newest first."""
+    return [EventOut(**e._asdict()) for e in who.view(svc.census).events(limit, watch)]
+
+
+@router.get("/jobs", response_model=list[JobOut], responses=ERRORS)
+def jobs(svc: Svc, who: Who) -> list[JobOut]:
+    """Background jobs (imports, reassessments, watch runs) with their progress."""
+    return [JobOut(**j.as_dict()) for j in svc.jobs.list() if who.admin or j.by == who.name]
+
+
+FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson", "jsonl"),
+    "parquet": ("application/vnd.apache.parquet", "parquet"),
+    "shadowserver": ("text/csv; charset=utf-8", "shadowserver.csv"),
+}
+Format = Literal["csv", "jsonl", "parquet", "shadowserver"]
+
+
+def download_response(view: c.View, fmt: str, params: Params) -> StreamingResponse:
+    f = params.to_filter(view)
+    if fmt != "jsonl" and fmt not in FORMATS:
+        raise HTTPException(404, f"format {fmt}: not found")
+    media, ext = FORMATS[fmt]
+    scan = f.scans[0] if f.scans else "none"
+    view.check_download(f)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"mxcensus-{scan}.{ext}")
+    return StreamingResponse(
+        streamed(lambda out: view.download(fmt, f, out)),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/download/{fmt}",
+    responses={**ERRORS, 200: {"content": {m: {} for m, _ in FORMATS.values()}}},
+    response_class=StreamingResponse,
+)
+def download(svc: Svc, who: Who, fmt: Format, params: Filters) -> StreamingResponse:
+    """Every service of the filter in an export format, streamed."""
+    return download_response(who.view(svc.census), fmt, params)
+
+
+IMPORT_FORMATS = Literal["shodan", "censys", "zgrab2", "nmap-xml", "masscan", "shadowserver"]
+
+
+@router.post("/imports", response_model=JobOut, status_code=202, responses={**ERRORS, 403: {}})
+async def import_file(
+    request: Request,
+    svc: Svc,
+    who: Who,
+    format: IMPORT_FORMATS,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobOut:
+    """Upload a file (the request body, raw) to import as a new scan, in the background;
+    admin tokens only. Its progress: ``/api/v1/jobs``."""
+    require_admin(who, "import")
+    local_post(request, who)
+    path = await _receive(request, svc)
+    if name is not None and who.view(svc.census).scan(name) is not None:
+        path.unlink(missing_ok=True)
+        raise UsageError(f"name {name!r}: a scan with that name exists already")
+    from mxcensus.web.jobs import import_work
+
+    job = svc.jobs.submit(
+        "import",
+        f"import {format}" + (f" as {name}" if name else ""),
+        import_work(format, path, name, svc.settings.geo_db),
+        by=who.name,
+    )
+    return JobOut(**job.as_dict())
+
+
+async def _receive(request: Request, svc: Svc) -> Path:
+    """The request body, streamed to a temporary file beside the store."""
+    limit = svc.settings.max_upload
+    fd, tmp = tempfile.mkstemp(prefix=".mxcensus-upload-", dir=svc.settings.db.parent)
+    size = 0
+    try:
+        with open(fd, "wb") as fh:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"upload larger than {limit:,} bytes")
+                fh.write(chunk)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if size == 0:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError("import: the request body (the file) is empty")
+    return Path(tmp)
+
+
+@router.post("/reassess", response_model=JobOut, status_code=202, responses={**ERRORS, 403: {}})
+def reassess(
+    request: Request,
+    svc: Svc,
+    who: Who,
+    scan: Annotated[str, Query(max_length=200)],
+) -> JobOut:
+    """Re-identify and re-assess a stored scan with the current rules and knowledge, in the
+    background; admin tokens only."""
+    require_admin(who, "reassess")
+    local_post(request, who)
+    found = who.view(svc.census).scan(scan)
+    if found is None:
+        raise HTTPException(404, f"scan {scan}: not found")
+    from mxcensus.web.jobs import reassess_work
+
+    job = svc.jobs.submit(
+        "reassess",
+        f"reassess {found.name or found.id}",
+        reassess_work(ScanId(found.id), svc.settings.geo_db),
+        by=who.name,
+    )
+    return JobOut(**job.as_dict())
