@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -313,10 +314,7 @@ def trend_of(view: c.View, params: Params) -> list[TrendOut]:
     scans = [s for s in view.finished_scans()][:50]
     if not scans:
         return []
-    base = Params(**{**params.__dict__, "scan": None}) if params.scan else params
-    f = base.to_filter(view)
-    from dataclasses import replace
-
+    f = replace(params, scan=None).to_filter(view)
     totals = {t.scan: t for t in view.scan_totals(replace(f, scans=tuple(s.id for s in scans)))}
     out = []
     for s in reversed(scans):
@@ -379,10 +377,8 @@ def cve_of(view: c.View, cve: str, params: Params, who: Any) -> CveOut:
         raise not_found(who, f"CVE {cve}")
     adv = next((a for a in kb.get().advisories if a.id == ident), None)
     f = params.to_filter(view)
-    from dataclasses import replace
-
     counts = [r for r in view.cve_counts(replace(f, cves=(ident,)), limit=1000) if r.cve == ident]
-    services = view.services(replace(f, cves=(ident,), at_risk=True), limit=100)
+    services = view.at_risk_by(ident, f, limit=100)
     if adv is None and not counts:
         raise not_found(who, f"CVE {ident}")
     return CveOut(
@@ -403,8 +399,6 @@ def diff_of(
     a, b = view.scan(first), view.scan(last)
     if a is None or b is None:
         raise HTTPException(404, f"scan {first if a is None else last}: not found")
-    from dataclasses import replace
-
     f = replace(params.to_filter(view), scans=())
     hosts = view.churn_hosts(a.id, b.id, f, category, limit) if category else []
     return Diff(

@@ -627,6 +627,20 @@ class View:
         )
         return [ServiceRow._make(r) for r in rows]
 
+    def at_risk_by(self, cve: str, f: Filter, limit: int = 100) -> list[ServiceRow]:
+        """Services vulnerable or potentially vulnerable to ``cve``, most severe first."""
+        w = self._where(f)
+        rows = self._all(
+            f"SELECT {_SERVICE_COLS} FROM services s JOIN findings f ON f.scan = s.scan"
+            " AND f.ip = s.ip AND f.port = s.port"
+            f" WHERE {w.sql} AND f.cve = $cve"
+            " AND f.status IN ('vulnerable', 'potentially-vulnerable')"
+            f" ORDER BY {SEVERITY_SQL.format(col='f.status')} DESC, s.ip, s.port"
+            f" LIMIT {int(limit)}",
+            {**w.params, "cve": cve},
+        )
+        return [ServiceRow._make(r) for r in rows]
+
     def findings_of(self, scan: str, ip: str) -> list[FindingRow]:
         """The CVE verdicts of ``ip``'s services in ``scan`` (services in scope only)."""
         w = self._where(Filter(scans=(ScanId(scan),), ips=(ip,), exposed=False))
@@ -673,7 +687,8 @@ class View:
         at risk, not at risk, newly seen, gone)."""
         cte, params = self._churn_cte(first, last, f)
         rows = self._all(
-            f"WITH {cte} SELECT category, count(*), count_if(arisk), count_if(brisk)"
+            f"WITH {cte} SELECT category, count(*), coalesce(count_if(arisk), 0),"
+            " coalesce(count_if(brisk), 0)"
             " FROM c GROUP BY category",
             params,
         )
