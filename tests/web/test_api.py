@@ -248,9 +248,9 @@ def test_binding_beyond_loopback_needs_tokens(tmp_path: object) -> None:
     db, tokens = tmp_path / "x.duckdb", tmp_path / "t.json"
     check_binding(ServeOptions(db=db, host="127.0.0.5"), tokens)
     with pytest.raises(UsageError, match="beyond loopback needs tokens"):
-        check_binding(ServeOptions(db=db, host="0.0.0.0"), tokens)  # noqa: S104
+        check_binding(ServeOptions(db=db, host="0.0.0.0"), tokens)
     r = subprocess.run(
-        [sys.executable, "-m", "mxcensus", "serve", "--db", str(db), "--host", "0.0.0.0"],  # noqa: S104
+        [sys.executable, "-m", "mxcensus", "serve", "--db", str(db), "--host", "0.0.0.0"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "MXCENSUS_DB": ""},
     )  # fmt: skip
     assert r.returncode in (1, 2) and len(r.stderr.strip().splitlines()) == 1

@@ -335,7 +335,7 @@ def trend_of(view: c.View, params: Params) -> list[TrendOut]:
 def host_of(view: c.View, ip: str, who: Any) -> Host:
     text = _ip(ip)
     if text is None or not view.host_visible(text):
-        raise not_found(who, f"host {ip}")
+        raise not_found(who, "host", ip[:64])
     scans = []
     newest: str | None = None
     for s in view.scans():

@@ -159,10 +159,11 @@ def require_admin(who: Principal, what: str) -> None:
         raise HTTPException(403, f"{what}: needs an unscoped (admin) token")
 
 
-def not_found(who: Principal, what: str) -> HTTPException:
-    """404 for what is absent or outside the scope — the same answer for both."""
+def not_found(who: Principal, what: str, asked: str = "") -> HTTPException:
+    """404 for what is absent or outside the scope — the same answer for both (and it
+    does not repeat what was asked)."""
     if who.scope is not None:
-        log.info("token %s: %s not found or outside its scope", who.name, what)
+        log.info("token %s: %s %s not found or outside its scope", who.name, what, asked)
     return HTTPException(404, f"{what}: not found")
 
 
