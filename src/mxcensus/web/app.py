@@ -264,7 +264,11 @@ def create_app(svc: Service) -> FastAPI:
 def _plain(errors: Any) -> Any:
     """Validation errors without the input echoed back (it may be hostile or huge)."""
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        } for e in errors
     ]
 
 
