@@ -82,3 +82,20 @@ def write_census(path: Path, hosts: range, when: str, *, patched: bool = False) 
             for doc in host_records(i, when, patched=patched):
                 fh.write(orjson.dumps(doc) + b"\n")
     return path
+
+
+def write_many(path: Path, n: int, when: str) -> Path:
+    """``n`` Shodan records, one service each, on consecutive addresses of 100.64.0.0/10
+    (banners cycling through Exim versions, Postfix and Dovecot; countries by address)."""
+    banners = [f"220 mx.example ESMTP Exim {v}\r\n" for v in EXIM]
+    banners += ["220 mx.example ESMTP Postfix\r\n", "+OK Dovecot ready.\r\n"]
+    base = int.from_bytes(bytes([100, 64, 0, 0]), "big")
+    with open(path, "wb") as fh:
+        for i in range(n):
+            cc, asn, org, _ = PLACES[i % len(PLACES)]
+            a = (base + i).to_bytes(4, "big")
+            banner = banners[i % len(banners)]
+            port = 110 if banner.startswith("+OK") else 25
+            doc = record(".".join(map(str, a)), port, banner, cc, asn, org, when)
+            fh.write(orjson.dumps(doc) + b"\n")
+    return path
