@@ -86,7 +86,7 @@ class Service:
         self.census = census
         self.settings = settings
         self.book = TokenBook(settings.tokens)
-        self.jobs = Jobs(census.writer)
+        self.jobs = Jobs(census.writer, census.cache.invalidate)
         self.scheduler = scheduler
 
     def auth_required(self) -> bool:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -388,6 +390,53 @@ _SERVICE_COLS = (
 CHURN = ("fixed", "still exposed", "newly at risk", "not at risk", "newly seen", "gone")
 
 
+class Cache:
+    """Answers of read queries, kept while the store does not change.
+
+    The service is the store's only writer, so the store changes only through its own
+    jobs (which call :meth:`invalidate` as they start and end) and through scans that the
+    scans table shows: an answer is kept under the store's *version* — the service's
+    generation and the scans table's fingerprint — and nothing is kept while a scan is
+    running (its rows grow as its import commits). The census is mostly finished scans,
+    which never change: the overview of ten million services is computed once, not per
+    request. Concurrent misses of one question compute it once (the others wait)."""
+
+    ENTRIES = 512
+    ROWS = 5000  # larger answers are not kept
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[Hashable, list[tuple[Any, ...]]] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
+        self.generation = 0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._answers.clear()
+
+    def get(
+        self, key: Hashable, compute: Callable[[], list[tuple[Any, ...]]]
+    ) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+            gate = self._computing.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._answers:
+                    return self._answers[key]
+            rows = compute()
+            with self._lock:
+                self._computing.pop(key, None)
+                if len(rows) <= self.ROWS:
+                    self._answers[key] = rows
+                    while len(self._answers) > self.ENTRIES:
+                        self._answers.popitem(last=False)
+            return rows
+
+
 class Census:
     """The store the service holds: one DuckDB connection, a cursor per call."""
 
@@ -395,9 +444,10 @@ class Census:
         self.store = store
         self.path = store.path
         self._con = store.con
+        self.cache = Cache()
 
     def view(self, scopes: Sequence[Scope] = ()) -> View:
-        return View(self._con, self.path, tuple(scopes))
+        return View(self._con, self.path, tuple(scopes), self.cache)
 
     def writer(self) -> Store:
         """A :class:`Store` on a cursor of its own: what a background job writes through
@@ -408,10 +458,18 @@ class Census:
 class View:
     """Read-only queries bound to ``scopes`` (ANDed into every query)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, scopes: tuple[Scope, ...]):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        scopes: tuple[Scope, ...],
+        cache: Cache | None = None,
+    ) -> None:
         self._con = con
         self.path = path
         self.scopes = scopes
+        self._cache = cache
+        self._version: tuple[Any, ...] | None = None
 
     @property
     def scoped(self) -> bool:
@@ -428,9 +486,35 @@ class View:
         finally:
             cur.close()
 
-    def _all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._cursor() as cur:
             return cur.execute(sql, dict(params or {})).fetchall()
+
+    def _all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The query's rows, from the cache while the store is as it was."""
+        if self._cache is None:
+            return self._run(sql, params)
+        version = self._store_version()
+        if version is None:
+            return self._run(sql, params)
+        key = (version, sql, tuple(sorted((params or {}).items(), key=lambda kv: kv[0])))
+        try:
+            hash(key)
+        except TypeError:
+            return self._run(sql, params)
+        return self._cache.get(key, lambda: self._run(sql, params))
+
+    def _store_version(self) -> tuple[Any, ...] | None:
+        """The store's version for this request (None while a scan runs)."""
+        if self._version is None:
+            assert self._cache is not None
+            generation = self._cache.generation
+            ((n, running, started, finished),) = self._run(
+                "SELECT count(*), count_if(status = 'running'), max(started_at),"
+                " max(finished_at) FROM scans"
+            )
+            self._version = (generation, n, running, started, finished)
+        return None if self._version[2] else self._version
 
     def _where(self, f: Filter, prefix: str = "w") -> Where:
         return f.where(self.scopes, prefix)

@@ -69,8 +69,11 @@ Work = Callable[[Store, Job], None]
 class Jobs:
     """A queue of jobs run by one thread, each on a :class:`Store` over its own cursor."""
 
-    def __init__(self, store_for_job: Callable[[], Store]) -> None:
+    def __init__(
+        self, store_for_job: Callable[[], Store], on_change: Callable[[], None] = lambda: None
+    ) -> None:
         self._store_for_job = store_for_job
+        self._on_change = on_change
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._jobs: list[Job] = []
@@ -116,6 +119,7 @@ class Jobs:
                 return
             job, work = item
             job.state, job.started = "running", datetime.now(UTC)
+            self._on_change()
             store = self._store_for_job()
             try:
                 work(store, job)
@@ -127,6 +131,7 @@ class Jobs:
                 job.state, job.result = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("job %s (%s) failed", job.id, job.title)
             finally:
+                self._on_change()
                 job.finished = datetime.now(UTC)
                 with contextlib.suppress(Exception):
                     store.close()
