@@ -1,0 +1,234 @@
+"""`mxcensus serve` under 50 concurrent clients on a store of 10 million services.
+
+Builds the store with SQL (bench/data.py's generator: 10M services, ~3.3M hosts, 20
+countries, 5,000 ASNs, findings), starts `mxcensus serve` on it as its own process, and
+measures four endpoints — the overview, a filtered services page, a host page, a filtered
+aggregate — with 50 clients at once (asyncio + httpx), each request's filter or host
+varying (20 countries, 50 ASNs, random hosts). Beside each endpoint: the bare DuckDB
+queries computing the same data (the census module's queries, no HTTP, no cache, no
+rendering) run by 50 threads on one connection, and run alone. Prints p50/p99 and the
+service's first (cold) answer, and the service's peak RSS (VmHWM). No assertion: figures.
+
+    python bench/serve.py [--services N] [--requests N] [--keep PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import data  # noqa: E402  (bench/data.py: the 10M-service generator)
+
+from mxcensus.web import census as c  # noqa: E402
+
+CLIENTS = 50
+COUNTRIES = [cc for cc, _ in data.COUNTRIES]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def host_of(i: int) -> str:
+    """The address of generated host ``i`` (bench/data.py's formula)."""
+    return f"{1 + (i // 16777216) % 223}.{(i // 65536) % 256}.{(i // 256) % 256}.{i % 256}"
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def vmhwm(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def requests(name: str, n: int, hosts: int, rng: random.Random) -> list[str]:
+    if name == "overview":
+        return ["/api/v1/overview"] * n
+    if name == "services (filtered)":
+        return [f"/api/v1/services?country={rng.choice(COUNTRIES)}&verdict=vulnerable&limit=100"
+                for _ in range(n)]  # fmt: skip
+    if name == "host":
+        return [f"/api/v1/hosts/{host_of(rng.randrange(hosts))}" for _ in range(n)]
+    return [f"/api/v1/aggregate?group_by=product_line&group_by=verdict&asn={rng.randrange(50)}"
+            for _ in range(n)]  # fmt: skip
+
+
+def bare(view: c.View, path: str) -> Callable[[], object]:
+    """The queries the endpoint runs for ``path``, straight on DuckDB."""
+    from urllib.parse import parse_qs, urlsplit
+
+    u = urlsplit(path)
+    q = parse_qs(u.query)
+    scan = view.resolve_scan(None)
+    assert scan is not None
+    if u.path.endswith("/overview"):
+
+        def overview() -> object:
+            f = c.Filter(scans=(scan,))
+            view.scans()
+            view.totals(f)
+            view.groups(["product", "product_line"], f, 30)
+            view.cve_counts(f, 30)
+            return view.scan_totals(f)
+
+        return overview
+    if u.path.endswith("/services"):
+        f = c.Filter(scans=(scan,), countries=(q["country"][0],), verdicts=("vulnerable",))
+        return lambda: view.services(f, limit=100)
+    if "/hosts/" in u.path:
+        ip = u.path.rsplit("/", 1)[1]
+
+        def host() -> object:
+            view.host_visible(ip)
+            for s in view.scans():
+                if view.host_visible(ip, s.id):
+                    view.services(c.Filter(scans=(s.id,), ips=(ip,), exposed=False), limit=1000)
+                    view.findings_of(s.id, ip)
+            return None
+
+        return host
+    f = c.Filter(scans=(scan,), asns=(int(q["asn"][0]),))
+    return lambda: view.groups(["product_line", "verdict"], f, 100)
+
+
+async def load(url: str, paths: list[str]) -> tuple[list[float], int]:
+    """Latencies of ``paths`` fetched by CLIENTS concurrent clients; failures counted."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for p in paths:
+        queue.put_nowait(p)
+    times: list[float] = []
+    failed = 0
+    limits = httpx.Limits(max_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
+
+        async def client() -> None:
+            nonlocal failed
+            while not queue.empty():
+                p = queue.get_nowait()
+                t = time.perf_counter()
+                r = await http.get(p)
+                times.append(time.perf_counter() - t)
+                if r.status_code != 200 and not (r.status_code == 404 and "/hosts/" in p):
+                    failed += 1
+
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    return times, failed
+
+
+def bare_concurrent(con: duckdb.DuckDBPyConnection, db: Path, paths: list[str]) -> list[float]:
+    view = c.View(con, db, ())
+    work = [bare(view, p) for p in paths]
+    times: list[float] = []
+    lock = threading.Lock()
+    it = iter(work)
+
+    def run() -> None:
+        while True:
+            with lock:
+                job = next(it, None)
+            if job is None:
+                return
+            t = time.perf_counter()
+            job()
+            with lock:
+                times.append(time.perf_counter() - t)
+
+    threads = [threading.Thread(target=run) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--services", type=int, default=10_000_000)
+    ap.add_argument("--requests", type=int, default=400, help="per endpoint")
+    ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
+    args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
+    tmp = tempfile.TemporaryDirectory(prefix="mxcensus-serve-bench-")
+    db = args.keep or Path(tmp.name) / "census.duckdb"
+    if not db.exists():
+        took = data.build(db, args.services)
+        print(f"built {args.services:,} services in {took:.1f} s ({db})")
+    hosts = args.services // 3
+    port = free_port()
+    env = {**os.environ, "MXCENSUS_DB": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mxcensus", "serve", "--db", str(db), "--port", str(port),
+         "--no-watches"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(url + "/api/v1/scans", timeout=5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        rng = random.Random(1)
+        results = []
+        for name in ("overview", "services (filtered)", "host", "aggregate (filtered)"):
+            paths = requests(name, args.requests, hosts, rng)
+            t = time.perf_counter()
+            httpx.get(url + paths[0], timeout=300)
+            cold = time.perf_counter() - t
+            times, failed = asyncio.run(load(url, paths))
+            results.append((name, paths, cold, times, failed))
+            print(f"{name}: served ({failed} failed)", flush=True)
+        peak = vmhwm(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    con = duckdb.connect(str(db), read_only=True)
+    print()
+    print(f"{'endpoint':24} {'cold':>8} {'p50':>8} {'p99':>8} | {'bare p50':>9} {'bare p99':>9}"
+          f" {'alone':>8} | {'p50 ×':>6} {'p99 ×':>6}")  # fmt: skip
+    for name, paths, cold, times, failed in results:
+        concurrent = bare_concurrent(con, db, paths)
+        view = c.View(con, db, ())
+        alone: list[float] = []
+        for p in paths[:20]:
+            job = bare(view, p)
+            t = time.perf_counter()
+            job()
+            alone.append(time.perf_counter() - t)
+        bp50, bp99 = pct(concurrent, 50), pct(concurrent, 99)
+        p50, p99 = pct(times, 50), pct(times, 99)
+        print(f"{name:24} {cold * 1e3:7.0f}ms {p50 * 1e3:7.1f}ms {p99 * 1e3:7.1f}ms |"
+              f" {bp50 * 1e3:8.1f}ms {bp99 * 1e3:8.1f}ms {statistics.median(alone) * 1e3:7.1f}ms |"
+              f" {p50 / bp50:6.2f} {p99 / bp99:6.2f}" + (f"  ({failed} failed)" if failed else ""))  # fmt: skip
+    print(f"\nservice peak RSS (VmHWM): {peak / 2**20:,.0f} MB")
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
