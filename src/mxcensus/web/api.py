@@ -210,6 +210,14 @@ class EventOut(BaseModel):
     state: str
 
 
+class WatchOut(BaseModel):
+    watch: str
+    schedule: str | None
+    last: datetime | None
+    due: datetime | None
+    running: bool
+
+
 class JobOut(BaseModel):
     id: int
     kind: str
@@ -625,3 +633,37 @@ def reassess(
         by=who.name,
     )
     return JobOut(**job.as_dict())
+
+
+@router.get("/watches", response_model=list[WatchOut], responses={**ERRORS, 403: {}})
+def watches(svc: Svc, who: Who) -> list[WatchOut]:
+    """The store's watches: schedule, last run, next run (admin)."""
+    require_admin(who, "watches")
+    if svc.scheduler is None:
+        return []
+    return [
+        WatchOut(watch=n.watch, schedule=n.schedule, last=n.last, due=n.due, running=n.running)
+        for n in svc.scheduler.next_runs()
+    ]
+
+
+@router.post(
+    "/watches/{name}/run",
+    response_model=list[WatchOut],
+    status_code=202,
+    responses={**ERRORS, 403: {}, 409: {"description": "The service runs no watches"}},
+)
+def run_watch_now(
+    request: Request, svc: Svc, who: Who, name: Annotated[str, FPath(max_length=64)]
+) -> list[WatchOut]:
+    """Run a watch now, before any scheduled one (admin); the run is listed in
+    ``/api/v1/jobs`` when it ends, its events in ``/api/v1/events``."""
+    require_admin(who, "run a watch")
+    local_post(request, who)
+    if svc.scheduler is None:
+        raise HTTPException(409, "this service runs no watches (started with --no-watches)")
+    known = {n.watch for n in svc.scheduler.next_runs()}
+    if name not in known:
+        raise HTTPException(404, f"watch {name}: not found")
+    svc.scheduler.run_now(name)
+    return watches(svc, who)

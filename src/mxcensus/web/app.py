@@ -268,7 +268,8 @@ def _plain(errors: Any) -> Any:
             "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
             "msg": str(e.get("msg", "")),
             "type": str(e.get("type", "")),
-        } for e in errors
+        }
+        for e in errors
     ]
 
 
