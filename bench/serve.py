@@ -56,7 +56,7 @@ def host_of(i: int) -> str:
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def vmhwm(pid: int) -> int:
@@ -225,7 +225,8 @@ def main() -> None:
         p50, p99 = pct(times, 50), pct(times, 99)
         print(f"{name:24} {cold * 1e3:7.0f}ms {p50 * 1e3:7.1f}ms {p99 * 1e3:7.1f}ms |"
               f" {bp50 * 1e3:8.1f}ms {bp99 * 1e3:8.1f}ms {statistics.median(alone) * 1e3:7.1f}ms |"
-              f" {p50 / bp50:6.2f} {p99 / bp99:6.2f}" + (f"  ({failed} failed)" if failed else ""))  # fmt: skip
+              f" {p50 / bp50:6.2f} {p99 / bp99:6.2f}"
+              + (f"  ({failed} failed)" if failed else ""))  # fmt: skip
     print(f"\nservice peak RSS (VmHWM): {peak / 2**20:,.0f} MB")
     print(f"load average {os.getloadavg()[0]:.2f}")
 

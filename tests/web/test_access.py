@@ -176,8 +176,8 @@ def test_login_sets_a_strict_cookie(service: Running, tokens: dict[str, str]) ->
         overview = http.get("/")
         assert overview.status_code == 200 and "telekom" in overview.text
         # a write with the cookie from another site is refused before anything else
-        cross = http.post("/api/v1/reassess", params={"scan": WEEK1},
-                          headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})  # fmt: skip
+        elsewhere = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+        cross = http.post("/api/v1/reassess", params={"scan": WEEK1}, headers=elsewhere)
         assert cross.status_code == 403
 
 
@@ -223,7 +223,7 @@ def test_token_commands(tmp_path: object, capsys: pytest.CaptureFixture[str]) ->
     db = tmp_path / "c.duckdb"
     main(["token", "add", "cert-de", "--scope", "AS3320", "--scope", "192.0.2.0/24",
           "--scope", "de", "--db", str(db)])  # fmt: skip
-    out, err = capsys.readouterr()
+    out, _ = capsys.readouterr()
     secret = out.strip()
     assert secret.startswith("mxc_") and "AS3320, 192.0.2.0/24" not in out
     path = tf.default_path(db)

@@ -100,7 +100,8 @@ def test_host_page_shows_hostile_banners_as_text(
 ) -> None:
     for ip, shown in (("192.0.2.1", "<script>window.__pwned=1</script>"),
                       ("100.64.1.1", "onerror"), ("198.51.100.2", "javascript:"),
-                      ("203.0.113.2", "<script>window.__pwned=4"), ("100.64.2.2", "=HYPERLINK")):  # fmt: skip
+                      ("203.0.113.2", "<script>window.__pwned=4"),
+                      ("100.64.2.2", "=HYPERLINK")):  # fmt: skip
         page.goto(f"{service.url}/hosts/{ip}")  # type: ignore[attr-defined]
         page.wait_for_load_state("load")  # type: ignore[attr-defined]
         assert shown in page.inner_text("main")  # type: ignore[attr-defined]
