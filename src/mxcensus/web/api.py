@@ -592,7 +592,8 @@ async def import_file(
 async def _receive(request: Request, svc: Svc) -> Path:
     """The request body, streamed to a temporary file beside the store."""
     limit = svc.settings.max_upload
-    fd, tmp = tempfile.mkstemp(prefix=".mxcensus-upload-", dir=svc.settings.db.parent)
+    db = svc.settings.db
+    fd, tmp = tempfile.mkstemp(prefix=f".{db.name}.upload-", dir=db.parent)
     size = 0
     try:
         with open(fd, "wb") as fh:

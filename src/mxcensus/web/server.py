@@ -96,6 +96,11 @@ def build(options: ServeOptions, store: Store) -> object:
 
         scheduler = Scheduler(default_options(options.db))
     store.con.execute("SET memory_limit = $m", {"m": MEMORY_LIMIT})
+    for stale in options.db.parent.glob(
+        f".{options.db.name}.upload-*"
+    ):  # uploads a stopped service
+        with contextlib.suppress(OSError):  # left unimported (one service per store)
+            stale.unlink()
     settings = Settings(db=options.db, tokens=token_path, geo_db=options.geo_db)
     svc = Service(Census(store), settings, scheduler=scheduler)
     if scheduler is not None:
