@@ -170,6 +170,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--services", type=int, default=10_000_000)
     ap.add_argument("--requests", type=int, default=400, help="per endpoint")
+    ap.add_argument("--bare", type=int, default=100, help="bare queries per endpoint")
     ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
@@ -203,7 +204,8 @@ def main() -> None:
             cold = time.perf_counter() - t
             times, failed = asyncio.run(load(url, paths))
             results.append((name, paths, cold, times, failed))
-            print(f"{name}: served ({failed} failed)", flush=True)
+            print(f"{name}: cold {cold * 1e3:.0f} ms, p50 {pct(times, 50) * 1e3:.1f} ms,"
+                  f" p99 {pct(times, 99) * 1e3:.1f} ms, {failed} failed", flush=True)  # fmt: skip
         peak = vmhwm(proc.pid)
     finally:
         proc.terminate()
@@ -213,10 +215,10 @@ def main() -> None:
     print(f"{'endpoint':24} {'cold':>8} {'p50':>8} {'p99':>8} | {'bare p50':>9} {'bare p99':>9}"
           f" {'alone':>8} | {'p50 ×':>6} {'p99 ×':>6}")  # fmt: skip
     for name, paths, cold, times, failed in results:
-        concurrent = bare_concurrent(con, db, paths)
+        concurrent = bare_concurrent(con, db, paths[: args.bare])
         view = c.View(con, db, ())
         alone: list[float] = []
-        for p in paths[:20]:
+        for p in paths[:5]:
             job = bare(view, p)
             t = time.perf_counter()
             job()

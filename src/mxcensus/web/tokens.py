@@ -22,7 +22,6 @@ import hmac
 import os
 import re
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,28 +86,23 @@ def read(path: Path) -> list[Token]:
 
 
 def _write(path: Path, tokens: list[Token]) -> None:
+    """The file whole or not at all (temporary name, then rename), readable by its owner
+    only."""
+    from mxcensus.report.output import atomic_file
+
     doc = {
         "tokens": [
             {"name": t.name, "sha256": t.digest, "scope": list(t.scope), "created": t.created}
             for t in tokens
         ]
     }
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise TokenFileError(f"{path}: cannot write the token file: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        with atomic_file(path) as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    except UsageError as exc:
+        raise TokenFileError(str(exc)) from exc
+    os.chmod(path, 0o600)
 
 
 def add(path: Path, name: str, scope: list[str]) -> tuple[Token, str]:
