@@ -104,12 +104,9 @@ def bare(view: c.View, path: str) -> Callable[[], object]:
         ip = u.path.rsplit("/", 1)[1]
 
         def host() -> object:
-            view.host_visible(ip)
-            for s in view.scans():
-                if view.host_visible(ip, s.id):
-                    view.services(c.Filter(scans=(s.id,), ips=(ip,), exposed=False), limit=1000)
-                    view.findings_of(s.id, ip)
-            return None
+            view.scans()
+            view.host_services(ip)
+            return view.host_findings(ip)
 
         return host
     f = c.Filter(scans=(scan,), asns=(int(q["asn"][0]),))

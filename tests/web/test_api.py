@@ -158,6 +158,15 @@ def test_host_page_shows_every_scan_and_the_evidence(service: Running) -> None:
     assert page.status_code == 200 and "Microsoft Exchange Server 2016" in page.text
 
 
+def test_scans_page_shows_how_probed_ports_ended(service: Running) -> None:
+    with service.client() as http:
+        page = http.get("/scans").text
+        scans = http.get("/api/v1/scans").json()
+    assert "how probed ports ended" in page
+    # an import stores answered ports only: in each scan every probed port ended "ok"
+    assert len(re.findall(r"<td>ok [\d,]+</td>", page)) == len(scans) > 0
+
+
 def test_cve_page(service: Running) -> None:
     with service.client() as http:
         top = http.get("/api/v1/overview", params={"scan": WEEK1}).json()["cves"][0]["cve"]

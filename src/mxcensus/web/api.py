@@ -342,22 +342,21 @@ def trend_of(view: c.View, params: Params) -> list[TrendOut]:
 
 def host_of(view: c.View, ip: str, who: Any) -> Host:
     text = _ip(ip)
-    if text is None or not view.host_visible(text):
+    rows = view.host_services(text) if text is not None else []
+    if text is None or not rows:
         raise not_found(who, "host", ip[:64])
-    scans = []
-    newest: str | None = None
-    for s in view.scans():
-        if not view.host_visible(text, s.id):
-            continue
-        f = c.Filter(scans=(s.id,), ips=(text,), exposed=False)
-        services = view.services(f, limit=1000)
-        newest = newest or s.id
-        findings = [FindingOut(**r._asdict()) for r in view.findings_of(s.id, text)]
-        scans.append(
-            HostScan(
-                scan=scan_out(s), services=[service_out(r) for r in services], findings=findings
-            )
-        )
+    services: dict[str, list[ServiceOut]] = {}
+    for r in rows:
+        services.setdefault(r.scan, []).append(service_out(r))
+    findings: dict[str, list[FindingOut]] = {}
+    for scan, fr in view.host_findings(text):
+        findings.setdefault(scan, []).append(FindingOut(**fr._asdict()))
+    scans = [
+        HostScan(scan=scan_out(s), services=services[s.id], findings=findings.get(s.id, []))
+        for s in view.scans()  # newest first
+        if s.id in services
+    ]
+    newest = scans[0].scan.id if scans else None
     evidence: list[str] = []
     if newest is not None:
         try:

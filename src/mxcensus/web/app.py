@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -86,8 +87,24 @@ class Service:
         self.census = census
         self.settings = settings
         self.book = TokenBook(settings.tokens)
-        self.jobs = Jobs(census.writer, census.cache.invalidate)
+        self.jobs = Jobs(census.writer, self.changed)
         self.scheduler = scheduler
+
+    def changed(self) -> None:
+        """The store changed (a job started or ended, a watch ran): forget the answers and
+        compute the default overview again in the background, so the first visitor after
+        a change does not wait for ten million services to be counted."""
+        self.census.cache.invalidate()
+        threading.Thread(target=self.warm, name="mxcensus-warm", daemon=True).start()
+
+    def warm(self) -> None:
+        from mxcensus.web.api import overview_of
+        from mxcensus.web.query import Params
+
+        try:
+            overview_of(self.census.view(), Params())
+        except MxcensusError as exc:  # a store that cannot be read says so to the next visitor
+            log.warning("warming the overview: %s", exc)
 
     def auth_required(self) -> bool:
         return bool(self.book.tokens(time.monotonic()))
@@ -176,6 +193,7 @@ def create_app(svc: Service) -> FastAPI:
     async def lifespan(app: FastAPI) -> Any:
         if svc.scheduler is not None:
             svc.scheduler.start()
+        threading.Thread(target=svc.warm, name="mxcensus-warm", daemon=True).start()
         try:
             yield
         finally:

@@ -692,6 +692,19 @@ class View:
         )
         return [ScanTotal(ScanId(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
+    def outcomes(self, f: Filter) -> dict[str, list[tuple[str, int]]]:
+        """Per scan: how each probed port ended (ok, refused, timeout …), most first."""
+        w = self._where(replace(f, exposed=False))
+        rows = self._all(
+            f"SELECT s.scan, s.outcome, count(*) AS n FROM services s WHERE {w.sql}"
+            " GROUP BY s.scan, s.outcome ORDER BY s.scan, n DESC, s.outcome",
+            w.params,
+        )
+        out: dict[str, list[tuple[str, int]]] = {}
+        for scan, outcome, n in rows:
+            out.setdefault(scan, []).append((outcome, int(n)))
+        return out
+
     # -- services ------------------------------------------------------------------------
 
     def services(
@@ -725,25 +738,31 @@ class View:
         )
         return [ServiceRow._make(r) for r in rows]
 
-    def findings_of(self, scan: str, ip: str) -> list[FindingRow]:
-        """The CVE verdicts of ``ip``'s services in ``scan`` (services in scope only)."""
-        w = self._where(Filter(scans=(ScanId(scan),), ips=(ip,), exposed=False))
+    def host_services(self, ip: str) -> list[ServiceRow]:
+        """Every service of ``ip`` in every scan (in scope), ports that never connected
+        included: one query, however many scans."""
+        w = self._where(Filter(ips=(ip,), exposed=False))
+        rows = self._all(
+            f"SELECT {_SERVICE_COLS} FROM services s WHERE {w.sql}"
+            " ORDER BY s.scan, s.port, s.protocol",
+            w.params,
+        )
+        return [ServiceRow._make(r) for r in rows]
+
+    def host_findings(self, ip: str) -> list[tuple[str, FindingRow]]:
+        """(scan, verdict) of every CVE verdict on ``ip``'s services (in scope)."""
+        w = self._where(Filter(ips=(ip,), exposed=False))
         rows = self._all(
             f"""
-            SELECT f.port, f.cve, f.status, f.kev, f.cvss, f.reason, f.fixed_in
+            SELECT f.scan, f.port, f.cve, f.status, f.kev, f.cvss, f.reason, f.fixed_in
             FROM services s JOIN findings f ON f.scan = s.scan AND f.ip = s.ip
                  AND f.port = s.port
             WHERE {w.sql}
-            ORDER BY f.port, {SEVERITY_SQL.format(col="f.status")} DESC, f.cve
+            ORDER BY f.scan, f.port, {SEVERITY_SQL.format(col="f.status")} DESC, f.cve
             """,
             w.params,
         )
-        return [FindingRow._make(r) for r in rows]
-
-    def host_visible(self, ip: str, scan: str | None = None) -> bool:
-        f = Filter(ips=(ip,), exposed=False, scans=(ScanId(scan),) if scan else ())
-        w = self._where(f)
-        return bool(self._all(f"SELECT 1 FROM services s WHERE {w.sql} LIMIT 1", w.params))
+        return [(r[0], FindingRow._make(r[1:])) for r in rows]
 
     # -- diffs ---------------------------------------------------------------------------
 
@@ -827,7 +846,7 @@ class View:
 
     def explain(self, ip: str, scan: str) -> list[str]:
         """The evidence chain of ``ip`` in ``scan`` (``mxcensus explain``); callers check
-        :meth:`host_visible` first."""
+        first that the host has a service in scope (:meth:`host_services`)."""
         from mxcensus.explain import explain
 
         cur = self._con.cursor()

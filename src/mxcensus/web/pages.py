@@ -7,7 +7,7 @@ and nothing from another origin. Each page reads what the API answers
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -283,6 +283,7 @@ def scans_page(request: Request, svc: Svc, who: Who) -> Response:
         t.scan: t
         for t in view.scan_totals(c.Filter(scans=tuple(s.id for s in scans), exposed=False))
     }
+    outcomes = view.outcomes(c.Filter(scans=tuple(s.id for s in scans)))
     jobs = [j for j in svc.jobs.list() if who.admin or j.by == who.name]
     next_runs = []
     if svc.scheduler is not None and who.admin:
@@ -297,9 +298,10 @@ def scans_page(request: Request, svc: Svc, who: Who) -> Response:
         totals=totals,
         every=every,
         jobs=jobs,
+        outcomes=outcomes,
         events=view.events(100),
         next_runs=next_runs,
-        import_formats=["shodan", "censys", "zgrab2", "nmap-xml", "masscan", "shadowserver"],
+        import_formats=list(get_args(api.IMPORT_FORMATS)),
     )
 
 

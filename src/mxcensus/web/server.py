@@ -112,7 +112,7 @@ def _recorder(svc: Service) -> Listener:
     """The scheduler's listener: each watch run in the jobs list."""
 
     def on_run(name: str, outcome: Outcome) -> None:
-        svc.census.cache.invalidate()
+        svc.changed()
         failed = isinstance(outcome, MxcensusError)
         job = svc.jobs.record("watch", f"watch {name}", by="scheduler",
                               state="failed" if failed else "done")  # fmt: skip
