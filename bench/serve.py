@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -37,6 +38,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import data  # noqa: E402  (bench/data.py: the 10M-service generator)
 
+from mxcensus.errors import UsageError  # noqa: E402
+from mxcensus.store.queries import Reader  # noqa: E402
 from mxcensus.web import census as c  # noqa: E402
 
 CLIENTS = 50
@@ -105,8 +108,12 @@ def bare(view: c.View, path: str) -> Callable[[], object]:
 
         def host() -> object:
             view.scans()
-            view.host_services(ip)
-            return view.host_findings(ip)
+            rows = view.host_services(ip)
+            view.host_findings(ip)
+            if rows:  # the evidence chain of the newest scan (none stored here: one query)
+                with contextlib.suppress(UsageError):
+                    view.explain(ip, rows[-1].scan)
+            return rows
 
         return host
     f = c.Filter(scans=(scan,), asns=(int(q["asn"][0]),))
@@ -128,7 +135,12 @@ async def load(url: str, paths: list[str]) -> tuple[list[float], int]:
             while not queue.empty():
                 p = queue.get_nowait()
                 t = time.perf_counter()
-                r = await http.get(p)
+                try:
+                    r = await http.get(p)
+                except httpx.TransportError as exc:  # counted, and the run goes on
+                    print(f"  {p}: {exc!r}", flush=True)
+                    failed += 1
+                    continue
                 times.append(time.perf_counter() - t)
                 if r.status_code != 200 and not (r.status_code == 404 and "/hosts/" in p):
                     failed += 1
@@ -138,7 +150,7 @@ async def load(url: str, paths: list[str]) -> tuple[list[float], int]:
 
 
 def bare_concurrent(con: duckdb.DuckDBPyConnection, db: Path, paths: list[str]) -> list[float]:
-    view = c.View(con, db, ())
+    view = c.View(Reader(con, db))
     work = [bare(view, p) for p in paths]
     times: list[float] = []
     lock = threading.Lock()
@@ -179,10 +191,11 @@ def main() -> None:
     hosts = args.services // 3
     port = free_port()
     env = {**os.environ, "MXCENSUS_DB": ""}
+    log = db.with_name(db.name + ".serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mxcensus", "serve", "--db", str(db), "--port", str(port),
          "--no-watches"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        stdout=subprocess.DEVNULL, stderr=log, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -204,16 +217,19 @@ def main() -> None:
             print(f"{name}: cold {cold * 1e3:.0f} ms, p50 {pct(times, 50) * 1e3:.1f} ms,"
                   f" p99 {pct(times, 99) * 1e3:.1f} ms, {failed} failed", flush=True)  # fmt: skip
         peak = vmhwm(proc.pid)
+        if proc.poll() is not None:
+            print(f"the service ended ({proc.returncode}): see {log.name}")
     finally:
         proc.terminate()
         proc.wait(30)
+        log.close()
     con = duckdb.connect(str(db), read_only=True)
     print()
     print(f"{'endpoint':24} {'cold':>8} {'p50':>8} {'p99':>8} | {'bare p50':>9} {'bare p99':>9}"
           f" {'alone':>8} | {'p50 ×':>6} {'p99 ×':>6}")  # fmt: skip
     for name, paths, cold, times, failed in results:
         concurrent = bare_concurrent(con, db, paths[: args.bare])
-        view = c.View(con, db, ())
+        view = c.View(Reader(con, db))
         alone: list[float] = []
         for p in paths[:5]:
             job = bare(view, p)

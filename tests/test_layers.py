@@ -112,6 +112,7 @@ FORBIDDEN = {
     "store": {"report", "export", "explain", "cli", "pipeline", "importers", "engine"},
     "output": {"store", "report", "export", "model", "cli"},
     "text": {"*"},
+    "web": {"cli"},
 }
 """Package → packages it must not import (``*``: nothing of mxcensus)."""
 
@@ -135,5 +136,15 @@ def test_only_the_store_touches_its_connection() -> None:
         if _package(m) != "store"
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Attribute) and node.attr == "con"
+    ]
+    assert bad == []
+
+
+def test_nothing_imports_the_web_service_but_the_cli() -> None:
+    bad = [
+        f"{m} -> {t}"
+        for m, e in EDGES.items()
+        for t, _ in e
+        if _package(t) == "web" and _package(m) not in ("web", "cli")
     ]
     assert bad == []

@@ -220,6 +220,20 @@ def test_parquet_download_streams_a_readable_file(service: Running, tmp_path: ob
     assert table.num_rows > 0
 
 
+def test_a_filtered_download_holds_the_filtered_services(service: Running) -> None:
+    """A download is the view it is asked from: the filter's services, as many as the
+    services pages list, through the export writers."""
+    params = {"scan": WEEK1, "country": "DE", "verdict": "vulnerable"}
+    with service.client() as http:
+        jsonl = http.get("/api/v1/download/jsonl", params=params)
+        csv = http.get("/download/csv", params=params)
+        listed = http.get("/api/v1/services", params={**params, "limit": 1000}).json()["items"]
+    records = [orjson.loads(line) for line in jsonl.text.splitlines()]
+    assert {(r["ip"], r["port"]) for r in records} == {(s["ip"], s["port"]) for s in listed}
+    assert len(records) > 0 and {r["country"] for r in records} == {"DE"}
+    assert len(csv.text.splitlines()) == len(records) + 1  # the header
+
+
 def test_security_headers_on_every_response(service: Running) -> None:
     with service.client() as http:
         for path in ("/", "/api/v1/overview", "/static/app.js", "/nope", "/api/v1/hosts/x",

@@ -54,12 +54,17 @@ from mxcensus.store.filters import (
     severity_sql,
 )
 from mxcensus.store.results import (
+    CHURN,
     AtRiskService,
     ChurnCount,
+    ChurnHost,
     CveCount,
     EolLine,
+    EventRow,
+    FindingRow,
     FlatRow,
     GroupRow,
+    Outcome,
     OwnerFile,
     PlaceRow,
     ScanGroupRow,
@@ -260,11 +265,13 @@ class Reader:
             f"""
             WITH h AS (SELECT ip, any_value(country) AS country,
                               any_value(continent) AS continent, max(sev) AS ms,
-                              count(*) AS n, bool_or(eol IS TRUE) AS eol, {per_sev}
-                       FROM (SELECT s.ip, s.country, s.continent, s.eol, {sev} AS sev
+                              count(*) AS n, bool_or(eol IS TRUE) AS eol,
+                              count_if(eol IS TRUE) AS neol, count_if(kev) AS nkev, {per_sev}
+                       FROM (SELECT s.ip, s.country, s.continent, s.eol, s.kev, {sev} AS sev
                              FROM services s WHERE {w.sql})
                        GROUP BY ip)
             SELECT {head}, count(*), coalesce(sum(n), 0)::BIGINT, {host_cols}, {svc_cols},
+                   coalesce(sum(nkev), 0)::BIGINT, coalesce(sum(neol), 0)::BIGINT,
                    count_if(eol), count_if(ms >= {AT_RISK_SEVERITY} OR eol)
             FROM h {tail}
             """,
@@ -398,30 +405,62 @@ class Reader:
         )
         return [ScanTotal(ScanId(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
+    def _churn(self, first: ScanId, last: ScanId, f: Filter) -> tuple[str, dict[str, Any]]:
+        """``c``: each host of the first or last scan (``ip``), its ``category`` and, per
+        scan, its most severe verdict's severity (``asev``, ``bsev``) and risk."""
+        w = self._where(replace(f, scans=(first, last)))
+        cte = f"""
+            h AS (SELECT scan, ip, max(sev) AS sev, bool_or(eol IS TRUE) AS eol
+                  FROM ({sql.counted_rows_sql((), w)}) GROUP BY scan, ip),
+            a AS (SELECT ip, sev, {sql.AT_RISK_SQL} AS risk FROM h WHERE scan = $first),
+            b AS (SELECT ip, sev, {sql.AT_RISK_SQL} AS risk FROM h WHERE scan = $last),
+            c AS (SELECT coalesce(a.ip, b.ip) AS ip, a.sev AS asev, b.sev AS bsev,
+                         a.risk AS arisk, b.risk AS brisk,
+                         CASE WHEN b.ip IS NULL THEN 'gone'
+                              WHEN a.ip IS NULL THEN 'newly seen'
+                              WHEN a.risk AND NOT b.risk THEN 'fixed'
+                              WHEN a.risk AND b.risk THEN 'still exposed'
+                              WHEN b.risk THEN 'newly at risk'
+                              ELSE 'not at risk' END AS category
+                  FROM a FULL OUTER JOIN b ON a.ip = b.ip)
+        """
+        return cte, {**w.params, "first": first, "last": last}
+
     def churn(self, first: ScanId, last: ScanId, f: Filter) -> list[ChurnCount]:
         """Hosts of the first and last scan matched by address, per category (fixed, still
         exposed, newly at risk, not at risk, newly seen, gone)."""
-        w = self._where(replace(f, scans=(first, last)))
-        params = {**w.params, "first": first, "last": last}
+        cte, params = self._churn(first, last, f)
         rows = self._all(
-            f"""
-            WITH h AS (SELECT scan, ip, max(sev) AS sev, bool_or(eol IS TRUE) AS eol
-                       FROM ({sql.counted_rows_sql((), w)}) GROUP BY scan, ip),
-                 a AS (SELECT ip, {sql.AT_RISK_SQL} AS risk FROM h WHERE scan = $first),
-                 b AS (SELECT ip, {sql.AT_RISK_SQL} AS risk FROM h WHERE scan = $last)
-            SELECT CASE WHEN b.ip IS NULL THEN 'gone'
-                        WHEN a.ip IS NULL THEN 'newly seen'
-                        WHEN a.risk AND NOT b.risk THEN 'fixed'
-                        WHEN a.risk AND b.risk THEN 'still exposed'
-                        WHEN b.risk THEN 'newly at risk'
-                        ELSE 'not at risk' END AS category,
-                   count(*), count(*) FILTER (WHERE a.risk), count(*) FILTER (WHERE b.risk)
-            FROM a FULL OUTER JOIN b ON a.ip = b.ip
-            GROUP BY category
-            """,
+            f"WITH {cte} SELECT category, count(*), count(*) FILTER (WHERE arisk),"
+            " count(*) FILTER (WHERE brisk) FROM c GROUP BY category",
             params,
         )
         return [ChurnCount._make(r) for r in rows]
+
+    def churn_hosts(
+        self, first: ScanId, last: ScanId, f: Filter, category: str, limit: int = 100
+    ) -> list[ChurnHost]:
+        """The first ``limit`` hosts of one :meth:`churn` category, by address."""
+        if category not in CHURN:
+            raise UsageError(f"category {category!r}: choose from {', '.join(CHURN)}")
+        cte, params = self._churn(first, last, f)
+        rows = self._all(
+            f"WITH {cte} SELECT ip, category, asev, bsev FROM c WHERE category = $cat"
+            f" ORDER BY ip LIMIT {int(limit)}",
+            {**params, "cat": category},
+        )
+        names: dict[int | None, str | None] = {**dict(sql.SEVERITIES), None: None}
+        return [ChurnHost(ip, cat, names[a], names[b]) for ip, cat, a, b in rows]
+
+    def outcomes(self, f: Filter) -> list[Outcome]:
+        """Per scan: how its probed ports ended (ok, refused, timeout …), most first."""
+        w = self._where(replace(f, exposed=False))
+        rows = self._all(
+            f"SELECT s.scan, s.outcome, count(*) AS n FROM services s WHERE {w.sql}"
+            " GROUP BY s.scan, s.outcome ORDER BY s.scan, n DESC, s.outcome",
+            w.params,
+        )
+        return [Outcome._make(r) for r in rows]
 
     # -- services, one by one ------------------------------------------------------------
 
@@ -440,6 +479,41 @@ class Reader:
         findings = _ProfileFindings(self)
         findings.need(rows, scan_at=0, pid_at=-1)
         return [_flat(r, findings) for r in rows]
+
+    def at_risk_by(self, cve: str, f: Filter, limit: int = 100) -> list[FlatRow]:
+        """The first ``limit`` services of ``f`` vulnerable or potentially vulnerable to
+        ``cve`` (that CVE's verdict, not the service's most severe), by address."""
+        w = self._where(f)
+        risky = sql.service_findings_sql(w, "cve, status")
+        cond = (
+            f"{w.sql} AND (s.scan, s.ip, s.port) IN (SELECT scan, ip, port FROM ({risky})"
+            f" WHERE cve = $cve AND status IN {sql.AT_RISK_STATUS})"
+        )
+        rows = self._all(f"{sql.flat_sql(w, cond)} LIMIT {int(limit)}", {**w.params, "cve": cve})
+        findings = _ProfileFindings(self)
+        findings.need(rows, scan_at=0, pid_at=-1)
+        return [_flat(r, findings) for r in rows]
+
+    def host_services(self, ip: str) -> list[FlatRow]:
+        """Every service of ``ip`` in every scan (in scope), ports that never connected
+        included, by scan and port: one query however many scans."""
+        w = self._where(Filter(ips=(ip,), exposed=False))
+        rows = self._all(sql.flat_sql(w, w.sql), w.params)
+        findings = _ProfileFindings(self)
+        findings.need(rows, scan_at=0, pid_at=-1)
+        return [_flat(r, findings) for r in rows]
+
+    def host_findings(self, ip: str) -> list[FindingRow]:
+        """Every CVE verdict on ``ip``'s services in every scan (in scope), by scan, port
+        and severity (most severe first)."""
+        w = self._where(Filter(ips=(ip,), exposed=False))
+        found = sql.service_findings_sql(w, "cve, status, kev, cvss, reason, fixed_in")
+        rows = self._all(
+            f"SELECT scan, port, cve, status, kev, cvss, reason, fixed_in FROM ({found})"
+            f" ORDER BY scan, port, {severity_sql('status')} DESC, cve",
+            w.params,
+        )
+        return [FindingRow._make(r) for r in rows]
 
     def flat_rows(self, f: Filter, size: int = BATCH) -> Iterator[list[FlatRow]]:
         """Every service of the filter as :class:`FlatRow`, by address, in batches."""
@@ -564,6 +638,27 @@ class Reader:
             w.params,
         )
 
+    # -- watch events --------------------------------------------------------------------
+
+    def events(self, limit: int = 100, watch: str | None = None) -> list[EventRow]:
+        """Watch events, newest first; a scoped reader sees only events about an address
+        with a service in its scope (never the ones without an address)."""
+        params: dict[str, Any] = {}
+        cond = "true"
+        if watch is not None:
+            cond = "e.watch = $watch"
+            params["watch"] = watch
+        if self.scopes:
+            w = self._where(Filter(exposed=False))
+            cond += f" AND EXISTS (SELECT 1 FROM services s WHERE s.ip = e.ip AND {w.sql})"
+            params.update(w.params)
+        rows = self._all(
+            "SELECT e.id, e.watch, e.created_at, e.kind, e.ip, e.port, e.cve, e.summary,"
+            f" e.state FROM watch_events e WHERE {cond} ORDER BY e.id DESC LIMIT {int(limit)}",
+            params,
+        )
+        return [EventRow._make(r) for r in rows]
+
 
 def read_error(path: Path, exc: Exception) -> StoreError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -585,7 +680,7 @@ def service_key(row: FlatRow) -> ServiceKey:
 def _totals(rows: int, result: list[tuple[Any, ...]]) -> Totals:
     """:meth:`Reader.totals` from its GROUPING SETS rows."""
     k = len(sql.SEVERITIES)
-    hosts = services = 0
+    hosts = services = kev = eol_services = eol_hosts = at_risk = 0
     by_host: dict[str, int] = {}
     by_service: dict[str, int] = {}
     places: dict[str, list[PlaceRow]] = {"country": [], "continent": []}
@@ -595,6 +690,8 @@ def _totals(rows: int, result: list[tuple[Any, ...]]) -> Totals:
         eol, risk = r[-2], r[-1]
         if gc and gk:
             hosts, services = int(n_hosts or 0), int(n_services or 0)
+            kev, eol_services = int(r[-4] or 0), int(r[-3] or 0)
+            eol_hosts, at_risk = int(eol or 0), int(risk or 0)
             for i, (_, name) in enumerate(sql.SEVERITIES):
                 by_host[name] = int(hv[i] or 0)  # count_if of no rows is NULL
                 by_service[name] = int(sv[i] or 0)
@@ -608,7 +705,9 @@ def _totals(rows: int, result: list[tuple[Any, ...]]) -> Totals:
         by_service.setdefault(name, 0)
     for level in places:
         places[level].sort(key=lambda t: (-t.at_risk_hosts, -t.hosts, str(t.place or "~")))
-    return Totals(rows, hosts, services, by_host, by_service, places)
+    return Totals(
+        rows, hosts, services, by_host, by_service, places, eol_hosts, at_risk, kev, eol_services
+    )
 
 
 # -- what rows share, fetched per batch ---------------------------------------------------

@@ -69,6 +69,10 @@ class Totals:
     hosts_by_verdict: Mapping[str, int]  # a host under its most severe verdict
     services_by_verdict: Mapping[str, int]
     places: Mapping[str, Sequence[PlaceRow]]  # "country", "continent" (with ``geo``)
+    eol_hosts: int = 0  # hosts with an end-of-support service
+    at_risk_hosts: int = 0  # vulnerable, potentially vulnerable or end of support
+    kev_services: int = 0  # vulnerable or potentially so to a KEV CVE
+    eol_services: int = 0
 
 
 class Unjudged(NamedTuple):
@@ -126,6 +130,50 @@ class ChurnCount(NamedTuple):
     hosts: int
     at_risk_first: int
     at_risk_last: int
+
+
+CHURN = ("fixed", "still exposed", "newly at risk", "not at risk", "newly seen", "gone")
+"""The categories of a host between two scans (:meth:`Reader.churn`), in this order."""
+
+
+class ChurnHost(NamedTuple):
+    ip: str
+    category: str
+    first: str | None  # the host's most severe verdict in the first scan (None: absent)
+    last: str | None
+
+
+class FindingRow(NamedTuple):
+    """One CVE verdict on one service (of a host: :meth:`Reader.host_findings`)."""
+
+    scan: str
+    port: int
+    cve: str
+    status: str
+    kev: bool
+    cvss: float | None
+    reason: str
+    fixed_in: str | None
+
+
+class Outcome(NamedTuple):
+    """How many probed ports of a scan ended one way (ok, refused, timeout …)."""
+
+    scan: str
+    outcome: str
+    services: int
+
+
+class EventRow(NamedTuple):
+    id: int
+    watch: str
+    created_at: datetime
+    kind: str
+    ip: str | None
+    port: int | None
+    cve: str | None
+    summary: str
+    state: str
 
 
 class FlatRow(NamedTuple):

@@ -46,7 +46,9 @@ KEYS: dict[str, Key] = {
     "country": Key("s.country"),
     "continent": Key("s.continent"),
     "asn": Key("s.asn"),
+    "org": Key("s.org"),
     "port": Key("s.port"),
+    "protocol": Key("s.protocol"),
 }
 
 

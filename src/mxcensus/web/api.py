@@ -60,7 +60,7 @@ class PlaceOut(BaseModel):
 
 
 class GroupOut(BaseModel):
-    keys: dict[str, str | int | bool | None]
+    keys: dict[str, str | int | float | bool | None]
     name: str | None = Field(None, description="The product line as people name it")
     hosts: int
     services: int
@@ -349,8 +349,8 @@ def host_of(view: c.View, ip: str, who: Any) -> Host:
     for r in rows:
         services.setdefault(r.scan, []).append(service_out(r))
     findings: dict[str, list[FindingOut]] = {}
-    for scan, fr in view.host_findings(text):
-        findings.setdefault(scan, []).append(FindingOut(**fr._asdict()))
+    for fr in view.host_findings(text):
+        findings.setdefault(fr.scan, []).append(FindingOut(**fr._asdict()))
     scans = [
         HostScan(scan=scan_out(s), services=services[s.id], findings=findings.get(s.id, []))
         for s in view.scans()  # newest first

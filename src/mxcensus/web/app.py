@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mxcensus import __version__
 from mxcensus.errors import MxcensusError, UsageError
-from mxcensus.web.census import Census, Scope, View
+from mxcensus.web.census import Census, Scope, View, scope_items
 from mxcensus.web.jobs import Jobs
 from mxcensus.web.tokens import TokenBook
 
@@ -78,6 +78,11 @@ class Principal:
 
     def view(self, census: Census) -> View:
         return census.view((self.scope,) if self.scope is not None else ())
+
+    @property
+    def scope_text(self) -> str:
+        """The scope as ``--scope`` takes it (empty: none)."""
+        return ", ".join(scope_items(self.scope)) if self.scope is not None else ""
 
 
 class Service:

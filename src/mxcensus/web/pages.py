@@ -19,7 +19,7 @@ from markupsafe import Markup
 from mxcensus.draw import Bar, Place, bars, map_provenance, on_map, world_map
 from mxcensus.errors import MxcensusError
 from mxcensus.report.query import DEFINITIONS
-from mxcensus.report.text import visible
+from mxcensus.text import visible
 from mxcensus.web import api
 from mxcensus.web import census as c
 from mxcensus.web.app import COOKIE, Principal, Svc, Who, service

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import orjson
 
-from mxcensus.errors import MxcensusError, UsageError
-from mxcensus.web.census import Scope
+from mxcensus.errors import MxcensusError, OutputError, UsageError
+from mxcensus.web.census import Scope, parse_scope, scope_items
 
 PREFIX = "mxc_"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -52,7 +52,7 @@ class Token:
         return not self.scope
 
     def parsed_scope(self) -> Scope:
-        return Scope.parse(self.scope)
+        return parse_scope(self.scope)
 
 
 def default_path(db: Path) -> Path:
@@ -79,7 +79,7 @@ def read(path: Path) -> list[Token]:
             for t in doc["tokens"]
         ]
         for t in tokens:
-            Scope.parse(t.scope)
+            parse_scope(t.scope)
     except (orjson.JSONDecodeError, KeyError, TypeError, UsageError) as exc:
         raise TokenFileError(f"{path}: not an mxcensus token file ({exc})") from exc
     return tokens
@@ -88,7 +88,7 @@ def read(path: Path) -> list[Token]:
 def _write(path: Path, tokens: list[Token]) -> None:
     """The file whole or not at all (temporary name, then rename), readable by its owner
     only."""
-    from mxcensus.report.output import atomic_file
+    from mxcensus.output.files import atomic_file
 
     doc = {
         "tokens": [
@@ -100,7 +100,7 @@ def _write(path: Path, tokens: list[Token]) -> None:
         with atomic_file(path) as fh:
             os.fchmod(fh.fileno(), 0o600)
             fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         raise TokenFileError(str(exc)) from exc
     os.chmod(path, 0o600)
 
@@ -109,13 +109,13 @@ def add(path: Path, name: str, scope: list[str]) -> tuple[Token, str]:
     """A new token named ``name``; returns it and its secret (shown once)."""
     if not NAME.match(name):
         raise UsageError(f"token add {name!r}: a name is 1-64 letters, digits, '.', '_' or '-'")
-    parsed = Scope.parse(scope)
+    parsed = parse_scope(scope)
     tokens = read(path)
     if any(t.name == name for t in tokens):
         raise UsageError(f"token add {name!r}: a token of that name exists (remove it first)")
     secret = PREFIX + secrets.token_urlsafe(32)
     created = datetime.now(UTC).replace(microsecond=0).isoformat()
-    token = Token(name, digest(secret), tuple(parsed.items()), created)
+    token = Token(name, digest(secret), tuple(scope_items(parsed)), created)
     _write(path, [*tokens, token])
     return token, secret
 
