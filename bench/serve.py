@@ -1,13 +1,14 @@
 """`mxcensus serve` under 50 concurrent clients on a store of 10 million services.
 
-Builds the store with SQL (bench/data.py's generator: 10M services, ~3.3M hosts, 20
-countries, 5,000 ASNs, findings), starts `mxcensus serve` on it as its own process, and
-measures four endpoints — the overview, a filtered services page, a host page, a filtered
-aggregate — with 50 clients at once (asyncio + httpx), each request's filter or host
-varying (20 countries, 50 ASNs, random hosts). Beside each endpoint: the bare DuckDB
-queries computing the same data (the census module's queries, no HTTP, no cache, no
-rendering) run by 50 threads on one connection, and run alone. Prints p50/p99 and the
-service's first (cold) answer, and the service's peak RSS (VmHWM). No assertion: figures.
+Builds the store with SQL in the form the analysis writes (bench/census.py's generator:
+10M services, ~3.3M hosts, 12 countries, 5,000 ASNs, verdicts once per profile), starts
+`mxcensus serve` on it as its own process, and measures four endpoints — the overview, a
+filtered services page, a host page, a filtered aggregate — with 50 clients at once
+(asyncio + httpx), each request's filter or host varying (12 countries, 50 ASNs, random
+hosts). Beside each endpoint: the bare queries computing the same data (the same calls of
+the store's reader, no HTTP, no cache, no rendering) run by 50 threads on one connection,
+and alone. Prints p50/p99, the service's first (cold) answer and its peak RSS (VmHWM).
+No assertion: figures.
 
     python bench/serve.py [--services N] [--requests N] [--keep PATH]
 """
@@ -36,14 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import data  # noqa: E402  (bench/data.py: the 10M-service generator)
+import census  # noqa: E402  (bench/census.py: the 10M-service generator)
 
 from mxcensus.errors import UsageError  # noqa: E402
 from mxcensus.store.queries import Reader  # noqa: E402
 from mxcensus.web import census as c  # noqa: E402
 
 CLIENTS = 50
-COUNTRIES = [cc for cc, _ in data.COUNTRIES]
+COUNTRIES = [cc for cc, _ in census.COUNTRIES]
 
 
 def free_port() -> int:
@@ -53,7 +54,7 @@ def free_port() -> int:
 
 
 def host_of(i: int) -> str:
-    """The address of generated host ``i`` (bench/data.py's formula)."""
+    """The address of generated host ``i`` (bench/census.py's formula)."""
     return f"{1 + (i // 16777216) % 223}.{(i // 65536) % 256}.{(i // 256) % 256}.{i % 256}"
 
 
@@ -77,8 +78,8 @@ def requests(name: str, n: int, hosts: int, rng: random.Random) -> list[str]:
                 for _ in range(n)]  # fmt: skip
     if name == "host":
         return [f"/api/v1/hosts/{host_of(rng.randrange(hosts))}" for _ in range(n)]
-    return [f"/api/v1/aggregate?group_by=product_line&group_by=verdict&asn={rng.randrange(50)}"
-            for _ in range(n)]  # fmt: skip
+    agg = "/api/v1/aggregate?group_by=product_line&group_by=verdict&asn={}"
+    return [agg.format(1000 + rng.randrange(50)) for _ in range(n)]
 
 
 def bare(view: c.View, path: str) -> Callable[[], object]:
@@ -186,7 +187,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="mxcensus-serve-bench-")
     db = args.keep or Path(tmp.name) / "census.duckdb"
     if not db.exists():
-        took = data.build(db, args.services)
+        took = census.build_census(db, args.services)
         print(f"built {args.services:,} services in {took:.1f} s ({db})")
     hosts = args.services // 3
     port = free_port()

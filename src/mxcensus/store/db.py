@@ -333,6 +333,16 @@ class Store:
                 if self.setting("memory_limit") != before:
                     self.con.execute("SET memory_limit = ?", [before])
 
+    def set_memory_limit(self, limit: str) -> None:
+        """DuckDB's memory limit (a DuckDB size) for the rest of the connection's life: a
+        process that holds the store for long (``mxcensus serve``)."""
+        self.con.execute("SET memory_limit = ?", [limit])
+
+    def on_own_cursor(self) -> Store:
+        """This store on a cursor of its own: a writer beside the readers of one process
+        (its transactions do not disturb theirs)."""
+        return Store(self.con.cursor(), self.path)
+
     def setting(self, name: str) -> Any:
         """The value of DuckDB setting ``name`` on the store's connection."""
         return self.row("SELECT current_setting(?)", [name])[0]

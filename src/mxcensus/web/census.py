@@ -149,16 +149,19 @@ class Census:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.path = store.path
-        self._con = store.con
+        self._reader = store.reader()
         self.cache = Cache()
 
     def view(self, scopes: Sequence[Scope] = ()) -> View:
-        return View(Reader(self._con, self.path, tuple(scopes)), self.cache)
+        reader = self._reader
+        for scope in scopes:
+            reader = reader.scoped(scope)
+        return View(reader, self.cache)
 
     def writer(self) -> Store:
         """A :class:`Store` on a cursor of its own: what a background job writes through
         (its transactions do not disturb the readers')."""
-        return Store(self._con.cursor(), self.path)
+        return self.store.on_own_cursor()
 
 
 class View:

@@ -95,7 +95,7 @@ def build(options: ServeOptions, store: Store) -> object:
         from mxcensus.watch.schedule import Scheduler, default_options
 
         scheduler = Scheduler(default_options(options.db))
-    store.con.execute("SET memory_limit = $m", {"m": MEMORY_LIMIT})
+    store.set_memory_limit(MEMORY_LIMIT)
     for stale in options.db.parent.glob(
         f".{options.db.name}.upload-*"
     ):  # uploads a stopped service
