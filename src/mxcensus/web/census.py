@@ -219,10 +219,15 @@ class View:
 
     def resolve_scan(self, ref: str | None) -> ScanId | None:
         """SCAN (id or name) or, when None, the scan a report picks by default (None: the
-        store holds no scan) — the reader's rule, so pages and reports agree."""
-        if not ref and not self._scan_list():
-            return None
-        return self.reader.resolve_scan(ref or None)
+        store holds no readable scan) — the reader's rule, so pages and reports agree. The
+        errors name no file: they go to the service's clients."""
+        if not ref:
+            if not any(s.readable for s in self._scan_list()):
+                return None
+            return self.reader.resolve_scan(None)
+        if self.reader.scan(ref) is None:
+            raise UsageError(f"scan {ref!r}: no scan with that id or name")
+        return self.reader.resolve_scan(ref)
 
     def finished_scans(self) -> list[ScanInfo]:
         return [s for s in self.scans() if s.status == "finished"]
