@@ -580,13 +580,12 @@ def load_file(path: Path) -> FileReport:
     return report
 
 
-def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
-    if not isinstance(item, dict):
-        _err(report, 0, "", f"a rule must be a mapping, not {type(item).__name__}")
-        return None
-    line = int(item.get(_LINE, 0))
-    rid = item.get("id")
-    rid_s = str(rid) if rid is not None else ""
+class _Bad(Exception):
+    """One problem of a rule entry; :func:`_compile_rule` reports it at the rule's line."""
+
+
+def _header_ok(report: FileReport, item: dict[Any, Any], line: int, rid_s: str) -> bool:
+    """No unknown and no missing field (each reported)."""
     before = len(report.errors)
     unknown = sorted(str(k) for k in item if k not in _RULE_KEYS and k != _LINE)
     if unknown:
@@ -594,96 +593,106 @@ def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
     for key in _REQUIRED:
         if key not in item:
             _err(report, line, rid_s, f"missing field {key!r}")
-    if len(report.errors) > before:
-        return None
-    if not isinstance(rid, str) or not _ID_RE.match(rid):
-        _err(report, line, rid_s, "id must be lower-case letters, digits and '-'")
-        return None
+    return len(report.errors) == before
+
+
+def _what(item: dict[Any, Any]) -> tuple[str, str, Precision, str]:
+    """Product, vendor, precision and confidence, checked."""
     product = item["product"]
     if not isinstance(product, str) or product not in PRODUCTS or product == "unknown":
-        _err(report, line, rid, f"unknown product {product!r}")
-        return None
+        raise _Bad(f"unknown product {product!r}")
     vendor = item.get("vendor", PRODUCTS[product].vendor)
     if not isinstance(vendor, str) or not vendor:
-        _err(report, line, rid, f"bad vendor {vendor!r}")
-        return None
+        raise _Bad(f"bad vendor {vendor!r}")
     try:
         precision = Precision.from_label(str(item["precision"]))
     except ValueError:
-        _err(report, line, rid, f"unknown precision {item['precision']!r}")
-        return None
+        raise _Bad(f"unknown precision {item['precision']!r}") from None
     if precision is Precision.NONE:
-        _err(report, line, rid, "precision 'none' is for unknowns, not rules")
-        return None
-    pattern = item["pattern"]
-    if not isinstance(pattern, str) or not pattern:
-        _err(report, line, rid, "pattern must be a non-empty string")
-        return None
+        raise _Bad("precision 'none' is for unknowns, not rules")
     confidence = item.get("confidence", "")
     if confidence and confidence not in RULE_CONFIDENCE:
-        _err(report, line, rid, f"confidence must be one of {', '.join(RULE_CONFIDENCE)}")
-        return None
+        raise _Bad(f"confidence must be one of {', '.join(RULE_CONFIDENCE)}")
+    return product, vendor, precision, confidence
+
+
+def _pattern(item: dict[Any, Any], fname: str) -> tuple[str, re.Pattern[str]]:
+    """The pattern as written (list keys compiled in) and its regex (accelerated)."""
+    pattern = item["pattern"]
+    if not isinstance(pattern, str) or not pattern:
+        raise _Bad("pattern must be a non-empty string")
     if any(k in item for k in _LIST_KEYS):
         if fname not in SHAPE_OF:
-            _err(report, line, rid, f"list keys need a field with a list shape, not {fname}")
-            return None
+            raise _Bad(f"list keys need a field with a list shape, not {fname}")
         try:
             pattern = with_list(pattern, item)
         except ValueError as exc:
-            _err(report, line, rid, str(exc))
-            return None
+            raise _Bad(str(exc)) from None
     try:
         regex = re.compile(pattern, re.ASCII)
     except re.error as exc:
-        _err(report, line, rid, f"bad regex: {exc}")
-        return None
+        raise _Bad(f"bad regex: {exc}") from None
     fast = accelerate(pattern)
     if fast != pattern:
         regex = re.compile(fast, re.ASCII)
-    named = set(regex.groupindex)
-    if regex.groups != len(named):
-        _err(report, line, rid, "unnamed capturing group: use (?:...) or (?P<name>...)")
-        return None
+    if regex.groups != len(regex.groupindex):
+        raise _Bad("unnamed capturing group: use (?:...) or (?P<name>...)")
+    return pattern, regex
+
+
+def _templates(item: dict[Any, Any], named: set[str], precision: Precision) -> dict[str, Template]:
+    """The templates, each over existing groups, every group used, a version iff the
+    precision needs one."""
     templates: dict[str, Template] = {}
     for key in _TEMPLATE_KEYS:
         if key not in item:
             continue
         value = item[key]
         if not isinstance(value, str):
-            _err(report, line, rid, f"{key} must be a string template")
-            return None
+            raise _Bad(f"{key} must be a string template")
         try:
             templates[key] = Template(value)
         except ValueError as exc:
-            _err(report, line, rid, str(exc))
-            return None
+            raise _Bad(str(exc)) from None
     used: set[str] = set()
     for key, tpl in templates.items():
         missing = tpl.fields - named
         if missing:
-            _err(
-                report,
-                line,
-                rid,
-                f"{key} template uses {', '.join(sorted(missing))} with no such group",
-            )
-            return None
+            raise _Bad(f"{key} template uses {', '.join(sorted(missing))} with no such group")
         used |= tpl.fields
     unused = named - used
     if unused:
-        _err(report, line, rid, f"capture group(s) {', '.join(sorted(unused))} not used")
-        return None
+        raise _Bad(f"capture group(s) {', '.join(sorted(unused))} not used")
     if precision >= Precision.MAJOR and "version" not in templates:
-        _err(report, line, rid, f"precision {precision.label} needs a version template")
-        return None
+        raise _Bad(f"precision {precision.label} needs a version template")
     if precision == Precision.PRODUCT and "version" in templates:
-        _err(report, line, rid, "precision product cannot have a version")
+        raise _Bad("precision product cannot have a version")
+    return templates
+
+
+def _compile_rule(report: FileReport, item: Any, fname: str) -> Rule | None:
+    if not isinstance(item, dict):
+        _err(report, 0, "", f"a rule must be a mapping, not {type(item).__name__}")
         return None
-    keywords = item.get("keywords", [])
-    if not isinstance(keywords, list) or not all(
-        isinstance(k, str) and _KEYWORD_RE.match(k) for k in keywords
-    ):
-        _err(report, line, rid, "keywords must be a list of lower-case words ([a-z]+)")
+    line = int(item.get(_LINE, 0))
+    rid = item.get("id")
+    rid_s = str(rid) if rid is not None else ""
+    if not _header_ok(report, item, line, rid_s):
+        return None
+    if not isinstance(rid, str) or not _ID_RE.match(rid):
+        _err(report, line, rid_s, "id must be lower-case letters, digits and '-'")
+        return None
+    try:
+        product, vendor, precision, confidence = _what(item)
+        pattern, regex = _pattern(item, fname)
+        templates = _templates(item, set(regex.groupindex), precision)
+        keywords = item.get("keywords", [])
+        if not isinstance(keywords, list) or not all(
+            isinstance(k, str) and _KEYWORD_RE.match(k) for k in keywords
+        ):
+            raise _Bad("keywords must be a list of lower-case words ([a-z]+)")
+    except _Bad as exc:
+        _err(report, line, rid, str(exc))
         return None
     examples = _examples(report, item["examples"], line, rid, templates)
     if examples is None:
