@@ -10,11 +10,13 @@ banners, certificate names and reasons come from servers.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mxcensus import kb
 from mxcensus.errors import UsageError
-from mxcensus.model import ScanId, printable
+from mxcensus.kb.records import Advisory
+from mxcensus.model import Assessment, Identification, ScanId, Transcript, printable
 from mxcensus.pipeline import analyze_host
 from mxcensus.store.db import Store
 from mxcensus.store.queries import Reader
@@ -68,11 +70,10 @@ def explain(source: Store | Reader, target: str, scan_ref: str | None = None) ->
         if not records:
             ports = ", ".join(str(t.port) for t in transcripts)
             raise UsageError(f"explain {target}: scan {scan} saw {where.ip} only on {ports}")
-    knowledge = kb.get()
-    advisories = {a.id: a for a in knowledge.advisories}
+    advisories = {a.id: a for a in kb.get().advisories}
     out: list[str] = []
     for r in records:
-        t, ident, a = r.transcript, r.identification, r.assessment
+        t = r.transcript
         out.append(
             f"{t.ip}:{t.port} {t.protocol} ({t.transport.value})  scan {scan}"
             f"  observed {t.observed_at.isoformat()}  source {t.source}  outcome {t.outcome}"
@@ -83,56 +84,73 @@ def explain(source: Store | Reader, target: str, scan_ref: str | None = None) ->
                 f"  merged: {r.merged.observations} observations of {t.ip}:{t.port} in this"
                 f" scan; the newest is this service, the others ({others}) are history"
             )
-        if t.error:
-            out.append(f"  error: {t.error}")
-        out.append("  seen:")
-        for step in t.steps:
-            shown = printable(step.received, 300) if step.received else ""
-            code = f" [{step.code}]" if step.code is not None else ""
-            out.append(f"    {step.name}{code}: {shown}")
-            for k, v in step.headers:
-                out.append(f"      {printable(k.encode(), 80)}: {printable(v.encode(), 200)}")
-        if t.tls is not None:
-            leaf = t.tls.chain[0] if t.tls.chain else None
-            cert = f"; certificate {leaf.subject} (issuer {leaf.issuer})" if leaf else ""
-            out.append(f"    tls: {t.tls.version} {t.tls.cipher}{cert}")
-        if not ident.is_known:
-            out.append(f"  identified: unknown — {ident.reason or 'no rule matched'}")
-        else:
-            version = ident.version or "version not visible"
-            out.append(
-                f"  identified: {ident.product} {version} (precision {ident.precision.label})"
-                + (f", packaged by {ident.distro}" if ident.distro else "")
-            )
-        for e in ident.evidence:
-            port = f" on port {e.port}" if e.port else ""
-            out.append(
-                f"    rule {e.rule} matched {printable(e.value.encode(), 120)!r} in {e.field}{port}"
-            )
-        for e in ident.conflicts:
-            out.append(f"    disagreeing evidence kept: {e.rule} {e.value!r} in {e.field}")
-        build = kb.exchange_build(ident.version) if ident.product == "ms-exchange" else None
-        if build is not None:
-            out.append(
-                f"    knowledge: {build.product_line} {build.release} ({build.date})"
-                f" from {build.source}"
-            )
-        if a.product_line or a.release:
-            out.append(f"  product line: {a.product_line} {a.release}".rstrip())
-        if a.eol.eol is not None or a.eol.reason:
-            state = {True: "past end of support", False: "supported", None: "cannot tell"}
-            when = f" since {a.eol.date.isoformat()}" if a.eol.date and a.eol.eol else ""
-            said = f"{state[a.eol.eol]}{when}"
-            why = a.eol.reason if a.eol.reason and a.eol.reason[-10:] not in said else ""
-            out.append(f"  end of support: {said}{': ' + why if why else ''}")
-        for f in a.findings:
-            kev = f" KEV since {f.kev_date}" if f.kev and f.kev_date else (" KEV" if f.kev else "")
-            fix = f"; fixed in {f.fixed_in}" if f.fixed_in else ""
-            out.append(f"  {f.cve} {f.status}{kev}: {f.reason}{fix}")
-            adv = advisories.get(f.cve)
-            if adv is not None:
-                out.append(f"    knowledge: {adv.title} — {adv.source}")
-        for line in a.remediation:
-            out.append(f"  do: {line}")
+        out += _seen(t)
+        out += _identified(r.identification)
+        out += _assessed(r.assessment, advisories)
         out.append("")
     return [escape(line) for line in out]
+
+
+def _seen(t: Transcript) -> list[str]:
+    """What the probe (or the importer's record) saw: every step, the TLS facts."""
+    out = [f"  error: {t.error}"] if t.error else []
+    out.append("  seen:")
+    for step in t.steps:
+        shown = printable(step.received, 300) if step.received else ""
+        code = f" [{step.code}]" if step.code is not None else ""
+        out.append(f"    {step.name}{code}: {shown}")
+        for k, v in step.headers:
+            out.append(f"      {printable(k.encode(), 80)}: {printable(v.encode(), 200)}")
+    if t.tls is not None:
+        leaf = t.tls.chain[0] if t.tls.chain else None
+        cert = f"; certificate {leaf.subject} (issuer {leaf.issuer})" if leaf else ""
+        out.append(f"    tls: {t.tls.version} {t.tls.cipher}{cert}")
+    return out
+
+
+def _identified(ident: Identification) -> list[str]:
+    """What was identified, by which rules, what disagreed, the Exchange build row used."""
+    if not ident.is_known:
+        out = [f"  identified: unknown — {ident.reason or 'no rule matched'}"]
+    else:
+        version = ident.version or "version not visible"
+        out = [
+            f"  identified: {ident.product} {version} (precision {ident.precision.label})"
+            + (f", packaged by {ident.distro}" if ident.distro else "")
+        ]
+    for e in ident.evidence:
+        port = f" on port {e.port}" if e.port else ""
+        out.append(
+            f"    rule {e.rule} matched {printable(e.value.encode(), 120)!r} in {e.field}{port}"
+        )
+    for e in ident.conflicts:
+        out.append(f"    disagreeing evidence kept: {e.rule} {e.value!r} in {e.field}")
+    build = kb.exchange_build(ident.version) if ident.product == "ms-exchange" else None
+    if build is not None:
+        out.append(
+            f"    knowledge: {build.product_line} {build.release} ({build.date})"
+            f" from {build.source}"
+        )
+    return out
+
+
+def _assessed(a: Assessment, advisories: Mapping[str, Advisory]) -> list[str]:
+    """The product line, end of support, each verdict with its knowledge row, what to do."""
+    out: list[str] = []
+    if a.product_line or a.release:
+        out.append(f"  product line: {a.product_line} {a.release}".rstrip())
+    if a.eol.eol is not None or a.eol.reason:
+        state = {True: "past end of support", False: "supported", None: "cannot tell"}
+        when = f" since {a.eol.date.isoformat()}" if a.eol.date and a.eol.eol else ""
+        said = f"{state[a.eol.eol]}{when}"
+        why = a.eol.reason if a.eol.reason and a.eol.reason[-10:] not in said else ""
+        out.append(f"  end of support: {said}{': ' + why if why else ''}")
+    for f in a.findings:
+        kev = f" KEV since {f.kev_date}" if f.kev and f.kev_date else (" KEV" if f.kev else "")
+        fix = f"; fixed in {f.fixed_in}" if f.fixed_in else ""
+        out.append(f"  {f.cve} {f.status}{kev}: {f.reason}{fix}")
+        adv = advisories.get(f.cve)
+        if adv is not None:
+            out.append(f"    knowledge: {adv.title} — {adv.source}")
+    out += [f"  do: {line}" for line in a.remediation]
+    return out
