@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, cast
 
 from mxcensus.importers import _common as c
 from mxcensus.importers.interface import ImportProblem, Item, Skipped, WrongFormatError
-from mxcensus.model import Outcome, Step, Transcript
+from mxcensus.model import Outcome, Step, TlsInfo, Transcript
 from mxcensus.probes import TABLE
 
 _STATE = {"open": Outcome.OK, "closed": Outcome.REFUSED, "filtered": Outcome.CONNECT_TIMEOUT}
@@ -211,44 +211,8 @@ def _port(
         if family is None:
             return None
     scripts = {s.get("id", ""): s for s in port.iter("script")}
-    steps: list[Step] = []
-    banner = scripts.get("banner")
-    if banner is not None and banner.get("output"):
-        data, cut = _banner(banner.get("output", ""))
-        got = c.smtp_steps(data) if family == "smtp" else (c.step("greeting", data),)
-        steps.append(dataclasses.replace(got[0], code=c.reply_code(data), truncated=cut))
-        steps.extend(got[1:])
-    cmds = scripts.get("smtp-commands")
-    if cmds is not None and cmds.get("output") and family == "smtp":
-        first = cmds.get("output", "").split("\n", 1)[0]
-        items = [p.strip() for p in first.split(",") if p.strip()]
-        if items:
-            lines = [f"250-{i}" for i in items[:-1]] + [f"250 {items[-1]}"]
-            steps.append(c.step("ehlo", ("\r\n".join(lines) + "\r\n").encode(), code=250))
-        # the script's second part is the HELP reply, codes dropped and lines joined
-        helped = " ".join(" ".join(cmds.get("output", "").split("\n")[1:]).split())
-        if helped:
-            reply = helped if c.reply_code(helped.encode()) else f"214 {helped}"  # 211 kept
-            data = f"{reply}\r\n".encode()
-            steps.append(c.step("help", data, code=c.reply_code(data)))
-    caps = scripts.get("imap-capabilities")
-    if caps is not None and caps.get("output") and family == "imap":
-        steps.append(c.step("capability", f"* CAPABILITY {caps.get('output')}\r\n".encode()))
-    caps = scripts.get("pop3-capabilities")
-    if caps is not None and caps.get("output") and family == "pop3":
-        body = "\r\n".join(caps.get("output", "").split())
-        steps.append(c.step("capa", f"+OK\r\n{body}\r\n.\r\n".encode()))
-    if c.is_http(family):
-        step = _http(scripts)
-        if step is not None:
-            steps.append(step)
-    tls = None
-    cert_script = scripts.get("ssl-cert")
-    if cert_script is not None:
-        pem = next((e.text for e in cert_script.iter("elem") if e.get("key") == "pem"), None)
-        cert = c.cert_from_pem(pem) if pem else None
-        if cert is not None:
-            tls = c.tls_info("", "", (cert,))
+    steps = _script_steps(scripts, family)
+    tls = _tls_of(scripts)
     implicit = tunnel == "ssl" or (tls is not None and number in TABLE.tls_ports)
     protocol = c.protocol_of(family, number, tls=implicit)
     extra: list[tuple[str, str]] = [("nmap.state", state)]
@@ -270,6 +234,60 @@ def _port(
         source="nmap-xml",
         extra=tuple(extra),
     )
+
+
+def _script_steps(scripts: dict[str, ET.Element], family: str) -> list[Step]:
+    """The dialogue nmap's scripts recorded, as the steps a probe would have: the banner,
+    smtp-commands' EHLO keywords and HELP reply, IMAP/POP3 capabilities, HTTP."""
+    steps: list[Step] = []
+    banner = scripts.get("banner")
+    if banner is not None and banner.get("output"):
+        data, cut = _banner(banner.get("output", ""))
+        got = c.smtp_steps(data) if family == "smtp" else (c.step("greeting", data),)
+        steps.append(dataclasses.replace(got[0], code=c.reply_code(data), truncated=cut))
+        steps.extend(got[1:])
+    cmds = scripts.get("smtp-commands")
+    if cmds is not None and cmds.get("output") and family == "smtp":
+        steps += _smtp_commands(cmds.get("output", ""))
+    caps = scripts.get("imap-capabilities")
+    if caps is not None and caps.get("output") and family == "imap":
+        steps.append(c.step("capability", f"* CAPABILITY {caps.get('output')}\r\n".encode()))
+    caps = scripts.get("pop3-capabilities")
+    if caps is not None and caps.get("output") and family == "pop3":
+        body = "\r\n".join(caps.get("output", "").split())
+        steps.append(c.step("capa", f"+OK\r\n{body}\r\n.\r\n".encode()))
+    if c.is_http(family):
+        step = _http(scripts)
+        if step is not None:
+            steps.append(step)
+    return steps
+
+
+def _smtp_commands(output: str) -> list[Step]:
+    """smtp-commands: its first line the EHLO keywords, the rest the HELP reply."""
+    steps: list[Step] = []
+    first = output.split("\n", 1)[0]
+    items = [p.strip() for p in first.split(",") if p.strip()]
+    if items:
+        lines = [f"250-{i}" for i in items[:-1]] + [f"250 {items[-1]}"]
+        steps.append(c.step("ehlo", ("\r\n".join(lines) + "\r\n").encode(), code=250))
+    # the script's second part is the HELP reply, codes dropped and lines joined
+    helped = " ".join(" ".join(output.split("\n")[1:]).split())
+    if helped:
+        reply = helped if c.reply_code(helped.encode()) else f"214 {helped}"  # 211 kept
+        data = f"{reply}\r\n".encode()
+        steps.append(c.step("help", data, code=c.reply_code(data)))
+    return steps
+
+
+def _tls_of(scripts: dict[str, ET.Element]) -> TlsInfo | None:
+    """The certificate ssl-cert recorded (nmap keeps no version or cipher)."""
+    cert_script = scripts.get("ssl-cert")
+    if cert_script is None:
+        return None
+    pem = next((e.text for e in cert_script.iter("elem") if e.get("key") == "pem"), None)
+    cert = c.cert_from_pem(pem) if pem else None
+    return c.tls_info("", "", (cert,)) if cert is not None else None
 
 
 def _http(scripts: dict[str, ET.Element]) -> Step | None:
