@@ -76,6 +76,12 @@ class Certificate:
     serial: str  # hex
     sha256: str  # hex fingerprint of the DER
     self_signed: bool
+    # read from the DER at probe time; empty/0 where a source did not give them (imports)
+    key_algorithm: str = ""  # "rsaEncryption", "id-ecPublicKey" (OpenSSL's names)
+    key_bits: int = 0
+    signature_algorithm: str = ""  # "sha256WithRSAEncryption"
+    x509_version: int | None = None  # the version field: 2 for v3
+    sha1: str = ""  # hex fingerprint of the DER
 
 
 @dataclass(frozen=True, slots=True)

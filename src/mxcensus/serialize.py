@@ -60,6 +60,11 @@ def cert_to_dict(c: Certificate) -> dict[str, Any]:
         "serial": c.serial,
         "sha256": c.sha256,
         "self_signed": c.self_signed,
+        "key_algorithm": c.key_algorithm,
+        "key_bits": c.key_bits,
+        "signature_algorithm": c.signature_algorithm,
+        "x509_version": c.x509_version,
+        "sha1": c.sha1,
     }
 
 
@@ -73,6 +78,11 @@ def _cert_from_dict(d: dict[str, Any]) -> Certificate:
         serial=d["serial"],
         sha256=d["sha256"],
         self_signed=bool(d["self_signed"]),
+        key_algorithm=d.get("key_algorithm", ""),
+        key_bits=int(d.get("key_bits", 0)),
+        signature_algorithm=d.get("signature_algorithm", ""),
+        x509_version=d.get("x509_version"),
+        sha1=d.get("sha1", ""),
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from mxcensus.model import Outcome, Transcript
 from mxcensus.probes.interface import Endpoint, ProbeConfig
@@ -33,6 +36,26 @@ def test_parse_self_signed_certificate(tmp_path: Path) -> None:
     assert c.serial == format(cert.serial, "x")
     assert c.sha256 == cert.sha256
     assert c.not_before.tzinfo is not None and c.not_before < datetime.now(UTC) < c.not_after
+    # what Shadowserver's certificate columns carry, read from the same DER
+    assert (c.key_algorithm, c.key_bits) == ("id-ecPublicKey", 256)
+    assert c.signature_algorithm == "ecdsa-with-SHA256"
+    assert c.x509_version == 2  # v3
+    assert c.sha1 == hashlib.sha1(_der(cert.cert)).hexdigest()
+
+
+def test_rsa_key_facts() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa.example.test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    c = parse_certificate(cert.public_bytes(serialization.Encoding.DER))
+    assert (c.key_algorithm, c.key_bits) == ("rsaEncryption", 2048)
+    assert c.signature_algorithm == "sha256WithRSAEncryption"
 
 
 def test_garbage_der_is_a_value_error() -> None:

@@ -76,26 +76,56 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="One of {export_formats}.")] = "jsonl",
     scan_ref: ScanOption = None,
     output: OutOption = None,
+    report: Annotated[
+        str | None,
+        typer.Option(help="shadowserver: one report type (scan_smtp …) to -o FILE or stdout."),
+    ] = None,
     db: DbOption = None,
     force: ForceOption = False,
 ) -> None:
     """Export one record per service (JSONL schema in schema/record.schema.json).
 
-    csv and shadowserver neutralise formula cells; shadowserver writes Shadowserver's
-    14-column common prefix and tags such as exchange;cve-2021-26855.
+    csv and shadowserver neutralise formula cells. shadowserver writes Shadowserver's report
+    files, one per report type, into -o DIR (e.g. 2026-04-01-scan_smtp-SCAN-export.csv), or
+    the one --report TYPE to -o FILE or stdout.
     """
     from mxcensus.export.formats import export_scan, get_format
     from mxcensus.output.files import output_to
     from mxcensus.store.db import Store
 
     get_format(fmt)
+    if report is not None and fmt != "shadowserver":
+        raise UsageError("--report: only with --format shadowserver")
+    if fmt == "shadowserver" and report is None:
+        return _shadowserver_files(db, scan_ref, output, force)
     if fmt == "parquet" and output is None and sys.stdout.isatty():
         raise UsageError("--format parquet: binary output; give -o FILE or redirect stdout")
     with (
         Store.open(db, read_only=True) as store,
         output_to(output, f"{fmt} export", store=store.path, force=force) as out,
     ):
-        export_scan(store, scan_ref, fmt, out)
+        if report is None:
+            export_scan(store, scan_ref, fmt, out)
+            return
+        from mxcensus.export.shadowserver import export_reports
+
+        written = export_reports(store, scan_ref, report=report, out=out)
+    typer.echo(written.summary(str(output or "stdout")), err=True)
+
+
+def _shadowserver_files(db: Path | None, scan_ref: str | None, output: Path | None,
+                        force: bool) -> None:  # fmt: skip
+    from mxcensus.export.shadowserver import export_reports
+    from mxcensus.store.db import Store
+
+    if output is None:
+        raise UsageError(
+            "--format shadowserver writes one file per report type: give -o DIR,"
+            " or --report TYPE for one report on stdout"
+        )
+    with Store.open(db, read_only=True) as store:
+        written = export_reports(store, scan_ref, out_dir=output, force=force)
+    typer.echo(written.summary(str(output)), err=True)
 
 
 @command(app)
@@ -108,16 +138,24 @@ def notify(
     db: DbOption = None,
     force: ForceOption = False,
 ) -> None:
-    """Write one Shadowserver-compatible CSV per network owner, plus index.csv.
+    """Write one Shadowserver-format CSV per network owner, plus index.tsv.
 
     Only services needing action (vulnerable, potentially vulnerable, end of support);
     one file per owner and Shadowserver report type, e.g.
     2026-04-01-scan_exchange-as3320-asn.csv.
     """
+    from mxcensus.export.notify import INDEX
     from mxcensus.export.notify import notify as write_notices
     from mxcensus.store.db import Store
 
     with Store.open(db, read_only=True) as store:
         files = write_notices(store, scan_ref, per, out, force=force)
     owners = len({f.owner for f in files})
-    typer.echo(f"{len(files)} files for {owners} owners in {out} (index: {out / 'index.csv'})")
+    typer.echo(f"{len(files)} files for {owners} owners in {out} (index: {out / INDEX})")
+    if files.unreported:
+        left = ", ".join(f"{n} {t}" for t, n in files.unreported.items())
+        typer.echo(
+            f"{sum(files.unreported.values())} services need action but have no Shadowserver"
+            f" report ({left}): see export --format jsonl/csv",
+            err=True,
+        )

@@ -4,13 +4,11 @@ export of any size holds one batch at a time."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import chain
 from typing import BinaryIO
 
 from mxcensus.errors import UsageError
 from mxcensus.export.interface import ExportError, ExportFormat
-from mxcensus.export.shadowserver import SHADOWSERVER_COLUMNS, shadowserver_rows
 from mxcensus.output.csv import write_csv
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter
@@ -64,15 +62,16 @@ class ParquetFormat:
 
 
 class ShadowserverFormat:
-    """Shadowserver-compatible CSV: their 14-column common prefix, then ``version``,
-    ``servername``, ``url`` (as in their Vulnerable Exchange Server report) and ``banner``
-    (as in Accessible/Vulnerable SMTP, IMAP, POP3); exposed services only."""
+    """Shadowserver's report files, one per report type (``shadowserver.export_reports``:
+    ``export -o DIR``, or ``--report TYPE`` for one); not a single stream."""
 
     name = "shadowserver"
 
     def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
-        rows = shadowserver_rows(reader, replace(f, exposed=True))
-        return write_csv(out, SHADOWSERVER_COLUMNS, rows)
+        raise UsageError(
+            "--format shadowserver writes one file per report type: give -o DIR,"
+            " or --report TYPE for one report on stdout"
+        )
 
 
 FORMATS: dict[str, type[ExportFormat]] = {

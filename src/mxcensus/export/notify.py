@@ -1,24 +1,34 @@
-"""``notify``: one Shadowserver-style CSV per network owner and report type, plus an index.
+"""``notify``: one Shadowserver-format CSV per network owner and report type, plus an index.
 
 Only services that need their owner's action are written: vulnerable, potentially
 vulnerable or end of support. Owners are ASNs (``as3320``), countries (``de``) or
-prefixes (IPv4 /24, IPv6 /48: ``192.0.2.0_24``). File names follow Shadowserver's
-``DATE-TYPE-OWNER-FILTER.csv`` (``2026-04-01-scan_exchange-as3320-asn.csv``), made only
-of ``[a-z0-9_.]`` between the dashes, so no owner string can escape the directory.
-Every file is written atomically; ``index.csv`` is written last.
+prefixes (IPv4 /24, IPv6 /48: ``192_0_2_0_24``, ``2001_db8_1_48``). File names are
+Shadowserver's ``DATE-REPORT-OWNER-FILTER.csv`` (``2026-04-01-scan_exchange-as3320-asn.csv``),
+every part ``[a-z0-9_]``, so no owner string can escape the directory and IntelMQ's
+Shadowserver parser detects the report from the name. The index is ``index.tsv`` (tab
+separated): a File collector watching the directory for ``*.csv`` takes only the reports.
+Services of a family Shadowserver has no report for (ManageSieve) are counted, not written
+(:attr:`Notices.unreported`). The files are published together or not at all.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain, groupby
+from itertools import groupby
 from pathlib import Path
 
 from mxcensus.errors import UsageError
 from mxcensus.export.interface import ExportError
-from mxcensus.export.shadowserver import APPS, columns_for, row
+from mxcensus.export.shadowserver import (
+    APPS,
+    REPORTS,
+    columns_for,
+    file_name,
+    pick,
+    rows_with_transcripts,
+    safe_token,
+)
 from mxcensus.output.csv import write_csv
 from mxcensus.output.files import FileSet, refuse_database
 from mxcensus.store.db import Store
@@ -26,20 +36,14 @@ from mxcensus.store.filters import Filter
 from mxcensus.store.queries import Reader
 from mxcensus.store.results import OwnerFile, ShadowSource
 
+__all__ = ["INDEX", "PER", "Notices", "NotifyFile", "notify", "safe_token"]
+
 PER = ("asn", "country", "prefix")
+INDEX = "index.tsv"
 INDEX_COLUMNS = (
     "owner", "per", "org", "report_type", "file", "services", "hosts", "critical", "high",
     "medium",
 )  # fmt: skip
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
-
-
-def safe_token(text: str) -> str:
-    """A file-name part: runs of characters other than ``[A-Za-z0-9_.]`` as one ``_``,
-    lower case, ``.``/``_`` trimmed, at most 80, or ``unknown`` (the store's
-    ``safe_token_sql`` is the same rule in SQL: owners are named inside the query)."""
-    token = _UNSAFE.sub("_", text).lower().strip("._")
-    return token[:80] or "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,13 @@ class NotifyFile:
     hosts: int
 
 
+class Notices(list["NotifyFile"]):
+    """The files written; ``unreported``: services per report type that no Shadowserver
+    report holds (ManageSieve), counted and not written."""
+
+    unreported: dict[str, int]
+
+
 def notify(
     source: Store | Reader,
     scan_ref: str | None,
@@ -58,10 +69,10 @@ def notify(
     out_dir: Path,
     *,
     force: bool = False,
-) -> list[NotifyFile]:
+) -> Notices:
     """Write the files of ``scan`` into ``out_dir``, all of them or none: they are written
     into a staging directory beside it and published together (``output.files.FileSet``),
-    ``index.csv`` last. One file at a time is read from the store, so memory stays flat."""
+    the index last. One file at a time is read from the store, so memory stays flat."""
     if per not in PER:
         raise UsageError(f"--per {per!r}: choose from {', '.join(PER)}")
     reader = source.reader() if isinstance(source, Store) else source
@@ -71,45 +82,55 @@ def notify(
     day = found.started_at.date().isoformat()
     f = Filter(scans=(scan,), at_risk=True)
     with reader.bounded_memory(), reader.snapshot() as snap:
-        files = snap.owner_files(f, APPS, per)
+        counted = snap.owner_files(f, APPS, per)
+        files = [o for o in counted if o.report_type in REPORTS]
         names = {
-            (o.owner, o.report_type): f"{day}-{safe_token(o.report_type)}-{o.owner}-{per}.csv"
-            for o in files
+            (o.owner, o.report_type): file_name(day, o.report_type, o.owner, per) for o in files
         }
         store_path = source.path
-        for name in (*names.values(), "index.csv"):
+        for name in (*names.values(), INDEX):
             refuse_database(out_dir / name, store_path, force=force, flag="--out")
-        rows = chain.from_iterable(snap.shadow_rows(f, APPS, per=per))
+        batches = snap.shadow_rows(f, APPS, per=per)
+        rows = (
+            (r, cells)
+            for r, cells in rows_with_transcripts(snap, batches, scan)
+            if r.report_type in REPORTS
+        )
         with FileSet(out_dir, "notify files") as fileset:
             written = _write_files(fileset, files, names, rows)
-            with fileset.file("index.csv") as fh:
-                write_csv(fh, INDEX_COLUMNS, _index(files, names, per))
+            with fileset.file(INDEX) as fh:
+                write_csv(fh, INDEX_COLUMNS, _index(files, names, per), delimiter="\t")
             fileset.commit()
-    return [
+    result = Notices(
         NotifyFile(
             o.owner, o.report_type, out_dir / names[(o.owner, o.report_type)], o.services, o.hosts
         )
         for o in written
-    ]
+    )
+    result.unreported = {}
+    for o in counted:
+        if o.report_type not in REPORTS:
+            result.unreported[o.report_type] = result.unreported.get(o.report_type, 0) + o.services
+    return result
 
 
 def _write_files(
     fileset: FileSet,
     files: list[OwnerFile],
     names: dict[tuple[str, str], str],
-    rows: Iterator[ShadowSource],
+    rows: Iterator[tuple[ShadowSource, dict[str, object]]],
 ) -> list[OwnerFile]:
     """One file per group of rows (they come ordered by owner and report type, as
     ``files``); each group must hold the services its count says."""
     expected = iter(files)
     done = []
-    for (owner, rtype), group in groupby(rows, key=lambda r: (r.owner, r.report_type)):
+    for (owner, rtype), group in groupby(rows, key=lambda rc: (rc[0].owner, rc[0].report_type)):
         o = next(expected, None)
         if o is None or (o.owner, o.report_type) != (owner, rtype):
             raise ExportError(f"notify: rows of {owner}/{rtype} out of order")
         cols = columns_for(rtype)
         with fileset.file(names[(owner, rtype)]) as fh:
-            n = write_csv(fh, cols, (row(r, cols) for r in group))
+            n = write_csv(fh, cols, (pick(cells, cols) for _, cells in group))
         if n != o.services:
             raise ExportError(f"notify: {owner}/{rtype} has {n} rows, counted {o.services}")
         done.append(o)

@@ -125,6 +125,11 @@ def parse_certificate(der: bytes) -> Certificate:
         serial=format(cert.serial_number, "x"),
         sha256=hashlib.sha256(der).hexdigest(),
         self_signed=_self_signed(cert),
+        key_algorithm=_oid_name(cert, "public_key_algorithm_oid"),
+        key_bits=_key_bits(cert),
+        signature_algorithm=_oid_name(cert, "signature_algorithm_oid"),
+        x509_version=cert.version.value,
+        sha1=hashlib.sha1(der, usedforsecurity=False).hexdigest(),
     )
 
 
@@ -134,6 +139,25 @@ def _name(cert: x509.Certificate, which: str) -> str:
         return name.rfc4514_string()
     except ValueError:
         return ""
+
+
+def _oid_name(cert: x509.Certificate, which: str) -> str:
+    """OpenSSL's short name of an algorithm (``rsaEncryption``), else its dotted OID."""
+    try:
+        oid = getattr(cert, which)
+    except ValueError:
+        return ""
+    name = getattr(oid, "_name", "")  # cryptography's name table: no public accessor
+    return name if isinstance(name, str) and name and name != "Unknown OID" else oid.dotted_string
+
+
+def _key_bits(cert: x509.Certificate) -> int:
+    """The public key's size in bits (RSA, DSA, EC), 0 where it has none or is unreadable."""
+    try:
+        size = getattr(cert.public_key(), "key_size", 0)
+    except (ValueError, TypeError):
+        return 0
+    return size if isinstance(size, int) else 0
 
 
 def _utc(cert: x509.Certificate, which: str) -> datetime:

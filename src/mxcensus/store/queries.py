@@ -628,6 +628,28 @@ class Reader:
         )
         return [transcript_from_dict(orjson.loads(r[0])) for r in rows]
 
+    def endpoint_transcripts(
+        self, scan: ScanId, keys: Sequence[tuple[str, int, str]]
+    ) -> dict[tuple[str, int, str], Transcript]:
+        """The transcript of each (ip, port, protocol) of ``scan`` that has one — the last
+        observed where an endpoint has several — read on a cursor of its own, so it may be
+        called beside a stream (per batch: the Shadowserver writers' TLS columns)."""
+        if not keys:
+            return {}
+        ips, ports, protocols = (list(col) for col in zip(*set(keys), strict=True))
+        side = Reader(self._con, self.path)
+        rows = side._all(
+            """
+            WITH k AS (SELECT unnest($ips) AS ip, unnest($ports) AS port,
+                              unnest($protocols) AS protocol)
+            SELECT d.ip, d.port, d.protocol, d.data
+            FROM transcript_docs d JOIN k USING (ip, port, protocol)
+            WHERE d.scan = $scan ORDER BY d.observed_at, d.seq NULLS FIRST
+            """,
+            {"scan": scan, "ips": ips, "ports": ports, "protocols": protocols},
+        )
+        return {(r[0], r[1], r[2]): transcript_from_dict(orjson.loads(r[3])) for r in rows}
+
     def _host_visible(self, scan: str, ip: str) -> tuple[str, dict[str, Any]]:
         """Unscoped: every host. Scoped: a host with a service in scope in that scan."""
         if not self.scopes:

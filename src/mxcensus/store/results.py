@@ -247,6 +247,7 @@ class ShadowSource(NamedTuple):
     risky_cves: str | None
     risky_tags: str | None
     org: str | None
+    status: str  # the worst verdict (vulnerable, potentially vulnerable, …)
     hostname_source: str | None  # where ``hostname`` came from (the record's field)
 
 

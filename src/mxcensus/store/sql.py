@@ -238,9 +238,9 @@ class Apps:
 
 
 def safe_token_sql(text: str) -> str:
-    """``notify.safe_token`` in SQL: runs of characters other than ``[A-Za-z0-9_.]`` as one
-    ``_``, lower case, ``.``/``_`` trimmed at both ends, at most 80, or ``unknown``."""
-    token = f"left(trim(lower(regexp_replace({text}, '[^A-Za-z0-9_.]+', '_', 'g')), '._'), 80)"
+    """``notify.safe_token`` in SQL: runs of characters other than ``[A-Za-z0-9_]`` as one
+    ``_``, lower case, ``_`` trimmed at both ends, at most 80, or ``unknown``."""
+    token = f"left(trim(lower(regexp_replace({text}, '[^A-Za-z0-9_]+', '_', 'g')), '_'), 80)"
     return f"coalesce(nullif({token}, ''), 'unknown')"
 
 
@@ -248,10 +248,16 @@ HEXTETS = f"CASE WHEN contains(s.ip, ':') THEN {ipv6_hextets_sql('s.ip')} END AS
 """The column ``h6`` that :func:`owner_sql` reads for an IPv6 address: its eight hextets."""
 
 
+EVERYONE = "all"
+"""``per`` for one owner of every service (``export --format shadowserver``'s files)."""
+
+
 def owner_sql(per: str) -> str:
-    """A service's owner for ``notify --per``: ``as3320``, ``de``, ``192.0.2.0_24`` (IPv4
-    /24, IPv6 /48 as Python's ``ipaddress`` writes the network: over :data:`HEXTETS`),
-    ``unknown``."""
+    """A service's owner for ``notify --per``: ``as3320``, ``de``, ``192_0_2_0_24`` (IPv4
+    /24, IPv6 /48 as Python's ``ipaddress`` writes the network, over :data:`HEXTETS`, as a
+    file-name token), ``unknown``; for :data:`EVERYONE`, ``all``."""
+    if per == EVERYONE:
+        return f"'{EVERYONE}'"
     if per == "asn":
         return "CASE WHEN s.asn IS NULL THEN 'unknown' ELSE 'as' || s.asn END"
     if per == "country":
@@ -266,7 +272,7 @@ def owner_sql(per: str) -> str:
         " WHEN s.h6[2] <> '0' THEN s.h6[1] || ':' || s.h6[2] || '::'"
         " WHEN s.h6[1] <> '0' THEN s.h6[1] || '::' ELSE '::' END || '_48'"
     )
-    v4 = r"regexp_extract(s.ip, '^(\d+\.\d+\.\d+)\.\d+$', 1) || '.0_24'"
+    v4 = safe_token_sql(r"regexp_extract(s.ip, '^(\d+\.\d+\.\d+)\.\d+$', 1) || '.0_24'")
     return (
         f"CASE WHEN contains(s.ip, ':') THEN {safe_token_sql(v6)}"
         f" WHEN regexp_matches(s.ip, '^\\d+\\.\\d+\\.\\d+\\.\\d+$') THEN {v4}"
@@ -289,7 +295,10 @@ def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, An
     for i, name in enumerate(sorted(apps.vulnerable)):
         params[f"fv{i}"] = name
     vulnerable = ", ".join(f"$fv{i}" for i in range(len(apps.vulnerable))) or "NULL"
-    app = "(CASE WHEN fam = 'http' AND s.product = 'ms-exchange' THEN 'exchange' ELSE fam END)"
+    app = (
+        "(CASE WHEN fam = 'http' AND s.product = 'ms-exchange'"
+        f" AND {severity} <> 'info' THEN 'exchange' ELSE fam END)"
+    )  # Shadowserver's Exchange report holds servers at risk; a patched one is plain HTTP
     report_type = (
         f"'scan' || CASE WHEN contains(s.ip, ':') THEN '6' ELSE '' END || '_' || {app}"
         f" || CASE WHEN {app} <> 'exchange' AND {severity} <> 'info' AND fam IN ({vulnerable})"
@@ -307,7 +316,8 @@ def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, An
                strftime(s.observed_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') AS ts,
                {severity} AS severity, s.ip, s.port, s.protocol, s.hostname, s.product,
                s.eol, s.asn, s.country, s.region, s.city, s.version, s.banner,
-               fr.risky_cves, fr.risky_tags, s.org, n.source AS named_by, s.source, s.pid,
+               fr.risky_cves, fr.risky_tags, s.org, s.worst_status AS status,
+               n.source AS named_by, s.source, s.pid,
                CASE {severity} {ranks} END AS sev_rank
         FROM (SELECT *, {family} AS fam{hextets} FROM services s) s
              LEFT JOIN fk ON s.pid IS NOT NULL AND fk.scan = s.scan AND fk.pid = s.pid

@@ -28,19 +28,20 @@ def shadowserver_files(
 
     ``wanted`` maps (ip, port) to the tickets that name that service; ``owners`` a ticket
     to its contact (the owner part of the file name). The scan is read once, streamed."""
-    from mxcensus.export.notify import safe_token
     from mxcensus.export.safe import write_csv
-    from mxcensus.export.shadowserver import columns_for, shadow_records
+    from mxcensus.export.shadowserver import REPORTS, columns_for, file_name, shadow_records
 
     rows: dict[tuple[str, str], list[tuple[object, ...]]] = defaultdict(list)
     if wanted:
         for r in shadow_records(store, scan, at_risk_only=False):
+            if r.report_type not in REPORTS:
+                continue  # no Shadowserver report (ManageSieve): the message body lists it
             for ticket in wanted.get((r.ip, int(r.values["port"])), ()):
                 rows[(ticket, r.report_type)].append(r.row(columns_for(r.report_type)))
     out: dict[str, list[Attachment]] = defaultdict(list)
     for (ticket, rtype), found in sorted(rows.items()):
         buf = io.BytesIO()
         write_csv(buf, columns_for(rtype), found)
-        name = f"{day}-{rtype}-{safe_token(owners[ticket])}.csv"
+        name = file_name(day, rtype, owners[ticket], "watch")
         out[ticket].append(Attachment(name, "text/csv", buf.getvalue()))
     return dict(out)
