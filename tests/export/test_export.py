@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from mxcensus.export.notify import safe_token
 from mxcensus.export.safe import FORMULA_LEADS, csv_cell
-from mxcensus.export.shadowserver import PREFIX
+from mxcensus.export.shadowserver import PREFIX, columns_for
 from mxcensus.vocabulary import PRODUCTS
 from tests.conftest import RunCli
 from tests.report.fixture_store import FORMULA_BANNER, XSS_BANNER
@@ -130,30 +130,55 @@ def test_parquet(mx: RunCli, fixture_db: Path, tmp_path: Path) -> None:
     assert rows[("198.51.100.2", 25)]["cves"] == []
 
 
-def test_shadowserver(mx: RunCli, fixture_db: Path) -> None:
-    text = export(mx, fixture_db, "--scan", "april", "--format", "shadowserver")
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader)
-    assert tuple(header[:14]) == PREFIX
-    assert header[14:] == ["version", "servername", "url", "banner"]
-    rows = {(r["ip"], r["port"]): r for r in csv.DictReader(io.StringIO(text))}
+def _shadow_files(mx: RunCli, db: Path, out: Path, *args: str) -> dict[str, list[dict[str, str]]]:
+    res = mx("export", "--db", str(db), "--format", "shadowserver", "-o", str(out), *args)
+    assert res.returncode == 0, res.stderr
+    files: dict[str, list[dict[str, str]]] = {}
+    for p in sorted(out.iterdir()):
+        text = p.read_text()
+        header = next(csv.reader(io.StringIO(text)))
+        report = p.name.split("-")[3]
+        assert tuple(header) == columns_for(report)  # every column of the report, in order
+        files[report] = list(csv.DictReader(io.StringIO(text)))
+    return files
+
+
+def test_shadowserver(mx: RunCli, fixture_db: Path, tmp_path: Path) -> None:
+    files = _shadow_files(mx, fixture_db, tmp_path / "ss", "--scan", "april")
+    assert sorted(files) == ["scan_exchange", "scan_pop3", "scan_smtp", "scan_smtp_vulnerable"]
+    rows = {(r["ip"], r["port"]): r for rows in files.values() for r in rows}
     assert len(rows) == 8  # the refused port is not an exposed service
     ex = rows[("192.0.2.1", "443")]
     assert ex["tag"] == "exchange;cve-2021-26855;proxylogon;eol"
     assert ex["severity"] == "critical"  # vulnerable to a KEV CVE
     assert ex["timestamp"] == "2026-04-01 06:00:00"
     assert (ex["protocol"], ex["asn"], ex["geo"]) == ("tcp", "3320", "DE")
-    assert ex["url"] == "https://192.0.2.1:443/owa/"
+    assert ex["url"] == "/owa/"  # Shadowserver's: a path; the row's host names the server
     assert ex["version"] == "15.0.1497.2"
     exim = rows[("198.51.100.1", "25")]
-    assert exim["tag"] == "smtp;exim;cve-2019-10149;cve-2020-28017;21nails"
+    assert exim in files["scan_smtp_vulnerable"]
+    assert exim["tag"] == "smtp;exim;cve-2019-10149;cve-2020-28017;21nails;potentially-vulnerable"
     assert exim["severity"] == "high"  # potentially vulnerable to a KEV CVE
     assert exim["banner"].startswith("'=")
     assert rows[("192.0.2.2", "443")]["severity"] == "high"
-    assert rows[("198.51.100.2", "25")]["severity"] == "info"
-    assert rows[("198.51.100.2", "25")]["tag"] == "smtp;postfix"
+    postfix = rows[("198.51.100.2", "25")]
+    assert postfix in files["scan_smtp"]  # nothing known against it: accessible, not vulnerable
+    assert (postfix["severity"], postfix["tag"]) == ("info", "smtp;postfix")
     assert rows[("192.0.2.1", "25")]["severity"] == "high"  # end of support alone
     assert rows[("203.0.113.6", "110")]["tag"] == "pop3"
+
+
+def test_shadowserver_one_report_to_stdout(mx: RunCli, fixture_db: Path) -> None:
+    res = mx("export", "--db", str(fixture_db), "--scan", "april", "--format", "shadowserver",
+             "--report", "scan_exchange")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert {r["ip"] for r in rows} == {"192.0.2.1", "192.0.2.2", "192.0.2.3"}
+    assert "3 scan_exchange" in res.stderr
+    for bad in (("--report", "scan_ftp"), ()):
+        res = mx("export", "--db", str(fixture_db), "--format", "shadowserver", *bad)
+        assert res.returncode == 2 and res.stdout == ""
+        assert res.stderr.count("\n") == 1, res.stderr
 
 
 def test_unknown_scan_and_format_are_clear_errors(
@@ -199,9 +224,9 @@ def test_notify_per_asn(mx: RunCli, fixture_db: Path, tmp_path: Path) -> None:
         "2026-04-01-scan_exchange-as3320-asn.csv",
         "2026-04-01-scan_smtp_vulnerable-as3320-asn.csv",
         "2026-04-01-scan_smtp_vulnerable-as7018-asn.csv",
-        "index.csv",
+        "index.tsv",  # not *.csv: an IntelMQ File collector on the directory takes the reports
     ]
-    index = list(csv.DictReader(io.StringIO((out / "index.csv").read_text())))
+    index = list(csv.DictReader(io.StringIO((out / "index.tsv").read_text()), delimiter="\t"))
     got = {
         (r["owner"], r["report_type"]): (r["services"], r["hosts"], r["critical"]) for r in index
     }
@@ -221,7 +246,7 @@ def test_notify_per_asn(mx: RunCli, fixture_db: Path, tmp_path: Path) -> None:
         )
     )
     assert [r["ip"] for r in smtp] == ["198.51.100.1"]  # 198.51.100.2 is not at risk
-    assert list(smtp[0])[-1] == "banner"
+    assert tuple(smtp[0]) == columns_for("scan_smtp_vulnerable")
 
 
 def test_notify_per_country_and_prefix(mx: RunCli, fixture_db: Path, tmp_path: Path) -> None:
@@ -230,9 +255,9 @@ def test_notify_per_country_and_prefix(mx: RunCli, fixture_db: Path, tmp_path: P
     assert res.returncode == 0, res.stderr
     names = sorted(p.name for p in (tmp_path / "p").iterdir())
     assert names == [
-        "2026-11-01-scan_exchange-192.0.2.0_24-prefix.csv",
-        "2026-11-01-scan_smtp_vulnerable-192.0.2.0_24-prefix.csv",
-        "index.csv",
+        "2026-11-01-scan_exchange-192_0_2_0_24-prefix.csv",
+        "2026-11-01-scan_smtp_vulnerable-192_0_2_0_24-prefix.csv",
+        "index.tsv",
     ]
     res = mx("notify", "--db", str(fixture_db), "--scan", "november", "--per", "country",
              "--out", str(tmp_path / "c"))  # fmt: skip
@@ -249,7 +274,7 @@ def test_notify_per_country_and_prefix(mx: RunCli, fixture_db: Path, tmp_path: P
 def test_owner_tokens_are_safe_file_name_parts(owner: str) -> None:
     token = safe_token(owner)
     assert token
-    assert all(c.isalnum() or c in "_." for c in token)
+    assert all(c.isascii() and (c.isalnum() or c == "_") for c in token)
     assert token not in (".", "..")
     assert "-" not in token
 
@@ -266,7 +291,7 @@ def test_notify_files_import_as_shadowserver_reports(
         "notify", "--db", str(fixture_db), "--scan", "april", "--per", "asn", "--out", str(out)
     )
     assert res.returncode == 0, res.stderr
-    files = sorted(p for p in out.iterdir() if p.name != "index.csv")
+    files = sorted(out.glob("*.csv"))
     with Store.open(tmp_path / "in.duckdb") as store:
         result = import_files(store, "shadowserver", files, name="roundtrip", analyze=False)
         assert (result.records, result.transcripts, result.malformed) == (5, 5, 0)

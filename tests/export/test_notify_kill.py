@@ -78,4 +78,4 @@ def test_the_next_notify_sweeps_what_a_killed_one_staged(census: Path, tmp_path:
     assert res.returncode == 0, res.stderr
     assert _staged(tmp_path) == []
     names = {p.name for p in out.iterdir()}
-    assert "index.csv" in names and len(names) > 100
+    assert "index.tsv" in names and len(names) > 100

@@ -1,6 +1,7 @@
 """A ManageSieve service in the Shadowserver export: Shadowserver publishes no ManageSieve
 report, so the service gets a report type of Shadowserver's pattern under its own name
-(``scan_managesieve``) and is counted with the rest, never dropped or filed under IMAP."""
+(``scan_managesieve``); no file is written for it (IntelMQ would refuse the name) but the
+export counts it and says where it is: never dropped silently or filed under IMAP."""
 
 from __future__ import annotations
 
@@ -37,15 +38,17 @@ def _import(mx: RunCli, tmp_path: Path) -> Path:
 
 def test_managesieve_rows_have_their_own_report_type(mx: RunCli, tmp_path: Path) -> None:
     db = _import(mx, tmp_path)
-    res = mx("export", "--db", str(db), "--format", "shadowserver")
+    out = tmp_path / "ss"
+    res = mx("export", "--db", str(db), "--format", "shadowserver", "-o", str(out))
     assert res.returncode == 0, res.stderr
-    rows = {r["port"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
-    assert set(rows) == {"4190", "143"}  # every exposed service, the ManageSieve one too
-    sieve, imap = rows["4190"], rows["143"]
-    assert sieve["tag"].split(";")[:2] == ["managesieve", "dovecot"]
-    assert imap["tag"].split(";")[:2] == ["imap", "dovecot"]
-    assert sieve["severity"] == imap["severity"]  # the same Dovecot, judged alike
-    assert sieve["banner"].startswith('"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"')
+    assert [p.name.split("-")[3] for p in out.iterdir()] == ["scan_imap"]
+    rows = list(csv.DictReader(io.StringIO(next(out.iterdir()).read_text())))
+    assert [r["port"] for r in rows] == ["143"]
+    assert rows[0]["tag"].split(";")[:2] == ["imap", "dovecot"]
+    assert "1 services have no Shadowserver report (1 managesieve)" in res.stderr
+    assert "jsonl/csv" in res.stderr
+    res = mx("export", "--db", str(db), "--format", "jsonl")
+    assert {json.loads(line)["port"] for line in res.stdout.splitlines()} == {143, 4190}
 
 
 def test_report_types_follow_the_protocol_family(mx: RunCli, tmp_path: Path) -> None:

@@ -66,13 +66,13 @@ def test_notify_refuses_a_database_in_its_directory(
 ) -> None:
     out = tmp_path / "notices"
     out.mkdir()
-    index = out / "index.csv"
+    index = out / "index.tsv"
     duckdb.connect(str(index)).close()  # someone's database, named like notify's index
     before = _digest(index)
     res = mx("notify", "--db", str(store), "--scan", "april", "--out", str(out))
     assert res.returncode == 2
     assert f"--out {index}: is a DuckDB database" in res.stderr
-    assert [p.name for p in out.iterdir()] == ["index.csv"]
+    assert [p.name for p in out.iterdir()] == ["index.tsv"]
     assert _digest(index) == before
 
 
@@ -137,6 +137,8 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(
     target = full / "out"
     out, err = _on_full_disk(full, *args, "--db", str(store), "-o", str(target))
     assert out.splitlines() == ["exit 1", "filler"], (out, err)
+    if what == "shadowserver export":  # a directory of files: the one that did not fit
+        target = target / "2026-11-01-scan6_smtp-november_id-export.csv"
     assert err == f"mxcensus: error: {target}: cannot write the {what}: No space left on device\n"
 
 

@@ -61,7 +61,7 @@ TEXT_COMMANDS = [
     ("trend", "--format", "table", "--by", "version"),
     ("trend", "--format", "csv", "--by", "version"),
     ("export", "--format", "csv"),
-    ("export", "--format", "shadowserver"),
+    ("export", "--format", "shadowserver", "--report", "scan_smtp_vulnerable"),
     ("explain", "192.0.2.1"),
 ]
 
@@ -100,8 +100,14 @@ def test_notify_files_and_identify_escape_them(
 ) -> None:
     res = mx("notify", "--db", str(hostile_db), "--out", str(tmp_path / "n"))
     assert res.returncode == 0, res.stderr
-    for f in (tmp_path / "n").iterdir():
-        assert _layout_only(f.read_text()) == []
+    res = mx("export", "--db", str(hostile_db), "--format", "shadowserver",
+             "-o", str(tmp_path / "s"))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    files = [*(tmp_path / "n").iterdir(), *(tmp_path / "s").iterdir()]
+    assert len(files) > 2
+    for f in files:
+        text = f.read_text()
+        assert _layout_only(text.replace("\t", "") if f.suffix == ".tsv" else text) == []
     res = mx("identify", "--protocol", "smtp", input="220 mx ESMTP Exim 4.92 " + HOSTILE + "\n")
     assert res.returncode == 0, res.stderr
     assert _layout_only(res.stdout) == []

@@ -46,7 +46,7 @@ RUNS = {
     "export jsonl": ("export", "--format", "jsonl", "-o", "{out}/x.jsonl"),
     "export csv": ("export", "--format", "csv", "-o", "{out}/x.csv"),
     "export parquet": ("export", "--format", "parquet", "-o", "{out}/x.parquet"),
-    "export shadowserver": ("export", "--format", "shadowserver", "-o", "{out}/x.csv"),
+    "export shadowserver": ("export", "--format", "shadowserver", "-o", "{out}/reports"),
     "notify": ("notify", "--per", "prefix", "--out", "{out}/notices"),
     "report by three fields": ("report", "--by", "version,country,asn", "--format", "table"),
 }

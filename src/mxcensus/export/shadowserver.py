@@ -120,6 +120,7 @@ SEVERITY_RANK = SHADOW_SEVERITY_RANK
 """Severity computed in the store's query (``store.queries``), ranked most severe first."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+_EOL = re.compile(r"\r\n|\r|\n")  # only these: other separators stay, as escapes
 
 
 def safe_token(text: str) -> str:
@@ -173,7 +174,7 @@ def _hostname(name: str | None) -> str | None:
 
 def _lines(text: str) -> str:
     """Reply lines as Shadowserver writes banners: each line followed by ``|``."""
-    return "".join(f"{line}|" for line in text.splitlines() if line)
+    return "".join(f"{line}|" for line in _EOL.split(text) if line)
 
 
 def _received(step: Step | None) -> str | None:
