@@ -45,8 +45,7 @@ def test_managesieve_rows_have_their_own_report_type(mx: RunCli, tmp_path: Path)
     rows = list(csv.DictReader(io.StringIO(next(out.iterdir()).read_text())))
     assert [r["port"] for r in rows] == ["143"]
     assert rows[0]["tag"].split(";")[:2] == ["imap", "dovecot"]
-    assert "1 services have no Shadowserver report (1 managesieve)" in res.stderr
-    assert "jsonl/csv" in res.stderr
+    assert "no Shadowserver report, not written: 1 scan_managesieve" in res.stderr
     res = mx("export", "--db", str(db), "--format", "jsonl")
     assert {json.loads(line)["port"] for line in res.stdout.splitlines()} == {143, 4190}
 

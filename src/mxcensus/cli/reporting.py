@@ -154,8 +154,5 @@ def notify(
     typer.echo(f"{len(files)} files for {owners} owners in {out} (index: {out / INDEX})")
     if files.unreported:
         left = ", ".join(f"{n} {t}" for t, n in files.unreported.items())
-        typer.echo(
-            f"{sum(files.unreported.values())} services need action but have no Shadowserver"
-            f" report ({left}): see export --format jsonl/csv",
-            err=True,
-        )
+        typer.echo(f"no Shadowserver report, not written: {left} (see export --format csv)",
+                   err=True)  # fmt: skip

@@ -398,12 +398,8 @@ class Written:
         done = ", ".join(f"{n} {t}" for t, n in self.rows.items()) or "no services"
         line = f"shadowserver: {done} ({where})"
         if self.unreported:
-            left = ", ".join(f"{n} {t.split('_', 1)[1]}" for t, n in self.unreported.items())
-            total = sum(self.unreported.values())
-            line += (
-                f"; {total} services have no Shadowserver report ({left}):"
-                " they are in --format jsonl/csv"
-            )
+            left = ", ".join(f"{n} {t}" for t, n in self.unreported.items())
+            line += f"; no Shadowserver report, not written: {left} (see --format jsonl or csv)"
         return line
 
 
