@@ -63,3 +63,26 @@ def test_report_types_follow_the_protocol_family(mx: RunCli, tmp_path: Path) -> 
         }
     # Dovecot without a version: its CVEs are unknown, so not at risk (no _vulnerable)
     assert types == {4190: ("scan_managesieve", "info"), 143: ("scan_imap", "info")}
+
+
+def test_a_watched_domains_name_and_its_source_are_written(mx: RunCli, tmp_path: Path) -> None:
+    """A watch probes an address under its domain's MX name and records where the name came
+    from (``scan_names``); the Shadowserver rows carry both."""
+    from mxcensus.export.shadowserver import shadow_records
+    from mxcensus.store.db import Store
+
+    db = _import(mx, tmp_path)
+    with Store.open(db) as store:
+        scan = store.resolve_scan("sieve")
+        store.con.execute("UPDATE services SET hostname = 'MX.Example.ORG' WHERE port = 143")
+        store.con.execute(
+            "INSERT INTO scan_names VALUES ($s, '192.0.2.50', 'MX.Example.ORG',"
+            " 'mx:example.org', 'example.org')",
+            {"s": scan},
+        )
+    with Store.open(db, read_only=True) as store:
+        rows = {r.values["port"]: r.values for r in shadow_records(store, scan, at_risk_only=False)}
+    assert (rows[143]["hostname"], rows[143]["hostname_source"]) == (
+        "mx.example.org", "mx:example.org",
+    )  # fmt: skip
+    assert rows[4190]["hostname_source"] is None
