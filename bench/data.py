@@ -417,7 +417,7 @@ OUTPUTS = {
     "export jsonl": ("export", "--format", "jsonl", "-o", "{out}/x.jsonl"),
     "export csv": ("export", "--format", "csv", "-o", "{out}/x.csv"),
     "export parquet": ("export", "--format", "parquet", "-o", "{out}/x.parquet"),
-    "export shadowserver": ("export", "--format", "shadowserver", "-o", "{out}/x.csv"),
+    "export shadowserver": ("export", "--format", "shadowserver", "-o", "{out}/reports"),
     "notify --per prefix": ("notify", "--per", "prefix", "--out", "{out}/notices"),
     "report (table)": ("report", "--format", "table"),
     "report --by cve,verdict": ("report", "--by", "cve,verdict", "--format", "csv"),

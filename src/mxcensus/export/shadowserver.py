@@ -147,16 +147,21 @@ def _tag(r: ShadowSource) -> str:
     parts = [r.app]
     if r.app != "exchange" and r.product != "unknown":
         parts.append(r.product)
-    for chunk in (r.risky_cves, r.risky_tags):
-        parts.extend(p.lower() if p[:4].lower() == "cve-" else p for p in (chunk or "").split(";"))
+    if r.risky_cves:
+        parts += r.risky_cves.lower().split(";")
+    if r.risky_tags:
+        parts += r.risky_tags.split(";")
     if r.status == Status.POTENTIALLY_VULNERABLE:
         parts.append("potentially-vulnerable")
     if r.eol:
         parts.append("eol")
-    # "webshell" anywhere in an Exchange tag makes IntelMQ classify a compromise: mxcensus
-    # never looks for web shells, so no tag of ours may say one was found
-    kept = (p.replace(";", "_") for p in parts if p and "webshell" not in p.lower())
-    return ";".join(dict.fromkeys(kept))
+    tag = ";".join(dict.fromkeys(parts))
+    if ";;" in tag or "webshell" in tag.lower():
+        # "webshell" anywhere in an Exchange tag makes IntelMQ classify a compromise:
+        # mxcensus never looks for web shells, so no tag of ours may say one was found
+        kept = (p for p in parts if p and "webshell" not in p.lower())
+        tag = ";".join(dict.fromkeys(kept))
+    return tag
 
 
 def _hostname(name: str | None) -> str | None:
@@ -351,7 +356,7 @@ def rows_with_transcripts(
 
 
 def pick(cells: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(cells.get(c) for c in columns)
+    return tuple(map(cells.get, columns))
 
 
 @dataclass(frozen=True, slots=True)
