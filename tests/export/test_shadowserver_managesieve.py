@@ -85,4 +85,4 @@ def test_a_watched_domains_name_and_its_source_are_written(mx: RunCli, tmp_path:
     assert (rows[143]["hostname"], rows[143]["hostname_source"]) == (
         "mx.example.org", "mx:example.org",
     )  # fmt: skip
-    assert rows[4190]["hostname_source"] is None
+    assert rows[4190].get("hostname_source") is None  # no host name
