@@ -28,6 +28,7 @@ from mxcensus.export.shadowserver import (
     pick,
     rows_with_transcripts,
     safe_token,
+    scan_day,
 )
 from mxcensus.output.csv import write_csv
 from mxcensus.output.files import FileSet, refuse_database
@@ -75,11 +76,7 @@ def notify(
     the index last. One file at a time is read from the store, so memory stays flat."""
     if per not in PER:
         raise UsageError(f"--per {per!r}: choose from {', '.join(PER)}")
-    reader = source.reader() if isinstance(source, Store) else source
-    scan = reader.resolve_scan(scan_ref)
-    found = reader.scan(scan)
-    assert found is not None
-    day = found.started_at.date().isoformat()
+    reader, scan, day = scan_day(source, scan_ref)
     f = Filter(scans=(scan,), at_risk=True)
     with reader.bounded_memory(), reader.snapshot() as snap:
         counted = snap.owner_files(f, APPS, per)

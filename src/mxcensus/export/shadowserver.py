@@ -418,6 +418,16 @@ def _export_counts(reader: Reader, f: Filter) -> tuple[dict[str, int], dict[str,
     return written, unreported
 
 
+def scan_day(source: Store | Reader, scan_ref: str | None) -> tuple[Reader, ScanId, str]:
+    """A reader of ``source``, the scan SCAN names (the newest when None) and the day it
+    began (the date in its files' names)."""
+    reader = source.reader() if isinstance(source, Store) else source
+    scan = reader.resolve_scan(scan_ref)
+    info = reader.scan(scan)
+    assert info is not None
+    return reader, scan, info.started_at.date().isoformat()
+
+
 def export_reports(
     source: Store | Reader,
     scan_ref: str | None,
@@ -431,11 +441,7 @@ def export_reports(
     ``out_dir`` (published together, as ``notify``'s), or the one ``report`` into ``out``."""
     if report is not None and report not in REPORTS:
         raise UsageError(f"--report {report!r}: choose from {', '.join(sorted(REPORTS))}")
-    reader = source.reader() if isinstance(source, Store) else source
-    scan = reader.resolve_scan(scan_ref)
-    info = reader.scan(scan)
-    assert info is not None
-    day = info.started_at.date().isoformat()
+    reader, scan, day = scan_day(source, scan_ref)
     f = Filter(scans=(scan,), exposed=True)
     with reader.bounded_memory(), reader.snapshot() as snap:
         counts, unreported = _export_counts(snap, f)
