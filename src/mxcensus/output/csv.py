@@ -52,7 +52,7 @@ def write_csv(
     n = 0
     cell = csv_cell
     for row in rows:
-        w.writerow(map(cell, row))
+        w.writerow([v if v is None else cell(v) for v in row])  # csv writes None as ""
         n += 1
         if n % FLUSH_ROWS == 0:
             out.write(buf.getvalue().encode("utf-8"))
