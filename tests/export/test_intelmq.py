@@ -132,6 +132,25 @@ def _write(db: Path, scan: str, out: Path) -> list[Path]:
     return files
 
 
+def _attachments(db: Path, out: Path) -> list[Path]:
+    """A watch e-mail's CSV attachments (``watch.attach``) naming every service at risk of
+    both scans, saved as a Mail Attachment collector would hand them on."""
+    from mxcensus.export.shadowserver import shadow_records
+    from mxcensus.watch.attach import shadowserver_files
+
+    out.mkdir()
+    with Store.open(db, read_only=True) as store:
+        for scan in store.reader().scans():
+            wanted = {
+                (r.ip, int(r.values["port"])): {"t1"}
+                for r in shadow_records(store, scan.id, at_risk_only=True)
+            }
+            sent = shadowserver_files(store, scan.id, wanted, {"t1": "CERT Example"}, "2026-04-01")
+            for a in sent["t1"]:
+                (out / a.filename).write_bytes(a.data)
+    return sorted(out.iterdir())
+
+
 @pytest.fixture(scope="module")
 def parsed(
     intelmq_python: Path, tmp_path_factory: pytest.TempPathFactory
@@ -148,6 +167,7 @@ def parsed(
     with Store.open(db, read_only=True) as store:
         lab = next(s.id for s in store.reader().scans() if s.name != "v6")
     files = _write(db, lab, tmp / "lab") + _write(db, "v6", tmp / "v6")
+    files += _attachments(db, tmp / "mail")
     run = subprocess.run(
         [str(intelmq_python), str(HERE / "intelmq_parse.py"), str(SCHEMA), *map(str, files)],
         capture_output=True, text=True, timeout=600, check=False,
