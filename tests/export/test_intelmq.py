@@ -261,6 +261,8 @@ def test_exchange_urls_are_the_owa_path_on_the_host(
         # the path the probe asked for (the lab's); Shodan's page after the redirect
         path = "/owa/auth/logon.aspx" if ":" in e["source.ip"] else "/owa/"
         assert e["destination.url"] == f"http://{host}{path}"
+        if "source.reverse_dns" in e:  # Shodan named the host: the record says so
+            assert e["extra.hostname_source"] == "shodan"
 
 
 def _transcripts(db: Path) -> Iterator[tuple[str, int, Any]]:

@@ -68,7 +68,7 @@ def _row(**kw: object) -> ShadowSource:
         protocol="smtp", hostname="MX.Example.ORG.", product="exim", eol=False, asn=64500,
         country="de", region=None, city=None, version="4.92", banner="220 mx\\r\\n",
         risky_cves="cve-2019-10149", risky_tags="21nails", org=None,
-        status="potentially-vulnerable", named_by="mx:example.org", source="scan",
+        status="potentially-vulnerable", hostname_source="mx:example.org",
     )  # fmt: skip
     return base._replace(**kw)
 
@@ -96,8 +96,6 @@ def _transcript(cert: Certificate | None, version: str = "TLSv1.2") -> Transcrip
 def test_cells_of_a_service_with_a_certificate() -> None:
     v = values(_row(), _transcript(_cert()))
     assert v["hostname"] == "mx.example.org" and v["hostname_source"] == "mx:example.org"
-    given = values(_row(named_by=None), None)  # a name the user gave the scan
-    assert given["hostname_source"] == "target"
     assert v["geo"] == "DE"
     assert v["tag"] == "smtp;exim;cve-2019-10149;21nails;potentially-vulnerable"
     assert v["banner"] == "220-mx.example.org ESMTP|220 =cmd|' /C calc'!A0|"

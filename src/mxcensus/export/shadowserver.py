@@ -44,7 +44,7 @@ from typing import Any, BinaryIO
 
 from mxcensus.errors import UsageError
 from mxcensus.export.interface import ExportError
-from mxcensus.model import Certificate, ScanId, Status, Step, Transcript, hostname_source
+from mxcensus.model import Certificate, ScanId, Status, Step, Transcript
 from mxcensus.output.csv import write_csv
 from mxcensus.output.files import FileSet, refuse_database
 from mxcensus.probes import TABLE
@@ -324,8 +324,8 @@ def values(r: ShadowSource, t: Transcript | None) -> dict[str, Any]:
         "geo": (r.country or "").upper() or None, "region": r.region, "city": r.city,
         "version": r.version,
     }  # fmt: skip
-    if v["hostname"]:  # as the JSONL record says it
-        v["hostname_source"] = r.named_by or hostname_source(r.source)
+    if v["hostname"]:
+        v["hostname_source"] = r.hostname_source  # as the JSONL record says it
     if r.app == "exchange":
         v["url"] = "/owa/"
     elif r.app != "http":
