@@ -13,7 +13,7 @@ import pytest
 
 from mxcensus.export.shadowserver import REPORTS, columns_for, file_name, safe_token, values
 from mxcensus.model import Certificate, Outcome, Step, TlsInfo, Transcript, Transport
-from mxcensus.store.rows import ShadowSource
+from mxcensus.store.results import ShadowSource
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shadowserver"
 

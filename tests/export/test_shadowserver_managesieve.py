@@ -74,7 +74,7 @@ def test_a_watched_domains_name_and_its_source_are_written(mx: RunCli, tmp_path:
     db = _import(mx, tmp_path)
     with Store.open(db) as store:
         scan = store.resolve_scan("sieve")
-        store.con.execute("UPDATE services SET hostname = 'MX.Example.ORG' WHERE port = 143")
+        store.con.execute("UPDATE service_rows SET hostname = 'MX.Example.ORG' WHERE port = 143")
         store.con.execute(
             "INSERT INTO scan_names VALUES ($s, '192.0.2.50', 'MX.Example.ORG',"
             " 'mx:example.org', 'example.org')",
