@@ -199,10 +199,26 @@ def test_hostile_text_in_downloads(service: Running) -> None:
     with service.client() as http:
         csv = http.get("/download/csv", params={"scan": WEEK1})
         shadow = http.get("/api/v1/download/shadowserver", params={"scan": WEEK1})
+        one = http.get(
+            "/api/v1/download/shadowserver", params={"scan": WEEK1, "report": "scan_smtp"}
+        )
+        bad = http.get(
+            "/api/v1/download/shadowserver", params={"scan": WEEK1, "report": "scan_nope"}
+        )
         jsonl = http.get("/api/v1/download/jsonl", params={"scan": WEEK1})
-    assert csv.status_code == shadow.status_code == jsonl.status_code == 200
+    assert csv.status_code == shadow.status_code == one.status_code == jsonl.status_code == 200
+    assert 400 <= bad.status_code < 500
     assert "attachment" in csv.headers["content-disposition"]
-    for text in (csv.text, shadow.text):
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(shadow.content)) as zf:
+        names = zf.namelist()
+        reports = [zf.read(n).decode() for n in names]
+    assert names and all(n.endswith(".csv") and "-scan" in n for n in names)
+    smtp = next(r for n, r in zip(names, reports, strict=True) if "-scan_smtp-" in n)
+    assert one.text == smtp  # the one report is the archive's file of that report
+    for text in (csv.text, *reports):
         assert "\x1b" not in text
         assert ",=HYPERLINK" not in text and ',"=HYPERLINK' not in text
     records = [orjson.loads(line) for line in jsonl.text.splitlines()]

@@ -34,13 +34,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from mxcensus.errors import UsageError
 from mxcensus.export.interface import ExportError
@@ -435,14 +436,20 @@ def export_reports(
     out_dir: Path | None = None,
     report: str | None = None,
     out: BinaryIO | None = None,
+    zip_to: BinaryIO | None = None,
+    where: Filter | None = None,
     force: bool = False,
 ) -> Written:
-    """The exposed services of a scan as Shadowserver files: one per report type into
-    ``out_dir`` (published together, as ``notify``'s), or the one ``report`` into ``out``."""
-    if report is not None and report not in REPORTS:
-        raise UsageError(f"--report {report!r}: choose from {', '.join(sorted(REPORTS))}")
+    """The exposed services of a scan (narrowed by ``where``) as Shadowserver files: one per
+    report type into ``out_dir`` (published together, as ``notify``'s) or as the entries of
+    a zip archive streamed to ``zip_to``, or the one ``report`` into ``out``."""
+    check_report(report)
     reader, scan, day = scan_day(source, scan_ref)
-    f = Filter(scans=(scan,), exposed=True)
+    f = (
+        Filter(scans=(scan,), exposed=True)
+        if where is None
+        else replace(where, scans=(scan,), exposed=True)
+    )
     with reader.bounded_memory(), reader.snapshot() as snap:
         counts, unreported = _export_counts(snap, f)
         if report is not None:
@@ -459,6 +466,15 @@ def export_reports(
             n = write_csv(out, cols, (pick(c, cols) for _, g in groups for _, c in g))
             _check(report, n, counts[report])
             return Written(counts, {}, unreported)
+        if zip_to is not None:
+            with zipfile.ZipFile(zip_to, "w", zipfile.ZIP_DEFLATED) as zf:
+                for rtype, group in groups:
+                    cols = columns_for(rtype)
+                    with zf.open(names[rtype], "w") as entry:
+                        fh = cast(BinaryIO, entry)
+                        _check(rtype, write_csv(fh, cols, (pick(c, cols) for _, c in group)),
+                               counts[rtype])  # fmt: skip
+            return Written(counts, names, unreported)
         if out_dir is None:
             raise UsageError(
                 "--format shadowserver writes one file per report type: give -o DIR,"
@@ -474,6 +490,12 @@ def export_reports(
                            counts[rtype])  # fmt: skip
             fileset.commit()
     return Written(counts, names, unreported)
+
+
+def check_report(report: str | None) -> None:
+    """A report type asked for by name must be one Shadowserver has."""
+    if report is not None and report not in REPORTS:
+        raise UsageError(f"--report {report!r}: choose from {', '.join(sorted(REPORTS))}")
 
 
 def _check(report: str, written: int, counted: int) -> None:

@@ -528,21 +528,28 @@ FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
     "jsonl": ("application/x-ndjson", "jsonl"),
     "parquet": ("application/vnd.apache.parquet", "parquet"),
-    "shadowserver": ("text/csv; charset=utf-8", "shadowserver.csv"),
+    "shadowserver": ("application/zip", "shadowserver.zip"),
 }
+"""Shadowserver's format is a file per report type: a zip of them, or with ``report`` one."""
 Format = Literal["csv", "jsonl", "parquet", "shadowserver"]
 
 
-def download_response(view: c.View, fmt: str, params: Params) -> StreamingResponse:
+def download_response(
+    view: c.View, fmt: str, params: Params, report: str | None = None
+) -> StreamingResponse:
     f = params.to_filter(view)
     if fmt != "jsonl" and fmt not in FORMATS:
         raise HTTPException(404, f"format {fmt}: not found")
     media, ext = FORMATS[fmt]
+    if report is not None and fmt != "shadowserver":
+        raise HTTPException(400, "report: only for the shadowserver format")
+    if report is not None:
+        media, ext = "text/csv; charset=utf-8", f"{report}.csv"
     scan = f.scans[0] if f.scans else "none"
-    view.check_download(f)
+    view.check_download(f, report)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"mxcensus-{scan}.{ext}")
     return StreamingResponse(
-        streamed(lambda out: view.download(fmt, f, out)),
+        streamed(lambda out: view.download(fmt, f, out, report)),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -553,9 +560,23 @@ def download_response(view: c.View, fmt: str, params: Params) -> StreamingRespon
     responses={**ERRORS, 200: {"content": {m: {} for m, _ in FORMATS.values()}}},
     response_class=StreamingResponse,
 )
-def download(svc: Svc, who: Who, fmt: Format, params: Filters) -> StreamingResponse:
-    """Every service of the filter in an export format, streamed."""
-    return download_response(who.view(svc.census), fmt, params)
+def download(
+    svc: Svc,
+    who: Who,
+    fmt: Format,
+    params: Filters,
+    report: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^[a-z0-9_]+$",
+            description="shadowserver only: one report type (scan_smtp …) as one CSV file",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """Every service of the filter in an export format, streamed (Shadowserver's: a zip
+    of one file per report type, or the one ``report``)."""
+    return download_response(who.view(svc.census), fmt, params, report)
 
 
 IMPORT_FORMATS = Literal["shodan", "censys", "zgrab2", "nmap-xml", "masscan", "shadowserver"]

@@ -330,15 +330,28 @@ class View:
 
     # -- downloads -----------------------------------------------------------------------
 
-    def check_download(self, f: Filter) -> None:
+    def check_download(self, f: Filter, report: str | None = None) -> None:
         """Refuse, before a byte is sent, a download the writers cannot write."""
+        from mxcensus.export.shadowserver import check_report
+
         if len(f.scans) != 1:
             raise UsageError("a download is of one scan")
+        check_report(report)
 
-    def download(self, fmt: str, f: Filter, out: BinaryIO) -> int:
+    def download(self, fmt: str, f: Filter, out: BinaryIO, report: str | None = None) -> int:
         """Every service of ``f`` (in scope) in export format ``fmt``, through the export
-        writers, streamed in batches."""
+        writers, streamed in batches. Shadowserver's format is one file per report type:
+        the one ``report``, or a zip archive of them all."""
         from mxcensus.export.formats import get_format
+        from mxcensus.export.shadowserver import export_reports
 
-        self.check_download(f)
+        self.check_download(f, report)
+        if fmt == "shadowserver":
+            scan = f.scans[0]
+            written = (
+                export_reports(self.reader, scan, where=f, report=report, out=out)
+                if report is not None
+                else export_reports(self.reader, scan, where=f, zip_to=out)
+            )
+            return sum(written.rows.values())
         return get_format(fmt).write(self.reader, f, out)

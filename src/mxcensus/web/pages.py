@@ -321,8 +321,14 @@ def diff_page(
 
 
 @router.get("/download/{fmt}")
-def download_page(svc: Svc, who: Who, fmt: api.Format, params: Filters) -> Response:
-    return api.download_response(who.view(svc.census), fmt, params)
+def download_page(
+    svc: Svc,
+    who: Who,
+    fmt: api.Format,
+    params: Filters,
+    report: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z0-9_]+$")] = None,
+) -> Response:
+    return api.download_response(who.view(svc.census), fmt, params, report)
 
 
 # -- logging in -----------------------------------------------------------------------------
