@@ -78,14 +78,3 @@ def test_explain_unknown_address(mx: RunCli, db_path: Path) -> None:
     assert res.returncode == 2
     assert "192.0.2.99" in res.stderr
 
-
-def test_demo_runs_lab_scan_report(mx: RunCli, tmp_path: Path) -> None:
-    db = tmp_path / "demo.duckdb"
-    res = mx("demo", "--size", "12", "--db", str(db), timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert "By product line" in res.stdout
-    assert "Hosts and services by verdict" in res.stdout
-    assert f"mxcensus report --db {db}" in res.stdout
-    with Store.open(db, read_only=True) as store:
-        sid = store.resolve_scan(None)
-        assert store.count("services", sid) > 0

@@ -78,6 +78,13 @@ def lab(
             "some new, some gone (the truth lists what changed).",
         ),
     ] = 0,
+    mmdb: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the hosts' simulated countries, ASNs and owners here as an MMDB file "
+            "(read it with --geo-db)."
+        ),
+    ] = None,
     die_with_parent: Annotated[
         bool, typer.Option(help="Stop when the process that started the lab is gone.")
     ] = False,
@@ -102,6 +109,11 @@ def lab(
         epoch=epoch,
     )  # fmt: skip
 
+    if mmdb is not None:
+        from mxcensus.lab.geography import write_geo_db
+
+        write_geo_db(config, mmdb)  # before the truth file: a ready lab has its MMDB
+
     def ready(hosts: int, sockets: int) -> None:
         print(
             f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
@@ -121,35 +133,21 @@ def lab(
 @command(app)
 def demo(
     db: Annotated[
-        Path, typer.Option("--db", help="DuckDB file the demo scan is stored in.")
+        Path, typer.Option("--db", help="DuckDB file the demo's scans are stored in (replaced).")
     ] = Path("mxcensus-demo.duckdb"),
     size: Annotated[int, bounded("--size", bounds=SIZE, help="Simulated hosts in the lab.")] = 300,
     seed: LabSeed = 1,
 ) -> None:
-    """A first look: start the lab on loopback, scan it, report what was found.
+    """The whole story in under a minute: a lab on loopback, two scans 30 simulated days
+    apart, a short summary.
 
-    Everything stays on 127.0.0.0/8. The scan is kept in --db so you can go on with
-    report, export and explain.
+    The lab's hosts sit in simulated networks on six continents (an MMDB it writes, read as
+    --geo-db); some are patched, some gone and some new by the second scan. Everything
+    stays on 127.0.0.0/8; the scans are kept in --db for report, trend, explain and notify.
     """
-    from mxcensus.cli.render import ScanDisplay, terminal
+    from mxcensus.cli.render import ScanDisplay, demo_summary
     from mxcensus.demo import run_demo
 
-    width, color = terminal(None)
     with ScanDisplay(sys.stdout.isatty()) as display:
-        res = run_demo(db, size=size, seed=seed, say=typer.echo, on_event=display,
-                       width=width, color=color)  # fmt: skip
-    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(res.result.outcomes.items()))
-    typer.echo(
-        f"scanned {res.result.done} endpoints of {res.hosts} hosts in {res.result.duration:.1f} s;"
-        f" {res.services} results stored; outcomes: {outcomes}"
-    )
-    for data in res.reports.values():
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    typer.echo(
-        f"\nnext: mxcensus report --db {res.db} --format html -o report.html"
-        f"\n      mxcensus export --db {res.db} --format jsonl"
-        f"\n      mxcensus explain {res.example or 'IP'} --db {res.db}"
-    )
+        res = run_demo(db, size=size, seed=seed, say=typer.echo, on_event=display)
+    typer.echo("\n".join(demo_summary(res)))

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from mxcensus.engine.ingest import IngestDone
     from mxcensus.engine.parts import PartsDone
     from mxcensus.engine.run import ShardState
+    from mxcensus.demo import DemoResult
     from mxcensus.engine.session import ScanDone, ScanEvent
     from mxcensus.importers.run import ImportProgress, ImportResult
+    from mxcensus.store.rows import Totals
 
 SHOWN_PROBLEMS = 5
 
@@ -284,3 +286,82 @@ def import_summary(r: ImportResult) -> tuple[str, str]:
         if r.malformed > len(shown):
             warn.append(f"  … and {r.malformed - len(shown):,} more")
     return "\n".join(lines), "\n".join(warn)
+
+
+# -- the demo ----------------------------------------------------------------------------
+
+
+def _hosts_where(t: Totals) -> tuple[int, int]:
+    """(end-of-support hosts, hosts at risk) of a scan: the continents' rows add up to
+    the scan's hosts (each host is placed once; those without a continent under None)."""
+    rows = t.places.get("continent", ())
+    return sum(r.eol_hosts for r in rows), sum(r.at_risk_hosts for r in rows)
+
+
+def _change(before: int, after: int) -> str:
+    return f"{after - before:+,}" if after != before else "0"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 owner``, ``4 owners``, ``0 owners``."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def demo_summary(res: DemoResult) -> list[str]:
+    """The demo's last screen: headline numbers, the top risks, the change since the first
+    scan and the commands to go on with (at most 80 columns wide)."""
+    from mxcensus.demo import SCANS
+
+    s = res.summary
+    a, b = s.after, s.before
+    eol_a, risk_a = _hosts_where(a)
+    eol_b, risk_b = _hosts_where(b)
+    countries = sum(1 for r in a.places.get("country", ()) if r.place)
+    continents = sum(1 for r in a.places.get("continent", ()) if r.place)
+    pct = f" ({100 * risk_a / a.hosts:.0f} %)" if a.hosts else ""
+    vul, pot = "vulnerable", "potentially-vulnerable"
+    lines = [
+        "",
+        f"{SCANS[1]}: {plural(a.services, 'service')} on {plural(a.hosts, 'host')} in "
+        f"{plural(countries, 'country', 'countries')} on {plural(continents, 'continent')}",
+        f"  {plural(risk_a, 'host')} at risk{pct}: {a.hosts_by_verdict[vul]:,} vulnerable, "
+        f"{a.hosts_by_verdict[pot]:,} potentially vulnerable",
+        f"  {plural(eol_a, 'host')} past end of support",
+    ]
+    if s.top:
+        lines += ["", f"{'Top risks (services)':<40}{'vulnerable':>12}{'potentially':>13}"]
+        lines += [
+            f"  {_clip(str(r.keys[0] or 'unknown product'), 38):<38}"
+            f"{r.vulnerable:>12,}{r.potentially:>13,}"
+            for r in s.top
+        ]
+    head = f"{'Since ' + SCANS[0] + ' (hosts)':<34}{SCANS[0]:>10}{SCANS[1]:>10}{'change':>10}"
+    rows = (
+        ("hosts", b.hosts, a.hosts),
+        ("at risk", risk_b, risk_a),
+        ("vulnerable", b.hosts_by_verdict[vul], a.hosts_by_verdict[vul]),
+        ("potentially vulnerable", b.hosts_by_verdict[pot], a.hosts_by_verdict[pot]),
+        ("past end of support", eol_b, eol_a),
+    )
+    lines += ["", head]
+    lines += [f"  {k:<32}{x:>10,}{y:>10,}{_change(x, y):>10}" for k, x, y in rows]
+    churn = {c.category: c.hosts for c in s.churn}
+    moves = (("fixed", "fixed"), ("newly at risk", "newly at risk"), ("newly seen", "new"),
+             ("gone", "gone"))  # fmt: skip
+    lines.append("  " + ", ".join(f"{label} {churn.get(key, 0):,}" for key, label in moves))
+    db = res.db
+    lines += [
+        "",
+        f"Everything is in {db}; the lab's networks in {res.geo_db.name}.",
+        "Next:",
+        f"  mxcensus report --db {db} --format html -o report.html",
+        f"  mxcensus trend --db {db}",
+        f"  mxcensus explain {s.example or 'IP:PORT'} --db {db}",
+        f"  mxcensus notify --db {db} --per asn --out notices",
+    ]
+    return lines
+
+
+def _clip(text: str, width: int) -> str:
+    text = printable(text.encode(), 300)
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -13,7 +13,7 @@ import dataclasses
 import ipaddress
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -94,12 +94,14 @@ def scan(
     db: Path | None = None,
     executor: Executor | None = None,
     on_event: Observer | None = None,
+    geo_db: Sequence[Path | str] = (),
 ) -> ScanDone:
     """Run ``request`` to the end: a new scan, or the resumption of ``request.resume``.
 
     Everything the user gave is checked before the store or the network is touched, and a
     resume never creates a store. ``executor``: where the probes run (default: this
-    machine's workers, started and stopped here).
+    machine's workers, started and stopped here). ``geo_db``: MMDB files the enrichment
+    reads (as ``--geo-db``), beside the offline country table.
     """
     request.check()
     notify: Observer = on_event or _ignore
@@ -115,7 +117,9 @@ def scan(
         notify(Started(scan_id, shard_total(plan), plan_notes(plan)))
         try:
             result = executor.run(store, scan_id, plan, notify)
-            services = analyze(store, scan_id, lambda n: notify(Analysing(n, result.done)))
+            services = analyze(
+                store, scan_id, lambda n: notify(Analysing(n, result.done)), geo_db=geo_db
+            )
         except KeyboardInterrupt:
             raise ScanInterrupted(scan_id, store.path) from None
         store.finish_scan(scan_id)
@@ -290,7 +294,13 @@ def resume(
     return ScanId(found["id"]), fitted
 
 
-def analyze(store: Store, scan: ScanId, progress: Callable[[int], None] | None = None) -> int:
+def analyze(
+    store: Store,
+    scan: ScanId,
+    progress: Callable[[int], None] | None = None,
+    *,
+    geo_db: Sequence[Path | str] = (),
+) -> int:
     """Identify, assess and enrich the scan's transcripts (``mxcensus.pipeline``).
 
     Returns the number of services written. Imported here, not at the top: rules and
@@ -298,4 +308,4 @@ def analyze(store: Store, scan: ScanId, progress: Callable[[int], None] | None =
     """
     from mxcensus.pipeline import analyze_scan_with_geo
 
-    return analyze_scan_with_geo(store, scan, progress=progress)
+    return analyze_scan_with_geo(store, scan, geo_db, progress=progress)

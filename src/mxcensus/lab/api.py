@@ -55,6 +55,7 @@ class Lab:
         tarpit_interval: float = 2.0,
         startup_timeout: float = 180.0,
         epoch: int = 0,
+        geography: bool = False,
     ) -> None:
         self.auto_base = base == "auto"
         self.config = LabConfig(
@@ -69,6 +70,7 @@ class Lab:
         )
         self.config.check()
         self.workers = workers
+        self.geography = geography
         self.duration = duration
         self.startup_timeout = startup_timeout
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -92,6 +94,11 @@ class Lab:
     @property
     def counters_path(self) -> Path:
         return self.workdir / "counters.json"
+
+    @property
+    def geo_db(self) -> Path:
+        """The MMDB of the hosts' simulated geography (``geography=True``), for --geo-db."""
+        return self.workdir / "geo.mmdb"
 
     @property
     def pid(self) -> int:
@@ -147,6 +154,8 @@ class Lab:
             cmd += ["--workers", str(self.workers)]
         if c.epoch:
             cmd += ["--epoch", str(c.epoch)]
+        if self.geography:
+            cmd += ["--mmdb", str(self.geo_db)]
         return cmd
 
     def start(self) -> Lab:

@@ -1,0 +1,69 @@
+"""The demo tells the whole story in a screen, and every command it suggests works on its
+database: two scans (trend), hosts in several countries and networks (notify)."""
+
+from __future__ import annotations
+
+import csv
+import shlex
+
+import pytest
+
+from mxcensus.demo import SCANS
+from mxcensus.store.db import Store
+from mxcensus.store.filters import Filter
+from tests.demo.conftest import Demo, run_in
+
+
+def test_prints_a_short_summary(demo: Demo) -> None:
+    lines = demo.stdout.splitlines()
+    assert len(lines) < 40, demo.stdout
+    assert max(len(line) for line in lines) <= 80, demo.stdout
+    text = demo.stdout
+    assert "30 days later (simulated" in text
+    for heading in ("Top risks", f"Since {SCANS[0]} (hosts)", "Next:"):
+        assert heading in text
+    assert "countries on 6 continents" in text
+
+
+def test_stores_two_named_scans_with_geography(demo: Demo) -> None:
+    with Store.open(demo.db, read_only=True) as store:
+        reader = store.reader()
+        scans = reader.scans()
+        assert [s.name for s in scans] == list(SCANS)
+        assert all(s.status == "finished" for s in scans)
+        totals = reader.totals(Filter(scans=(scans[1].id,)), geo=True)
+    countries = [p for p in totals.places["country"] if p.place]
+    continents = {p.place for p in totals.places["continent"]}
+    assert len(countries) >= 8
+    assert continents >= {"EU", "NA", "SA", "AS", "AF", "OC"}
+    assert sum(p.hosts for p in countries) == totals.hosts  # every host placed
+
+
+def suggested(demo: Demo) -> list[list[str]]:
+    tail = demo.stdout.split("Next:", 1)[1]
+    return [shlex.split(line)[1:] for line in tail.splitlines() if line.strip()]
+
+
+def test_suggests_report_trend_explain_notify(demo: Demo) -> None:
+    verbs = [cmd[0] for cmd in suggested(demo)]
+    assert verbs == ["report", "trend", "explain", "notify"]
+
+
+@pytest.mark.parametrize("verb", ["report", "trend", "explain", "notify"])
+def test_suggested_command_works(demo: Demo, verb: str) -> None:
+    (cmd,) = [c for c in suggested(demo) if c[0] == verb]
+    res = run_in(demo.cwd, *cmd)
+    assert res.returncode == 0, (cmd, res.stderr)
+    if verb == "report":
+        html = (demo.cwd / "report.html").read_text()
+        assert "<svg" in html
+    elif verb == "trend":
+        assert SCANS[0] in res.stdout and SCANS[1] in res.stdout
+    elif verb == "explain":
+        assert "identified:" in res.stdout
+        assert "vulnerable" in res.stdout
+    else:
+        with (demo.cwd / "notices" / "index.csv").open(newline="") as fh:
+            owners = {row["owner"] for row in csv.DictReader(fh)}
+        assert len(owners) >= 5, owners
+        assert "owners" in res.stdout
