@@ -352,7 +352,7 @@ def demo_summary(res: DemoResult) -> list[str]:
     db = res.db
     lines += [
         "",
-        f"Everything is in {db}; the lab's networks in {res.geo_db.name}.",
+        f"Stored in {db} (the lab's networks: {res.geo_db.name}).",
         "Next:",
         f"  mxcensus report --db {db} --format html -o report.html",
         f"  mxcensus trend --db {db}",
