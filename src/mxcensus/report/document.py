@@ -70,6 +70,10 @@ class Section:
     rows: Rows
     notes: tuple[str, ...] = ()  # definitions and denominators for this table
     chart: Chart | None = None
+    # how a terminal table names the columns (default: from ``columns``), and which
+    # columns it may leave out when the terminal is narrow (they stay in json, csv, html)
+    headers: tuple[str, ...] = ()
+    optional: frozenset[str] = frozenset()
 
     def dicts(self) -> Iterator[dict[str, Value]]:
         for row in self.rows:

@@ -94,6 +94,16 @@ def _label(scan: ScanInfo) -> str:
     return f"{scan.name or scan.id} ({scan.started_at.date().isoformat()})"
 
 
+def _headers(columns: tuple[str, ...], labels: list[str], short: list[str]) -> tuple[str, ...]:
+    """A terminal's names of the columns: scans by name alone (the title has the dates)."""
+    plain = dict(zip(labels, short, strict=True))
+    out = []
+    for c in columns:
+        head, _, rest = c.partition(" ")
+        out.append(f"{head} {plain[rest]}" if rest in plain else c.replace("_", " "))
+    return tuple(out)
+
+
 def _change(first: int, last: int) -> tuple[int, float | None]:
     return last - first, (round(100.0 * (last - first) / first, 2) if first else None)
 
@@ -149,6 +159,10 @@ def build_trend(
             "its most severe verdict when grouping by verdict).",
         ),
         chart=Chart("bars", by[0].name, (f"hosts {last_l}",), also=tuple(f.name for f in by[1:])),
+        headers=_headers(columns, labels, [str(s.name or s.id) for s in scans]),
+        optional=frozenset(
+            {"hosts change %", "services change %", *(f"hosts {lab}" for lab in labels[1:-1])}
+        ),
     )
     return Document(
         kind="trend",
@@ -202,6 +216,7 @@ def _totals(reader: Reader, scans: list[ScanInfo], f: Filter) -> Section:
         ),
         rows=tuple(rows),
         notes=("% at risk: at-risk hosts / hosts of that scan.",),
+        optional=frozenset({"scan"}),  # the name is there, the id in json, csv and html
     )
 
 
