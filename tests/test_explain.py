@@ -77,4 +77,3 @@ def test_explain_unknown_address(mx: RunCli, db_path: Path) -> None:
     res = mx("explain", "192.0.2.99", "--db", str(db_path))
     assert res.returncode == 2
     assert "192.0.2.99" in res.stderr
-

@@ -127,9 +127,7 @@ def _raw(s: Section, cells: Sequence[Sequence[Text]]) -> list[tuple[Value, ...]]
     return list(islice(iter(s.rows), len(cells)))
 
 
-def _spread(
-    low: list[int], high: list[int], room: int, numeric: Sequence[bool]
-) -> tuple[int, ...]:
+def _spread(low: list[int], high: list[int], room: int, numeric: Sequence[bool]) -> tuple[int, ...]:
     """Widths from the narrowest towards the natural ones: text columns first grow to
     :data:`TEXT_FIRST` (a product name on one line), then the room left is shared out one
     column at a time, the gap to the natural width first closed where it is smallest (so
