@@ -93,6 +93,7 @@ class Document:
     meta: tuple[tuple[str, Value], ...]  # scan ids, dates, totals, shown first
     definitions: tuple[str, ...]  # the counting rules, printed with every format
     sections: tuple[Section, ...] = field(default=())
+    headline: tuple[tuple[str, Value], ...] = ()  # the few numbers a reader wants first
 
     @property
     def primary(self) -> Section:

@@ -134,6 +134,20 @@ def build_report(
         ),
         definitions=DEFINITIONS,
         sections=tuple(sections),
+        headline=_headline(tot) if full else (),
+    )
+
+
+def _headline(tot: Totals) -> tuple[tuple[str, Value], ...]:
+    """Services, hosts and hosts at risk (the continents' rows add up to every host)."""
+    places = tot.places["continent"]
+    return (
+        ("exposed services", tot.services),
+        ("hosts", tot.hosts),
+        ("hosts at risk", sum(p.at_risk_hosts for p in places)),
+        ("vulnerable hosts", tot.hosts_by_verdict["vulnerable"]),
+        ("potentially vulnerable hosts", tot.hosts_by_verdict["potentially-vulnerable"]),
+        ("end-of-support hosts", sum(p.eol_hosts for p in places)),
     )
 
 

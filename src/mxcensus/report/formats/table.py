@@ -26,6 +26,7 @@ from rich.text import Text
 
 from mxcensus.report.document import IDENTIFIERS, Document, Section, Value
 from mxcensus.report.interface import Renders
+from mxcensus.report.names import label
 from mxcensus.text import visible
 
 MAX_ROWS = 100
@@ -50,6 +51,7 @@ SHORT: dict[str, tuple[str, str]] = {
 
 
 def cell(value: Value, column: str = "") -> Text:
+    value = label(value, column)
     if value is None:
         return Text("—", style="dim")
     if isinstance(value, bool):

@@ -1,0 +1,62 @@
+"""How products and product lines are named where people read them (terminal tables and
+the HTML report; json and csv keep the stored values). The scheme (docs/product-lines.md):
+
+- a product line whose version was seen is its vendor's name for the line: ``Exim 4``,
+  ``Exchange Server 2016``, ``Exchange Server SE``;
+- the same product placed in no line is ``<product> (line not known)``:
+  ``Exim (line not known)``, ``Exchange Server (line not known)`` — its version was not
+  seen, or the vendor's support data has no lines (MDaemon, hMailServer: only the newest
+  release is supported). A separate row, named so it reads beside the product's lines;
+- services whose software no rule identified are ``unknown product``
+  (:data:`UNKNOWN_PRODUCT`, explained under every table that shows it).
+"""
+
+from __future__ import annotations
+
+from mxcensus.report.document import Value
+from mxcensus.vocabulary import PRODUCTS
+
+UNKNOWN_PRODUCT = "unknown product"
+UNKNOWN_NOTE = (
+    "unknown product: services that answered but whose software no rule identified "
+    "(unusual or hostile banners, or software mxcensus has no rule for); "
+    "`mxcensus export` lists them with their banners."
+)
+NOT_SEEN = "(line not known)"
+
+_SHORT = {"ms-exchange": "Exchange Server", "ms-iis-smtp": "IIS SMTP Service"}
+"""Where the line names drop the vendor (``Exchange Server 2016``), the version-less row
+drops it too, so the lines of one product read as one family."""
+
+_VERSIONLESS = {
+    p.name: f"{_SHORT.get(pid, p.name)} {NOT_SEEN}"
+    for pid, p in PRODUCTS.items()
+    if pid != "unknown"
+}
+
+
+def line_label(value: Value) -> Value:
+    """A stored product line as people read it."""
+    if value is None or value == "unknown":
+        return UNKNOWN_PRODUCT
+    if isinstance(value, str):
+        return _VERSIONLESS.get(value, value)
+    return value
+
+
+def product_label(value: Value) -> Value:
+    """A product id (``ms-exchange``) as its display name."""
+    if value is None or value == "unknown":
+        return UNKNOWN_PRODUCT
+    if isinstance(value, str) and value in PRODUCTS:
+        return PRODUCTS[value].name
+    return value
+
+
+LABELS = {"product_line": line_label, "product": product_label}
+"""Columns whose values are named for people, by column."""
+
+
+def label(value: Value, column: str) -> Value:
+    fn = LABELS.get(column)
+    return fn(value) if fn is not None else value
