@@ -149,5 +149,10 @@ def demo(
     from mxcensus.demo import run_demo
 
     with ScanDisplay(sys.stdout.isatty()) as display:
-        res = run_demo(db, size=size, seed=seed, say=typer.echo, on_event=display)
+
+        def say(line: str) -> None:
+            display.stop()
+            typer.echo(line)
+
+        res = run_demo(db, size=size, seed=seed, say=say, on_event=display)
     typer.echo("\n".join(demo_summary(res)))

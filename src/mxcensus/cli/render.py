@@ -105,6 +105,11 @@ class ScanDisplay:
         self._task = self._bar.add_task(phase, total=total, rate=0.0, outcomes="", shards="")
         self._bar.start()
 
+    def stop(self) -> None:
+        """Take the bar off the screen (before printing a line); the next event redraws."""
+        self._stop()
+        self._phase = ""
+
     def _stop(self) -> None:
         if self._bar is not None:
             self._bar.stop()
@@ -311,6 +316,7 @@ def demo_summary(res: DemoResult) -> list[str]:
     """The demo's last screen: headline numbers, the top risks, the change since the first
     scan and the commands to go on with (at most 80 columns wide)."""
     from mxcensus.demo import SCANS
+    from mxcensus.report.names import line_label
 
     s = res.summary
     a, b = s.after, s.before
@@ -331,8 +337,7 @@ def demo_summary(res: DemoResult) -> list[str]:
     if s.top:
         lines += ["", f"{'Top risks (services)':<40}{'vulnerable':>12}{'potentially':>13}"]
         lines += [
-            f"  {_clip(str(r.keys[0] or 'unknown product'), 38):<38}"
-            f"{r.vulnerable:>12,}{r.potentially:>13,}"
+            f"  {_clip(str(line_label(r.keys[0])), 38):<38}{r.vulnerable:>12,}{r.potentially:>13,}"
             for r in s.top
         ]
     head = f"{'Since ' + SCANS[0] + ' (hosts)':<34}{SCANS[0]:>10}{SCANS[1]:>10}{'change':>10}"

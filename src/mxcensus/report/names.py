@@ -3,10 +3,11 @@ the HTML report; json and csv keep the stored values). The scheme (docs/product-
 
 - a product line whose version was seen is its vendor's name for the line: ``Exim 4``,
   ``Exchange Server 2016``, ``Exchange Server SE``;
-- the same product placed in no line is ``<product> (line not known)``:
-  ``Exim (line not known)``, ``Exchange Server (line not known)`` — its version was not
-  seen, or the vendor's support data has no lines (MDaemon, hMailServer: only the newest
-  release is supported). A separate row, named so it reads beside the product's lines;
+- a product whose support is by line (:data:`LINED`: Exchange, Exim, Postfix, Dovecot,
+  Zimbra, IIS SMTP) placed in no line — its version was not seen, or is in no line of the
+  vendor's list — is ``<product> (line not known)``: ``Exim (line not known)`` beside
+  ``Exim 4``, ``Exchange Server (line not known)`` beside ``Exchange Server 2016``;
+- a product without lines is its name (``MDaemon Email Server``, ``Sendmail``);
 - services whose software no rule identified are ``unknown product``
   (:data:`UNKNOWN_PRODUCT`, explained under every table that shows it).
 """
@@ -28,11 +29,11 @@ _SHORT = {"ms-exchange": "Exchange Server", "ms-iis-smtp": "IIS SMTP Service"}
 """Where the line names drop the vendor (``Exchange Server 2016``), the version-less row
 drops it too, so the lines of one product read as one family."""
 
-_VERSIONLESS = {
-    p.name: f"{_SHORT.get(pid, p.name)} {NOT_SEEN}"
-    for pid, p in PRODUCTS.items()
-    if pid != "unknown"
-}
+LINED = frozenset({"exim", "ms-exchange", "ms-iis-smtp", "postfix", "dovecot", "zimbra"})
+"""Products whose end of support is by release line (kb/data/lifecycle.yaml; Exim by its
+major version); a test keeps this in step with the knowledge."""
+
+_VERSIONLESS = {PRODUCTS[p].name: f"{_SHORT.get(p, PRODUCTS[p].name)} {NOT_SEEN}" for p in LINED}
 
 
 def line_label(value: Value) -> Value:

@@ -163,7 +163,9 @@ def table_html(section: Section) -> Iterator[str]:
     for r in section.rows:
         if head is None:
             head = [
-                f'<th class="n">{esc(c)}</th>' if _numeric(v) else f"<th>{esc(c)}</th>"
+                f'<th class="n">{esc(_head(c))}</th>'
+                if _numeric(v)
+                else f"<th>{esc(_head(c))}</th>"
                 for v, c in zip(r, section.columns, strict=True)
             ]
             yield (
@@ -193,6 +195,10 @@ def table_html(section: Section) -> Iterator[str]:
 
 
 CHIPS_SHOWN = 6
+
+
+def _head(column: str) -> str:
+    return column.replace("_", " ")
 
 
 def _chip(cve: str, kev: set[str]) -> str:
