@@ -35,15 +35,34 @@ def export(mx: RunCli, db: Path, *args: str) -> str:
     return res.stdout
 
 
+NOT_CONNECTED = {"refused", "unreachable", "connect-timeout", "excluded"}
+
+
 def test_every_jsonl_record_validates(mx: RunCli, fixture_db: Path, validator: Any) -> None:
     for scan, count in (("april", 9), ("november", 7)):
-        lines = export(mx, fixture_db, "--scan", scan, "--format", "jsonl").splitlines()
+        lines = export(
+            mx, fixture_db, "--scan", scan, "--format", "jsonl", "--all-outcomes"
+        ).splitlines()
         assert len(lines) == count
         for line in lines:
             record = json.loads(line)
             errors = [e.message for e in validator.iter_errors(record)]
             assert errors == [], (record["ip"], errors)
             assert record["schema"] == 1
+
+
+def test_services_by_default_every_port_with_all_outcomes(mx: RunCli, fixture_db: Path) -> None:
+    every = export(mx, fixture_db, "--scan", "april", "--format", "jsonl", "--all-outcomes")
+    records = [json.loads(line) for line in every.splitlines()]
+    never = {(r["ip"], r["port"]) for r in records if r["outcome"] in NOT_CONNECTED}
+    assert never  # the fixture has a refused port
+    text = export(mx, fixture_db, "--scan", "april", "--format", "jsonl")
+    services = {(r["ip"], r["port"]) for r in map(json.loads, text.splitlines())}
+    assert services == {(r["ip"], r["port"]) for r in records} - never
+    rows = list(
+        csv.DictReader(io.StringIO(export(mx, fixture_db, "--scan", "april", "--format", "csv")))
+    )
+    assert {(r["ip"], int(r["port"])) for r in rows} == services
 
 
 def test_schema_rejects_what_it_should(validator: Any) -> None:
@@ -78,7 +97,7 @@ def test_every_product_id_fits_the_schema() -> None:
 
 
 def test_csv_cells_are_inert(mx: RunCli, fixture_db: Path) -> None:
-    text = export(mx, fixture_db, "--scan", "april", "--format", "csv")
+    text = export(mx, fixture_db, "--scan", "april", "--format", "csv", "--all-outcomes")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 9
     by_ip = {(r["ip"], r["port"]): r for r in rows}
@@ -116,7 +135,7 @@ def test_csv_cell(value: Any, cell: str) -> None:
 def test_parquet(mx: RunCli, fixture_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.parquet"
     res = mx("export", "--db", str(fixture_db), "--scan", "april", "--format", "parquet",
-             "-o", str(out))  # fmt: skip
+             "--all-outcomes", "-o", str(out))  # fmt: skip
     assert res.returncode == 0, res.stderr
     table = pq.read_table(out)
     assert table.num_rows == 9

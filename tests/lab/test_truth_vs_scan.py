@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def _records(mx: RunCli, db: Path) -> list[dict[str, Any]]:
-    res = mx("export", "--format", "jsonl", "--db", str(db))
+    res = mx("export", "--format", "jsonl", "--all-outcomes", "--db", str(db))
     assert res.returncode == 0, res.stderr
     return [json.loads(line) for line in res.stdout.splitlines()]
 

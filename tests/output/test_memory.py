@@ -44,7 +44,7 @@ def census(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 RUNS = {
     "export jsonl": ("export", "--format", "jsonl", "-o", "{out}/x.jsonl"),
-    "export csv": ("export", "--format", "csv", "-o", "{out}/x.csv"),
+    "export csv": ("export", "--format", "csv", "--all-outcomes", "-o", "{out}/x.csv"),
     "export parquet": ("export", "--format", "parquet", "-o", "{out}/x.parquet"),
     "export shadowserver": ("export", "--format", "shadowserver", "-o", "{out}/reports"),
     "notify": ("notify", "--per", "prefix", "--out", "{out}/notices"),

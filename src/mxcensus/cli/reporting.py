@@ -82,12 +82,21 @@ def export(
     ] = None,
     db: DbOption = None,
     force: ForceOption = False,
+    all_outcomes: Annotated[
+        bool,
+        typer.Option(
+            help="Also a record per port that never accepted a connection (refused, "
+            "unreachable, timeout, excluded): the scan's whole coverage."
+        ),
+    ] = False,
 ) -> None:
     """Export one record per service (JSONL schema in schema/record.schema.json).
 
-    csv and shadowserver neutralise formula cells. shadowserver writes Shadowserver's report
-    files, one per report type, into -o DIR (e.g. 2026-04-01-scan_smtp-SCAN-export.csv), or
-    the one --report TYPE to -o FILE or stdout.
+    A service is a port that accepted a connection, as in Shodan, Censys or Shadowserver
+    data; --all-outcomes adds the ports that never did. csv and shadowserver neutralise
+    formula cells. shadowserver writes Shadowserver's report files, one per report type,
+    into -o DIR (e.g. 2026-04-01-scan_smtp-SCAN-export.csv), or the one --report TYPE to -o
+    FILE or stdout (services only).
     """
     from mxcensus.export.formats import export_scan, get_format
     from mxcensus.output.files import output_to
@@ -105,7 +114,7 @@ def export(
         output_to(output, f"{fmt} export", store=store.path, force=force) as out,
     ):
         if report is None:
-            export_scan(store, scan_ref, fmt, out)
+            export_scan(store, scan_ref, fmt, out, all_outcomes=all_outcomes)
             return
         from mxcensus.export.shadowserver import export_reports
 

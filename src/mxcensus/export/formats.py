@@ -88,11 +88,21 @@ def get_format(name: str) -> ExportFormat:
     return cls()
 
 
-def export_scan(source: Store | Reader, scan_ref: str | None, fmt: str, out: BinaryIO) -> int:
-    """Resolve SCAN (id, name, or the newest when None) and write every service of it in
-    ``fmt``, under a bounded DuckDB memory (the ordered read spills to disk)."""
+def export_scan(
+    source: Store | Reader,
+    scan_ref: str | None,
+    fmt: str,
+    out: BinaryIO,
+    *,
+    all_outcomes: bool = False,
+) -> int:
+    """Resolve SCAN (id, name, or the newest when None) and write its services in ``fmt``,
+    under a bounded DuckDB memory (the ordered read spills to disk). A service is a port
+    that accepted a connection, as in Shodan, Censys or Shadowserver data; ``all_outcomes``
+    adds a record per port that never did (refused, unreachable, connect-timeout,
+    excluded) — the scan's whole coverage."""
     exporter = get_format(fmt)
     reader = source.reader() if isinstance(source, Store) else source
     scan = reader.resolve_scan(scan_ref)
     with reader.bounded_memory():
-        return exporter.write(reader, Filter(scans=(scan,), exposed=False), out)
+        return exporter.write(reader, Filter(scans=(scan,), exposed=not all_outcomes), out)
