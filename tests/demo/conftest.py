@@ -21,16 +21,18 @@ class Demo:
     stdout: str
 
 
-def run_in(cwd: Path, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+def run_in(
+    cwd: Path, *args: str, columns: int = 80, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``mxcensus ARGS`` in ``cwd`` as a user would type it there (terminal width
     ``columns``, no colour, no MXCENSUS_DB)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("MXCENSUS_DB", None)
-    env.update(NO_COLOR="1", COLUMNS=str(columns))
+    full = dict(os.environ)
+    full["PYTHONPATH"] = str(SRC) + os.pathsep + full.get("PYTHONPATH", "")
+    full.pop("MXCENSUS_DB", None)
+    full.update(NO_COLOR="1", COLUMNS=str(columns), **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "mxcensus", *args],
-        cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False,
+        cwd=cwd, capture_output=True, text=True, env=full, timeout=300, check=False,
     )  # fmt: skip
 
 

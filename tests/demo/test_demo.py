@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,28 @@ def test_suggested_command_works(demo: Demo, verb: str) -> None:
             owners = {row["owner"] for row in csv.DictReader(fh)}
         assert len(owners) >= 5, owners
         assert "owners" in res.stdout
+
+
+def test_a_missing_store_names_the_demo_database_and_mxcensus_db(
+    demo: Demo, tmp_path: Path
+) -> None:
+    nowhere = {"XDG_DATA_HOME": str(tmp_path / "data")}  # no default store
+    here = run_in(demo.cwd, "report", env=nowhere)
+    assert here.returncode == 2
+    assert "--db mxcensus-demo.duckdb" in here.stderr and "MXCENSUS_DB" in here.stderr
+    elsewhere = run_in(tmp_path, "trend", env=nowhere)
+    assert elsewhere.returncode == 2
+    assert "MXCENSUS_DB" in elsewhere.stderr and "mxcensus demo" in elsewhere.stderr
+    assert len(elsewhere.stderr.strip().splitlines()) == 1
+
+
+def test_output_files_are_confirmed_in_one_line(demo: Demo, tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    res = run_in(demo.cwd, "export", "--db", str(demo.db), "--format", "csv", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""
+    rows = out.read_text().count("\n") - 1
+    assert res.stderr == f"mxcensus: wrote {rows:,} records to {out} ({res.stderr.split('(')[-1]}"
+    res = run_in(demo.cwd, "report", "--db", str(demo.db), "-o", str(tmp_path / "r.txt"))
+    assert res.stderr.startswith("mxcensus: wrote the table report to ")
+    assert res.stderr.count("\n") == 1

@@ -35,6 +35,16 @@ def terminal(output: Path | None) -> tuple[int, bool]:
     return shutil.get_terminal_size((120, 24)).columns, tty
 
 
+def written(path: Path, what: str) -> None:
+    """The one line that confirms ``-o FILE`` (on stderr: stdout stays the data's)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} KB"
+    sys.stderr.write(f"mxcensus: wrote {what} to {path} ({shown})\n")
+
+
 def _bar(*columns: Any, stderr: bool = False, console: Any = None) -> Any:
     """A transient rich progress bar with ``columns`` (rich loads only when one is drawn)."""
     from rich.console import Console

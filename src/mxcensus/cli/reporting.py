@@ -30,7 +30,7 @@ def report(
     ip:port; every percentage names its denominator (the rules are printed in the report).
     The HTML report is self-contained (no network) with charts and a world map.
     """
-    from mxcensus.cli.render import terminal
+    from mxcensus.cli.render import terminal, written
     from mxcensus.output.files import output_to
     from mxcensus.report.render import write_report
     from mxcensus.store.db import Store
@@ -41,6 +41,8 @@ def report(
         output_to(output, "report", store=store.path, force=force) as out,
     ):
         write_report(store, scan_ref, by, fmt, out, width=width, color=color)
+    if output is not None:
+        written(output, f"the {fmt} report")
 
 
 @command(app)
@@ -58,7 +60,7 @@ def trend(
     The series is every finished scan started between --from and --to (a scan or a date
     YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
     """
-    from mxcensus.cli.render import terminal
+    from mxcensus.cli.render import terminal, written
     from mxcensus.output.files import output_to
     from mxcensus.report.render import write_trend
     from mxcensus.store.db import Store
@@ -69,6 +71,8 @@ def trend(
         output_to(output, "trend", store=store.path, force=force) as out,
     ):
         write_trend(store, from_, to, by, fmt, out, width=width, color=color)
+    if output is not None:
+        written(output, f"the {fmt} trend")
 
 
 @command(app)
@@ -98,6 +102,7 @@ def export(
     into -o DIR (e.g. 2026-04-01-scan_smtp-SCAN-export.csv), or the one --report TYPE to -o
     FILE or stdout (services only).
     """
+    from mxcensus.cli.render import plural, written
     from mxcensus.export.formats import export_scan, get_format
     from mxcensus.output.files import output_to
     from mxcensus.store.db import Store
@@ -114,12 +119,15 @@ def export(
         output_to(output, f"{fmt} export", store=store.path, force=force) as out,
     ):
         if report is None:
-            export_scan(store, scan_ref, fmt, out, all_outcomes=all_outcomes)
-            return
-        from mxcensus.export.shadowserver import export_reports
+            n = export_scan(store, scan_ref, fmt, out, all_outcomes=all_outcomes)
+        else:
+            from mxcensus.export.shadowserver import export_reports
 
-        written = export_reports(store, scan_ref, report=report, out=out)
-    typer.echo(written.summary(str(output or "stdout")), err=True)
+            done = export_reports(store, scan_ref, report=report, out=out)
+    if report is not None:
+        typer.echo(done.summary(str(output or "stdout")), err=True)
+    elif output is not None:
+        written(output, plural(n, "record"))
 
 
 def _shadowserver_files(db: Path | None, scan_ref: str | None, output: Path | None,
@@ -133,8 +141,8 @@ def _shadowserver_files(db: Path | None, scan_ref: str | None, output: Path | No
             " or --report TYPE for one report on stdout"
         )
     with Store.open(db, read_only=True) as store:
-        written = export_reports(store, scan_ref, out_dir=output, force=force)
-    typer.echo(written.summary(str(output)), err=True)
+        done = export_reports(store, scan_ref, out_dir=output, force=force)
+    typer.echo(done.summary(str(output)), err=True)
 
 
 @command(app)
@@ -153,14 +161,15 @@ def notify(
     one file per owner and Shadowserver report type, e.g.
     2026-04-01-scan_exchange-as3320-asn.csv.
     """
+    from mxcensus.cli.render import plural
     from mxcensus.export.notify import INDEX
     from mxcensus.export.notify import notify as write_notices
     from mxcensus.store.db import Store
 
     with Store.open(db, read_only=True) as store:
         files = write_notices(store, scan_ref, per, out, force=force)
-    owners = len({f.owner for f in files})
-    typer.echo(f"{len(files)} files for {owners} owners in {out} (index: {out / INDEX})")
+    owners = plural(len({f.owner for f in files}), "owner")
+    typer.echo(f"{plural(len(files), 'file')} for {owners} in {out} (index: {out / INDEX})")
     if files.unreported:
         left = ", ".join(f"{n} {t}" for t, n in files.unreported.items())
         typer.echo(f"no Shadowserver report, not written: {left} (see export --format csv)",

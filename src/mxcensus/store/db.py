@@ -138,6 +138,22 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("mxcensus")) / "mxcensus.duckdb"
 
 
+DEMO_DB = "mxcensus-demo.duckdb"
+"""Where ``mxcensus demo`` stores its scans (in the current directory)."""
+
+
+def missing_hint(defaulted: bool) -> str:
+    """What to do when no store is found: name the one the demo made, if it is here."""
+    if defaulted and Path(DEMO_DB).exists():
+        return f"the demo's is --db {DEMO_DB}; or set MXCENSUS_DB"
+    if defaulted:
+        return (
+            "run a scan or an import first, give --db FILE or set MXCENSUS_DB; "
+            f"`mxcensus demo` makes {DEMO_DB}"
+        )
+    return "run a scan or an import first"
+
+
 def new_scan_id() -> ScanId:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return ScanId(f"{stamp}-{secrets.token_hex(3)}")
@@ -233,7 +249,7 @@ class Store:
     def open(cls, path: Path | str | None = None, *, read_only: bool = False) -> Store:
         p = Path(path) if path is not None else default_db_path()
         if read_only and not p.exists():
-            raise UsageError(f"{p}: no such database (run a scan or an import first)")
+            raise UsageError(f"{p}: no such database ({missing_hint(path is None)})")
         if not read_only:
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
