@@ -37,6 +37,12 @@ TarpitInterval = Annotated[
             help="Seconds between the bytes of a tarpit greeting."),
 ]  # fmt: skip
 
+Mmdb = Annotated[
+    Path | None,
+    typer.Option(help="Write the hosts' simulated countries, ASNs and owners here as an MMDB "
+                 "file (read it with --geo-db)."),
+]  # fmt: skip
+
 
 @command(app)
 def lab(
@@ -78,13 +84,7 @@ def lab(
             "some new, some gone (the truth lists what changed).",
         ),
     ] = 0,
-    mmdb: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write the hosts' simulated countries, ASNs and owners here as an MMDB file "
-            "(read it with --geo-db)."
-        ),
-    ] = None,
+    mmdb: Mmdb = None,
     die_with_parent: Annotated[
         bool, typer.Option(help="Stop when the process that started the lab is gone.")
     ] = False,
