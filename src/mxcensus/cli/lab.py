@@ -37,6 +37,12 @@ TarpitInterval = Annotated[
             help="Seconds between the bytes of a tarpit greeting."),
 ]  # fmt: skip
 
+Base = Annotated[
+    str,
+    typer.Option(
+        help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
+    ),
+]
 Mmdb = Annotated[
     Path | None,
     typer.Option(help="Write the hosts' simulated countries, ASNs and owners here as an MMDB "
@@ -52,12 +58,7 @@ def lab(
     duration: Annotated[
         float, bounded("--duration", bounds=DURATION, help="Stop after this many seconds.")
     ] = 600.0,
-    base: Annotated[
-        str,
-        typer.Option(
-            help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
-        ),
-    ] = "127.64.0.0",
+    base: Base = "127.64.0.0",
     hostile_fraction: HostileFraction = 0.05,
     hidden_fraction: HiddenFraction = 0.0,
     ports: Annotated[
