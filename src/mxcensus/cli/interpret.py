@@ -17,26 +17,50 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(kb_app, name="kb")
 
 
+IdentifyFormat = Annotated[
+    str | None,
+    typer.Option("--format", help="text or json (JSONL) [default: text on a terminal, else json]."),
+]
+
+
 @command(app)
 def identify(
     protocol: Annotated[
-        str, typer.Option(help="What the banners are: one of {protocols}.")
-    ] = "smtp",
+        str | None,
+        typer.Option(
+            help="What the banners are: one of {protocols} [default: each line's "
+            'from its shape: HTTP/…, * OK, +OK, "IMPLEMENTATION", 220 …].'
+        ),
+    ] = None,
+    fmt: IdentifyFormat = None,
 ) -> None:
-    """Identify raw banners, one per stdin line (\\r\\n escapes allowed), as JSONL on stdout."""
+    """Identify raw banners, one per stdin line (\\r\\n escapes allowed): product, version,
+    precision, the worst verdicts and end of support.
+
+    Readable on a terminal, one JSON object per line (the full record: evidence, every CVE,
+    remediation) with --format json or when stdout is not a terminal. An HTTP line starting
+    HTTP/ is read as a whole response: its headers (X-OWA-Version …) and body.
+    """
     import orjson
 
     from mxcensus.banners import assessment_adder
+    from mxcensus.cli.render import identify_text
     from mxcensus.identify.engine import decode
     from mxcensus.identify.lines import identifier, identify_lines
     from mxcensus.text import json_safe
 
-    identifier(protocol)  # a bad --protocol fails before reading stdin
+    if protocol is not None:
+        identifier(protocol)  # a bad --protocol fails before reading stdin
+    if fmt not in (None, "text", "json"):
+        raise UsageError(f"--format {fmt!r}: identify writes text or json")
+    text = fmt == "text" or (fmt is None and sys.stdout.isatty())
     lines = (decode(raw) for raw in sys.stdin.buffer)
     out = sys.stdout.buffer
     for record in identify_lines(lines, protocol, extend=assessment_adder()):
-        out.write(json_safe(orjson.dumps(record)) + b"\n")
-    out.flush()
+        out.write(
+            identify_text(record).encode() if text else json_safe(orjson.dumps(record)) + b"\n"
+        )
+        out.flush()
 
 
 @command(app)

@@ -380,3 +380,50 @@ def demo_summary(res: DemoResult) -> list[str]:
 def _clip(text: str, width: int) -> str:
     text = printable(text.encode(), 300)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- identify ----------------------------------------------------------------------------
+
+_WORST = ("vulnerable", "potentially-vulnerable")
+SHOWN_CVES = 3
+
+
+def identify_text(r: dict[str, Any]) -> str:
+    """One identified banner for a person: what it is, how precisely, the worst verdicts
+    (KEV first) and end of support, the banner; ``--format json`` has everything."""
+    from mxcensus.report.names import NOT_SEEN, line_label, product_label
+
+    product = str(product_label(r.get("product")))
+    version = r.get("version") or ""
+    head = f"{product} {version}".strip()
+    line = line_label(r.get("product_line"))
+    if r.get("product_line") and line not in (product, head) and NOT_SEEN not in str(line):
+        head += f" — {line}"
+    lines = [f"{head}  [{r.get('protocol', '')}; precision {r.get('precision', 'none')}]"]
+    cves = [c for c in r.get("cves") or () if c.get("status") in _WORST]
+    if cves:
+        worst = "vulnerable" if any(c["status"] == "vulnerable" for c in cves) else _WORST[1]
+        top = sorted((c for c in cves if c["status"] == worst),
+                     key=lambda c: (not c.get("kev"), c["id"]))  # fmt: skip
+        shown = ", ".join(c["id"] + (" (KEV)" if c.get("kev") else "") for c in top[:SHOWN_CVES])
+        more = len(cves) - min(len(top), SHOWN_CVES)
+        lines.append(f"  {worst}: {shown}" + (f" and {more} more" if more else ""))
+    unknown = sum(1 for c in r.get("cves") or () if c.get("status") == "unknown")
+    if unknown:
+        lines.append(
+            f"  {plural(unknown, 'CVE')} cannot be judged from this banner"
+        )
+    elif r.get("cves") and not cves:
+        lines.append(f"  not vulnerable to the {plural(len(r['cves']), 'CVE')} judged")
+    eol = r.get("eol") or {}
+    if eol.get("eol") is True:
+        since = f" since {eol['date']}" if eol.get("date") else ""
+        lines.append(f"  end of support{since}")
+    elif eol.get("eol") is False:
+        lines.append("  supported")
+    elif eol.get("reason"):
+        lines.append(f"  end of support: unknown ({eol['reason']})")
+    if r.get("product") == "unknown":
+        lines.append("  not identified" + (f": {r['reason']}" if r.get("reason") else ""))
+    lines.append(f"  banner: {_clip(str(r.get('banner') or ''), 70)}")
+    return "\n".join(lines) + "\n"
