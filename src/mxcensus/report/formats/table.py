@@ -21,12 +21,13 @@ from typing import BinaryIO
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from mxcensus.report.document import IDENTIFIERS, Document, Section, Value
 from mxcensus.report.interface import Renders
-from mxcensus.report.names import label
+from mxcensus.report.names import LABELS, UNKNOWN_NOTE, UNKNOWN_PRODUCT, label
 from mxcensus.text import visible
 
 MAX_ROWS = 100
@@ -148,6 +149,11 @@ def _spread(low: list[int], high: list[int], room: int, numeric: Sequence[bool])
     return tuple(widths)
 
 
+def _note(console: Console, text: str) -> None:
+    """A note under a table, indented on every line it wraps to."""
+    console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2)))
+
+
 class TableFormat(Renders):
     name = "table"
 
@@ -213,17 +219,18 @@ class TableFormat(Renders):
                 )
             )
         if layout is not None and layout.legend:
-            console.print(Text("  " + "; ".join(layout.legend) + ".", style="dim"))
+            _note(console, "; ".join(layout.legend) + ".")
         if layout is not None and layout.left_out:
-            console.print(
-                Text(
-                    f"  Not shown at this width: {', '.join(layout.left_out)} "
-                    "(in --format json, csv and html).",
-                    style="dim",
-                )
+            _note(
+                console,
+                f"Not shown at this width: {', '.join(layout.left_out)} "
+                "(in --format json, csv and html).",
             )
         for n in s.notes:
-            console.print(Text("  " + visible(n, 2000), style="dim"))
+            _note(console, visible(n, 2000))
+        named = [i for i, c in enumerate(s.columns) if c in LABELS]
+        if any(row[i].plain == UNKNOWN_PRODUCT for row in cells for i in named):
+            _note(console, UNKNOWN_NOTE)
 
     def _table(self, title: Text, layout: Layout, cells: list[list[Text]]) -> Table:
         t = Table(
