@@ -410,9 +410,7 @@ def identify_text(r: dict[str, Any]) -> str:
         lines.append(f"  {worst}: {shown}" + (f" and {more} more" if more else ""))
     unknown = sum(1 for c in r.get("cves") or () if c.get("status") == "unknown")
     if unknown:
-        lines.append(
-            f"  {plural(unknown, 'CVE')} cannot be judged from this banner"
-        )
+        lines.append(f"  {plural(unknown, 'CVE')} cannot be judged from this banner")
     elif r.get("cves") and not cves:
         lines.append(f"  not vulnerable to the {plural(len(r['cves']), 'CVE')} judged")
     eol = r.get("eol") or {}
