@@ -25,7 +25,7 @@ from mxcensus.model import ScanId
 from mxcensus.probes.interface import ProbeConfig
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter
-from mxcensus.store.rows import ChurnCount, GroupRow, Totals
+from mxcensus.store.results import ChurnCount, GroupRow, Totals
 
 Say = Callable[[str], None]
 

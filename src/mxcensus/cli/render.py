@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from mxcensus.model import printable
 
 if TYPE_CHECKING:
+    from mxcensus.demo import DemoResult
     from mxcensus.engine.ingest import IngestDone
     from mxcensus.engine.parts import PartsDone
     from mxcensus.engine.run import ShardState
-    from mxcensus.demo import DemoResult
     from mxcensus.engine.session import ScanDone, ScanEvent
     from mxcensus.importers.run import ImportProgress, ImportResult
-    from mxcensus.store.rows import Totals
+    from mxcensus.store.results import Totals
 
 SHOWN_PROBLEMS = 5
 
