@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mxcensus.demo import SCANS
+from mxcensus.export.notify import INDEX
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter
 from tests.demo.conftest import Demo, run_in
@@ -64,8 +65,8 @@ def test_suggested_command_works(demo: Demo, verb: str) -> None:
         assert "identified:" in res.stdout
         assert "vulnerable" in res.stdout
     else:
-        with (demo.cwd / "notices" / "index.csv").open(newline="") as fh:
-            owners = {row["owner"] for row in csv.DictReader(fh)}
+        with (demo.cwd / "notices" / INDEX).open(newline="") as fh:
+            owners = {row["owner"] for row in csv.DictReader(fh, delimiter="\t")}
         assert len(owners) >= 5, owners
         assert "owners" in res.stdout
 
