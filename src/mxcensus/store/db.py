@@ -205,14 +205,10 @@ class Store:
         which halves the cost of storing an import's transcripts (bench/data.py)."""
         if self._in_transaction:
             raise StoreError("a transaction is already open")
-        self.con.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
-            yield
-            self._exec("COMMIT")
-        except BaseException:
-            self._rollback()  # a failed COMMIT too
-            raise
+            with self._committed():
+                yield
         finally:
             self._in_transaction = False
 
@@ -235,12 +231,18 @@ class Store:
         if self._in_transaction:
             yield
             return
+        with self._committed():
+            yield
+
+    @contextmanager
+    def _committed(self) -> Iterator[None]:
+        """BEGIN … COMMIT; any exception (a failed COMMIT too) rolls back."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield
             self._exec("COMMIT")
         except BaseException:
-            self._rollback()  # a failed COMMIT too
+            self._rollback()
             raise
 
     # -- opening -----------------------------------------------------------------------
