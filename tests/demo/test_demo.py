@@ -13,6 +13,7 @@ from mxcensus.demo import SCANS
 from mxcensus.export.notify import INDEX
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter
+from tests.conftest import SRC
 from tests.demo.conftest import Demo, run_in
 
 
@@ -48,7 +49,7 @@ def suggested(demo: Demo) -> list[list[str]]:
 
 def test_suggests_report_trend_explain_notify(demo: Demo) -> None:
     verbs = [cmd[0] for cmd in suggested(demo)]
-    assert verbs == ["report", "trend", "explain", "notify"]
+    assert verbs == ["report", "trend", "explain", "notify", "serve"]
 
 
 @pytest.mark.parametrize("verb", ["report", "trend", "explain", "notify"])
@@ -94,3 +95,42 @@ def test_output_files_are_confirmed_in_one_line(demo: Demo, tmp_path: Path) -> N
     res = run_in(demo.cwd, "report", "--db", str(demo.db), "-o", str(tmp_path / "r.txt"))
     assert res.stderr.startswith("mxcensus: wrote the table report to ")
     assert res.stderr.count("\n") == 1
+
+
+def test_suggested_serve_answers_on_loopback(demo: Demo) -> None:
+    """The suggested ``serve`` starts on the demo's database and answers (on a free port
+    here rather than its default 8080), then stops on SIGTERM."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    (cmd,) = [c for c in suggested(demo) if c[0] == "serve"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
+    env.pop("MXCENSUS_DB", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mxcensus", *cmd, "--port", str(port)],
+        cwd=demo.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        body = b""
+        for _ in range(120):  # at most ~60 s
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/scans", timeout=5
+                ) as r:
+                    body = r.read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+        assert SCANS[0].encode() in body and SCANS[1].encode() in body, proc.poll()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

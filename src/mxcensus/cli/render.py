@@ -373,6 +373,7 @@ def demo_summary(res: DemoResult) -> list[str]:
         f"  mxcensus trend --db {db}",
         f"  mxcensus explain {s.example or 'IP:PORT'} --db {db}",
         f"  mxcensus notify --db {db} --per asn --out notices",
+        f"  mxcensus serve --db {db}",
     ]
     return lines
 
