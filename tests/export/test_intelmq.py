@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from mxcensus.export.shadowserver import REPORTS
-from mxcensus.model import Status
+from mxcensus.model import ScanId, Status
 from mxcensus.store.db import Store
 from tests.conftest import _env
 
@@ -118,6 +118,16 @@ def mx(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _chosen(store: Store) -> tuple[ScanId, ScanId]:
+    """The two scans the files are written from: the demo's first (it scans the lab twice,
+    at the same addresses: one of them, so that an address names one service) and the
+    IPv6 import."""
+    scans = store.reader().scans()
+    lab = next(s.id for s in scans if s.name != "v6")
+    v6 = next(s.id for s in scans if s.name == "v6")
+    return lab, v6
+
+
 def _write(db: Path, scan: str, out: Path) -> list[Path]:
     """export --format shadowserver -o DIR and notify --per prefix of one scan."""
     res = mx("export", "--db", str(db), "--scan", scan, "--format", "shadowserver",
@@ -140,12 +150,12 @@ def _attachments(db: Path, out: Path) -> list[Path]:
 
     out.mkdir()
     with Store.open(db, read_only=True) as store:
-        for scan in store.reader().scans():
+        for scan in _chosen(store):
             wanted = {
                 (r.ip, int(r.values["port"])): {"t1"}
-                for r in shadow_records(store, scan.id, at_risk_only=True)
+                for r in shadow_records(store, scan, at_risk_only=True)
             }
-            sent = shadowserver_files(store, scan.id, wanted, {"t1": "CERT Example"}, "2026-04-01")
+            sent = shadowserver_files(store, scan, wanted, {"t1": "CERT Example"}, "2026-04-01")
             for a in sent["t1"]:
                 (out / a.filename).write_bytes(a.data)
     return sorted(out.iterdir())
@@ -165,7 +175,7 @@ def parsed(
     res = mx("import", "shodan", str(shodan), "--db", str(db), "--name", "v6")
     assert res.returncode == 0, res.stderr
     with Store.open(db, read_only=True) as store:
-        lab = next(s.id for s in store.reader().scans() if s.name != "v6")
+        lab, _ = _chosen(store)
     files = _write(db, lab, tmp / "lab") + _write(db, "v6", tmp / "v6")
     files += _attachments(db, tmp / "mail")
     run = subprocess.run(
@@ -225,10 +235,10 @@ def _at_risk(db: Path) -> dict[tuple[str, int], list[str]]:
     want: dict[tuple[str, int], list[str]] = {}
     at_risk = {Status.VULNERABLE, Status.POTENTIALLY_VULNERABLE}
     with Store.open(db, read_only=True) as store:
-        for scan in store.reader().scans():
-            path = db.parent / f"{scan.id}.jsonl"
+        for scan in _chosen(store):
+            path = db.parent / f"{scan}.jsonl"
             with path.open("wb") as fh:
-                export_scan(store, scan.id, "jsonl", fh)
+                export_scan(store, scan, "jsonl", fh)
             for line in path.read_text().splitlines():
                 rec = json.loads(line)
                 cves = sorted({c["id"].lower() for c in rec["cves"] if c["status"] in at_risk})
@@ -267,9 +277,8 @@ def test_exchange_urls_are_the_owa_path_on_the_host(
 
 def _transcripts(db: Path) -> Iterator[tuple[str, int, Any]]:
     with Store.open(db, read_only=True) as store:
-        reader = store.reader()
-        for scan in reader.scans():
-            for t in store.iter_transcripts(scan.id):
+        for scan in _chosen(store):
+            for t in store.iter_transcripts(scan):
                 yield t.ip, t.port, t.tls
 
 
