@@ -5,8 +5,6 @@ with no partial file left (on a small tmpfs mounted in a private mount namespace
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 
 from tests.conftest import SRC, RunCli, _env
 from tests.report import fixture_store
+from tests.tmpfs import can_mount
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +75,7 @@ def test_notify_refuses_a_database_in_its_directory(
     assert _digest(index) == before
 
 
-def _can_mount() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
-
-
-needs_mount = pytest.mark.skipif(not _can_mount(), reason="needs root and unshare -m")
+needs_mount = pytest.mark.skipif(not can_mount(), reason="needs root and unshare -m")
 
 FULL = """
 set -u

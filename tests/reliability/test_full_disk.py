@@ -11,7 +11,6 @@ after the run and read here: a real DuckDB file, replayed from its log as a next
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
@@ -29,22 +28,11 @@ from tests.engine import tinyprobe
 from tests.engine.servers import counting_servers, free_port
 from tests.reliability.stores import april_and_may
 from tests.store.kill import State, differences, leftovers, state
+from tests.tmpfs import can_mount
 from tests.watch.test_feed_webhook import feed_file
 
-
-def _can_mount() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
-
-
 pytestmark = [
-    pytest.mark.skipif(not _can_mount(), reason="needs root and unshare -m to mount a tmpfs"),
+    pytest.mark.skipif(not can_mount(), reason="needs root and unshare -m to mount a tmpfs"),
     pytest.mark.timeout(240),
 ]
 
