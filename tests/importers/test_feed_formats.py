@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mxcensus.importers.registry import IMPORTERS, feed_format_of, feed_formats
+from mxcensus.importers.registry import FEEDS, IMPORTERS, feed_format_of
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ def test_a_feed_file_is_read_by_the_format_its_name_says(name: str, fmt: str) ->
 
 
 def test_feed_formats_are_declared_by_importers_only() -> None:
-    formats = feed_formats()
+    formats = FEEDS
     assert set(formats) <= set(IMPORTERS)
     assert formats["shadowserver"] == (".csv",)
     # exactly one catch-all, or a file could be claimed by two formats

@@ -23,25 +23,19 @@ IMPORTERS: dict[str, Importer] = {
 }
 
 
-def feed_formats() -> dict[str, tuple[str, ...]]:
-    """The formats a watch feed may hold (importers declaring ``feed_suffixes``: the file
-    name endings that are theirs, ``""`` for any file no other format claims)."""
-    return {
-        name: suffixes
-        for name, imp in IMPORTERS.items()
-        if (suffixes := tuple(getattr(imp, "feed_suffixes", ())))
-    }
+FEEDS: dict[str, tuple[str, ...]] = {
+    name: suffixes
+    for name, imp in IMPORTERS.items()
+    if (suffixes := tuple(getattr(imp, "feed_suffixes", ())))
+}
+"""The formats a watch feed may hold: importers declaring ``feed_suffixes``, the file name
+endings that are theirs (``""``: any file no other format claims)."""
 
 
 def feed_format_of(filename: str) -> str | None:
     """The feed format a file is by its name (``.gz`` aside), or None when none claims it."""
     name = filename.lower().removesuffix(".gz")
-    formats = feed_formats()
-    for fmt, suffixes in formats.items():
+    for fmt, suffixes in FEEDS.items():
         if any(s and name.endswith(s) for s in suffixes):
             return fmt
-    return next((fmt for fmt, suffixes in formats.items() if "" in suffixes), None)
-
-
-FEEDS = feed_formats()
-"""Feed format -> the file name endings that are its (see :func:`feed_formats`)."""
+    return next((fmt for fmt, suffixes in FEEDS.items() if "" in suffixes), None)

@@ -21,7 +21,7 @@ import orjson
 
 from mxcensus.bounds import Range
 from mxcensus.errors import UsageError
-from mxcensus.importers.registry import feed_formats
+from mxcensus.importers.registry import FEEDS
 from mxcensus.targets.parse import parse_spec
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -213,7 +213,7 @@ class Watch:
                 raise UsageError(f"watch {self.name}: {path}: no such file")
         if self.feed is not None and not Path(self.feed).is_dir():
             raise UsageError(f"watch {self.name}: --feed {self.feed}: no such directory")
-        formats = feed_formats()
+        formats = FEEDS
         if self.feed_format is not None and self.feed_format not in formats:
             raise UsageError(f"--feed-format {self.feed_format!r}: one of {', '.join(formats)}")
         if self.resolver is not None:
