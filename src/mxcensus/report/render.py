@@ -70,19 +70,3 @@ def render_report(
     buf = io.BytesIO()
     write_report(source, scan_ref, by, fmt, buf, width=width, color=color)
     return buf.getvalue()
-
-
-def render_trend(
-    source: Store | Reader,
-    from_: str | None,
-    to: str | None,
-    by: str,
-    fmt: str,
-    *,
-    width: int = 120,
-    color: bool = False,
-) -> bytes:
-    """:func:`write_trend` into bytes."""
-    buf = io.BytesIO()
-    write_trend(source, from_, to, by, fmt, buf, width=width, color=color)
-    return buf.getvalue()
