@@ -23,6 +23,8 @@ class JsonlFormat:
     in its strings as JSON escapes."""
 
     name = "jsonl"
+    media_type = "application/x-ndjson"
+    suffix = "jsonl"
 
     def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
         n = 0
@@ -36,6 +38,8 @@ class CsvFormat:
     """Flat columns, findings as ``CVE:status;…``; formula-leading cells neutralised."""
 
     name = "csv"
+    media_type = "text/csv; charset=utf-8"
+    suffix = "csv"
 
     def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
         return write_csv(out, FLAT_COLUMNS, chain.from_iterable(reader.flat_rows(f)))
@@ -46,6 +50,8 @@ class ParquetFormat:
     written by pyarrow from DuckDB's Arrow batches, never a row at a time."""
 
     name = "parquet"
+    media_type = "application/vnd.apache.parquet"
+    suffix = "parquet"
 
     def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
         import pyarrow.parquet as pq
@@ -63,9 +69,12 @@ class ParquetFormat:
 
 class ShadowserverFormat:
     """Shadowserver's report files, one per report type (``shadowserver.export_reports``:
-    ``export -o DIR``, or ``--report TYPE`` for one); not a single stream."""
+    ``export -o DIR``, or ``--report TYPE`` for one); not a single stream (a download is a
+    zip of them)."""
 
     name = "shadowserver"
+    media_type = "application/zip"
+    suffix = "shadowserver.zip"
 
     def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int:
         raise UsageError(

@@ -18,8 +18,11 @@ class ExportError(MxcensusError):
 
 class ExportFormat(Protocol):
     """Writes every service of the filter to ``out``, streamed from the store in batches;
-    returns the number of records."""
+    returns the number of records. ``media_type`` and ``suffix`` name what it writes (a
+    download's Content-Type and file name ending)."""
 
     name: str
+    media_type: str
+    suffix: str
 
     def write(self, reader: Reader, f: Filter, out: BinaryIO) -> int: ...

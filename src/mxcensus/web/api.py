@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as FPath
@@ -17,6 +18,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from mxcensus.errors import UsageError
+from mxcensus.export.formats import FORMATS as EXPORT_FORMATS
+from mxcensus.importers.registry import IMPORTERS
 from mxcensus.model import ScanId
 from mxcensus.web import census as c
 from mxcensus.web.app import Svc, Who, local_post, not_found, require_admin
@@ -31,6 +34,30 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "A token is required"},
     404: {"description": "Not found (or outside the token's scope)"},
 }
+FORMATS = {name: (f.media_type, f.suffix) for name, f in EXPORT_FORMATS.items()}
+"""The export formats (``export.formats``) as downloads: Content-Type and file name ending.
+Shadowserver's format is a file per report type: a zip of them, or with ``report`` one."""
+
+
+def names_of(registry: Iterable[str]) -> Any:
+    """A parameter type taking the names ``registry`` holds, and nothing else: a ``Literal``
+    of them built from the registry itself (validated, and an ``enum`` in the OpenAPI
+    document), so no list of formats, keys or categories is kept by hand here."""
+    return Literal[tuple(registry)]
+
+
+if TYPE_CHECKING:  # names to the type checker; Literals of the registries at run time
+    Format: TypeAlias = str
+    ImportFormat: TypeAlias = str
+    GroupKey: TypeAlias = str
+    Category: TypeAlias = str
+else:
+    Format = names_of(FORMATS)  # export formats
+    ImportFormat = names_of(IMPORTERS)  # importers
+    GroupKey = names_of(c.GROUP_KEYS)  # what an aggregate groups by
+    Category = names_of(c.CHURN)  # a host's category between two scans
+
+
 CVE_ID = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
 IP_TEXT = r"^[0-9A-Fa-f:.]{2,45}$"
 
@@ -425,12 +452,6 @@ def overview(svc: Svc, who: Who, params: Filters) -> Overview:
     return overview_of(who.view(svc.census), params)
 
 
-GroupKey = Literal[
-    "product", "product_line", "version", "release", "cve", "verdict", "kev", "eol",
-    "country", "continent", "asn", "org", "port", "protocol",
-]  # fmt: skip
-
-
 @router.get("/aggregate", response_model=Aggregate, responses=ERRORS)
 def aggregate(
     svc: Svc,
@@ -489,9 +510,6 @@ def scans(svc: Svc, who: Who) -> list[ScanOut]:
     return [scan_out(s) for s in who.view(svc.census).scans()]
 
 
-Category = Literal["fixed", "still exposed", "newly at risk", "not at risk", "newly seen", "gone"]
-
-
 @router.get("/diff", response_model=Diff, responses=ERRORS)
 def diff(
     svc: Svc,
@@ -522,16 +540,6 @@ def events(
 def jobs(svc: Svc, who: Who) -> list[JobOut]:
     """Background jobs (imports, reassessments, watch runs) with their progress."""
     return [JobOut(**j.as_dict()) for j in svc.jobs.list() if who.admin or j.by == who.name]
-
-
-FORMATS = {
-    "csv": ("text/csv; charset=utf-8", "csv"),
-    "jsonl": ("application/x-ndjson", "jsonl"),
-    "parquet": ("application/vnd.apache.parquet", "parquet"),
-    "shadowserver": ("application/zip", "shadowserver.zip"),
-}
-"""Shadowserver's format is a file per report type: a zip of them, or with ``report`` one."""
-Format = Literal["csv", "jsonl", "parquet", "shadowserver"]
 
 
 def download_response(
@@ -579,15 +587,12 @@ def download(
     return download_response(who.view(svc.census), fmt, params, report)
 
 
-IMPORT_FORMATS = Literal["shodan", "censys", "zgrab2", "nmap-xml", "masscan", "shadowserver"]
-
-
 @router.post("/imports", response_model=JobOut, status_code=202, responses={**ERRORS, 403: {}})
 async def import_file(
     request: Request,
     svc: Svc,
     who: Who,
-    format: IMPORT_FORMATS,
+    format: ImportFormat,
     name: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobOut:
     """Upload a file (the request body, raw) to import as a new scan, in the background;

@@ -7,7 +7,7 @@ and nothing from another origin. Each page reads what the API answers
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from mxcensus.draw import Bar, Place, bars, map_provenance, on_map, world_map
 from mxcensus.errors import MxcensusError
+from mxcensus.importers.registry import IMPORTERS
 from mxcensus.report.query import DEFINITIONS
 from mxcensus.text import visible
 from mxcensus.web import api
@@ -301,7 +302,7 @@ def scans_page(request: Request, svc: Svc, who: Who) -> Response:
         outcomes=outcomes,
         events=view.events(100),
         next_runs=next_runs,
-        import_formats=list(get_args(api.IMPORT_FORMATS)),
+        import_formats=list(IMPORTERS),
     )
 
 
