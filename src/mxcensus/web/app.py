@@ -24,8 +24,8 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -194,8 +194,38 @@ Svc = Annotated[Service, Depends(service)]
 
 
 def create_app(svc: Service) -> FastAPI:
+    """The application: the API's and the pages' routes behind the security headers and
+    one way of answering errors (JSON under ``/api/``, a page elsewhere)."""
+    app = FastAPI(
+        title="mxcensus",
+        version=__version__,
+        description="The census of exposed mail servers: aggregates, services, hosts, CVEs, "
+        "scans and their differences, downloads. Every answer is limited to the token's "
+        "scope. Counts follow the report's rules (`mxcensus report`).",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(svc),
+    )
+    app.state.service = svc
+    app.middleware("http")(security_headers)
+    for kind, handler in ERROR_HANDLERS.items():
+        app.add_exception_handler(kind, handler)
+    app.get("/static/{name}", include_in_schema=False)(static)
+    app.get("/favicon.ico", include_in_schema=False)(favicon)
+
+    from mxcensus.web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app
+
+
+def _lifespan(svc: Service) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Watches scheduled and the overview warmed while the service runs; jobs stopped."""
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if svc.scheduler is not None:
             svc.scheduler.start()
         threading.Thread(target=svc.warm, name="mxcensus-warm", daemon=True).start()
@@ -206,82 +236,81 @@ def create_app(svc: Service) -> FastAPI:
                 svc.scheduler.stop(timeout=5)
             svc.jobs.stop(timeout=5)
 
-    app = FastAPI(
-        title="mxcensus",
-        version=__version__,
-        description="The census of exposed mail servers: aggregates, services, hosts, CVEs, "
-        "scans and their differences, downloads. Every answer is limited to the token's "
-        "scope. Counts follow the report's rules (`mxcensus report`).",
-        openapi_url="/api/v1/openapi.json",
-        docs_url=None,
-        redoc_url=None,
-        lifespan=lifespan,
+    return lifespan
+
+
+async def security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    for k, v in HEADERS.items():
+        response.headers.setdefault(k, v)
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def unauthenticated(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(
+            {"detail": "a valid token is required"},
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return RedirectResponse("/login", 303)
+
+
+async def bad_usage(request: Request, exc: Exception) -> Response:
+    return _error(request, 400, str(exc))
+
+
+async def failed(request: Request, exc: Exception) -> Response:
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return _error(request, 503, str(exc))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(request, exc.status_code, str(exc.detail), exc.headers)
+
+
+async def invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": _plain(exc.errors())}, 422)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return _error(request, 422, f"{where}: {first.get('msg', 'invalid')}")
+
+
+ERROR_HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+    Unauthenticated: unauthenticated,
+    UsageError: bad_usage,
+    MxcensusError: failed,
+    StarletteHTTPException: http_error,
+    RequestValidationError: invalid,
+}
+"""How each failure is answered (the most specific class wins, as Starlette looks them up)."""
+
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+def static(name: str) -> Response:
+    """The package's static files (``web/static``): scripts, styles, images; nothing else."""
+    suffix = Path(name).suffix
+    if suffix not in STATIC_TYPES or "/" in name or name.startswith("."):
+        raise HTTPException(404, "not found")
+    try:
+        data = resources.files("mxcensus.web").joinpath("static", name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise HTTPException(404, "not found") from None
+    return Response(
+        data, media_type=STATIC_TYPES[suffix], headers={"Cache-Control": "max-age=3600"}
     )
-    app.state.service = svc
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for k, v in HEADERS.items():
-            response.headers.setdefault(k, v)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
-    @app.exception_handler(Unauthenticated)
-    async def unauthenticated(request: Request, exc: Unauthenticated) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse(
-                {"detail": "a valid token is required"},
-                401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return RedirectResponse("/login", 303)
-
-    @app.exception_handler(UsageError)
-    async def bad_usage(request: Request, exc: UsageError) -> Response:
-        return _error(request, 400, str(exc))
-
-    @app.exception_handler(MxcensusError)
-    async def failed(request: Request, exc: MxcensusError) -> Response:
-        log.error("%s %s: %s", request.method, request.url.path, exc)
-        return _error(request, 503, str(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(request, exc.status_code, str(exc.detail), exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": _plain(exc.errors())}, 422)
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(request, 422, f"{where}: {first.get('msg', 'invalid')}")
-
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
-        kinds = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-        suffix = Path(name).suffix
-        if suffix not in kinds or "/" in name or name.startswith("."):
-            raise HTTPException(404, "not found")
-        try:
-            data = resources.files("mxcensus.web").joinpath("static", name).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            raise HTTPException(404, "not found") from None
-        return Response(data, media_type=kinds[suffix], headers={"Cache-Control": "max-age=3600"})
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        return Response(status_code=204)
-
-    from mxcensus.web import api, pages
-
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    return app
+def favicon() -> Response:
+    return Response(status_code=204)
 
 
 def _plain(errors: Any) -> Any:
