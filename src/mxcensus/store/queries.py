@@ -198,30 +198,29 @@ class Reader:
         f"id, name, kind, source, started_at, finished_at, status, targets_total, {READABLE}"
     )
 
-    def scan(self, ref: str) -> ScanInfo | None:
+    def scan(self, ref: str, scans: Sequence[ScanInfo] | None = None) -> ScanInfo | None:
         """A scan by id or name (of that name, the newest that did not fail, else the newest
-        that did), or None."""
-        rows = self._all(
-            f"SELECT {self._SCAN_COLUMNS} FROM scans WHERE id = $r OR name = $r"
-            " ORDER BY id = $r DESC, status <> 'failed' DESC, started_at DESC LIMIT 1",
-            {"r": ref},
-        )
-        return ScanInfo(*rows[0]) if rows else None
+        that did), or None; from ``scans`` (:meth:`scans`, read once by a caller asking
+        several questions) when given."""
+        found = [s for s in (self.scans() if scans is None else scans) if ref in (s.id, s.name)]
+        return max(found, key=lambda s: (s.id == ref, s.status != "failed", s.started_at),
+                   default=None)  # fmt: skip
 
-    def resolve_scan(self, ref: str | None, ours: Collection[str] = ()) -> ScanId:
+    def resolve_scan(
+        self, ref: str | None, ours: Collection[str] = (), scans: Sequence[ScanInfo] | None = None
+    ) -> ScanId:
         """SCAN as the user wrote it (id or name) or, when None, the newest readable scan
         (:data:`READABLE`), a finished one first. A named scan that is not readable — a
         failed import, or one still being written — is refused, but for an unfinished one
-        of ``ours`` (the scans this process is writing)."""
+        of ``ours`` (the scans this process is writing). ``scans``: as for :meth:`scan`."""
+        scans = self.scans() if scans is None else scans
         if ref is None:
-            rows = self._all(
-                f"SELECT id FROM scans WHERE {READABLE}"
-                " ORDER BY (status = 'finished') DESC, started_at DESC LIMIT 1"
-            )
-            if not rows:
+            newest = max((s for s in scans if s.readable), default=None,
+                         key=lambda s: (s.status == "finished", s.started_at))  # fmt: skip
+            if newest is None:
                 raise UsageError(f"{self.path}: the database holds no scan yet")
-            return ScanId(rows[0][0])
-        found = self.scan(ref)
+            return newest.id
+        found = self.scan(ref, scans)
         if found is None:
             raise UsageError(f"--scan {ref!r}: no scan with that id or name in {self.path}")
         if not found.readable and (found.status == "failed" or found.id not in ours):

@@ -215,7 +215,7 @@ class View:
         return self._scan_list()[::-1]
 
     def scan(self, ref: str) -> ScanInfo | None:
-        return self.reader.scan(ref)
+        return self.reader.scan(ref, self._scan_list())
 
     def resolve_scan(self, ref: str | None) -> ScanId | None:
         """SCAN (id or name) or, when None, the scan a report picks by default (None: the
@@ -224,10 +224,10 @@ class View:
         if not ref:
             if not any(s.readable for s in self._scan_list()):
                 return None
-            return self.reader.resolve_scan(None)
-        if self.reader.scan(ref) is None:
+            return self.reader.resolve_scan(None, scans=self._scan_list())
+        if self.scan(ref) is None:
             raise UsageError(f"scan {ref!r}: no scan with that id or name")
-        return self.reader.resolve_scan(ref)
+        return self.reader.resolve_scan(ref, scans=self._scan_list())
 
     def finished_scans(self) -> list[ScanInfo]:
         return [s for s in self.scans() if s.status == "finished"]
