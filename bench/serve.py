@@ -6,8 +6,9 @@ Builds the store with SQL in the form the analysis writes (bench/census.py's gen
 filtered services page, a host page, a filtered aggregate — with 50 clients at once
 (asyncio + httpx), each request's filter or host varying (12 countries, 50 ASNs, random
 hosts). Beside each endpoint: the bare queries computing the same data (the same calls of
-the store's reader, no HTTP, no cache, no rendering) run by 50 threads on one connection,
-and alone. Prints p50/p99, the service's first (cold) answer and its peak RSS (VmHWM).
+the store's reader, no HTTP, no cache, no rendering) run by 50 threads on one connection
+under the service's memory limit (one query per client: the uncached overview takes
+seconds), and alone. Prints p50/p99, the service's first (cold) answer and its peak RSS (VmHWM).
 No assertion: figures.
 
     python bench/serve.py [--services N] [--requests N] [--keep PATH]
@@ -42,6 +43,7 @@ import census  # noqa: E402  (bench/census.py: the 10M-service generator)
 from mxcensus.errors import UsageError  # noqa: E402
 from mxcensus.store.queries import Reader  # noqa: E402
 from mxcensus.web import census as c  # noqa: E402
+from mxcensus.web.server import MEMORY_LIMIT  # noqa: E402
 
 CLIENTS = 50
 COUNTRIES = [cc for cc, _ in census.COUNTRIES]
@@ -180,7 +182,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--services", type=int, default=10_000_000)
     ap.add_argument("--requests", type=int, default=400, help="per endpoint")
-    ap.add_argument("--bare", type=int, default=100, help="bare queries per endpoint")
+    ap.add_argument("--bare", type=int, default=CLIENTS, help="bare queries per endpoint")
     ap.add_argument("--keep", type=Path, help="Reuse/keep the generated store at PATH.")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
@@ -225,6 +227,7 @@ def main() -> None:
         proc.wait(30)
         log.close()
     con = duckdb.connect(str(db), read_only=True)
+    con.execute("SET memory_limit = ?", [MEMORY_LIMIT])  # the service's own limit
     print()
     print(f"{'endpoint':24} {'cold':>8} {'p50':>8} {'p99':>8} | {'bare p50':>9} {'bare p99':>9}"
           f" {'alone':>8} | {'p50 ×':>6} {'p99 ×':>6}")  # fmt: skip
