@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from mxcensus.cli.app import DbOption, ForceOption, OutOption, ScanOption, app, command
 from mxcensus.errors import UsageError
+
+if TYPE_CHECKING:
+    from mxcensus.store.db import Store
 
 By = Annotated[str, typer.Option(help="Group by: {fields} (comma-separated).")]
 ReportFormat = Annotated[str, typer.Option("--format", help="One of {report_formats}.")]
@@ -30,19 +34,12 @@ def report(
     ip:port; every percentage names its denominator (the rules are printed in the report).
     The HTML report is self-contained (no network) with charts and a world map.
     """
-    from mxcensus.cli.render import terminal, written
-    from mxcensus.output.files import output_to
     from mxcensus.report.render import write_report
-    from mxcensus.store.db import Store
 
-    width, color = terminal(output)
-    with (
-        Store.open(db, read_only=True) as store,
-        output_to(output, "report", store=store.path, force=force) as out,
-    ):
+    def write(store: Store, out: BinaryIO, width: int, color: bool) -> None:
         write_report(store, scan_ref, by, fmt, out, width=width, color=color)
-    if output is not None:
-        written(output, f"the {fmt} report")
+
+    _rendered(output, db, force, "report", f"the {fmt} report", write)
 
 
 @command(app)
@@ -60,19 +57,36 @@ def trend(
     The series is every finished scan started between --from and --to (a scan or a date
     YYYY-MM-DD, inclusive; default: all); changes compare its first and last scan.
     """
+    from mxcensus.report.render import write_trend
+
+    def write(store: Store, out: BinaryIO, width: int, color: bool) -> None:
+        write_trend(store, from_, to, by, fmt, out, width=width, color=color)
+
+    _rendered(output, db, force, "trend", f"the {fmt} trend", write)
+
+
+def _rendered(
+    output: Path | None,
+    db: Path | None,
+    force: bool,
+    name: str,
+    what: str,
+    write: Callable[[Store, BinaryIO, int, bool], None],
+) -> None:
+    """``write`` a rendering of the store (opened read-only) to ``output`` or the terminal,
+    at the terminal's width and in colour only there; ``-o FILE`` confirmed in one line."""
     from mxcensus.cli.render import terminal, written
     from mxcensus.output.files import output_to
-    from mxcensus.report.render import write_trend
     from mxcensus.store.db import Store
 
     width, color = terminal(output)
     with (
         Store.open(db, read_only=True) as store,
-        output_to(output, "trend", store=store.path, force=force) as out,
+        output_to(output, name, store=store.path, force=force) as out,
     ):
-        write_trend(store, from_, to, by, fmt, out, width=width, color=color)
+        write(store, out, width, color)
     if output is not None:
-        written(output, f"the {fmt} trend")
+        written(output, what)
 
 
 @command(app)
