@@ -239,25 +239,6 @@ class LineProbe:
         raise NotImplementedError
 
 
-async def farewell(
-    d: Dialogue,
-    name: str,
-    sent: bytes,
-    feed: Callable[[bytes], None],
-    take: Callable[[], M | None],
-    raw: Callable[[M], bytes],
-    *,
-    code: Callable[[M], int | None] | None = None,
-) -> None:
-    """The last exchange (QUIT, LOGOUT): a server that hangs up, resets or stays silent
-    instead of answering does not fail the probe."""
-    try:
-        await d.exchange(name, sent, feed, take, raw, code=code)
-    except Ended as end:
-        if end.outcome not in _FAREWELL_TOLERATED:
-            raise
-
-
 async def polite(
     d: Dialogue,
     name: str,
@@ -268,9 +249,11 @@ async def polite(
     *,
     code: Callable[[M], int | None] | None = None,
 ) -> M | None:
-    """One more harmless question before the farewell (SMTP HELP, IMAP ID): its reply, or
-    None when the server hung up, reset or stayed silent instead -- then the dialogue is over
-    and complete (the step keeps what arrived; no farewell follows)."""
+    """A harmless exchange the server may end instead of answering: one more question
+    before the farewell (SMTP HELP, IMAP ID) or the farewell itself (QUIT, LOGOUT). Its
+    reply, or None when the server hung up, reset or stayed silent instead -- then the
+    dialogue is over and complete (the step keeps what arrived; the probe does not fail,
+    and no farewell follows a question so ended)."""
     try:
         return await d.exchange(name, sent, feed, take, raw, code=code)
     except Ended as end:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell, polite
+from mxcensus.probes.dialogue import Dialogue, LineProbe, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
@@ -132,6 +132,6 @@ class ImapProbe(LineProbe):
             take = _until_tagged(parser, b"a5", limit)
             if await polite(d, "id", b"a5 ID NIL\r\n", parser.feed, take, _raw) is None:
                 return
-        await farewell(
+        await polite(
             d, "logout", b"a4 LOGOUT\r\n", parser.feed, _until_tagged(parser, b"a4", limit), _raw
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.dialogue import Dialogue, LineProbe, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import TooLarge
@@ -89,6 +89,6 @@ class ManageSieveProbe(LineProbe):
                 parser = ResponseParser(limit)  # nothing sent before the handshake is kept
                 take = parser.next_response
                 await d.exchange("capability-tls", b"CAPABILITY\r\n", parser.feed, take, _raw)
-        await farewell(
+        await polite(
             d, "logout", b"LOGOUT\r\n", parser.feed, _logout_reply(parser, limit), _raw_all
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell
+from mxcensus.probes.dialogue import Dialogue, LineProbe, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.pop3 import Response, ResponseParser
@@ -80,4 +80,4 @@ class Pop3Probe(LineProbe):
                     await d.exchange(
                         "capa-tls", b"CAPA\r\n", parser.feed, _take(parser, True), _raw
                     )
-        await farewell(d, "quit", b"QUIT\r\n", parser.feed, _take(parser, False), _raw)
+        await polite(d, "quit", b"QUIT\r\n", parser.feed, _take(parser, False), _raw)

@@ -22,7 +22,7 @@ banner is what we came for).
 from __future__ import annotations
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, farewell, polite
+from mxcensus.probes.dialogue import Dialogue, LineProbe, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire.smtp import Reply, ReplyParser, has_extension
@@ -93,4 +93,4 @@ class SmtpProbe(LineProbe):
                     )
             if await polite(d, "help", b"HELP\r\n", feed, take, _raw, code=_code) is None:
                 return
-        await farewell(d, "quit", b"QUIT\r\n", feed, take, _raw, code=_code)
+        await polite(d, "quit", b"QUIT\r\n", feed, take, _raw, code=_code)
