@@ -51,7 +51,7 @@ from mxcensus.model import (
     printable_stored,
     text_to_bytes,
 )
-from mxcensus.serialize import StepDoc, TranscriptDoc
+from mxcensus.serialize import ServiceDoc, StepDoc, TranscriptDoc
 from mxcensus.store.db import Store
 from mxcensus.store.derived import DerivedWriter
 from mxcensus.store.rows import MEMO_MAX, AnalysisBatch, Location, Locations, Profile, Profiles
@@ -67,18 +67,6 @@ BATCH = 5_000
 """Services per write."""
 T = TypeVar("T")
 Progress = Callable[[int], None]
-
-
-class AssessDoc(TypedDict):
-    """What ``assess`` reads of a service, as stored (a :class:`TranscriptDoc` is one)."""
-
-    ip: str
-    port: int
-    protocol: str
-    transport: str
-    observed_at: str
-    outcome: str
-    steps: list[StepDoc]
 
 
 class LocateDoc(TypedDict):
@@ -463,7 +451,7 @@ def _hint_pairs(hints: Sequence[tuple[str, str]], values: HintValues) -> list[tu
     return [(key, v) for (_, key), v in zip(hints, values, strict=True) if v is not None]
 
 
-def _assess_doc(b: StagedBanner, ip: str, observed: str, outcome: str) -> AssessDoc:
+def _assess_doc(b: StagedBanner, ip: str, observed: str, outcome: str) -> ServiceDoc:
     """What :meth:`_Batch.profile_for` reads of a staged service."""
     return {
         "ip": ip,
@@ -548,7 +536,7 @@ class _Batch:
                 )
             )
 
-    def profile_for(self, ident: Identification, doc: AssessDoc) -> Profile:
+    def profile_for(self, ident: Identification, doc: ServiceDoc) -> Profile:
         """The profile of a service identified as ``ident`` (``doc``: what ``assess`` reads of
         it, as in :meth:`add_host`), noted as used by this batch."""
         observed = doc["observed_at"]
@@ -621,7 +609,7 @@ class _Batch:
             got = self._banners[text] = printable_stored(text)
         return got
 
-    def _profile(self, ident: Identification, doc: AssessDoc, key: tuple[object, ...]) -> Profile:
+    def _profile(self, ident: Identification, doc: ServiceDoc, key: tuple[object, ...]) -> Profile:
         """Assess one service (the memo in :meth:`profile_for` missed under ``key``) and find
         its profile."""
         day = doc["observed_at"][:10]
@@ -662,7 +650,7 @@ def _doc_time(doc: TranscriptDoc) -> datetime:
     return datetime.fromisoformat(doc["observed_at"])
 
 
-def _transcript_for_assess(doc: AssessDoc, when: datetime) -> Transcript:
+def _transcript_for_assess(doc: ServiceDoc, when: datetime) -> Transcript:
     """What ``assess`` reads of a transcript, from the doc: its day, its transport and its
     EHLO replies (``assess.ehlo.ehlo_facts`` reads no other step)."""
     return Transcript(

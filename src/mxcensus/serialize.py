@@ -31,9 +31,10 @@ class StepDoc(TypedDict):
     truncated: bool
 
 
-class TranscriptDoc(TypedDict):
-    """A :class:`Transcript` as stored: the JSON form the store keeps and importers write
-    directly (:func:`transcript_to_dict`); the keys older rows may lack are optional."""
+class ServiceDoc(TypedDict):
+    """Which service was seen, when, how the session went and what was said: the part of a
+    stored transcript that ``assess`` reads (the analysis builds one from staged columns
+    too)."""
 
     ip: str
     port: int
@@ -42,6 +43,12 @@ class TranscriptDoc(TypedDict):
     observed_at: str  # ISO 8601 with its offset
     outcome: str
     steps: list[StepDoc]
+
+
+class TranscriptDoc(ServiceDoc):
+    """A :class:`Transcript` as stored: the JSON form the store keeps and importers write
+    directly (:func:`transcript_to_dict`); the keys older rows may lack are optional."""
+
     tls: dict[str, Any] | None
     error: NotRequired[str]
     duration_ms: NotRequired[int]
