@@ -24,6 +24,7 @@ from mxcensus.export.notify import safe_token
 from mxcensus.export.shadowserver import APPS
 from mxcensus.model import NO_FINDINGS, VERDICTS, ScanId, Status
 from mxcensus.report import trend
+from mxcensus.store import sql
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter, Scope, parse_network, severity_sql
 from mxcensus.store.queries import Reader, service_key
@@ -250,6 +251,73 @@ def test_rows_say_where_a_host_name_came_from(store_path: Path, tmp_path: Path) 
             store.reader().shadow_rows(Filter(scans=(APRIL,), ips=("192.0.2.1",)), APPS)
         )
     assert (row.hostname, row.hostname_source) == ("mail.de.example", "target")
+
+
+PLACED = [
+    ("verdict",),
+    ("country", "verdict"),
+    ("verdict", "asn"),
+    ("continent", "country", "verdict"),
+]
+
+
+def _window_groups(reader: Reader, keys: tuple[str, ...], f: Filter) -> list[tuple[object, ...]]:
+    """The counts by :func:`sql.group_sql`, the window over every service."""
+    w = reader._where(f)
+    return sorted(tuple(r) for r in reader._all(sql.group_sql(keys, w), w.params))
+
+
+@pytest.mark.parametrize("keys", PLACED)
+def test_verdicts_by_place_count_as_the_window_does(reader: Reader, keys: tuple[str, ...]) -> None:
+    """Grouped by verdict and where hosts are, the reader takes the window-free path
+    (``sql.placed_group_sql``) and counts what the window counts, per scan and over both."""
+    n = len(keys)
+    for scans in ((APRIL,), (NOVEMBER,), (APRIL, NOVEMBER)):
+        f = Filter(scans=scans)
+        w = reader._where(f)
+        placed = reader._all(sql.placed_group_sql(keys, w) or "", w.params)
+        assert placed and all(r[-1] for r in placed)  # taken, and exact
+        got = sorted((*g.keys, *g[1:]) for g in chain.from_iterable(reader.groups(keys, f)))
+        assert got == _window_groups(reader, keys, f)
+        window = reader._all(sql.group_sql(keys, w, per_scan=True), w.params)
+        assert sorted(reader.scan_groups(keys, f)) == sorted(
+            (r[0], tuple(r[1 : 1 + n]), r[1 + n], r[2 + n]) for r in window
+        )
+
+
+def test_verdicts_by_country_hand_counted(reader: Reader) -> None:
+    groups = chain.from_iterable(reader.groups(("country", "verdict"), Filter(scans=(APRIL,))))
+    assert {g.keys: (g.hosts, g.services) for g in groups} == {
+        ("DE", "vulnerable"): (2, 2),  # 192.0.2.1 (also a "none" service) and .3
+        ("DE", "none"): (0, 1),  # 192.0.2.1's port 25: its host counts under vulnerable
+        ("FR", "potentially-vulnerable"): (1, 1),
+        ("US", "potentially-vulnerable"): (1, 1),
+        ("US", "none"): (1, 1),
+        ("JP", "not-vulnerable"): (1, 1),
+        ("BR", "unknown"): (1, 1),
+    }
+
+
+def test_a_host_in_two_places_is_counted_by_the_window(store_path: Path, tmp_path: Path) -> None:
+    """A store where one host's services disagree on its country: the window-free answer
+    says it is not exact, and the reader gives the window's counts instead."""
+    db = tmp_path / "p.duckdb"
+    shutil.copy(store_path, db)
+    with Store.open(db) as store:
+        store.con.execute(
+            "UPDATE service_rows SET country = 'FR'"
+            " WHERE scan = $s AND ip = '192.0.2.1' AND port = 25",
+            {"s": APRIL},
+        )
+        reader, f = store.reader(), Filter(scans=(APRIL,))
+        keys = ("country", "verdict")
+        w = reader._where(f)
+        placed = reader._all(sql.placed_group_sql(keys, w) or "", w.params)
+        assert placed and not placed[0][-1]  # not exact
+        groups = list(chain.from_iterable(reader.groups(keys, f)))
+        assert sorted((*g.keys, *g[1:]) for g in groups) == _window_groups(reader, keys, f)
+        by = {g.keys: (g.hosts, g.services) for g in groups}
+        assert by[("DE", "vulnerable")] == (2, 2) and by[("FR", "none")] == (0, 1)
 
 
 def test_severity_is_defined_once_on_status() -> None:

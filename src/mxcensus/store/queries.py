@@ -283,22 +283,37 @@ class Reader:
     def groups(self, keys: Sequence[str], f: Filter) -> Iterator[list[GroupRow]]:
         """Counts per group of ``keys`` (names of :data:`KEYS`), most services first."""
         w = self._where(f)
-        order = ", ".join(f"k{i}" for i in range(len(keys)))
+        order = f" ORDER BY services DESC, {', '.join(f'k{i}' for i in range(len(keys)))}"
         n = len(keys)
+        placed = self._placed_groups(keys, w, order)
+        if placed is not None:  # a group per place and verdict: few rows, one batch
+            return iter([[GroupRow(tuple(r[:n]), *r[n:-1]) for r in placed]])
         return self._batches(
-            sql.group_sql(keys, w) + f" ORDER BY services DESC, {order}",
-            w.params,
-            lambda r: GroupRow(tuple(r[:n]), *r[n:]),
+            sql.group_sql(keys, w) + order, w.params, lambda r: GroupRow(tuple(r[:n]), *r[n:])
         )
 
     def scan_groups(self, keys: Sequence[str], f: Filter) -> list[ScanGroupRow]:
         """Hosts and services per scan and group (unordered): the trend's counts."""
         w = self._where(f)
         n = len(keys)
+        rows = self._placed_groups(keys, w, "", per_scan=True)
+        if rows is None:
+            rows = self._all(sql.group_sql(keys, w, per_scan=True), w.params)
         return [
             ScanGroupRow(ScanId(r[0]), tuple(r[1 : 1 + n]), int(r[1 + n]), int(r[2 + n]))
-            for r in self._all(sql.group_sql(keys, w, per_scan=True), w.params)
+            for r in rows
         ]
+
+    def _placed_groups(
+        self, keys: Sequence[str], w: Where, order: str, *, per_scan: bool = False
+    ) -> list[tuple[Any, ...]] | None:
+        """The rows of :func:`sql.placed_group_sql` when it applies and its answer is exact
+        (every host's services agree on where it is), else None."""
+        query = sql.placed_group_sql(keys, w, per_scan=per_scan)
+        if query is None:
+            return None
+        rows = self._all(query + order, w.params)
+        return rows if all(r[-1] for r in rows[:1]) else None
 
     def unjudged(self, f: Filter) -> Unjudged:
         """How many exposed services could not be judged, and on how many hosts, by why."""
