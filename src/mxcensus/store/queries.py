@@ -287,8 +287,9 @@ class Reader:
         n = len(keys)
         placed = self._placed_groups(keys, w, order)
         if placed is not None:  # a group per place and verdict: few rows, one batch
-            return iter([[GroupRow(tuple(r[:n]), *r[n:-1]) for r in placed]])
-        return self._batches(
+            yield [GroupRow(tuple(r[:n]), *r[n:-1]) for r in placed]
+            return
+        yield from self._batches(
             sql.group_sql(keys, w) + order, w.params, lambda r: GroupRow(tuple(r[:n]), *r[n:])
         )
 
