@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from mxcensus.errors import UsageError
 from mxcensus.export.notify import safe_token
 from mxcensus.export.shadowserver import APPS
-from mxcensus.model import NO_FINDINGS, VERDICTS, ScanId, Status
+from mxcensus.model import NO_FINDINGS, VERDICTS, ScanId, Status, hostname_source
 from mxcensus.report import trend
 from mxcensus.store import sql
 from mxcensus.store.db import Store
@@ -243,9 +243,15 @@ def test_rows_say_where_a_host_name_came_from(store_path: Path, tmp_path: Path) 
         reader, f = store.reader(), Filter(scans=(APRIL,), ips=("192.0.2.1", "192.0.2.2"))
         rows = list(chain.from_iterable(reader.shadow_rows(f, APPS)))
         records = [orjson.loads(t) for t in chain.from_iterable(reader.record_texts(f))]
+        flat = list(chain.from_iterable(reader.flat_rows(f)))
+        table = reader.arrow_batches(f)
+        assert table is not None
+        typed = table.read_all().to_pylist()
     want = {"192.0.2.1": ("mail.de.example", "mx:de.example"), "192.0.2.2": (None, None)}
     assert {r.ip: (r.hostname, r.hostname_source) for r in rows} == want
     assert {r["ip"]: (r.get("hostname"), r.get("hostname_source")) for r in records} == want
+    assert {r.ip: (r.hostname, r.hostname_source) for r in flat} == want  # CSV
+    assert {r["ip"]: (r["hostname"], r["hostname_source"]) for r in typed} == want  # Parquet
     with Store.open(store_path, read_only=True) as store:
         (row, *_) = chain.from_iterable(
             store.reader().shadow_rows(Filter(scans=(APRIL,), ips=("192.0.2.1",)), APPS)
@@ -318,6 +324,18 @@ def test_a_host_in_two_places_is_counted_by_the_window(store_path: Path, tmp_pat
         assert sorted((*g.keys, *g[1:]) for g in groups) == _window_groups(reader, keys, f)
         by = {g.keys: (g.hosts, g.services) for g in groups}
         assert by[("DE", "vulnerable")] == (2, 2) and by[("FR", "none")] == (0, 1)
+
+
+@pytest.mark.parametrize("source", ["scan", "shodan", "censys", "nmap-xml", "shadowserver"])
+def test_hostname_source_is_the_same_in_sql(source: str) -> None:
+    con = duckdb.connect()
+    (got,) = con.execute(
+        f"SELECT {sql.HOSTNAME_SOURCE_SQL}"
+        " FROM (SELECT 'mx.example' AS hostname, $src AS source) s,"
+        " (SELECT NULL::VARCHAR AS source) n",
+        {"src": source},
+    ).fetchone() or (None,)
+    assert got == hostname_source(source)
 
 
 def test_severity_is_defined_once_on_status() -> None:

@@ -209,6 +209,7 @@ class FlatRow(NamedTuple):
     org: str | None
     city: str | None
     banner: str | None
+    hostname_source: str | None  # where ``hostname`` came from (last: columns only append)
 
 
 FLAT_COLUMNS: tuple[str, ...] = FlatRow._fields

@@ -212,8 +212,8 @@ def flat_sql(w: Where, cond: str) -> str:
                s.version, s.precision, s.release, s.confidence, s.distro,
                s.worst_status AS verdict, s.kev, s.eol, s.eol_line, s.eol_date,
                fr.cves, s.country, s.continent, s.region, s.asn, s.org, s.city, s.banner,
-               s.pid
-        FROM services s{_PER_SERVICE_JOIN}
+               {HOSTNAME_SOURCE_SQL} AS hostname_source, s.pid
+        FROM services s{_PER_SERVICE_JOIN} {_names_join(w)}
         WHERE {cond}{_ORDER}
     """
 
@@ -228,8 +228,9 @@ def arrow_sql(w: Where) -> str:
                s.precision, s.release, s.confidence, s.distro, s.evidence,
                s.worst_status AS verdict, s.kev, s.eol, s.eol_line, s.eol_date,
                CASE WHEN s.pid IS NULL THEN coalesce(fr.cve_list, []) END AS cves,
-               s.country, s.continent, s.region, s.asn, s.org, s.city, s.banner, s.pid
-        FROM services s{_PER_SERVICE_JOIN}
+               s.country, s.continent, s.region, s.asn, s.org, s.city, s.banner,
+               {HOSTNAME_SOURCE_SQL} AS hostname_source, s.pid
+        FROM services s{_PER_SERVICE_JOIN} {_names_join(w)}
         WHERE {w.sql}{_ORDER}
     """
 
@@ -245,6 +246,15 @@ def records_sql(w: Where) -> str:
         FROM services s {_names_join(w)}
         WHERE {w.sql}{_ORDER}
     """
+
+
+HOSTNAME_SOURCE_SQL = (
+    "CASE WHEN s.hostname IS NULL THEN NULL"
+    " ELSE coalesce(n.source, CASE WHEN s.source = 'scan' THEN 'target' ELSE s.source END) END"
+)
+"""Where a service's host name came from, over :func:`_names_join`'s ``n``: a watched
+domain's MX as ``scan_names`` says, else ``model.hostname_source`` of the row's source
+(``tests/store/test_queries.py`` holds the two to the same answers)."""
 
 
 def _names_join(w: Where) -> str:
