@@ -5,10 +5,12 @@ returned as bytes."""
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import BinaryIO, Unpack
 
-from mxcensus.report.fields import parse_by
-from mxcensus.report.formats import get_format
+from mxcensus.report.document import Document
+from mxcensus.report.fields import Field, parse_by
+from mxcensus.report.formats import Look, get_format
 from mxcensus.report.query import build_report, reader_of
 from mxcensus.report.trend import build_trend, series
 from mxcensus.store.db import Store
@@ -25,18 +27,15 @@ def write_report(
     by: str,
     fmt: str,
     out: BinaryIO,
-    *,
-    width: int = 120,
-    color: bool = False,
+    **look: Unpack[Look],
 ) -> None:
     """``mxcensus report``: the HTML format adds the full picture (EoL per product line,
     per CVE, per continent and country with the world map, services at risk)."""
-    formatter = get_format(fmt, width=width, color=color)
-    fields = parse_by(by)
-    reader = reader_of(source)
-    scan = reader.resolve_scan(scan_ref)
-    with reader.bounded_memory(REPORT_MEMORY, threads=None):
-        formatter.write(build_report(reader, scan, fields, full=fmt == "html"), out)
+
+    def build(reader: Reader, fields: tuple[Field, ...]) -> Document:
+        return build_report(reader, reader.resolve_scan(scan_ref), fields, full=fmt == "html")
+
+    _write(source, by, fmt, out, look, build)
 
 
 def write_trend(
@@ -46,27 +45,35 @@ def write_trend(
     by: str,
     fmt: str,
     out: BinaryIO,
-    *,
-    width: int = 120,
-    color: bool = False,
+    **look: Unpack[Look],
 ) -> None:
-    formatter = get_format(fmt, width=width, color=color)
+    def build(reader: Reader, fields: tuple[Field, ...]) -> Document:
+        return build_trend(reader, series(reader, from_, to), fields)
+
+    _write(source, by, fmt, out, look, build)
+
+
+def _write(
+    source: Store | Reader,
+    by: str,
+    fmt: str,
+    out: BinaryIO,
+    look: Look,
+    build: Callable[[Reader, tuple[Field, ...]], Document],
+) -> None:
+    """The format and the fields checked first, then the document built and written under
+    the report's memory bound."""
+    formatter = get_format(fmt, **look)
     fields = parse_by(by)
     reader = reader_of(source)
     with reader.bounded_memory(REPORT_MEMORY, threads=None):
-        formatter.write(build_trend(reader, series(reader, from_, to), fields), out)
+        formatter.write(build(reader, fields), out)
 
 
 def render_report(
-    source: Store | Reader,
-    scan_ref: str | None,
-    by: str,
-    fmt: str,
-    *,
-    width: int = 120,
-    color: bool = False,
+    source: Store | Reader, scan_ref: str | None, by: str, fmt: str, **look: Unpack[Look]
 ) -> bytes:
     """:func:`write_report` into bytes."""
     buf = io.BytesIO()
-    write_report(source, scan_ref, by, fmt, buf, width=width, color=color)
+    write_report(source, scan_ref, by, fmt, buf, **look)
     return buf.getvalue()

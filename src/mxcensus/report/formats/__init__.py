@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 from mxcensus.errors import UsageError
 from mxcensus.report.formats.csv import CsvFormat
 from mxcensus.report.formats.html import HtmlFormat
@@ -14,9 +16,16 @@ FORMATS: dict[str, type[CsvFormat] | type[HtmlFormat] | type[JsonFormat] | type[
 }
 
 
-def get_format(name: str, *, width: int = 120, color: bool = False) -> ReportFormat:
+class Look(TypedDict, total=False):
+    """How the table format draws (its defaults when absent); the other formats ignore it."""
+
+    width: int
+    color: bool
+
+
+def get_format(name: str, **look: Unpack[Look]) -> ReportFormat:
     if name == "table":
-        return TableFormat(width=width, color=color)
+        return TableFormat(**look)
     cls = FORMATS.get(name)
     if cls is None:
         raise UsageError(
