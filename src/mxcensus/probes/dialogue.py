@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from mxcensus.model import Outcome, Step, TlsInfo, Transcript, Transport
 from mxcensus.probes.connect import (
@@ -211,23 +211,68 @@ class Dialogue:
         )
 
 
+class Framed(Protocol):
+    """A message a wire parser returns: its exact bytes as received."""
+
+    @property
+    def raw(self) -> bytes: ...
+
+
+F = TypeVar("F", bound=Framed)
+
+
+def joined(messages: Sequence[Framed]) -> bytes:
+    """The bytes of ``messages`` as received (a step's ``raw`` for several messages)."""
+    return b"".join(m.raw for m in messages)
+
+
+def gather(
+    next_message: Callable[[], F | None], last: Callable[[F], bool], limit: int
+) -> Callable[[], tuple[F, ...] | None]:
+    """A ``take`` that gathers messages up to the first one ``last`` accepts, at most
+    ``limit`` bytes of them in all (``TooLarge`` beyond, with what came)."""
+    got: list[F] = []
+    size = 0
+
+    def take() -> tuple[F, ...] | None:
+        nonlocal size
+        while (m := next_message()) is not None:
+            got.append(m)
+            size += len(m.raw)
+            if size > limit:
+                raise TooLarge(limit, joined(got)[:limit])
+            if last(m):
+                return tuple(got)
+        return None
+
+    return take
+
+
 Talk = Callable[["Dialogue", ProbeConfig], Awaitable[None]]
 
 _FAREWELL_TOLERATED = frozenset({Outcome.CLOSED, Outcome.RESET, Outcome.TIMEOUT})
 """After QUIT/LOGOUT the dialogue is complete whatever the server does with the connection."""
 
 
-class LineProbe:
-    """What the line-protocol probes share: the connector seam and :meth:`run`, which opens
-    the session as the protocol declares the port (TLS from the first byte or not; the
-    endpoint may say otherwise), names it as the declaration does, and runs ``_talk``."""
+class DeclaredProbe:
+    """What every probe of the registry shares: its ``name``, its protocol ``spec``, the
+    default ``ports`` that follow from it, and the connector seam."""
 
     name: str
-    ports: tuple[int, ...]
     spec: ProtocolSpec
 
     def __init__(self, connector: Connector | None = None) -> None:
         self.connector = connector or DEFAULT_CONNECTOR
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return self.spec.default_ports
+
+
+class LineProbe(DeclaredProbe):
+    """What the line-protocol probes share: :meth:`run`, which opens the session as the
+    protocol declares the port (TLS from the first byte or not; the endpoint may say
+    otherwise), names it as the declaration does, and runs ``_talk``."""
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
         spec = self.spec

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, polite
+from mxcensus.probes.dialogue import Dialogue, LineProbe, gather, joined, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
-from mxcensus.wire import FramingError, TooLarge
+from mxcensus.wire import FramingError
 from mxcensus.wire.imap import Response, ResponseParser, capabilities
 
 SPEC = ProtocolSpec(
@@ -50,29 +50,17 @@ SPEC = ProtocolSpec(
 )
 
 Responses = tuple[Response, ...]
+Exchange = tuple[
+    bytes, Callable[[bytes], None], Callable[[], Responses | None], Callable[[Responses], bytes]
+]
+"""The arguments of :meth:`Dialogue.exchange` after the step's name: sent, feed, take, raw."""
 
 
-def _raw(responses: Responses) -> bytes:
-    return b"".join(r.raw for r in responses)
-
-
-def _until_tagged(parser: ResponseParser, tag: bytes, limit: int) -> Callable[[], Responses | None]:
-    """A ``take`` that gathers responses up to the one tagged ``tag`` (bounded in total)."""
-    got: list[Response] = []
-    size = 0
-
-    def take() -> Responses | None:
-        nonlocal size
-        while (r := parser.next_response()) is not None:
-            got.append(r)
-            size += len(r.raw)
-            if size > limit:
-                raise TooLarge(limit, _raw(tuple(got))[:limit])
-            if r.tag == tag:
-                return tuple(got)
-        return None
-
-    return take
+def _tagged(parser: ResponseParser, tag: bytes, command: bytes, limit: int) -> Exchange:
+    """What an exchange of the command ``command`` under ``tag`` sends, feeds, takes (every
+    response up to the one tagged ``tag``, bounded in total) and records."""
+    take = gather(parser.next_response, lambda r: r.tag == tag, limit)
+    return tag + b" " + command + b"\r\n", parser.feed, take, joined
 
 
 def _greeting(parser: ResponseParser) -> Callable[[], Responses | None]:
@@ -89,49 +77,30 @@ def _greeting(parser: ResponseParser) -> Callable[[], Responses | None]:
 
 class ImapProbe(LineProbe):
     name: str = "imap"
-    ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
         limit = config.max_reply_bytes
         parser = ResponseParser(limit)
         [greeting] = await d.exchange(
-            "greeting", b"", parser.feed, _greeting(parser), _raw, timeout=config.greeting_timeout
+            "greeting", b"", parser.feed, _greeting(parser), joined, timeout=config.greeting_timeout
         )
         if greeting.kind == b"BYE":
             return
-        caps = await d.exchange(
-            "capability",
-            b"a1 CAPABILITY\r\n",
-            parser.feed,
-            _until_tagged(parser, b"a1", limit),
-            _raw,
-        )
+        caps = await d.exchange("capability", *_tagged(parser, b"a1", b"CAPABILITY", limit))
         offered = {c for r in (greeting, *caps) for c in capabilities(r)}
         if greeting.kind == b"OK" and d.transport is Transport.PLAIN and "STARTTLS" in offered:
-            reply = await d.exchange(
-                "starttls",
-                b"a2 STARTTLS\r\n",
-                parser.feed,
-                _until_tagged(parser, b"a2", limit),
-                _raw,
-            )
+            reply = await d.exchange("starttls", *_tagged(parser, b"a2", b"STARTTLS", limit))
             if reply[-1].kind == b"OK":
                 d.transport = Transport.STARTTLS
                 await d.start_tls(shared_context())
                 parser = ResponseParser(limit)
                 caps = await d.exchange(
-                    "capability-tls",
-                    b"a3 CAPABILITY\r\n",
-                    parser.feed,
-                    _until_tagged(parser, b"a3", limit),
-                    _raw,
+                    "capability-tls", *_tagged(parser, b"a3", b"CAPABILITY", limit)
                 )
                 offered = {c for r in caps for c in capabilities(r)}
         if "ID" in offered:
-            take = _until_tagged(parser, b"a5", limit)
-            if await polite(d, "id", b"a5 ID NIL\r\n", parser.feed, take, _raw) is None:
+            id_nil = _tagged(parser, b"a5", b"ID NIL", limit)
+            if await polite(d, "id", *id_nil) is None:
                 return
-        await polite(
-            d, "logout", b"a4 LOGOUT\r\n", parser.feed, _until_tagged(parser, b"a4", limit), _raw
-        )
+        await polite(d, "logout", *_tagged(parser, b"a4", b"LOGOUT", limit))

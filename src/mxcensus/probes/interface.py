@@ -156,7 +156,11 @@ class ProtocolSpec:
 
 class Probe(Protocol):
     name: str  # registry key: "smtp", "imap", "pop3", "owa"
-    ports: tuple[int, ...]  # default ports
     spec: ProtocolSpec  # its protocol (see ProtocolSpec)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Its default ports (a probe of the registry: its spec's ``default_ports``)."""
+        ...
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript: ...

@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxcensus.model import Transport
-from mxcensus.probes.dialogue import Dialogue, LineProbe, polite
+from mxcensus.probes.dialogue import Dialogue, LineProbe, gather, joined, polite
 from mxcensus.probes.interface import Cut, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
-from mxcensus.wire import TooLarge
 from mxcensus.wire.managesieve import Response, ResponseParser, capabilities
 
 SPEC = ProtocolSpec(
@@ -43,33 +42,14 @@ def _raw(response: Response) -> bytes:
     return response.raw
 
 
-def _raw_all(responses: Responses) -> bytes:
-    return b"".join(r.raw for r in responses)
-
-
 def _logout_reply(parser: ResponseParser, limit: int) -> Callable[[], Responses | None]:
     """A ``take`` that gathers responses up to the first one without data lines (the LOGOUT
     reply; a capability response sent unasked after STARTTLS may come first), bounded."""
-    got: list[Response] = []
-    size = 0
-
-    def take() -> Responses | None:
-        nonlocal size
-        while (r := parser.next_response()) is not None:
-            got.append(r)
-            size += len(r.raw)
-            if size > limit:
-                raise TooLarge(limit, _raw_all(tuple(got))[:limit])
-            if not r.lines:
-                return tuple(got)
-        return None
-
-    return take
+    return gather(parser.next_response, lambda r: not r.lines, limit)
 
 
 class ManageSieveProbe(LineProbe):
     name: str = "managesieve"
-    ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
@@ -89,6 +69,4 @@ class ManageSieveProbe(LineProbe):
                 parser = ResponseParser(limit)  # nothing sent before the handshake is kept
                 take = parser.next_response
                 await d.exchange("capability-tls", b"CAPABILITY\r\n", parser.feed, take, _raw)
-        await polite(
-            d, "logout", b"LOGOUT\r\n", parser.feed, _logout_reply(parser, limit), _raw_all
-        )
+        await polite(d, "logout", b"LOGOUT\r\n", parser.feed, _logout_reply(parser, limit), joined)

@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 import h11
 
 from mxcensus.model import Outcome, Step, Transcript
-from mxcensus.probes.connect import DEFAULT_CONNECTOR, Connector
-from mxcensus.probes.dialogue import Closed, Dialogue, Ended, classify
+from mxcensus.probes.connect import Connector
+from mxcensus.probes.dialogue import Closed, DeclaredProbe, Dialogue, Ended, classify
 from mxcensus.probes.interface import Cut, Endpoint, ProbeConfig, ProtocolSpec, RuleField, Service
 from mxcensus.probes.tls import shared_context
 from mxcensus.wire import FramingError, TooLarge
@@ -219,13 +219,9 @@ def _same_origin_target(location: str, tls: bool, port: int) -> str | None:
     return target
 
 
-class OwaProbe:
+class OwaProbe(DeclaredProbe):
     name: str = "owa"
-    ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
-
-    def __init__(self, connector: Connector | None = None) -> None:
-        self.connector = connector or DEFAULT_CONNECTOR
 
     async def run(self, endpoint: Endpoint, config: ProbeConfig) -> Transcript:
         known = SPEC.tls_on(endpoint.port)  # any other port: HTTPS

@@ -54,7 +54,6 @@ def _offers_stls(capa: Response) -> bool:
 
 class Pop3Probe(LineProbe):
     name: str = "pop3"
-    ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

@@ -67,7 +67,6 @@ def _code(reply: Reply) -> int:
 
 class SmtpProbe(LineProbe):
     name: str = "smtp"
-    ports: tuple[int, ...] = SPEC.default_ports
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:
