@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeAlias, get_type_hints
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as FPath
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from mxcensus.errors import UsageError
 from mxcensus.export.formats import FORMATS as EXPORT_FORMATS
@@ -65,15 +65,27 @@ IP_TEXT = r"^[0-9A-Fa-f:.]{2,45}$"
 # -- models ---------------------------------------------------------------------------------
 
 
-class ScanOut(BaseModel):
-    id: str
-    name: str | None
-    kind: str
-    source: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    targets_total: int | None
+def row_model(name: str, row: type[NamedTuple], *, without: tuple[str, ...] = ()) -> Any:
+    """The answer model ``name`` with the fields of the reader's row type ``row`` (a
+    ``NamedTuple`` of ``store.results``: its names, types and order), but those ``without``;
+    built from ``row._asdict()``, which may hold those too."""
+    types = get_type_hints(row)
+    fields: Any = {f: (types[f], ...) for f in row._fields if f not in without}
+    return create_model(name, **fields)
+
+
+if TYPE_CHECKING:  # models to the type checker; at run time built from the reader's rows
+    ScanOut: TypeAlias = BaseModel
+    FindingOut: TypeAlias = BaseModel
+    ChurnOut: TypeAlias = BaseModel
+    ChurnHostOut: TypeAlias = BaseModel
+    EventOut: TypeAlias = BaseModel
+else:
+    ScanOut = row_model("ScanOut", c.ScanInfo, without=("readable", "services"))
+    FindingOut = row_model("FindingOut", c.FindingRow, without=("scan",))  # a host's, by scan
+    ChurnOut = row_model("ChurnOut", c.ChurnCount)
+    ChurnHostOut = row_model("ChurnHostOut", c.ChurnHost)
+    EventOut = row_model("EventOut", c.EventRow)
 
 
 class PlaceOut(BaseModel):
@@ -81,7 +93,7 @@ class PlaceOut(BaseModel):
     hosts: int
     services: int
     vulnerable_hosts: int
-    potentially_vulnerable_hosts: int
+    potentially_vulnerable_hosts: int = Field(validation_alias="potentially_hosts")
     eol_hosts: int
     at_risk_hosts: int
 
@@ -100,9 +112,9 @@ class CveCountOut(BaseModel):
     cve: str
     kev: bool
     vulnerable: int
-    potentially_vulnerable: int
+    potentially_vulnerable: int = Field(validation_alias="potentially")
     vulnerable_hosts: int
-    hosts_at_risk: int
+    hosts_at_risk: int = Field(validation_alias="any_hosts")
     judged: int
 
 
@@ -171,16 +183,6 @@ class ServicePage(BaseModel):
     next: str | None = Field(description="Cursor of the next page (pass as `after`)")
 
 
-class FindingOut(BaseModel):
-    port: int
-    cve: str
-    status: str
-    kev: bool
-    cvss: float | None
-    reason: str
-    fixed_in: str | None
-
-
 class HostScan(BaseModel):
     scan: ScanOut
     services: list[ServiceOut]
@@ -204,37 +206,11 @@ class CveOut(BaseModel):
     services: list[ServiceOut]
 
 
-class ChurnOut(BaseModel):
-    category: str
-    hosts: int
-    at_risk_first: int
-    at_risk_last: int
-
-
-class ChurnHostOut(BaseModel):
-    ip: str
-    category: str
-    first: str | None
-    last: str | None
-
-
 class Diff(BaseModel):
     first: ScanOut
     last: ScanOut
     categories: list[ChurnOut]
     hosts: list[ChurnHostOut]
-
-
-class EventOut(BaseModel):
-    id: int
-    watch: str
-    created_at: datetime
-    kind: str
-    ip: str | None
-    port: int | None
-    cve: str | None
-    summary: str
-    state: str
 
 
 class WatchOut(BaseModel):
@@ -294,27 +270,11 @@ def _str(v: object) -> str | None:
 
 
 def cve_out(r: c.CveCount) -> CveCountOut:
-    return CveCountOut(
-        cve=r.cve,
-        kev=bool(r.kev),
-        vulnerable=r.vulnerable,
-        potentially_vulnerable=r.potentially,
-        vulnerable_hosts=r.vulnerable_hosts,
-        hosts_at_risk=r.any_hosts,
-        judged=r.judged,
-    )
+    return CveCountOut.model_validate(r._asdict())
 
 
 def place_out(p: c.PlaceRow) -> PlaceOut:
-    return PlaceOut(
-        place=p.place,
-        hosts=p.hosts,
-        services=p.services,
-        vulnerable_hosts=p.vulnerable_hosts,
-        potentially_vulnerable_hosts=p.potentially_hosts,
-        eol_hosts=p.eol_hosts,
-        at_risk_hosts=p.at_risk_hosts,
-    )
+    return PlaceOut.model_validate(p._asdict())
 
 
 def overview_of(view: c.View, params: Params) -> Overview:
@@ -378,12 +338,12 @@ def host_of(view: c.View, ip: str, who: Any) -> Host:
     findings: dict[str, list[FindingOut]] = {}
     for fr in view.host_findings(text):
         findings.setdefault(fr.scan, []).append(FindingOut(**fr._asdict()))
+    seen = [s for s in view.scans() if s.id in services]  # newest first
     scans = [
         HostScan(scan=scan_out(s), services=services[s.id], findings=findings.get(s.id, []))
-        for s in view.scans()  # newest first
-        if s.id in services
+        for s in seen
     ]
-    newest = scans[0].scan.id if scans else None
+    newest = seen[0].id if seen else None
     evidence: list[str] = []
     if newest is not None:
         try:
