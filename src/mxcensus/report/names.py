@@ -14,7 +14,8 @@ the HTML report; json and csv keep the stored values). The scheme (docs/product-
 
 from __future__ import annotations
 
-from mxcensus.report.document import Value
+from mxcensus.report.document import IDENTIFIERS, Value
+from mxcensus.text import visible
 from mxcensus.vocabulary import PRODUCTS
 
 UNKNOWN_PRODUCT = "unknown product"
@@ -61,3 +62,19 @@ LABELS = {"product_line": line_label, "product": product_label}
 def label(value: Value, column: str) -> Value:
     fn = LABELS.get(column)
     return fn(value) if fn is not None else value
+
+
+def shown(value: Value, column: str = "", *, limit: int | None = 200) -> str | None:
+    """A cell as the terminal table and the HTML report show it (None: no value): its
+    :func:`label`, yes/no, two decimals, thousands separated except in identifier columns
+    (ports, ASNs), text made inert and at most ``limit`` characters."""
+    value = label(value, column)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, int):
+        return str(value) if column in IDENTIFIERS else f"{value:,}"
+    return visible(str(value), limit)

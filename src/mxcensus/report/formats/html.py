@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from mxcensus.draw import MAX_BARS, Bar, Place, bars, esc, map_provenance, on_map, world_map
-from mxcensus.report.document import IDENTIFIERS, Chart, Document, Section, Value
+from mxcensus.report.document import Chart, Document, Section, Value
 from mxcensus.report.interface import Renders
-from mxcensus.report.names import UNKNOWN_NOTE, UNKNOWN_PRODUCT, label
+from mxcensus.report.names import UNKNOWN_NOTE, UNKNOWN_PRODUCT, shown
 from mxcensus.text import visible
 
 CSP = (
@@ -80,16 +80,8 @@ table.long tfoot{display:table-footer-group}.print-only{display:block}}
 
 
 def fmt(value: Value, column: str = "") -> str:
-    value = label(value, column)
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, int):
-        return str(value) if column in IDENTIFIERS else f"{value:,}"
-    return visible(str(value), 300)
+    text = shown(value, column, limit=300)
+    return "—" if text is None else text
 
 
 def _num(v: Value) -> float:

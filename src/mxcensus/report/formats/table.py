@@ -25,9 +25,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from mxcensus.report.document import IDENTIFIERS, Document, Section, Value
+from mxcensus.report.document import Document, Section, Value
 from mxcensus.report.interface import Renders
-from mxcensus.report.names import LABELS, UNKNOWN_NOTE, UNKNOWN_PRODUCT, label
+from mxcensus.report.names import LABELS, UNKNOWN_NOTE, UNKNOWN_PRODUCT, shown
 from mxcensus.text import visible
 
 MAX_ROWS = 100
@@ -52,16 +52,8 @@ SHORT: dict[str, tuple[str, str]] = {
 
 
 def cell(value: Value, column: str = "") -> Text:
-    value = label(value, column)
-    if value is None:
-        return Text("—", style="dim")
-    if isinstance(value, bool):
-        return Text("yes" if value else "no")
-    if isinstance(value, float):
-        return Text(f"{value:.2f}")
-    if isinstance(value, int):
-        return Text(str(value) if column in IDENTIFIERS else f"{value:,}")
-    return Text(visible(str(value)))
+    text = shown(value, column)
+    return Text("—", style="dim") if text is None else Text(text)
 
 
 def display_name(column: str) -> str:
