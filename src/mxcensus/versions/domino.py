@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from mxcensus.versions.interface import Scheme, parse_int
+from mxcensus.versions.interface import FormScheme
 
 _FORM = re.compile(
     r"(?:release\s+)?(\d+)\.(\d+)(?:\.(\d+))?([a-z](?![a-z]))?"
@@ -20,18 +20,12 @@ _FORM = re.compile(
 )
 
 
-class DominoScheme(Scheme):
+class DominoScheme(FormScheme):
     name = "domino"
+    form = _FORM
 
-    def numbers(self, version: str) -> tuple[int, ...] | None:
-        m = _FORM.match(version.strip())
-        if m is None:
-            return None
-        major, minor, maint, letter, fp, fix = m.groups()
-        nums = [parse_int(major), parse_int(minor), parse_int(maint or "0")]
-        nums += [parse_int(fp or "0"), parse_int(fix or "0")]
-        if any(n is None for n in nums):
-            return None
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        major, minor, maint, _, fp, fix = nums
+        letter = m.group(4)
         level = ord(letter.lower()) - ord("a") + 1 if letter else 0
-        a, b, c, d, e = (int(n or 0) for n in nums)
-        return (a, b, c, level, d, e)
+        return (major, minor, maint, level, fp, fix)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from mxcensus.versions.interface import Scheme, parse_int
+from mxcensus.versions.interface import FormScheme
 
 _EXIM = re.compile(
     r"(?:exim[ /-]?)?(\d+)\.(\d+)(?:[._](\d+))?(?:\.(\d+))?"
@@ -20,16 +20,11 @@ _EXIM = re.compile(
 )
 
 
-class EximScheme(Scheme):
+class EximScheme(FormScheme):
     name = "exim"
+    form = _EXIM
 
-    def numbers(self, version: str) -> tuple[int, ...] | None:
-        m = _EXIM.match(version.strip())
-        if m is None:
-            return None
-        vals = [parse_int(g) if g is not None else 0 for g in m.groups()]
-        if any(v is None for v in vals):
-            return None
-        major, minor, patch, sub, rc = (v or 0 for v in vals)
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        major, minor, patch, sub, rc = nums
         final = 0 if m.group(5) is not None else 1
         return (major, minor, patch, sub, final, rc)

@@ -9,6 +9,7 @@ as a string whose plain string order is the same order, for SQL (``services.vers
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from functools import lru_cache
 
@@ -62,6 +63,28 @@ class Scheme(ABC):
         if nums is None:
             return "0" + version
         return "1" + "".join(_encode_int(n) for n in nums)
+
+
+class FormScheme(Scheme):
+    """A scheme whose versions one regular expression reads: ``form``, matched at the start
+    of the version. Its groups become numbers (an absent group or one of letters: 0; a number
+    longer than :data:`MAX_COMPONENT_DIGITS`: the version does not parse), and :meth:`order`
+    arranges them, with what the match says, into the sort tuple."""
+
+    form: re.Pattern[str]
+
+    def numbers(self, version: str) -> tuple[int, ...] | None:
+        m = self.form.match(version.strip())
+        if m is None:
+            return None
+        nums = [parse_int(g) if g is not None and g.isdigit() else 0 for g in m.groups()]
+        if any(n is None for n in nums):
+            return None
+        return self.order(m, [n or 0 for n in nums])
+
+    @abstractmethod
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        """The sort tuple of a version ``form`` matched (``m``), its groups as ``nums``."""
 
 
 @lru_cache(maxsize=65536)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from mxcensus.versions.interface import Scheme, parse_int
+from mxcensus.versions.interface import FormScheme
 
 _POSTFIX = re.compile(
     r"(?:postfix[ /-]?)?(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d{8}))?(?:[-_.]?rc(\d+))?(?=$|[\s(,;])",
@@ -16,17 +16,12 @@ _POSTFIX = re.compile(
 )
 
 
-class PostfixScheme(Scheme):
+class PostfixScheme(FormScheme):
     name = "postfix"
+    form = _POSTFIX
 
-    def numbers(self, version: str) -> tuple[int, ...] | None:
-        m = _POSTFIX.match(version.strip())
-        if m is None:
-            return None
-        vals = [parse_int(g) if g is not None else 0 for g in m.groups()]
-        if any(v is None for v in vals):
-            return None
-        major, minor, patch, snap, rc = (v or 0 for v in vals)
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        major, minor, patch, snap, rc = nums
         if m.group(4) is not None:
             if m.group(3) is not None:  # a snapshot of a stable patch level: after it
                 return (major, minor, patch, 3, snap)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from mxcensus.versions.interface import Scheme, parse_int
+from mxcensus.versions.interface import FormScheme
 
 _BUILD = re.compile(
     r"(?:smartermail[ /-]?)?(?:(?:build[ ._-]?)?(\d{4,6})|\d+\.\d+\.(\d{4,6})(?:\.\d+)?)"
@@ -21,15 +21,13 @@ _BUILD = re.compile(
 )
 
 
-class SmarterMailScheme(Scheme):
+class SmarterMailScheme(FormScheme):
     name = "smartermail"
+    form = _BUILD
 
     def display(self, version: str) -> str:
         return f"Build {version}" if version.isdigit() else version
 
-    def numbers(self, version: str) -> tuple[int, ...] | None:
-        m = _BUILD.match(version.strip())
-        if m is None:
-            return None
-        build = parse_int(m.group(1) or m.group(2))
-        return None if build is None else (build,)
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        bare, dotted = nums  # one of them is absent
+        return (bare or dotted,)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from mxcensus.versions.interface import Scheme, parse_int
+from mxcensus.versions.interface import FormScheme
 
 _FORM = re.compile(
     r"(\d+)(?:\.(\d+))?(?:u(\d+)|\.(\d+))?(?:\.(\d+))?(?:\.(\d+))?"
@@ -19,16 +19,11 @@ _FORM = re.compile(
 )
 
 
-class SunMessagingScheme(Scheme):
+class SunMessagingScheme(FormScheme):
     name = "sun-messaging"
+    form = _FORM
 
-    def numbers(self, version: str) -> tuple[int, ...] | None:
-        m = _FORM.match(version.strip())
-        if m is None:
-            return None
-        major, minor, update, third, fourth, fifth, patch, patch_minor, word = m.groups()
-        parts = (major, minor, update or third, fourth, fifth, patch or word, patch_minor)
-        nums = [parse_int(p) if p else 0 for p in parts]
-        if any(n is None for n in nums):
-            return None
-        return tuple(int(n or 0) for n in nums)
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        # "u4" and ".4" are one part, as are "-3" and " Patch 3": one of each pair is absent
+        major, minor, update, third, fourth, fifth, patch, patch_minor, word = nums
+        return (major, minor, update or third, fourth, fifth, patch or word, patch_minor)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from mxcensus.versions.interface import Scheme, parse_int
+from mxcensus.versions.interface import FormScheme
 
 _ZIMBRA = re.compile(
     r"(?:(?:zimbra|zcs)[ /-]?)?(\d+)\.(\d+)\.(\d+)"
@@ -33,20 +33,15 @@ def _match(version: str) -> re.Match[str] | None:
     return _ZIMBRA.match(version.strip())
 
 
-class ZimbraScheme(Scheme):
+class ZimbraScheme(FormScheme):
     name = "zimbra"
+    form = _ZIMBRA
 
     def display(self, version: str) -> str:
         return display(version)
 
-    def numbers(self, version: str) -> tuple[int, ...] | None:
-        m = _match(version)
-        if m is None:
-            return None
-        vals = [parse_int(g) if g is not None else 0 for g in m.groups()]
-        if any(v is None for v in vals):
-            return None
-        return tuple(v or 0 for v in vals)
+    def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
+        return tuple(nums)
 
 
 def line(version: str) -> str:
