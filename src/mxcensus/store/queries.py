@@ -492,7 +492,7 @@ class Reader:
             params.update({f"a{i}": v for i, v in enumerate(after)})
         rows = self._all(f"{sql.flat_sql(w, cond)} LIMIT {int(limit)}", params)
         findings = _ProfileFindings(self)
-        findings.need(rows, scan_at=0, pid_at=-1)
+        findings.need(rows, scan_at=0, key_at=-1)
         return [_flat(r, findings) for r in rows]
 
     def at_risk_by(self, cve: str, f: Filter, limit: int = 100) -> list[FlatRow]:
@@ -506,7 +506,7 @@ class Reader:
         )
         rows = self._all(f"{sql.flat_sql(w, cond)} LIMIT {int(limit)}", {**w.params, "cve": cve})
         findings = _ProfileFindings(self)
-        findings.need(rows, scan_at=0, pid_at=-1)
+        findings.need(rows, scan_at=0, key_at=-1)
         return [_flat(r, findings) for r in rows]
 
     def host_services(self, ip: str) -> list[FlatRow]:
@@ -515,7 +515,7 @@ class Reader:
         w = self._where(Filter(ips=(ip,), exposed=False))
         rows = self._all(sql.flat_sql(w, w.sql), w.params)
         findings = _ProfileFindings(self)
-        findings.need(rows, scan_at=0, pid_at=-1)
+        findings.need(rows, scan_at=0, key_at=-1)
         return [_flat(r, findings) for r in rows]
 
     def host_findings(self, ip: str) -> list[FindingRow]:
@@ -535,7 +535,7 @@ class Reader:
         w = self._where(f)
         findings = _ProfileFindings(self)
         for rows in self._batches(sql.flat_sql(w, w.sql), w.params, tuple, size):
-            findings.need(rows, scan_at=0, pid_at=-1)
+            findings.need(rows, scan_at=0, key_at=-1)
             yield [_flat(r, findings) for r in rows]
 
     def arrow_batches(self, f: Filter, size: int = BATCH) -> pa.RecordBatchReader:
@@ -596,7 +596,7 @@ class Reader:
         scan = _only_scan(f)
         ordered = f"SELECT * EXCLUDE (sev_rank) FROM ({query}) s ORDER BY {order}"
         for rows in self._batches(ordered, params, tuple, size):
-            findings.need(rows, scan_at=None, pid_at=-1, scan=scan)
+            findings.need(rows, scan_at=None, key_at=-1, scan=scan)
             yield [_shadow(r, findings, scan) for r in rows]
 
     def owner_files(self, f: Filter, apps: Apps, per: str) -> list[OwnerFile]:
@@ -859,30 +859,18 @@ class _Records:
         )
 
 
-class _ProfileFindings:
+class _ProfileFindings(_Fetched[tuple[Any, ...]]):
     """The aggregated findings of the profiles a batch of service rows uses
     (:data:`sql.PROFILE_FINDINGS`, columns :data:`sql.FINDING_COLUMNS` after ``pid``)."""
 
     def __init__(self, reader: Reader) -> None:
-        self.fetched: _Fetched[tuple[Any, ...]] = _Fetched(
+        super().__init__(
             reader, sql.PROFILE_FINDINGS, lambda r: (r[1:], 64 + sum(len(str(v)) for v in r))
         )
-        self.fetched.missing = (None,) * len(sql.FINDING_COLUMNS)
-        self._reader = reader
-        self._arrow: Any = None  # the cve_list column of the profiles seen, per batch
-
-    def need(
-        self,
-        rows: Sequence[tuple[Any, ...]],
-        *,
-        scan_at: int | None,
-        pid_at: int,
-        scan: str | None = None,
-    ) -> None:
-        self.fetched.need(rows, scan_at=scan_at, key_at=pid_at, scan=scan)
+        self.missing = (None,) * len(sql.FINDING_COLUMNS)
 
     def of(self, scan: str, pid: int, column: str) -> Any:
-        return self.fetched.values[(scan, pid)][sql.FINDING_COLUMNS.index(column)]
+        return self.values[(scan, pid)][sql.FINDING_COLUMNS.index(column)]
 
     def arrow(self, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         """``batch`` (:func:`sql.arrow_sql`) with each profile's findings in ``cves`` and
@@ -905,9 +893,9 @@ class _ProfileFindings:
 
     def _lists(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[Any]]:
         rows = [(s, p) for s, p in keys]
-        self.fetched.need(rows, scan_at=0, key_at=1)
+        self.need(rows, scan_at=0, key_at=1)
         col = sql.FINDING_COLUMNS.index("cve_list")
-        return {k: self.fetched.values[k][col] or [] for k in set(keys)}
+        return {k: self.values[k][col] or [] for k in set(keys)}
 
 
 def _flat(r: tuple[Any, ...], findings: _ProfileFindings) -> FlatRow:
