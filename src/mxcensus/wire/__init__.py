@@ -15,6 +15,8 @@ WireError
 
 from __future__ import annotations
 
+import re
+
 
 class WireError(Exception):
     """Root of the framing errors; probes turn them into an ``Outcome``."""
@@ -55,3 +57,41 @@ class BufferedParser:
     def _bound(self, size: int) -> None:
         if size > self._limit:
             raise TooLarge(self._limit, bytes(self._buf[: self._limit]))
+
+
+_LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?$")
+
+
+class LiteralLines(BufferedParser):
+    """A parser of lines that may announce literals, as IMAP and ManageSieve do: a line
+    ending in ``{N}`` (or ``{N+}``) is followed by N raw bytes, after which it goes on, up to
+    the next line end. :meth:`_line_end` finds where such a line ends."""
+
+    __slots__ = ("_searched", "_segment")
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        super().__init__(limit)
+        self._segment = 0  # where the current line's last part starts (after its literals)
+        self._searched = 0  # how far a line end was looked for
+
+    def _line_end(self, start: int) -> int | None:
+        """The end (after its LF) of the line that starts at ``start``, its literals whole;
+        None while bytes are missing (bounded). Whoever takes the line sets ``_segment`` and
+        ``_searched`` to where the next one starts."""
+        buf = self._buf
+        while True:
+            segment = max(start, self._segment)
+            nl = buf.find(b"\n", max(segment, self._searched))
+            if nl < 0:
+                self._searched = len(buf)
+                self._bound(len(buf))
+                return None
+            m = _LITERAL.search(buf, segment, nl)
+            if m is None:
+                return nl + 1
+            after = nl + 1 + int(m.group(1))
+            self._bound(after)
+            if len(buf) < after:
+                self._searched = nl  # come back when the literal is complete
+                return None
+            self._segment = self._searched = after

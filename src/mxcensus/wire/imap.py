@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, BufferedParser, FramingError
+from mxcensus.wire import FramingError, LiteralLines
 
 _TAG_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_")
 _MAX_TAG = 64
-_LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?$")
 _STATUS = frozenset({b"OK", b"NO", b"BAD", b"PREAUTH", b"BYE"})
 _CAP_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
 
@@ -37,39 +36,21 @@ class Response:
         return self.tag == b"*"
 
 
-class ResponseParser(BufferedParser):
+class ResponseParser(LiteralLines):
     """Incremental IMAP response parser holding at most ``limit`` bytes of a response."""
 
-    __slots__ = ("_pos", "_searched")
-
-    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
-        super().__init__(limit)
-        self._pos = 0  # where the current line (after any literal) starts
-        self._searched = 0
+    __slots__ = ()
 
     def next_response(self) -> Response | None:
         buf = self._buf
         _check_tag(buf)
-        while True:
-            nl = buf.find(b"\n", max(self._pos, self._searched))
-            if nl < 0:
-                self._searched = len(buf)
-                self._bound(len(buf))
-                return None
-            line = bytes(buf[self._pos : nl])
-            m = _LITERAL.search(line)
-            if m is None:
-                end = nl + 1
-                raw = bytes(buf[:end])
-                del buf[:end]
-                self._pos = self._searched = 0
-                return _response(raw)
-            after = nl + 1 + int(m.group(1))
-            self._bound(after)
-            if len(buf) < after:
-                self._searched = nl  # come back when the literal is complete
-                return None
-            self._pos = self._searched = after
+        end = self._line_end(0)
+        if end is None:
+            return None
+        raw = bytes(buf[:end])
+        del buf[:end]
+        self._segment = self._searched = 0
+        return _response(raw)
 
 
 def _check_tag(buf: bytearray) -> None:

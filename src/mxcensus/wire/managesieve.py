@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, BufferedParser, FramingError
+from mxcensus.wire import DEFAULT_LIMIT, FramingError, LiteralLines
 
-_LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?$")
 _STATUS = (b"OK", b"NO", b"BYE")
 _AFTER_STATUS = frozenset(b" (\r\n")
 _STRING_START = frozenset(b'"{')
@@ -38,38 +37,23 @@ class Response:
         return self.status == b"OK"
 
 
-class ResponseParser(BufferedParser):
+class ResponseParser(LiteralLines):
     """Incremental ManageSieve response parser holding at most ``limit`` bytes of a response."""
 
-    __slots__ = ("_line", "_lines", "_searched", "_segment")
+    __slots__ = ("_line", "_lines")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         super().__init__(limit)
         self._line = 0  # where the current line starts
-        self._segment = 0  # where its last part starts (after any literal it holds)
-        self._searched = 0  # how far a line end was looked for
         self._lines: list[bytes] = []
 
     def next_response(self) -> Response | None:
         buf = self._buf
         while True:
             kind = _line_kind(buf, self._line)
-            segment = max(self._line, self._segment)
-            nl = buf.find(b"\n", max(segment, self._searched))
-            if nl < 0:
-                self._searched = len(buf)
-                self._bound(len(buf))
+            end = self._line_end(self._line)
+            if end is None:
                 return None
-            m = _LITERAL.search(buf, segment, nl)
-            if m is not None:  # N raw bytes follow the line end, then the line goes on
-                after = nl + 1 + int(m.group(1))
-                self._bound(after)
-                if len(buf) < after:
-                    self._searched = nl  # come back when the literal is complete
-                    return None
-                self._segment = self._searched = after
-                continue
-            end = nl + 1
             if kind is None:  # cannot happen with a whole line, but never loop on it
                 raise FramingError(f"not a ManageSieve response: {bytes(buf[self._line : end])!r}")
             if not kind:
