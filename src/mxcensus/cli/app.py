@@ -58,11 +58,16 @@ class Group(_FilledHelp, TyperGroup):
                 formatter.write_dl(rows)
 
 
-def group(help: str) -> typer.Typer:
+def group(
+    help: str, *, no_args_is_help: bool = True, invoke_without_command: bool = False
+) -> typer.Typer:
+    """The app or a command group, with this module's help: ``-h``, no completion, no rich
+    markup; run without a command it shows its help, unless its callback is a command."""
     return typer.Typer(
         cls=Group,
         help=help,
-        no_args_is_help=True,
+        no_args_is_help=no_args_is_help,
+        invoke_without_command=invoke_without_command,
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mxcensus.bounds import Range
-from mxcensus.cli.app import DbOption, GeoDbOption, Group, QuietOption, app, command, group
+from mxcensus.cli.app import DbOption, GeoDbOption, QuietOption, app, command, group
 from mxcensus.cli.options import bounded
 from mxcensus.errors import MxcensusError, UsageError
 
@@ -234,15 +234,10 @@ def _options(
 
 # -- events ------------------------------------------------------------------------------
 
-events_app = typer.Typer(
-    cls=Group,
-    help="Change events of the watches: list them, acknowledge, mute.",
+events_app = group(
+    "Change events of the watches: list them, acknowledge, mute.",
     invoke_without_command=True,
     no_args_is_help=False,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(events_app, name="events")
 
