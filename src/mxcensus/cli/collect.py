@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mxcensus.bounds import Range
 from mxcensus.cli.app import DbOption, GeoDbOption, QuietOption, app, command
 from mxcensus.cli.options import bounded
 from mxcensus.engine import request as req
@@ -35,24 +36,30 @@ Http = Annotated[
         "--http", help="owa: also probe plain HTTP on port 80 (default: HTTPS 443 only, or -p 80)."
     ),
 ]
-_PACE = "with --resume: the new"
+
+
+def _unset(option: str, bounds: Range, what: str, default: object, then: str = "") -> Any:
+    """A number left None when not given, so that the request fills in ``default`` (or a
+    resumed scan keeps its own); the help names that default all the same."""
+    return bounded(option, bounds=bounds, show_default=False,
+                   help=f"{what} [default: {default}]{then}.")  # fmt: skip
+
+
+_PACE = "; with --resume: the new"
 Rate = Annotated[
     int | None,
-    bounded("--rate", bounds=req.RATE, show_default=False,
-            help="New connections per second, all workers [default: "
-            f"{req.DEFAULT_RATE}]; {_PACE} rate."),
+    _unset("--rate", req.RATE, "New connections per second, all workers", req.DEFAULT_RATE,
+           f"{_PACE} rate"),
 ]  # fmt: skip
 Concurrency = Annotated[
     int | None,
-    bounded("--concurrency", bounds=req.CONCURRENCY, show_default=False,
-            help=f"Open connections at most [default: {req.DEFAULT_CONCURRENCY}, or what the "
-            f"open-file limit allows]; {_PACE} cap."),
+    _unset("--concurrency", req.CONCURRENCY, "Open connections at most",
+           f"{req.DEFAULT_CONCURRENCY}, or what the open-file limit allows", f"{_PACE} cap"),
 ]  # fmt: skip
 PerNet = Annotated[
     int | None,
-    bounded("--per-net", bounds=req.PER_NET, show_default=False,
-            help="Open connections per /24 (IPv6 /56) at most [default: "
-            f"{req.DEFAULT_PER_NET}]; {_PACE} cap."),
+    _unset("--per-net", req.PER_NET, "Open connections per /24 (IPv6 /56) at most",
+           req.DEFAULT_PER_NET, f"{_PACE} cap"),
 ]  # fmt: skip
 Workers = Annotated[
     int | None,
@@ -76,15 +83,11 @@ Resume = Annotated[
     ),
 ]
 Shards = Annotated[
-    int | None,
-    bounded("--shards", bounds=req.SHARDS, show_default=False,
-            help="Split the target space into N shards [default: 1]."),
-]  # fmt: skip
+    int | None, _unset("--shards", req.SHARDS, "Split the target space into N shards", 1)
+]
 Shard = Annotated[
-    int | None,
-    bounded("--shard", bounds=req.SHARD, show_default=False,
-            help="Which shard this process scans (0-based) [default: 0]."),
-]  # fmt: skip
+    int | None, _unset("--shard", req.SHARD, "Which shard this process scans (0-based)", 0)
+]
 Seed = Annotated[
     int | None,
     bounded("--seed", bounds=req.SEED, help="Seed of the pseudo-random order (default: random)."),
