@@ -475,10 +475,9 @@ def test_an_overlong_line_is_one_malformed_record_and_numbering_goes_on(
 ) -> None:
     """A line over the limit (64 MiB; lowered here) is skipped without being held, reported
     with its number, and the lines after it keep their numbers."""
-    from mxcensus.importers import _common, _jsonlines
+    from mxcensus.importers import _common
 
     monkeypatch.setattr(_common, "MAX_LINE", limit)
-    monkeypatch.setattr(_jsonlines, "MAX_LINE", limit)
     lines = _json_lines("shodan-mail.json", 30, {}, _shodan_ip).splitlines()
     lines[9] = b'{"ip_str": "100.64.9.9", "port": 25, "data": "' + b"x" * (3 * limit) + b'"}'
     lines[19] = b"{" + b" " * (limit - 2) + b"}"  # exactly the limit without its newline

@@ -569,10 +569,11 @@ def tls_info(version: str, cipher: str, chain: tuple[Certificate, ...]) -> TlsIn
 # -- reading lines --------------------------------------------------------------------
 
 
-def iter_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+def iter_lines(stream: BinaryIO, start: int = 0) -> Iterator[tuple[int, bytes | None]]:
     """(line_no, line) for every line; ``None`` for a line longer than :data:`MAX_LINE`,
-    whose rest is skipped without holding it in memory."""
-    n = 0
+    whose rest is skipped without holding it in memory. ``start``: the lines before
+    ``stream`` (a later chunk of a file)."""
+    n = start
     readline = stream.readline
     while True:
         line = readline(MAX_LINE)

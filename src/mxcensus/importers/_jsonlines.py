@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
-from mxcensus.importers._common import MAX_LINE, skip_rest_of_line
+from mxcensus.importers._common import iter_lines
 from mxcensus.importers.interface import ImportProblem, Skipped, WrongFormatError
 
 T = TypeVar("T")
@@ -37,15 +37,8 @@ def read_json_lines(
     """``start``: lines of the file before ``stream`` (a later chunk of it); ``first``: its
     first record decides whether the file is this format at all (False for a later chunk)."""
     loads = orjson.loads
-    readline = stream.readline
-    n = start
-    while True:  # iter_lines, inline: one generator less per record
-        line = readline(MAX_LINE)
-        if not line:
-            return
-        n += 1
-        if len(line) >= MAX_LINE and not line.endswith(b"\n"):
-            skip_rest_of_line(stream)
+    for n, line in iter_lines(stream, start):
+        if line is None:
             yield n, ImportProblem(n, "line longer than 64 MiB")
             first = False
             continue
