@@ -9,7 +9,7 @@ executor implements the same three methods. This module imports nothing heavy.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from mxcensus.engine.spawn import prestart, stop_all, worker_count
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 class Executor(Protocol):
+    """Subclass it for the context manager: ``with`` an executor closes it."""
+
     name: str
 
     def shape(self, request: ScanRequest) -> tuple[int, int | None, int]:
@@ -44,8 +46,16 @@ class Executor(Protocol):
         """Release what it holds (idle processes, connections); idempotent."""
         ...
 
+    def __enter__(self) -> Self:
+        return self
 
-class LocalExecutor:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
     """The worker processes of this machine (:func:`mxcensus.engine.run.run_scan`)."""
 
     name = "local"
@@ -84,14 +94,6 @@ class LocalExecutor:
 
     def close(self) -> None:
         stop_all(self._booting)  # booted ahead and not taken: the scan stopped before it began
-
-    def __enter__(self) -> LocalExecutor:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def local_shape(request: ScanRequest) -> tuple[int, int | None, int]:

@@ -43,9 +43,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from mxcensus.engine.executor import Executor
 from mxcensus.engine.lease import RENEW_EVERY, TTL, LeaseBook
 from mxcensus.engine.plan import Pace, ScanPlan, Stream
 from mxcensus.engine.run import EngineError, ShardState, StoreSink, Tally, stream_total
@@ -97,7 +98,7 @@ class Hello:
     pid: int
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """The streams of a scan as Ray tasks; see the module's text."""
 
     name = "ray"
@@ -226,14 +227,6 @@ class RayExecutor:
             else:
                 os.environ[key] = value
         self._env.clear()
-
-    def __enter__(self) -> RayExecutor:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def lease_book(self) -> Any:
         """The :class:`LeaseBook` actor of this executor's scans, on the head node (whose
