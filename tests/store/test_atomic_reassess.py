@@ -126,3 +126,30 @@ def test_before_and_after_states_differ_where_a_mix_would_show(base: Base) -> No
         store.con.execute("DELETE FROM service_rows WHERE scan = ? AND rowid % 2 = 0", [base.scan])
     with pytest.raises(AssertionError, match="neither before nor after"):
         assert_before_or_after(path, base.before, base.after, "mixed")
+
+
+def test_another_connection_leaves_a_generation_being_written(base: Base) -> None:
+    """The web service holds the store on several connections of one process (a request
+    reading the watches' schedule opens it beside a watch's import): an open, which collects
+    what is stale, must not take the rows of a generation still being written, and a
+    checkpoint refused because of the other writer must not fail the write."""
+    path = base.copy("beside")
+    opened = 0
+    inside = False
+
+    def open_beside(sql: str) -> None:
+        nonlocal opened, inside
+        if inside or sql != "COMMIT":
+            return
+        inside = True
+        try:
+            with Store.open(path):
+                opened += 1
+        finally:
+            inside = False
+
+    with fault(open_beside):
+        base.reassess(path)
+    assert opened > 5
+    assert not leftovers(path)
+    assert state(path) == base.after

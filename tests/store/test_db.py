@@ -301,3 +301,26 @@ def test_memory_limited_sets_restores_and_checkpoints(db_path: Path) -> None:
         with pytest.raises(KeyError), store.memory_limited("64MB"):
             raise KeyError("the block's own error, not hidden")
         assert store.setting("memory_limit") == before
+
+
+def test_a_scan_is_ours_before_another_connection_can_see_it_running(tmp_path: Path) -> None:
+    """The web service holds the store on several connections of one process: one that
+    opens it while a watch's import starts must not take that import for one a dead
+    process left running (and fail it). The scan is this process's before its row commits."""
+    from mxcensus.store import db
+    from tests.store.kill import fault
+
+    path = tmp_path / "s.duckdb"
+    sid = ScanId("20260101T000000-aaaaaa")
+    commits: list[bool] = []
+
+    def at_commit(sql: str) -> None:
+        if sql == "COMMIT":
+            commits.append((str(path.resolve()), sid) in db._OURS)
+
+    with Store.open(path) as store:
+        with fault(at_commit):
+            store.create_scan(name="w", kind="import", source="shodan", scan_id=sid)
+        assert commits == [True]
+        with Store.open(path) as beside:  # what a request opening the store runs
+            assert [(s.id, s.status) for s in beside.reader().scans()] == [(sid, "running")]

@@ -44,6 +44,7 @@ import logging
 import operator
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -162,6 +163,15 @@ def new_scan_id() -> ScanId:
 _OURS: set[tuple[str, str]] = set()
 """(store file, scan id) of the scans this process started or resumed and has not finished:
 every other scan a store opened for writing finds ``running`` was left by a dead process."""
+_GENERATING: set[tuple[str, str, int | None]] = set()
+"""(store file, scan id, generation) of the derived rows this process is writing: listed in
+``stale`` until they win (a kill leaves them to be collected), but not for another connection
+of this process to collect meanwhile — the web service opens the store on several at once
+(a watch's import beside a request reading the watches' schedule)."""
+_COLLECTING: set[tuple[str, str, int | None]] = set()
+"""(store file, scan id, generation or None) of the ``stale`` entries a connection of this
+process is removing: another one opening the store meanwhile leaves them to it."""
+_CLAIMS = threading.Lock()
 FaultHook = Callable[[str], None]
 """Called with each write statement (or ``COMMIT``) before it runs (:attr:`Store.fault`)."""
 
@@ -222,7 +232,7 @@ class Store:
         if self._in_transaction:
             self._exec("COMMIT")
             if checkpoint:
-                self.con.execute("CHECKPOINT")
+                self._checkpoint()
             self.con.execute("BEGIN TRANSACTION")
 
     @contextmanager
@@ -333,7 +343,8 @@ class Store:
         ends. DuckDB otherwise keeps the blocks a long write produces cached up to 80% of
         RAM, and the store's close would fold in all the block wrote at once, under its
         own limit (an import's peak was ~0.35 GB higher). A checkpoint that fails after the
-        block failed is left to the next one: it must not hide the first error."""
+        block failed is left to the next one: it must not hide the first error; nor does one
+        that another connection of this process is writing beside (:meth:`_checkpoint`)."""
         before = self.row("SELECT current_setting('memory_limit')")[0]
         self.con.execute("SET memory_limit = ?", [limit])
         failed = True
@@ -342,7 +353,7 @@ class Store:
             failed = False
         finally:
             try:
-                self.con.execute("CHECKPOINT")
+                self._checkpoint()
             except duckdb.Error:
                 if not failed:
                     raise
@@ -350,6 +361,16 @@ class Store:
                 self.con.execute("RESET memory_limit")
                 if self.setting("memory_limit") != before:
                     self.con.execute("SET memory_limit = ?", [before])
+
+    def _checkpoint(self) -> None:
+        """Fold what is committed into the file now, unless another connection of this
+        process is in a write transaction (the web service's jobs and watches write beside
+        each other): DuckDB refuses the checkpoint then, and folds it in at a later one —
+        the data is committed either way."""
+        try:
+            self.con.execute("CHECKPOINT")
+        except duckdb.TransactionException as exc:
+            log.info("%s: checkpoint left for later: %s", self.path, str(exc).splitlines()[0])
 
     def set_memory_limit(self, limit: str) -> None:
         """DuckDB's memory limit (a DuckDB size) for the rest of the connection's life: a
@@ -381,6 +402,24 @@ class Store:
         sid = scan_id or new_scan_id()
         if name is not None and self.name_in_use(name):
             raise UsageError(f"--name {name!r}: a scan with that name exists already")
+        _OURS.add((self._key, sid))  # ours before it shows as running to another connection
+        try:
+            self._insert_scan(sid, name, kind, source, params, targets_total, started_at)
+        except BaseException:
+            _OURS.discard((self._key, sid))
+            raise
+        return sid
+
+    def _insert_scan(
+        self,
+        sid: ScanId,
+        name: str | None,
+        kind: str,
+        source: str,
+        params: dict[str, Any] | None,
+        targets_total: int | None,
+        started_at: datetime | None,
+    ) -> None:
         with self._writing():
             self._exec(
                 "INSERT INTO scans BY NAME SELECT ? AS id, ? AS name, ? AS kind, ? AS source,"
@@ -397,8 +436,6 @@ class Store:
                     self._new_gen(),
                 ],
             )
-        _OURS.add((self._key, sid))
-        return sid
 
     def name_in_use(self, name: str) -> bool:
         """Whether a scan holds ``name`` (a failed one does not: its name is free again)."""
@@ -451,9 +488,10 @@ class Store:
         return info
 
     def claim_scan(self, scan: ScanId) -> None:
-        """``scan`` runs (again) in this process: ``running`` until it finishes."""
-        self._exec("UPDATE scans SET status = 'running' WHERE id = ?", [scan])
+        """``scan`` runs (again) in this process: ``running`` until it finishes (ours before
+        another connection of this process can see it running)."""
         _OURS.add((self._key, scan))
+        self._exec("UPDATE scans SET status = 'running' WHERE id = ?", [scan])
 
     def _mark_abandoned(self) -> int:
         """Scans left ``running`` by a process that is gone (this one could open the store
@@ -543,17 +581,24 @@ class Store:
         old = self.live_gen(scan)
         with self._writing():
             gen = self._new_gen()
+            mine = (self._key, str(scan), gen)
+            with _CLAIMS:  # before the marker commits: no other connection takes it
+                _GENERATING.add(mine)
             self._exec("INSERT INTO stale VALUES (?, ?)", [scan, gen])  # until it wins
         try:
             yield gen
         except BaseException:
+            _GENERATING.discard(mine)
             with suppress(duckdb.Error):
                 self.collect_stale(checkpoint=False)
             raise
-        with self._writing():
-            self._exec("UPDATE scans SET gen = ? WHERE id = ?", [gen, scan])
-            self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
-            self._exec("INSERT INTO stale VALUES (?, ?)", [scan, old])
+        try:
+            with self._writing():
+                self._exec("UPDATE scans SET gen = ? WHERE id = ?", [gen, scan])
+                self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
+                self._exec("INSERT INTO stale VALUES (?, ?)", [scan, old])
+        finally:
+            _GENERATING.discard(mine)
         self.collect_stale(checkpoint=False)
 
     def discard_scan(self, scan: ScanId) -> None:
@@ -571,21 +616,32 @@ class Store:
         space is reused now (a deleted scan, a failed import); without it DuckDB reuses it
         at its next checkpoint (a reassessment: checkpointing a whole analysis' rows there
         cost ~10 µs a service, bench/analysis.py)."""
-        entries = self.con.execute("SELECT DISTINCT scan, gen FROM stale").fetchall()
-        for scan, gen in entries:
-            with self._writing():
-                if gen is None:
-                    for table in SCAN_TABLES:
-                        self._exec(f"DELETE FROM {table} WHERE scan = ?", [scan])
-                    self._exec("DELETE FROM stale WHERE scan = ?", [scan])
-                else:
-                    for table in GEN_TABLES:
-                        self._exec(f"DELETE FROM {table} WHERE scan = ? AND gen = ?", [scan, gen])
-                    self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
-        if entries and checkpoint:
+        removed = 0
+        for scan, gen in self.con.execute("SELECT DISTINCT scan, gen FROM stale").fetchall():
+            entry = (self._key, scan, gen)
+            with _CLAIMS:  # another connection of this process writes or removes it
+                if entry in _GENERATING or entry in _COLLECTING:
+                    continue
+                _COLLECTING.add(entry)
+            try:
+                with self._writing():
+                    if gen is None:
+                        for table in SCAN_TABLES:
+                            self._exec(f"DELETE FROM {table} WHERE scan = ?", [scan])
+                        self._exec("DELETE FROM stale WHERE scan = ?", [scan])
+                    else:
+                        for table in GEN_TABLES:
+                            self._exec(
+                                f"DELETE FROM {table} WHERE scan = ? AND gen = ?", [scan, gen]
+                            )
+                        self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
+            finally:
+                _COLLECTING.discard(entry)
+            removed += 1
+        if removed and checkpoint:
             with suppress(duckdb.Error):  # only to reuse the space now; DuckDB will anyway
                 self.con.execute("CHECKPOINT")
-        return len(entries)
+        return removed
 
     # -- transcripts -------------------------------------------------------------------
 
