@@ -336,6 +336,13 @@ def test_hostname_source_is_the_same_in_sql(source: str) -> None:
         {"src": source},
     ).fetchone() or (None,)
     assert got == hostname_source(source)
+    for none in ("''", "NULL"):  # no name, no source of it (as the records say)
+        row = con.execute(
+            f"SELECT {sql.HOSTNAME_SOURCE_SQL} FROM (SELECT {none}::VARCHAR AS hostname,"
+            " $src AS source) s, (SELECT NULL::VARCHAR AS source) n",
+            {"src": source},
+        ).fetchone()
+        assert row == (None,)
 
 
 def test_severity_is_defined_once_on_status() -> None:

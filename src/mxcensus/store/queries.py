@@ -41,7 +41,6 @@ from mxcensus.model import (
     ScanId,
     Status,
     Transcript,
-    hostname_source,
 )
 from mxcensus.serialize import transcript_from_dict
 from mxcensus.store import sql
@@ -838,10 +837,10 @@ class _Records:
             "outcome": outcome,
             "source": source,
         }
-        name, named_by, merged = r[12:]
+        name, name_from, merged = r[12:]
         if name:
             fields["hostname"] = name
-            fields["hostname_source"] = named_by or hostname_source(source)
+            fields["hostname_source"] = name_from
         own = dumps(fields)
         return b"".join(
             (
@@ -908,12 +907,11 @@ def _flat(r: tuple[Any, ...], findings: _ProfileFindings) -> FlatRow:
 
 def _shadow(r: tuple[Any, ...], findings: _ProfileFindings, scan: str) -> ShadowSource:
     """A :class:`ShadowSource` from :func:`sql.shadow_sql`'s row."""
-    *own, named_by, source, pid = r
+    *own, pid = r
     if pid is not None:
         own[17] = findings.of(scan, pid, "risky_cves")
         own[18] = findings.of(scan, pid, "risky_tags")
-    name_from = (named_by or hostname_source(source)) if own[8] else None
-    return ShadowSource._make((*own, name_from))
+    return ShadowSource._make(own)
 
 
 def _only_scan(f: Filter) -> str:

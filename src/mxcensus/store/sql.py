@@ -242,19 +242,21 @@ def records_sql(w: Where) -> str:
     JSON text: the observations of its endpoint merged into this one, or NULL)."""
     return f"""
         SELECT s.scan, s.record, s.ip, s.port, s.protocol, s.transport, s.observed_at,
-               s.outcome, s.source, s.banner, s.pid, s.gid, s.hostname, n.source, s.merged
+               s.outcome, s.source, s.banner, s.pid, s.gid, s.hostname,
+               {HOSTNAME_SOURCE_SQL} AS hostname_source, s.merged
         FROM services s {_names_join(w)}
         WHERE {w.sql}{_ORDER}
     """
 
 
 HOSTNAME_SOURCE_SQL = (
-    "CASE WHEN s.hostname IS NULL THEN NULL"
+    "CASE WHEN coalesce(s.hostname, '') = '' THEN NULL"
     " ELSE coalesce(n.source, CASE WHEN s.source = 'scan' THEN 'target' ELSE s.source END) END"
 )
-"""Where a service's host name came from, over :func:`_names_join`'s ``n``: a watched
-domain's MX as ``scan_names`` says, else ``model.hostname_source`` of the row's source
-(``tests/store/test_queries.py`` holds the two to the same answers)."""
+"""Where a service's host name came from (NULL without one), over :func:`_names_join`'s
+``n``: a watched domain's MX as ``scan_names`` says, else ``model.hostname_source`` of the
+row's source (``tests/store/test_queries.py`` holds the two to the same answers). Every
+reader's rows take it from here: flat, Parquet, JSONL records, Shadowserver."""
 
 
 def _names_join(w: Where) -> str:
@@ -340,7 +342,7 @@ def owner_sql(per: str) -> str:
 
 def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, Any]]:
     """The rows of ``results.ShadowSource`` but its ``hostname_source`` (at-risk CVEs and
-    tags of older rows only), then ``named_by``, ``source``, ``pid`` and ``sev_rank``, for
+    tags of older rows only), then ``hostname_source``, ``pid`` and ``sev_rank``, for
     the services of ``w``; ``apps`` names the applications (as parameters)."""
     params = dict(w.params)
     families = apps.families
@@ -375,7 +377,7 @@ def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, An
                {severity} AS severity, s.ip, s.port, s.protocol, s.hostname, s.product,
                s.eol, s.asn, s.country, s.region, s.city, s.version, s.banner,
                fr.risky_cves, fr.risky_tags, s.org, s.worst_status AS status,
-               n.source AS named_by, s.source, s.pid,
+               {HOSTNAME_SOURCE_SQL} AS hostname_source, s.pid,
                CASE {severity} {ranks} END AS sev_rank
         FROM (SELECT *, {family} AS fam{hextets} FROM services s) s
              LEFT JOIN fk ON s.pid IS NOT NULL AND fk.scan = s.scan AND fk.pid = s.pid
