@@ -130,10 +130,15 @@ async def get(
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        None,
     )
+    if length is None:  # every answer measured here has one; a StopIteration would not do
+        raise ConnectionError(f"{path}: an answer without Content-Length")
     await reader.readexactly(length)
     return int(head.split(b" ", 2)[1])
 
@@ -156,7 +161,7 @@ async def load(url: str, paths: list[str]) -> tuple[list[float], int]:
             t = time.perf_counter()
             try:
                 status = await get(reader, writer, host, p)
-            except (OSError, asyncio.IncompleteReadError, StopIteration) as exc:
+            except (OSError, asyncio.IncompleteReadError) as exc:
                 print(f"  {p}: {exc!r}", flush=True)  # counted, and the run goes on
                 failed += 1
                 writer.close()

@@ -506,7 +506,7 @@ def download_response(
     view: c.View, fmt: str, params: Params, report: str | None = None
 ) -> StreamingResponse:
     f = params.to_filter(view)
-    if fmt != "jsonl" and fmt not in FORMATS:
+    if fmt not in FORMATS:
         raise HTTPException(404, f"format {fmt}: not found")
     media, ext = FORMATS[fmt]
     if report is not None and fmt != "shadowserver":
