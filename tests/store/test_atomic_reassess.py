@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,5 +152,53 @@ def test_another_connection_leaves_a_generation_being_written(base: Base) -> Non
     with fault(open_beside):
         base.reassess(path)
     assert opened > 5
+    assert not leftovers(path)
+    assert state(path) == base.after
+
+
+def test_a_list_read_before_the_switch_removes_nothing_live(
+    base: Base, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection lists ``stale`` while a generation is still being written (its
+    marker is there), then goes on after the generation won: it must not remove the rows
+    that are now the live ones."""
+    from mxcensus.store import db
+
+    path = base.copy("listed")
+    listed, switched = threading.Event(), threading.Event()
+    real = db._CLAIMS
+
+    class PauseBeside:  # the other connection stops between its list and its removals
+        def __enter__(self) -> None:
+            if threading.current_thread().name == "beside" and not listed.is_set():
+                listed.set()
+                switched.wait(60)
+            real.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            real.release()
+
+    monkeypatch.setattr(db, "_CLAIMS", PauseBeside())
+    beside = threading.Thread(target=lambda: Store.open(path).close(), name="beside")
+    step = 0  # 1: the new generation's marker inserted; 2: committed
+
+    def hook(sql: str) -> None:
+        nonlocal step
+        if step == 0 and sql.startswith("INSERT INTO stale"):
+            step = 1
+        elif step == 1 and sql == "COMMIT":
+            step = 2
+        elif step == 2:  # the marker is committed: the other connection lists it now
+            step = 3
+            beside.start()
+            assert listed.wait(60)
+        elif step == 3 and sql.startswith("DELETE FROM service_rows"):
+            switched.set()  # the switch committed: the old generation is being removed
+
+    with fault(hook):
+        base.reassess(path)
+    switched.set()
+    beside.join(60)
+    assert not beside.is_alive()
     assert not leftovers(path)
     assert state(path) == base.after

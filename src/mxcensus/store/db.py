@@ -625,6 +625,8 @@ class Store:
                 _COLLECTING.add(entry)
             try:
                 with self._writing():
+                    if not self._still_stale(scan, gen):  # taken or won since listed
+                        continue
                     if gen is None:
                         for table in SCAN_TABLES:
                             self._exec(f"DELETE FROM {table} WHERE scan = ?", [scan])
@@ -635,6 +637,8 @@ class Store:
                                 f"DELETE FROM {table} WHERE scan = ? AND gen = ?", [scan, gen]
                             )
                         self._exec("DELETE FROM stale WHERE scan = ? AND gen = ?", [scan, gen])
+            except duckdb.TransactionException:  # another connection of this process
+                continue  # changed it meanwhile (rolled back): it is that one's to settle
             finally:
                 _COLLECTING.discard(entry)
             removed += 1
@@ -642,6 +646,15 @@ class Store:
             with suppress(duckdb.Error):  # only to reuse the space now; DuckDB will anyway
                 self.con.execute("CHECKPOINT")
         return removed
+
+    def _still_stale(self, scan: str, gen: int | None) -> bool:
+        """Whether ``stale`` still lists the entry, as this transaction sees it: a list read
+        before a generation won (its marker removed in the switch) must not remove it."""
+        row = self.row(
+            "SELECT count(*) FROM stale WHERE scan = ? AND gen IS NOT DISTINCT FROM ?",
+            [scan, gen],
+        )
+        return bool(row[0])
 
     # -- transcripts -------------------------------------------------------------------
 
