@@ -179,7 +179,7 @@ def test_a_list_read_before_the_switch_removes_nothing_live(
             real.release()
 
     monkeypatch.setattr(db, "_CLAIMS", PauseBeside())
-    beside = threading.Thread(target=lambda: Store.open(path).close(), name="beside")
+    beside = threading.Thread(target=lambda: _collect(path), name="beside")
     step = 0  # 1: the new generation's marker inserted; 2: committed
 
     def hook(sql: str) -> None:
@@ -202,3 +202,10 @@ def test_a_list_read_before_the_switch_removes_nothing_live(
     assert not beside.is_alive()
     assert not leftovers(path)
     assert state(path) == base.after
+
+
+def _collect(path: Path) -> None:
+    """What another connection of this process does when it removes stale rows (a
+    reassessment's or a deletion's end)."""
+    with Store.open(path) as store:
+        store.collect_stale()

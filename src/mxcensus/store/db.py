@@ -172,6 +172,10 @@ _COLLECTING: set[tuple[str, str, int | None]] = set()
 """(store file, scan id, generation or None) of the ``stale`` entries a connection of this
 process is removing: another one opening the store meanwhile leaves them to it."""
 _CLAIMS = threading.Lock()
+_HELD: dict[str, int] = {}
+"""How many stores of this process hold each file open: one opened beside another (the web
+service's requests and watches beside its own) leaves the housekeeping of an open — marking
+runs a dead process left, removing stale rows — to the first, which did it for the process."""
 FaultHook = Callable[[str], None]
 """Called with each write statement (or ``COMMIT``) before it runs (:attr:`Store.fault`)."""
 
@@ -186,6 +190,7 @@ class Store:
         self.path = path
         self._key = str(path.resolve())
         self._in_transaction = False
+        self._held = False
 
     def row(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """The first row of a query, or None. The result is read to its end: DuckDB allows
@@ -287,15 +292,23 @@ class Store:
         store = cls(con, p)
         try:
             store._migrate(read_only=read_only)
-            if not read_only:
+            with _CLAIMS:
+                first = not _HELD.get(store._key)
+                _HELD[store._key] = _HELD.get(store._key, 0) + 1
+            store._held = True
+            if not read_only and first:  # housekeeping is for the process that opens it first
                 store._mark_abandoned()
                 store.collect_stale()
         except BaseException:
-            con.close()
+            store.close()
             raise
         return store
 
     def close(self) -> None:
+        if self._held:
+            self._held = False
+            with _CLAIMS:
+                _HELD[self._key] -= 1
         self.con.close()
 
     def __enter__(self) -> Store:
