@@ -121,77 +121,15 @@ def exchange_host(
             key=lambda r: tuple(int(p) for p in r["build_short"].split(".")),
         )
     build = row["build_short"]
-    build3 = ".".join(build.split(".")[:3])
     exposure = _pick(rng, _exposures(line))
     modern = line not in ("Exchange Server 2007", "Exchange Server 2010")
 
-    evidence: tuple[str, ...]
-    if exposure == "smtp-only":
-        visible, precision, evidence = "", "product", ()
-    elif exposure == "owa-path":
-        if modern:
-            visible, precision, evidence = build3, "build3", ("http.owa-path",)
-        else:
-            visible, precision, evidence = build, "build4", ("http.owa-path",)
-    elif exposure == "x-owa-version":
-        visible, precision = build, "build4"
-        evidence = ("http.header.x-owa-version", "http.owa-path")
-    else:
-        visible, precision, evidence = build, "build4", ("ecp.manifest", "http.owa-path")
-
-    smtp_ident: dict[str, Any] = {
-        "product": "ms-exchange",
-        "vendor": "microsoft",
-        "precision": "product",
-        "evidence": ("smtp.banner",),
-    }
-    greeting = f"220 {name} Microsoft ESMTP MAIL Service ready at {when}\r\n".encode()
-    dialect = exchange_dialect(name)
-    services = [
-        Service(
-            25, "smtp", Handler.SMTP, starttls=True, greeting=greeting, smtp=dialect, **smtp_ident
-        ),
-    ]
-    if rng.random() < 0.5:
-        services.append(
-            Service(
-                587,
-                "submission",
-                Handler.SMTP,
-                starttls=True,
-                greeting=greeting,
-                smtp=dialect,
-                **smtp_ident,
-            )
-        )
+    visible, precision, evidence = _shown(exposure, build, modern)
+    services = _smtp_services(rng, name, when)
     if exposure != "smtp-only":
-        site = owa_site(name, line, build, exposure, when)
-        services.append(
-            Service(
-                443,
-                "https",
-                Handler.HTTP,
-                implicit_tls=True,
-                http=site,
-                product="ms-exchange",
-                vendor="microsoft",
-                version=visible,
-                precision=precision,
-                evidence=evidence,
-            )
+        services += _web_services(
+            rng, name, line, build, exposure, when, visible, precision, evidence
         )
-        if rng.random() < 0.5:
-            services.append(
-                Service(
-                    80,
-                    "http",
-                    Handler.HTTP,
-                    http=https_redirect(
-                        name, f"Microsoft-IIS/{IIS_VERSION[line]}", http_date(when)
-                    ),
-                    note="IIS redirects to https; no product evidence",
-                )
-            )
     return Host(
         index,
         address,
@@ -207,6 +145,84 @@ def exchange_host(
         exposure=exposure,
         services=tuple(services),
     )
+
+
+def _shown(exposure: str, build: str, modern: bool) -> tuple[str, str, tuple[str, ...]]:
+    """What of ``build`` an exposure shows: (version, precision, evidence)."""
+    if exposure == "smtp-only":
+        return "", "product", ()
+    if exposure == "owa-path":
+        if modern:  # 2013+ OWA paths carry three parts of the build
+            return ".".join(build.split(".")[:3]), "build3", ("http.owa-path",)
+        return build, "build4", ("http.owa-path",)
+    if exposure == "x-owa-version":
+        return build, "build4", ("http.header.x-owa-version", "http.owa-path")
+    return build, "build4", ("ecp.manifest", "http.owa-path")
+
+
+def _smtp_services(rng: random.Random, name: str, when: str) -> list[Service]:
+    """Port 25 always, 587 for half the hosts: the same greeting and dialect on both."""
+    smtp_ident: dict[str, Any] = {
+        "product": "ms-exchange",
+        "vendor": "microsoft",
+        "precision": "product",
+        "evidence": ("smtp.banner",),
+    }
+    greeting = f"220 {name} Microsoft ESMTP MAIL Service ready at {when}\r\n".encode()
+    dialect = exchange_dialect(name)
+    ports = (25, 587) if rng.random() < 0.5 else (25,)
+    return [
+        Service(
+            port,
+            "smtp" if port == 25 else "submission",
+            Handler.SMTP,
+            starttls=True,
+            greeting=greeting,
+            smtp=dialect,
+            **smtp_ident,
+        )
+        for port in ports
+    ]
+
+
+def _web_services(
+    rng: random.Random,
+    name: str,
+    line: str,
+    build: str,
+    exposure: str,
+    when: str,
+    visible: str,
+    precision: str,
+    evidence: tuple[str, ...],
+) -> list[Service]:
+    """OWA on 443 showing what the exposure shows; for half the hosts IIS's redirect on 80."""
+    web = [
+        Service(
+            443,
+            "https",
+            Handler.HTTP,
+            implicit_tls=True,
+            http=owa_site(name, line, build, exposure, when),
+            product="ms-exchange",
+            vendor="microsoft",
+            version=visible,
+            precision=precision,
+            evidence=evidence,
+        )
+    ]
+    if rng.random() < 0.5:
+        redirect = https_redirect(name, f"Microsoft-IIS/{IIS_VERSION[line]}", http_date(when))
+        web.append(
+            Service(
+                80,
+                "http",
+                Handler.HTTP,
+                http=redirect,
+                note="IIS redirects to https; no product evidence",
+            )
+        )
+    return web
 
 
 def owa_site(name: str, line: str, build: str, exposure: str, when: str) -> HttpSite:
@@ -230,22 +246,7 @@ def owa_site(name: str, line: str, build: str, exposure: str, when: str) -> Http
         script = f"/owa/{build}/scripts/premium/flogon.js"
         title = "Outlook Web App" if line == "Exchange Server 2010" else "Microsoft Exchange"
     logon_url = f"https://{name}/owa/auth/logon.aspx?url=https%3a%2f%2f{name}%2fowa%2f&reason=0"
-    page = (
-        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n'
-        "<!-- Copyright (c) Microsoft Corporation.  All rights reserved. -->\n"
-        f"<html><head><title>{title}</title>\n"
-        '<meta http-equiv="X-UA-Compatible" content="IE=10">\n'
-        f'<link rel="shortcut icon" href="{resources_path}/favicon.ico" type="image/x-icon">\n'
-        f'<link type="text/css" rel="stylesheet" href="{resources_path}/logon.css">\n'
-        f'<script type="text/javascript" src="{script}"></script>\n'
-        '</head><body class="signInBg">\n'
-        '<form action="/owa/auth.owa" method="POST" name="logonForm" '
-        'ENCTYPE="application/x-www-form-urlencoded" autocomplete="off">\n'
-        '<input type="hidden" name="destination" value="https://' + name + '/owa/">\n'
-        '<input type="hidden" name="flags" value="4">\n'
-        f'<img src="{resources_path}/owa_text_blue.png" alt="{title}">\n'
-        "</form></body></html>\n"
-    ).encode()
+    page = _logon_page(name, title, resources_path, script)
     html = ("Content-Type", "text/html; charset=utf-8")
     redirect = HttpResponse(
         302,
@@ -275,21 +276,7 @@ def owa_site(name: str, line: str, build: str, exposure: str, when: str) -> Http
         ("/ews/exchange.asmx", ews),
     ]
     if exposure == "ecp-manifest":
-        manifest = (
-            '<?xml version="1.0" encoding="utf-8"?>\n'
-            '<asmv1:assembly xsi:schemaLocation="urn:schemas-microsoft-com:asm.v1 '
-            'assembly.adaptive.xsd" manifestVersion="1.0" '
-            'xmlns:asmv1="urn:schemas-microsoft-com:asm.v1" '
-            'xmlns="urn:schemas-microsoft-com:asm.v2" '
-            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-            '  <assemblyIdentity name="microsoft.exchange.ediscovery.exporttool.application" '
-            f'version="{build}" publicKeyToken="b1d1a6c45aa418ce" language="neutral" '
-            'processorArchitecture="msil" xmlns="urn:schemas-microsoft-com:asm.v1" />\n'
-            '  <description asmv2:publisher="Microsoft Corporation" '
-            'xmlns:asmv2="urn:schemas-microsoft-com:asm.v2">Microsoft Exchange eDiscovery '
-            "Export Tool</description>\n"
-            "</asmv1:assembly>\n"
-        ).encode()
+        manifest = _ecp_manifest(build)
         routes.append(
             (
                 ECP_MANIFEST_PATH,
@@ -299,3 +286,42 @@ def owa_site(name: str, line: str, build: str, exposure: str, when: str) -> Http
             )
         )
     return HttpSite(routes=tuple(routes), fallback=not_found)
+
+
+def _logon_page(name: str, title: str, resources_path: str, script: str) -> bytes:
+    """OWA's forms-based logon page, as the versions the lab serves shape it."""
+    return (
+        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n'
+        "<!-- Copyright (c) Microsoft Corporation.  All rights reserved. -->\n"
+        f"<html><head><title>{title}</title>\n"
+        '<meta http-equiv="X-UA-Compatible" content="IE=10">\n'
+        f'<link rel="shortcut icon" href="{resources_path}/favicon.ico" type="image/x-icon">\n'
+        f'<link type="text/css" rel="stylesheet" href="{resources_path}/logon.css">\n'
+        f'<script type="text/javascript" src="{script}"></script>\n'
+        '</head><body class="signInBg">\n'
+        '<form action="/owa/auth.owa" method="POST" name="logonForm" '
+        'ENCTYPE="application/x-www-form-urlencoded" autocomplete="off">\n'
+        '<input type="hidden" name="destination" value="https://' + name + '/owa/">\n'
+        '<input type="hidden" name="flags" value="4">\n'
+        f'<img src="{resources_path}/owa_text_blue.png" alt="{title}">\n'
+        "</form></body></html>\n"
+    ).encode()
+
+
+def _ecp_manifest(build: str) -> bytes:
+    """The eDiscovery export tool's ClickOnce manifest under /ecp/, which names the build."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<asmv1:assembly xsi:schemaLocation="urn:schemas-microsoft-com:asm.v1 '
+        'assembly.adaptive.xsd" manifestVersion="1.0" '
+        'xmlns:asmv1="urn:schemas-microsoft-com:asm.v1" '
+        'xmlns="urn:schemas-microsoft-com:asm.v2" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        '  <assemblyIdentity name="microsoft.exchange.ediscovery.exporttool.application" '
+        f'version="{build}" publicKeyToken="b1d1a6c45aa418ce" language="neutral" '
+        'processorArchitecture="msil" xmlns="urn:schemas-microsoft-com:asm.v1" />\n'
+        '  <description asmv2:publisher="Microsoft Corporation" '
+        'xmlns:asmv2="urn:schemas-microsoft-com:asm.v2">Microsoft Exchange eDiscovery '
+        "Export Tool</description>\n"
+        "</asmv1:assembly>\n"
+    ).encode()
