@@ -72,10 +72,10 @@ _PROGRESS_EVERY = 2_000
 
 
 @dataclass(frozen=True, slots=True)
-class ProblemAt:
+class ProblemAt(ImportProblem):
+    """An importer's malformed record with the file it is in (``path:line: message``)."""
+
     path: str
-    line: int
-    message: str
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
@@ -318,7 +318,7 @@ class _Import:
     def problem(self, path: str, item: ImportProblem) -> ProblemAt:
         """Count a malformed record (and keep the first few)."""
         self.counts.malformed += 1
-        at = ProblemAt(path, item.line, item.message)
+        at = ProblemAt(path=path, line=item.line, message=item.message)
         if len(self.counts.problems) < MAX_PROBLEMS_KEPT:
             self.counts.problems.append(at)
         return at
