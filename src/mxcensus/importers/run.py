@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Generic, TypeVar, cast
 
 import duckdb
 import orjson
@@ -60,6 +60,7 @@ from mxcensus.store.db import Store
 from mxcensus.store.staged import StagedChunk, stored
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH = 5_000
 """Transcripts per store write."""
@@ -214,6 +215,25 @@ class _Counts:
         self.seq = 0  # the next transcript's place in the import (transcripts.seq)
 
 
+class _Batch(Generic[T]):
+    """Items gathered for one store write, written by ``write`` at :data:`BATCH` and at the
+    end (:meth:`flush`)."""
+
+    def __init__(self, write: Callable[[list[T]], None]) -> None:
+        self.items: list[T] = []
+        self.write = write
+
+    def add(self, item: T) -> None:
+        self.items.append(item)
+        if len(self.items) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.write(self.items)
+            self.items = []
+
+
 class _Import:
     """One import's run: its files written batch by batch (or chunk by chunk) into the
     open transaction, each analysed as it is written, with the counts and progress."""
@@ -277,8 +297,8 @@ class _Import:
         """Write and analyse an importer's items; (records that imported or were skipped,
         the first malformed one)."""
         counts = self.counts
-        batch: list[Transcript] = []
-        docs: list[TranscriptDoc] = []  # the same from a DocImporter
+        batch = _Batch[Transcript](self.write)
+        docs = _Batch[TranscriptDoc](self.write_docs)  # the same from a DocImporter
         last_line = -1
         file_good = 0
         file_bad: ProblemAt | None = None
@@ -289,17 +309,11 @@ class _Import:
                 last_line = line
                 since += 1
             if isinstance(item, dict):
-                docs.append(item)
+                docs.add(item)
                 file_good += 1
-                if len(docs) >= BATCH:
-                    self.write_docs(docs)
-                    docs = []
             elif isinstance(item, Transcript):
-                batch.append(item)
+                batch.add(item)
                 file_good += 1
-                if len(batch) >= BATCH:
-                    self.write(batch)
-                    batch = []
             elif isinstance(item, ImportProblem):
                 at = self.problem(path, item)
                 file_bad = file_bad or at
@@ -308,11 +322,9 @@ class _Import:
                 file_good += 1
             if report is not None and since >= _PROGRESS_EVERY:
                 since = 0
-                report(len(batch) + len(docs))
-        if batch:
-            self.write(batch)
-        if docs:
-            self.write_docs(docs)
+                report(len(batch.items) + len(docs.items))
+        batch.flush()
+        docs.flush()
         return file_good, file_bad
 
     def problem(self, path: str, item: ImportProblem) -> ProblemAt:
