@@ -45,6 +45,7 @@ from mxcensus.importers.interface import (
     ImportProblem,
     Item,
     MalformedRecordError,
+    ReadAt,
     Skipped,
     Stager,
     TranscriptDoc,
@@ -471,7 +472,7 @@ class _Chunked:
         if rest is not None:
             stream_of = cast(BinaryIO, _Chained(data + rest, stream))
         first = not self.seen
-        items = self.importer.read_docs(stream_of, path, line=line, first=first, now=self.now)
+        items = self.importer.read_docs(stream_of, path, ReadAt(line, first, self.now))
         g, b = self.run.consume(_guarded(items, path), path, report)
         self.good += g
         self.bad = self.bad or b
