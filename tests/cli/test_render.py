@@ -21,7 +21,9 @@ def test_import_summary_escapes_what_files_said() -> None:
     r = ImportResult(
         scan=ScanId("s1"), fmt="shodan", files=("f.json",), records=10, transcripts=8,
         skipped=1, malformed=7,
-        problems=tuple(ProblemAt("f.json", n, "bad \x1b[31mred\x07") for n in range(1, 8)),
+        problems=tuple(
+            ProblemAt(path="f.json", line=n, message="bad \x1b[31mred\x07") for n in range(1, 8)
+        ),
         services=8, analyzed=True, bytes_read=1000, seconds=0.5,
     )  # fmt: skip
     out, warn = import_summary(r)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -74,6 +74,18 @@ def _read_whole(stream: BinaryIO, path: str, now: datetime) -> Iterator[Item]:
             yield i, t
 
 
+class _Host(NamedTuple):
+    """What a host document says of every service on it."""
+
+    ip: str
+    time: datetime
+    """``last_updated_at``: the time of a service without its own ``observed_at``."""
+    name: str
+    """The first of its DNS names ("" when it has none)."""
+    extra: tuple[tuple[str, str], ...]
+    """Its location and network, the start of each of its transcripts' ``extra``."""
+
+
 def _host(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
     ip = c.address(doc["ip"])
     services = doc["services"]
@@ -98,16 +110,14 @@ def _host(doc: dict[str, Any], now: datetime) -> Iterator[Transcript]:
         names = (dns.get("reverse_dns") or {}).get("names") or dns.get("names") or ()
         if names:
             hostname = str(names[0])
-    host_time = c.parse_time(doc.get("last_updated_at"), now)
+    host = _Host(ip, c.parse_time(doc.get("last_updated_at"), now), hostname, tuple(host_extra))
     for svc in services:
-        t = _service(ip, svc, host_time, hostname, host_extra)
+        t = _service(host, svc)
         if t is not None:
             yield t
 
 
-def _service(
-    ip: str, svc: Any, host_time: datetime, hostname: str, host_extra: list[tuple[str, str]]
-) -> Transcript | None:
+def _service(host: _Host, svc: Any) -> Transcript | None:
     if not isinstance(svc, dict):
         raise TypeError("service is not an object")
     port = svc["port"]
@@ -135,7 +145,7 @@ def _service(
         if isinstance(ehlo, str) and ehlo and all(s.name != "ehlo" for s in steps):
             data = c.to_bytes(ehlo)
             steps = (*steps, c.step("ehlo", data, code=c.reply_code(data)))
-    extra = list(host_extra)
+    extra = list(host.extra)
     c.keep(extra, "censys.service_name", name)
     c.keep(extra, "censys.extended_service_name", svc.get("extended_service_name"))
     for sw in svc.get("software") or ():
@@ -145,15 +155,15 @@ def _service(
             )
             c.keep(extra, "censys.software", sw.get("uniform_resource_identifier") or text)
     return Transcript(
-        ip=ip,
+        ip=host.ip,
         port=port,
         protocol=protocol,
         transport=c.transport_of(protocol, starttls=starttls and isinstance(tls_doc, dict)),
-        observed_at=c.parse_time(svc.get("observed_at"), host_time),
+        observed_at=c.parse_time(svc.get("observed_at"), host.time),
         outcome=Outcome.OK,
         steps=steps,
         tls=_tls(tls_doc) if isinstance(tls_doc, dict) else None,
-        hostname=hostname,
+        hostname=host.name,
         source="censys",
         extra=tuple(extra),
     )

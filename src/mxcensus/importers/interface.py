@@ -83,6 +83,23 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReadAt:
+    """Where a read starts in its file (a :class:`ChunkedImporter` reads a later chunk of it
+    record by record) and the time of its records that have none."""
+
+    line: int = 0
+    """The file's lines before the stream: the first record read is line ``line + 1``."""
+    first: bool = True
+    """Whether the stream starts the file's records: its first record decides whether the
+    file is this format at all (a later chunk's is one malformed record at most)."""
+    now: datetime | None = None
+    """The time of a record without one (the import's start); None: the time of reading."""
+
+
+FILE_START = ReadAt()
+"""A whole file, read now."""
+
 Item = tuple[int, Transcript | ImportProblem | Skipped]
 TranscriptDoc = dict[str, Any]
 """A transcript in the store's JSON form, as an importer writes it: the keys of
@@ -142,15 +159,6 @@ class ChunkedImporter(DocImporter, Protocol):
         database, spilling into ``tmp``; ``now``: the time of a record without one."""
         ...
 
-    def read_docs(
-        self,
-        stream: BinaryIO,
-        path: str,
-        *,
-        line: int = 0,
-        first: bool = True,
-        now: datetime | None = None,
-    ) -> Iterator[DocItem]:
-        """:meth:`DocImporter.read_docs` of a chunk: ``line``, the file's lines before it;
-        ``first``, whether it starts the file (the format check); ``now`` as above."""
+    def read_docs(self, stream: BinaryIO, path: str, at: ReadAt = FILE_START) -> Iterator[DocItem]:
+        """:meth:`DocImporter.read_docs` of a chunk: ``at``, where it starts in its file."""
         ...

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Generic, TypeVar, cast
 
 import duckdb
 import orjson
@@ -45,6 +45,7 @@ from mxcensus.importers.interface import (
     ImportProblem,
     Item,
     MalformedRecordError,
+    ReadAt,
     Skipped,
     Stager,
     TranscriptDoc,
@@ -60,6 +61,7 @@ from mxcensus.store.db import Store
 from mxcensus.store.staged import StagedChunk, stored
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH = 5_000
 """Transcripts per store write."""
@@ -72,10 +74,10 @@ _PROGRESS_EVERY = 2_000
 
 
 @dataclass(frozen=True, slots=True)
-class ProblemAt:
+class ProblemAt(ImportProblem):
+    """An importer's malformed record with the file it is in (``path:line: message``)."""
+
     path: str
-    line: int
-    message: str
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
@@ -214,6 +216,25 @@ class _Counts:
         self.seq = 0  # the next transcript's place in the import (transcripts.seq)
 
 
+class _Batch(Generic[T]):
+    """Items gathered for one store write, written by ``write`` at :data:`BATCH` and at the
+    end (:meth:`flush`)."""
+
+    def __init__(self, write: Callable[[list[T]], None]) -> None:
+        self.items: list[T] = []
+        self.write = write
+
+    def add(self, item: T) -> None:
+        self.items.append(item)
+        if len(self.items) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.write(self.items)
+            self.items = []
+
+
 class _Import:
     """One import's run: its files written batch by batch (or chunk by chunk) into the
     open transaction, each analysed as it is written, with the counts and progress."""
@@ -277,8 +298,8 @@ class _Import:
         """Write and analyse an importer's items; (records that imported or were skipped,
         the first malformed one)."""
         counts = self.counts
-        batch: list[Transcript] = []
-        docs: list[TranscriptDoc] = []  # the same from a DocImporter
+        batch = _Batch[Transcript](self.write)
+        docs = _Batch[TranscriptDoc](self.write_docs)  # the same from a DocImporter
         last_line = -1
         file_good = 0
         file_bad: ProblemAt | None = None
@@ -289,17 +310,11 @@ class _Import:
                 last_line = line
                 since += 1
             if isinstance(item, dict):
-                docs.append(item)
+                docs.add(item)
                 file_good += 1
-                if len(docs) >= BATCH:
-                    self.write_docs(docs)
-                    docs = []
             elif isinstance(item, Transcript):
-                batch.append(item)
+                batch.add(item)
                 file_good += 1
-                if len(batch) >= BATCH:
-                    self.write(batch)
-                    batch = []
             elif isinstance(item, ImportProblem):
                 at = self.problem(path, item)
                 file_bad = file_bad or at
@@ -308,17 +323,15 @@ class _Import:
                 file_good += 1
             if report is not None and since >= _PROGRESS_EVERY:
                 since = 0
-                report(len(batch) + len(docs))
-        if batch:
-            self.write(batch)
-        if docs:
-            self.write_docs(docs)
+                report(len(batch.items) + len(docs.items))
+        batch.flush()
+        docs.flush()
         return file_good, file_bad
 
     def problem(self, path: str, item: ImportProblem) -> ProblemAt:
         """Count a malformed record (and keep the first few)."""
         self.counts.malformed += 1
-        at = ProblemAt(path, item.line, item.message)
+        at = ProblemAt(path=path, line=item.line, message=item.message)
         if len(self.counts.problems) < MAX_PROBLEMS_KEPT:
             self.counts.problems.append(at)
         return at
@@ -459,7 +472,7 @@ class _Chunked:
         if rest is not None:
             stream_of = cast(BinaryIO, _Chained(data + rest, stream))
         first = not self.seen
-        items = self.importer.read_docs(stream_of, path, line=line, first=first, now=self.now)
+        items = self.importer.read_docs(stream_of, path, ReadAt(line, first, self.now))
         g, b = self.run.consume(_guarded(items, path), path, report)
         self.good += g
         self.bad = self.bad or b

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from mxcensus.importers import _common as c
 from mxcensus.importers._jsonlines import read_json_lines
-from mxcensus.importers.interface import DocItem, Item, Stager
+from mxcensus.importers.interface import FILE_START, DocItem, Item, ReadAt, Stager
 from mxcensus.model import Outcome
 from mxcensus.probes import TABLE
 from mxcensus.serialize import transcript_from_dict
@@ -51,27 +51,18 @@ class ShodanImporter:
             else:
                 yield n, item
 
-    def read_docs(
-        self,
-        stream: BinaryIO,
-        path: str,
-        *,
-        line: int = 0,
-        first: bool = True,
-        now: datetime | None = None,
-    ) -> Iterator[DocItem]:
-        """:meth:`read` with each transcript in its stored JSON form (what the import writes).
-        ``line``, ``first``: as for a later chunk of the file (``read_json_lines``); ``now``:
-        the time of a banner without one (the import's start)."""
+    def read_docs(self, stream: BinaryIO, path: str, at: ReadAt = FILE_START) -> Iterator[DocItem]:
+        """:meth:`read` with each transcript in its stored JSON form (what the import writes),
+        from ``at`` in the file."""
         return read_json_lines(
             stream,
             path,
             fmt=self.name,
             looks_right=lambda d: "port" in d and ("ip_str" in d or "ip" in d),
-            convert=partial(_convert, now=now or datetime.now(UTC)),
+            convert=partial(_convert, now=at.now or datetime.now(UTC)),
             what="a Shodan banner",
-            start=line,
-            first=first,
+            start=at.line,
+            first=at.first,
         )
 
     def stager(

@@ -19,7 +19,7 @@ import errno
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mxcensus.model import Outcome, Step, TlsInfo, Transcript, Transport
 from mxcensus.probes.connect import (
@@ -259,7 +259,13 @@ class DeclaredProbe:
     default ``ports`` that follow from it, and the connector seam."""
 
     name: str
+    """The registry key: the spec's family unless the probe names itself (``owa``)."""
     spec: ProtocolSpec
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in vars(cls) and "name" not in vars(cls):
+            cls.name = cls.spec.family
 
     def __init__(self, connector: Connector | None = None) -> None:
         self.connector = connector or DEFAULT_CONNECTOR

@@ -76,7 +76,6 @@ def _greeting(parser: ResponseParser) -> Callable[[], Responses | None]:
 
 
 class ImapProbe(LineProbe):
-    name: str = "imap"
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

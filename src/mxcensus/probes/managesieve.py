@@ -49,7 +49,6 @@ def _logout_reply(parser: ResponseParser, limit: int) -> Callable[[], Responses 
 
 
 class ManageSieveProbe(LineProbe):
-    name: str = "managesieve"
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

@@ -53,7 +53,6 @@ def _offers_stls(capa: Response) -> bool:
 
 
 class Pop3Probe(LineProbe):
-    name: str = "pop3"
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

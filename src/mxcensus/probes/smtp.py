@@ -66,7 +66,6 @@ def _code(reply: Reply) -> int:
 
 
 class SmtpProbe(LineProbe):
-    name: str = "smtp"
     spec: ProtocolSpec = SPEC
 
     async def _talk(self, d: Dialogue, config: ProbeConfig) -> None:

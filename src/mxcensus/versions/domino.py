@@ -13,16 +13,17 @@ import re
 
 from mxcensus.versions.interface import FormScheme
 
-_FORM = re.compile(
-    r"(?:release\s+)?(\d+)\.(\d+)(?:\.(\d+))?([a-z](?![a-z]))?"
-    r"(?:\s?fp(\d+))?(?:\s?(?:hf|if)(\d+))?(?![\d.])",
-    re.ASCII | re.IGNORECASE,
-)
-
 
 class DominoScheme(FormScheme):
     name = "domino"
-    form = _FORM
+    pattern = r"""
+        (?:release\s+)?
+        (\d+)\.(\d+)(?:\.(\d+))?  # the release: major, minor, maintenance
+        ([a-z](?![a-z]))?         # its maintenance letter (8.5.1a)
+        (?:\s?fp(\d+))?           # the fix pack on it
+        (?:\s?(?:hf|if)(\d+))?    # a hotfix or interim fix on that fix pack
+        (?![\d.])
+    """
 
     def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
         major, minor, maint, _, fp, fix = nums

@@ -13,16 +13,17 @@ import re
 
 from mxcensus.versions.interface import FormScheme
 
-_EXIM = re.compile(
-    r"(?:exim[ /-]?)?(\d+)\.(\d+)(?:[._](\d+))?(?:\.(\d+))?"
-    r"(?:[-_.]?rc(\d+))?(?=$|[\s#(,;])",
-    re.ASCII | re.IGNORECASE,
-)
-
 
 class EximScheme(FormScheme):
     name = "exim"
-    form = _EXIM
+    pattern = r"""
+        (?:exim[ /-]?)?
+        (\d+)\.(\d+)        # major, minor
+        (?:[._](\d+))?      # the point release: 4.89_1 before 4.92, 4.92.3 from then on
+        (?:\.(\d+))?        # a fourth part
+        (?:[-_.]?rc(\d+))?  # a release candidate
+        (?=$|[\s\#(,;])     # then the end, or a compile number or words
+    """
 
     def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
         major, minor, patch, sub, rc = nums

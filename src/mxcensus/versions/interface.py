@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from functools import lru_cache
+from typing import Any, ClassVar
 
 SortKey = tuple[int, tuple[int, ...], str]
 """(1, numbers, "") for a parsable version; (0, (), text) for one that is not."""
@@ -65,13 +66,28 @@ class Scheme(ABC):
         return "1" + "".join(_encode_int(n) for n in nums)
 
 
+FORM_FLAGS = re.ASCII | re.IGNORECASE | re.VERBOSE
+"""How every :attr:`FormScheme.pattern` reads: ``\\d`` and ``\\s`` are ASCII only (a banner's
+other digits are not a version), letters match in either case, and whitespace and ``#``
+comments outside character classes are ignored, so a pattern is written one part a line."""
+
+
 class FormScheme(Scheme):
-    """A scheme whose versions one regular expression reads: ``form``, matched at the start
+    """A scheme whose versions one regular expression reads: ``pattern``, matched at the start
     of the version. Its groups become numbers (an absent group or one of letters: 0; a number
     longer than :data:`MAX_COMPONENT_DIGITS`: the version does not parse), and :meth:`order`
     arranges them, with what the match says, into the sort tuple."""
 
-    form: re.Pattern[str]
+    pattern: ClassVar[str]
+    """The regular expression, compiled with :data:`FORM_FLAGS` when the subclass is defined."""
+
+    form: ClassVar[re.Pattern[str]]
+    """``pattern`` compiled."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "pattern" in vars(cls):
+            cls.form = re.compile(cls.pattern, FORM_FLAGS)
 
     def numbers(self, version: str) -> tuple[int, ...] | None:
         m = self.form.match(version.strip())

@@ -10,15 +10,16 @@ import re
 
 from mxcensus.versions.interface import FormScheme
 
-_POSTFIX = re.compile(
-    r"(?:postfix[ /-]?)?(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d{8}))?(?:[-_.]?rc(\d+))?(?=$|[\s(,;])",
-    re.ASCII | re.IGNORECASE,
-)
-
 
 class PostfixScheme(FormScheme):
     name = "postfix"
-    form = _POSTFIX
+    pattern = r"""
+        (?:postfix[ /-]?)?
+        (\d+)\.(\d+)(?:\.(\d+))?  # major, minor, patch
+        (?:-(\d{8}))?             # a snapshot's date
+        (?:[-_.]?rc(\d+))?        # a release candidate
+        (?=$|[\s(,;])
+    """
 
     def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
         major, minor, patch, snap, rc = nums

@@ -14,16 +14,15 @@ import re
 
 from mxcensus.versions.interface import FormScheme
 
-_BUILD = re.compile(
-    r"(?:smartermail[ /-]?)?(?:(?:build[ ._-]?)?(\d{4,6})|\d+\.\d+\.(\d{4,6})(?:\.\d+)?)"
-    r"(?=$|[\s(,;])",
-    re.ASCII | re.IGNORECASE,
-)
-
 
 class SmarterMailScheme(FormScheme):
     name = "smartermail"
-    form = _BUILD
+    pattern = r"""
+        (?:smartermail[ /-]?)?
+        (?:(?:build[ ._-]?)?(\d{4,6})    # a bare build (Build 9511)
+        |\d+\.\d+\.(\d{4,6})(?:\.\d+)?)  # or a dotted version's third part
+        (?=$|[\s(,;])
+    """
 
     def display(self, version: str) -> str:
         return f"Build {version}" if version.isdigit() else version

@@ -12,16 +12,16 @@ import re
 
 from mxcensus.versions.interface import FormScheme
 
-_FORM = re.compile(
-    r"(\d+)(?:\.(\d+))?(?:u(\d+)|\.(\d+))?(?:\.(\d+))?(?:\.(\d+))?"
-    r"(?:-(\d+)(?:\.(\d+))?|\s+patch\s+(\d+))?",
-    re.ASCII | re.IGNORECASE,
-)
-
 
 class SunMessagingScheme(FormScheme):
     name = "sun-messaging"
-    form = _FORM
+    pattern = r"""
+        (\d+)(?:\.(\d+))?         # major, minor
+        (?:u(\d+)|\.(\d+))?       # the update (7u4) or third part
+        (?:\.(\d+))?(?:\.(\d+))?  # fourth and fifth (a date) parts
+        (?:-(\d+)(?:\.(\d+))?     # a patch build (7.0-3.01)
+        |\s+patch\s+(\d+))?       # or a patch by number (4.15 Patch 7)
+    """
 
     def order(self, m: re.Match[str], nums: list[int]) -> tuple[int, ...]:
         # "u4" and ".4" are one part, as are "-3" and " Patch 3": one of each pair is absent

@@ -18,24 +18,23 @@ import re
 
 from mxcensus.versions.interface import FormScheme
 
-_ZIMBRA = re.compile(
-    r"(?:(?:zimbra|zcs)[ /-]?)?(\d+)\.(\d+)\.(\d+)"
-    r"(?:(?:[._ -]?(?:p|patch)[ ._-]?)(\d+)(?:\.(\d+))?)?"
-    r"(?=$|[\s_(,;.-])",
-    re.ASCII | re.IGNORECASE,
-)
-
 FIRST_NUMBERED_PATCH_MAJOR = 10
 """From Zimbra 10 on, patch releases are numbered versions (10.1.20) on a two-part line."""
 
 
 def _match(version: str) -> re.Match[str] | None:
-    return _ZIMBRA.match(version.strip())
+    return ZimbraScheme.form.match(version.strip())
 
 
 class ZimbraScheme(FormScheme):
     name = "zimbra"
-    form = _ZIMBRA
+    pattern = r"""
+        (?:(?:zimbra|zcs)[ /-]?)?
+        (\d+)\.(\d+)\.(\d+)                    # the GA release
+        (?:(?:[._ -]?(?:p|patch)[ ._-]?)(\d+)  # its patch level
+        (?:\.(\d+))?)?                         # and a re-release of that patch
+        (?=$|[\s_(,;.-])
+    """
 
     def display(self, version: str) -> str:
         return display(version)
