@@ -12,6 +12,7 @@ import pytest
 from mxcensus import kb
 from mxcensus.errors import KnowledgeError, UsageError
 from mxcensus.kb import kev
+from mxcensus.kb.records import KevEntry
 from tests.conftest import RunCli
 
 
@@ -76,11 +77,9 @@ def test_update_installs_the_catalog_and_overrides_flags(
     assert cat is not None
     k = kb.load(kev=cat)
     adv = {a.id: a for a in k.advisories}
-    assert adv["CVE-2023-42115"].kev is True
-    assert adv["CVE-2023-42115"].kev_date == date(2026, 9, 10)
-    assert adv["CVE-2023-42115"].ransomware is True
+    assert adv["CVE-2023-42115"].kev == KevEntry(date(2026, 9, 10), ransomware=True)
     # absent from this (partial) catalog: the shipped flag stays
-    assert adv["CVE-2019-10149"].kev is True
+    assert adv["CVE-2019-10149"].kev is not None
     assert kb.load_shipped().advisories[0].kev  # shipped knowledge untouched
 
 
@@ -182,11 +181,10 @@ def test_shipped_kev_flags_match_the_official_catalog() -> None:
     for cve, entry in cat.entries.items():
         assert cve in shipped, cve
         adv = shipped[cve]
-        assert adv.kev, cve
-        assert adv.kev_date == entry.date_added, cve
-        assert adv.ransomware == entry.ransomware, cve
+        assert adv.kev == entry, cve
     for adv in shipped.values():
-        if adv.kev and adv.kev_date is not None and adv.kev_date <= date(2025, 8, 25):
+        added = adv.kev.date_added if adv.kev else None
+        if added is not None and added <= date(2025, 8, 25):
             assert adv.id in cat.entries, adv.id
 
 

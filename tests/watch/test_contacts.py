@@ -58,7 +58,7 @@ def test_csv_layout(tmp_path: Path) -> None:
     )
     c = load_contacts(path)
     (isp,) = c.entries
-    assert isp.emails == ("noc@isp.example", "abuse@isp.example") and isp.asns == (64500,)
+    assert isp.emails == ("noc@isp.example", "abuse@isp.example") and isp.match.asns == (64500,)
     assert isp.interval == 7 * 86400 and c.fallback is not None
 
 

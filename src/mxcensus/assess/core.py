@@ -45,9 +45,9 @@ def _finding(adv: Advisory, status: Status, reason: str, fixed_in: str) -> Findi
         status=status,
         reason=reason,
         fixed_in=fixed_in,
-        kev=adv.kev,
-        kev_date=adv.kev_date,
-        ransomware=adv.ransomware,
+        kev=adv.kev is not None,
+        kev_date=adv.kev.date_added if adv.kev else None,
+        ransomware=adv.kev is not None and adv.kev.ransomware,
         cvss=adv.cvss,
         tags=adv.tags,
     )

@@ -101,14 +101,7 @@ def update(src: Path, dest: Path | None = None) -> KevUpdate:
         )
     shipped = load_shipped()
     changed = tuple(
-        a.id
-        for a in shipped.advisories
-        if a.id in cat.entries
-        and (
-            not a.kev
-            or cat.entries[a.id].date_added != a.kev_date
-            or cat.entries[a.id].ransomware != a.ransomware
-        )
+        a.id for a in shipped.advisories if a.id in cat.entries and cat.entries[a.id] != a.kev
     )
     missing = tuple(a.id for a in shipped.advisories if a.kev and a.id not in cat.entries)
     target = dest or user_kev_path()

@@ -43,8 +43,9 @@ def describe(adv: Advisory) -> list[str]:
     """The text block of one advisory."""
     head = [adv.id, adv.product]
     if adv.kev:
-        kev = f"KEV {adv.kev_date.isoformat() if adv.kev_date else '(date unknown)'}"
-        head.append(kev + (", ransomware" if adv.ransomware else ""))
+        added = adv.kev.date_added
+        kev = f"KEV {added.isoformat() if added else '(date unknown)'}"
+        head.append(kev + (", ransomware" if adv.kev.ransomware else ""))
     else:
         head.append("not in KEV")
     if adv.cvss is not None:

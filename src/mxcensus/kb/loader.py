@@ -25,6 +25,7 @@ from mxcensus.kb.records import (
     ExchangeBuild,
     FixedBuild,
     KevCatalog,
+    KevEntry,
     Lifecycle,
     LifecycleLine,
     Release,
@@ -226,15 +227,15 @@ class _At:
         return _err(self.file, self.no, self.ident, what)
 
 
-def _kev(raw: dict[str, Any], at: _At) -> tuple[bool, date | None, bool]:
+def _kev(raw: dict[str, Any], at: _At) -> KevEntry | None:
     kev_raw = raw.get("kev")
     if kev_raw is None:
-        return False, None, False
+        return None
     if not isinstance(kev_raw, dict) or not isinstance(kev_raw.get("date_added"), date):
         raise at.err("kev must be {date_added: YYYY-MM-DD, ransomware: bool}")
     if not isinstance(kev_raw.get("ransomware", False), bool):
         raise at.err("kev.ransomware must be true or false")
-    return True, kev_raw["date_added"], bool(kev_raw.get("ransomware", False))
+    return KevEntry(kev_raw["date_added"], bool(kev_raw.get("ransomware", False)))
 
 
 def _fixed_builds(raw: dict[str, Any], at: _At) -> tuple[FixedBuild, ...]:
@@ -352,7 +353,7 @@ def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advi
     cvss = raw.get("cvss")
     if cvss is not None and (not isinstance(cvss, int | float) or not 0 <= cvss <= 10):
         raise at.err(f"cvss must be a number 0-10, got {cvss!r}")
-    kev, kev_date, ransomware = _kev(raw, at)
+    kev = _kev(raw, at)
     lines = _strs(raw, "lines", file, ident)
     not_affected = _strs(raw, "not_affected", file, ident)
     for line in (*lines, *not_affected):
@@ -383,8 +384,6 @@ def _advisory(raw: Any, file: str, default_product: str, line_hint: int) -> Advi
         cvss=float(cvss) if cvss is not None else None,
         cvss_source=_str(raw, "cvss_source", file, ident, "NVD" if cvss is not None else ""),
         kev=kev,
-        kev_date=kev_date,
-        ransomware=ransomware,
         tags=tuple(dict.fromkeys((ident.lower(), *tags))),
         lines=lines,
         not_affected=not_affected,
@@ -562,4 +561,4 @@ def apply_kev(adv: Advisory, kev: KevCatalog) -> Advisory:
     entry = kev.entries.get(adv.id)
     if entry is None:
         return adv
-    return replace(adv, kev=True, kev_date=entry.date_added, ransomware=entry.ransomware)
+    return replace(adv, kev=entry)

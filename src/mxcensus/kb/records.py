@@ -74,9 +74,7 @@ class Advisory:
     published: date | None = None
     cvss: float | None = None
     cvss_source: str = ""
-    kev: bool = False
-    kev_date: date | None = None
-    ransomware: bool = False
+    kev: KevEntry | None = None  # in CISA KEV: when added, whether ransomware uses it
     tags: tuple[str, ...] = ()
     # Exchange-style: fixed build per CU line
     lines: tuple[str, ...] = ()
@@ -139,6 +137,9 @@ class Lifecycle:
 
 @dataclass(frozen=True, slots=True)
 class KevEntry:
+    """A CVE's entry in CISA's Known Exploited Vulnerabilities catalog: when it was added
+    (None: unknown) and whether it is known to be used in ransomware campaigns."""
+
     date_added: date | None
     ransomware: bool
 

@@ -8,7 +8,7 @@ replay these specs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -159,6 +159,9 @@ class Service:
         return out
 
 
+_NOT_TRUTH = ("address", "services")
+
+
 @dataclass(frozen=True, slots=True)
 class Host:
     index: int
@@ -179,19 +182,8 @@ class Host:
     services: tuple[Service, ...] = field(default=())
 
     def truth(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "hostname": self.hostname,
-            "kind": self.kind,
-            "product": self.product,
-            "vendor": self.vendor,
-            "version": self.version,
-            "visible_version": self.visible_version,
-            "precision": self.precision,
-            "product_line": self.product_line,
-            "release": self.release,
-            "distro": self.distro,
-            "exposure": self.exposure,
-            "hostile": self.hostile,
-            "ports": {str(s.port): s.truth() for s in self.services},
-        }
+        """Every field but the address (the key a host is listed under) and the services,
+        which follow as ``ports``: each port's own truth."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_TRUTH}
+        out["ports"] = {str(s.port): s.truth() for s in self.services}
+        return out

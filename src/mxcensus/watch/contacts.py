@@ -54,11 +54,24 @@ class ContactsError(UsageError):
 
 
 @dataclass(frozen=True, slots=True)
-class Contact:
-    name: str
+class Match:
+    """What a contact owns (its ``match``): addresses in ``networks``, services in ``asns``,
+    and ``domains`` with their subdomains (see :meth:`Contacts.route` for which wins)."""
+
     networks: tuple[Network, ...] = ()
     asns: tuple[int, ...] = ()
     domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """An owner: told by mail (``emails``), by ``webhook`` (signed with the key in the
+    environment variable ``secret_env`` or the file ``secret_file``) or both, in
+    ``language``, at most once per ``interval`` (seconds), with an attachment in ``format``
+    (one of :data:`FORMATS`)."""
+
+    name: str
+    match: Match
     emails: tuple[str, ...] = ()
     webhook: str | None = None
     secret_env: str | None = None
@@ -98,7 +111,7 @@ class Contacts:
         best: tuple[int, Contact] | None = None
         lowered = [n.lower().rstrip(".") for n in names if n]
         for c in self.entries:
-            for d in c.domains:
+            for d in c.match.domains:
                 if any(n == d or n.endswith("." + d) for n in lowered) and (
                     best is None or len(d) > best[0]
                 ):
@@ -109,7 +122,7 @@ class Contacts:
         if addr is not None:
             longest: tuple[int, Contact] | None = None
             for c in self.entries:
-                for net in c.networks:
+                for net in c.match.networks:
                     if (
                         addr.version == net.version
                         and addr in net
@@ -120,7 +133,7 @@ class Contacts:
                 return longest[1]
         if asn is not None:
             for c in self.entries:
-                if asn in c.asns:
+                if asn in c.match.asns:
                     return c
         return self.fallback
 
@@ -252,10 +265,16 @@ def _contact(item: object, where: str, *, fallback: bool) -> Contact:
     except UsageError as exc:
         raise ContactsError(f"{where}: {exc}") from None
     return Contact(
-        name=name, networks=tuple(networks), asns=tuple(asns), domains=tuple(domains),
-        emails=tuple(emails), webhook=webhook, secret_env=item.get("secret_env"),
-        secret_file=item.get("secret_file"), language=language, interval=interval, format=fmt,
-    )  # fmt: skip
+        name=name,
+        match=Match(tuple(networks), tuple(asns), tuple(domains)),
+        emails=tuple(emails),
+        webhook=webhook,
+        secret_env=item.get("secret_env"),
+        secret_file=item.get("secret_file"),
+        language=language,
+        interval=interval,
+        format=fmt,
+    )
 
 
 def _strings(value: object, where: str, key: str) -> list[str]:

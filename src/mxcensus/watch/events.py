@@ -44,6 +44,8 @@ NOT_EXPOSED = frozenset(
                       Outcome.EXCLUDED)
 )  # fmt: skip
 """Outcomes of a port that never accepted a connection (as the reports count them)."""
+BRIEF = ("product", "product_line", "version", "eol")
+"""The fields of a :class:`Service` an event's evidence shows (``before``, ``now``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,8 @@ class Service:
         return src.partition(":")[2] or None if ":" in src else None
 
     def brief(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "product_line": self.product_line,
-            "version": self.version,
-            "eol": self.eol,
-        }
+        """What the service runs, as an event's evidence shows it (:data:`BRIEF`)."""
+        return {name: getattr(self, name) for name in BRIEF}
 
     @classmethod
     def of(cls, r: dict[str, Any]) -> Service:
@@ -107,16 +105,29 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One change a run found, or a problem it met; the service's fields are None for a
+    problem (a domain that did not resolve, a file that went away)."""
+
     kind: str
+    """One of :data:`KINDS`."""
     summary: str
+    """One line for people: the service, what it runs and what changed."""
     ip: str | None = None
+    """The service's address."""
     port: int | None = None
     protocol: str | None = None
+    """As the scan named it: smtp, submission, imaps …"""
     cve: str | None = None
+    """The CVE whose verdict changed; None for events about the service as a whole."""
     hostname: str | None = None
+    """The name the service was found under (a domain's MX or web name), if any."""
     domain: str | None = None
+    """The watched domain that led to the service (or the problem), if any: contacts are
+    routed by it."""
     asn: int | None = None
+    """The service's autonomous system, where the enrichment knew it."""
     evidence: dict[str, Any] = field(default_factory=dict)
+    """``before`` and ``now`` (:data:`BRIEF`, the verdict) and the remediation."""
 
 
 def exposed(records: Iterable[dict[str, Any]]) -> Iterator[Service]:

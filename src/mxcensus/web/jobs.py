@@ -12,6 +12,7 @@ page and ``/api/v1/jobs``; nothing here prints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -47,20 +48,7 @@ class Job:
     by: str = ""  # the token's name ("local" without tokens)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "title": self.title,
-            "state": self.state,
-            "progress": self.progress,
-            "fraction": self.fraction,
-            "submitted": self.submitted,
-            "started": self.started,
-            "finished": self.finished,
-            "result": self.result,
-            "scan": self.scan,
-            "by": self.by,
-        }
+        return dataclasses.asdict(self)
 
 
 Work = Callable[[Store, Job], None]

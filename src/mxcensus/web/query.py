@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import Query
 from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from mxcensus.errors import UsageError
 from mxcensus.model import ScanId
@@ -25,28 +27,35 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 Text = Annotated[str, Field(max_length=200)]
 
 
+COMMAS = "commas"
+"""In a :class:`Params` field's metadata: its values may also come comma-separated
+(``country=DE,FR``); the others are taken whole (an organisation's name may hold a comma)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Params:
-    """The filter as the request gave it (repeated parameters, or commas)."""
+    """The filter as the request gave it (repeated parameters, or commas). Each field is a
+    query parameter of every page, API call and download, declared once here with its
+    description: :func:`filter_params` takes them as FastAPI parameters."""
 
-    scan: str | None = None
-    country: tuple[str, ...] = ()
-    continent: tuple[str, ...] = ()
-    asn: tuple[int, ...] = ()
-    org: tuple[str, ...] = ()
-    prefix: tuple[str, ...] = ()
-    port: tuple[int, ...] = ()
-    protocol: tuple[str, ...] = ()
-    product: tuple[str, ...] = ()
-    product_line: tuple[str, ...] = ()
-    version: tuple[str, ...] = ()
-    cve: tuple[str, ...] = ()
-    verdict: tuple[str, ...] = ()
-    kev: bool | None = None
-    eol: bool | None = None
-    at_risk: bool | None = None
-    seen_from: datetime | None = None
-    seen_to: datetime | None = None
+    scan: Annotated[Text | None, Query(description="Scan id or name (default: newest)")] = None
+    country: Annotated[tuple[Text, ...], Query(description="ISO country code"), COMMAS] = ()
+    continent: Annotated[tuple[Text, ...], Query(description="Continent code (EU)"), COMMAS] = ()
+    asn: Annotated[tuple[Asn, ...], Query(description="Autonomous system number")] = ()
+    org: Annotated[tuple[Text, ...], Query(description="Organisation")] = ()
+    prefix: Annotated[tuple[Text, ...], Query(description="CIDR or address"), COMMAS] = ()
+    port: Annotated[tuple[Port, ...], Query()] = ()
+    protocol: Annotated[tuple[Text, ...], Query(), COMMAS] = ()
+    product: Annotated[tuple[Text, ...], Query(description="Product id (ms-exchange)"), COMMAS] = ()
+    product_line: Annotated[tuple[Text, ...], Query()] = ()
+    version: Annotated[tuple[Text, ...], Query()] = ()
+    cve: Annotated[tuple[Text, ...], Query(), COMMAS] = ()
+    verdict: Annotated[tuple[Verdict, ...], Query()] = ()
+    kev: Annotated[bool | None, Query(description="Vulnerable to a CVE in CISA KEV")] = None
+    eol: Annotated[bool | None, Query(description="End of support")] = None
+    at_risk: Annotated[bool | None, Query()] = None
+    seen_from: Annotated[datetime | None, Query()] = None
+    seen_to: Annotated[datetime | None, Query()] = None
 
     def to_filter(self, view: View, *, scan: str | None = None) -> Filter:
         """The census filter; the scan is the one named (or ``scan``), else the newest
@@ -111,46 +120,36 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def filter_params(
-    scan: Annotated[Text | None, Query(description="Scan id or name (default: newest)")] = None,
-    country: Annotated[list[Text] | None, Query(description="ISO country code")] = None,
-    continent: Annotated[list[Text] | None, Query(description="Continent code (EU)")] = None,
-    asn: Annotated[list[Asn] | None, Query(description="Autonomous system number")] = None,
-    org: Annotated[list[Text] | None, Query(description="Organisation")] = None,
-    prefix: Annotated[list[Text] | None, Query(description="CIDR or address")] = None,
-    port: Annotated[list[Port] | None, Query()] = None,
-    protocol: Annotated[list[Text] | None, Query()] = None,
-    product: Annotated[list[Text] | None, Query(description="Product id (ms-exchange)")] = None,
-    product_line: Annotated[list[Text] | None, Query()] = None,
-    version: Annotated[list[Text] | None, Query()] = None,
-    cve: Annotated[list[Text] | None, Query()] = None,
-    verdict: Annotated[list[Verdict] | None, Query()] = None,
-    kev: Annotated[bool | None, Query(description="Vulnerable to a CVE in CISA KEV")] = None,
-    eol: Annotated[bool | None, Query(description="End of support")] = None,
-    at_risk: Annotated[bool | None, Query()] = None,
-    seen_from: Annotated[datetime | None, Query()] = None,
-    seen_to: Annotated[datetime | None, Query()] = None,
-) -> Params:
-    return Params(
-        scan=scan or None,
-        country=_split(country),
-        continent=_split(continent),
-        asn=tuple(asn or ()),
-        org=tuple(o for o in org or () if o),
-        prefix=_split(prefix),
-        port=tuple(port or ()),
-        protocol=_split(protocol),
-        product=_split(product),
-        product_line=tuple(p for p in product_line or () if p),
-        version=tuple(v for v in version or () if v),
-        cve=_split(cve),
-        verdict=tuple(verdict or ()),
-        kev=kev,
-        eol=eol,
-        at_risk=at_risk,
-        seen_from=seen_from,
-        seen_to=seen_to,
-    )
+def filter_params(**given: object) -> Params:
+    """The :class:`Params` of a request: FastAPI passes each field's parameter (None when
+    absent; repeated ones as a list), see :func:`_parameters`."""
+    values: dict[str, object] = {}
+    for name, value in given.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, list):
+            commas = COMMAS in get_args(_HINTS[name])
+            value = _split(value) if commas else tuple(v for v in value if v != "")
+        values[name] = value
+    return Params(**values)  # type: ignore[arg-type]
+
+
+def _parameters() -> inspect.Signature:
+    """:func:`filter_params`'s signature as FastAPI reads it: each field of :class:`Params`
+    with its query metadata, a tuple field as a repeatable parameter (``list[...] | None``)."""
+    out = []
+    for name, hint in _HINTS.items():
+        base, *extras = get_args(hint)
+        if get_origin(base) is tuple:
+            base = list[get_args(base)[0]] | None  # type: ignore[misc]
+        query = next(e for e in extras if isinstance(e, FieldInfo))
+        kind = inspect.Parameter.KEYWORD_ONLY
+        out.append(inspect.Parameter(name, kind, default=None, annotation=Annotated[base, query]))
+    return inspect.Signature(out, return_annotation=Params)
+
+
+_HINTS = get_type_hints(Params, include_extras=True)
+filter_params.__signature__ = _parameters()  # type: ignore[attr-defined]
 
 
 FilterParams = Annotated[Params, Query()]
