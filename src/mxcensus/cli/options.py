@@ -45,22 +45,23 @@ def bounded(*names: str, bounds: Range, help: str, **settings: Any) -> Any:
 
 
 _REGISTRIES = {
-    "probes": ("mxcensus.probes", "PROBES"),
-    "import_formats": ("mxcensus.importers.registry", "IMPORTERS"),
-    "feed_formats": ("mxcensus.importers.registry", "FEEDS"),
-    "report_formats": ("mxcensus.report.formats", "FORMATS"),
-    "export_formats": ("mxcensus.export.formats", "FORMATS"),
-    "fields": ("mxcensus.report.fields", "FIELDS"),
-    "protocols": ("mxcensus.identify.lines", "PROTOCOLS"),
-    "owners": ("mxcensus.export.notify", "PER"),
-    "lab_ports": ("mxcensus.lab.population", "ALL_PORTS"),
+    "probes": "mxcensus.probes:PROBES",
+    "import_formats": "mxcensus.importers.registry:IMPORTERS",
+    "feed_formats": "mxcensus.importers.registry:FEEDS",
+    "report_formats": "mxcensus.report.formats:FORMATS",
+    "export_formats": "mxcensus.export.formats:FORMATS",
+    "fields": "mxcensus.report.fields:FIELDS",
+    "protocols": "mxcensus.identify.lines:PROTOCOLS",
+    "owners": "mxcensus.export.notify:PER",
+    "lab_ports": "mxcensus.lab.population:ALL_PORTS",
 }
+"""Each registry a help text may name, as ``module:attribute`` (as ``MXCENSUS_PROBE_TABLE``)."""
 _NAME = re.compile(r"\{(\w+)\}")
 
 
 def names(registry: str) -> list[str]:
     """The names ``registry`` holds, in its own order."""
-    module, attribute = _REGISTRIES[registry]
+    module, _, attribute = _REGISTRIES[registry].partition(":")
     return [str(n) for n in getattr(importlib.import_module(module), attribute)]
 
 
