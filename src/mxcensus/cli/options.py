@@ -11,9 +11,13 @@ lists them from the registry itself when help is shown, so no list is kept by ha
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
+import inspect
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, get_type_hints
 
 import typer
 from typer._click import exceptions as click_exc
@@ -42,6 +46,42 @@ def bounded(*names: str, bounds: Range, help: str, **settings: Any) -> Any:
     return typer.Option(
         *names, parser=Bounded(option, bounds), help=f"{help} [{bounds}]", **settings
     )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def grouped(command: F) -> F:
+    """``command`` as Typer reads it: a parameter typed as an option group (a dataclass whose
+    fields are annotated options, declared once for the commands that share them) stands,
+    in its place, for its fields' options; the command is called with the group built."""
+    hints = get_type_hints(command, include_extras=True)
+    groups: dict[str, type] = {}
+    params: list[inspect.Parameter] = []
+    for param in inspect.signature(command).parameters.values():
+        kind = hints[param.name]
+        if not (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
+            params.append(param.replace(annotation=kind))
+            continue
+        groups[param.name] = kind
+        fields = get_type_hints(kind, include_extras=True)
+        params += [
+            inspect.Parameter(
+                f.name, param.KEYWORD_ONLY, annotation=fields[f.name], default=f.default
+            )
+            for f in dataclasses.fields(kind)
+        ]
+
+    @functools.wraps(command)
+    def called(**given: Any) -> Any:
+        for name, kind in groups.items():
+            own = {f.name: given.pop(f.name) for f in dataclasses.fields(kind)}
+            given[name] = kind(**own)
+        return command(**given)
+
+    called.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    called.__annotations__ = {p.name: p.annotation for p in params}
+    return called  # type: ignore[return-value]
 
 
 _REGISTRIES = {
