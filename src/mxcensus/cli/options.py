@@ -54,23 +54,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 def grouped(command: F) -> F:
     """``command`` as Typer reads it: a parameter typed as an option group (a dataclass whose
     fields are annotated options, declared once for the commands that share them) stands,
-    in its place, for its fields' options; the command is called with the group built."""
+    in its place, for its fields' options; the command is called with the group built.
+    Typer passes every option by name, so each is keyword-only here."""
     hints = get_type_hints(command, include_extras=True)
     groups: dict[str, type] = {}
     params: list[inspect.Parameter] = []
     for param in inspect.signature(command).parameters.values():
         kind = hints[param.name]
         if not (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
-            params.append(param.replace(annotation=kind))
+            params.append(param.replace(kind=param.KEYWORD_ONLY, annotation=kind))
             continue
         groups[param.name] = kind
         fields = get_type_hints(kind, include_extras=True)
-        params += [
-            inspect.Parameter(
-                f.name, param.KEYWORD_ONLY, annotation=fields[f.name], default=f.default
-            )
-            for f in dataclasses.fields(kind)
-        ]
+        params += [_option(f, fields[f.name]) for f in dataclasses.fields(kind)]
 
     @functools.wraps(command)
     def called(**given: Any) -> Any:
@@ -82,6 +78,14 @@ def grouped(command: F) -> F:
     called.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     called.__annotations__ = {p.name: p.annotation for p in params}
     return called  # type: ignore[return-value]
+
+
+def _option(field: dataclasses.Field[Any], annotation: Any) -> inspect.Parameter:
+    """A group's field as the parameter Typer reads: required when it has no default."""
+    default = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
+    return inspect.Parameter(
+        field.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
 
 
 _REGISTRIES = {
