@@ -161,15 +161,11 @@ def analyze(
         yield from analyze_host(scan, list(group), enricher)
 
 
-def analyze_scan_reference(
-    store: Store,
-    scan: ScanId,
-    enricher: Enricher | None = None,
-    progress: Progress | None = None,
-) -> int:
+def analyze_scan_reference(store: Store, scan: ScanId, enricher: Enricher | None = None) -> int:
     """:func:`analyze_scan` one :class:`ServiceRecord` at a time (:func:`analyze`), written
     through the same write path: the plain statement of what the analysis writes, kept as
-    the reference the fast paths are tested against."""
+    the reference the fast paths are tested against (it reports no progress: nothing
+    watches it run)."""
     with store.replacing_derived(scan) as gen:
         writer = DerivedWriter.of(store, scan, gen)
         profiles, locations = Profiles(), Locations()
@@ -177,10 +173,6 @@ def analyze_scan_reference(
         records = analyze(scan, store.iter_transcripts(scan), enricher)
         while batch := list(itertools.islice(records, BATCH)):
             written += writer.write_records(batch, profiles, locations)
-            if progress:
-                progress(written)
-        if progress and not written:
-            progress(0)
         return written
 
 

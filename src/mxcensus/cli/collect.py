@@ -6,6 +6,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ import typer
 
 from mxcensus.bounds import Range
 from mxcensus.cli.app import DbOption, GeoDbOption, QuietOption, app, command
-from mxcensus.cli.options import bounded
+from mxcensus.cli.options import bounded, grouped
 from mxcensus.engine import request as req
 
 Targets = Annotated[
@@ -61,6 +62,17 @@ PerNet = Annotated[
     _unset("--per-net", req.PER_NET, "Open connections per /24 (IPv6 /56) at most",
            req.DEFAULT_PER_NET, f"{_PACE} cap"),
 ]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast a scan goes: the options a resumed scan may change (``req.RESUMABLE``)."""
+
+    rate: Rate = None
+    concurrency: Concurrency = None
+    per_net: PerNet = None
+
+
 Workers = Annotated[
     int | None,
     bounded("--workers", bounds=req.WORKERS,
@@ -127,15 +139,15 @@ Parts = Annotated[
 
 
 @command(app)
+@grouped
 def scan(
     targets: Targets = None,
     ports: Ports = None,
     probes: Probes = None,
     input_list: InputList = None,
     http: Http = False,
-    rate: Rate = None,
-    concurrency: Concurrency = None,
-    per_net: PerNet = None,
+    *,
+    pace: Pace,
     workers: Workers = None,
     exclude: Exclude = None,
     exclude_file: ExcludeFile = None,
@@ -160,8 +172,8 @@ def scan(
     request = req.ScanRequest(
         targets=tuple(targets or ()), ports=ports, probes=probes, http=http,
         input_list=input_list, exclude=tuple(exclude or ()), exclude_file=exclude_file,
-        allow_reserved=allow_reserved, rate=rate, concurrency=concurrency, per_net=per_net,
-        workers=workers, shards=shards, shard=shard, seed=seed, name=name, resume=resume,
+        allow_reserved=allow_reserved, workers=workers, shards=shards, shard=shard, seed=seed,
+        name=name, resume=resume, **asdict(pace),
     )  # fmt: skip
     request.check()  # before any worker starts
     chosen = _executor(request, executor, ray_address, parts)

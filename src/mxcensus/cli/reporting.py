@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from mxcensus.cli.app import DbOption, ForceOption, OutOption, ScanOption, app, command
+from mxcensus.cli.options import grouped
 from mxcensus.errors import UsageError
 
 if TYPE_CHECKING:
@@ -19,15 +21,21 @@ By = Annotated[str, typer.Option(help="Group by: {fields} (comma-separated).")]
 ReportFormat = Annotated[str, typer.Option("--format", help="One of {report_formats}.")]
 
 
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """The options ``report`` and ``trend`` share: the breakdown, its format, where it goes,
+    and the store it reads (opened read-only)."""
+
+    by: By = "product_line"
+    fmt: ReportFormat = "table"
+    output: OutOption = None
+    db: DbOption = None
+    force: ForceOption = False
+
+
 @command(app)
-def report(
-    scan_ref: ScanOption = None,
-    by: By = "product_line",
-    fmt: ReportFormat = "table",
-    output: OutOption = None,
-    db: DbOption = None,
-    force: ForceOption = False,
-) -> None:
+@grouped
+def report(scan_ref: ScanOption = None, *, rendering: Rendering) -> None:
     """Count services and hosts by the chosen fields.
 
     Hosts count once per group, and once under their most severe verdict; services are
@@ -36,21 +44,21 @@ def report(
     """
     from mxcensus.report.render import write_report
 
+    by, fmt = rendering.by, rendering.fmt
+
     def write(store: Store, out: BinaryIO, width: int, color: bool) -> None:
         write_report(store, scan_ref, by, fmt, out, width=width, color=color)
 
-    _rendered(output, db, force, "report", f"the {fmt} report", write)
+    _rendered(rendering, "report", f"the {fmt} report", write)
 
 
 @command(app)
+@grouped
 def trend(
     from_: Annotated[str | None, typer.Option("--from", help="Scan or date (YYYY-MM-DD).")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Scan or date (YYYY-MM-DD).")] = None,
-    by: By = "product_line",
-    fmt: ReportFormat = "table",
-    output: OutOption = None,
-    db: DbOption = None,
-    force: ForceOption = False,
+    *,
+    rendering: Rendering,
 ) -> None:
     """Compare scans over time: counts, absolute and relative change, host churn.
 
@@ -59,30 +67,32 @@ def trend(
     """
     from mxcensus.report.render import write_trend
 
+    by, fmt = rendering.by, rendering.fmt
+
     def write(store: Store, out: BinaryIO, width: int, color: bool) -> None:
         write_trend(store, from_, to, by, fmt, out, width=width, color=color)
 
-    _rendered(output, db, force, "trend", f"the {fmt} trend", write)
+    _rendered(rendering, "trend", f"the {fmt} trend", write)
 
 
 def _rendered(
-    output: Path | None,
-    db: Path | None,
-    force: bool,
+    rendering: Rendering,
     name: str,
     what: str,
     write: Callable[[Store, BinaryIO, int, bool], None],
 ) -> None:
-    """``write`` a rendering of the store (opened read-only) to ``output`` or the terminal,
-    at the terminal's width and in colour only there; ``-o FILE`` confirmed in one line."""
+    """``write`` a rendering of the store (opened read-only) to ``rendering.output`` or the
+    terminal, at the terminal's width and in colour only there; ``-o FILE`` confirmed in one
+    line."""
     from mxcensus.cli.render import terminal, written
     from mxcensus.output.files import output_to
     from mxcensus.store.db import Store
 
+    output = rendering.output
     width, color = terminal(output)
     with (
-        Store.open(db, read_only=True) as store,
-        output_to(output, name, store=store.path, force=force) as out,
+        Store.open(rendering.db, read_only=True) as store,
+        output_to(output, name, store=store.path, force=rendering.force) as out,
     ):
         write(store, out, width, color)
     if output is not None:

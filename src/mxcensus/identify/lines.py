@@ -86,18 +86,18 @@ def _evidence(e: Evidence) -> dict[str, Any]:
     return {"field": e.field, "rule": e.rule, "value": e.value}
 
 
+_SHOWN = ("product", "vendor", "version", "precision", "cpe", "distro", "reason")
+"""The identification's fields a line shows, in this order, before its evidence."""
+
+
 def ident_to_json(ident: Identification) -> dict[str, Any]:
-    return {
-        "product": ident.product,
-        "vendor": ident.vendor or None,
-        "version": ident.version or None,
-        "precision": ident.precision.label,
-        "cpe": ident.cpe or None,
-        "distro": ident.distro or None,
-        "reason": ident.reason or None,
-        "evidence": [_evidence(e) for e in ident.evidence],
-        "conflicts": [_evidence(e) for e in ident.conflicts],
-    }
+    """One line of ``mxcensus identify``: the fields of :data:`_SHOWN`, an empty text as
+    null and the precision by its label; then the evidence and the conflicts."""
+    out: dict[str, Any] = {name: getattr(ident, name) or None for name in _SHOWN}
+    out["precision"] = ident.precision.label
+    out["evidence"] = [_evidence(e) for e in ident.evidence]
+    out["conflicts"] = [_evidence(e) for e in ident.conflicts]
+    return out
 
 
 def identify_lines(

@@ -25,7 +25,7 @@ from mxcensus.report.fields import Field, names
 from mxcensus.store.db import Store
 from mxcensus.store.filters import Filter
 from mxcensus.store.queries import Reader
-from mxcensus.store.results import PlaceRow, Totals
+from mxcensus.store.results import AtRiskService, CveCount, PlaceRow, Totals
 
 DEFINITIONS: tuple[str, ...] = (
     "Service: one ip:port (with its protocol) in one scan. Only exposed services count: a "
@@ -57,6 +57,14 @@ MEASURES = (
     "% of services",
     "% of hosts",
 )
+
+
+def _columns(fields: tuple[str, ...], **named: str) -> tuple[str, ...]:
+    """A section's columns for rows of the store's ``fields``, in their order: a field's
+    own name, or the column name ``named`` gives it (only to fields the rows have)."""
+    if stray := named.keys() - set(fields):
+        raise ValueError(f"no such field in {fields}: {', '.join(sorted(stray))}")
+    return tuple(named.get(name, name) for name in fields)
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -258,14 +266,12 @@ def _cve_section(reader: Reader, f: Filter) -> Section:
     return Section(
         key="cves",
         title="Vulnerable and potentially vulnerable services per CVE",
-        columns=(
-            "cve",
-            "kev",
-            "vulnerable",
-            "potentially-vulnerable",
-            "vulnerable hosts",
-            "hosts vulnerable or potentially",
-            "services judged",
+        columns=_columns(
+            CveCount._fields,
+            potentially="potentially-vulnerable",
+            vulnerable_hosts="vulnerable hosts",
+            any_hosts="hosts vulnerable or potentially",
+            judged="services judged",
         ),
         rows=tuple(tuple(r) for r in reader.cve_counts(f)),
         notes=(
@@ -281,13 +287,14 @@ def _geo_section(level: str, places: Sequence[PlaceRow], tot: Totals) -> Section
         key=f"by_{level}",
         title=f"Hosts per {level}",
         columns=(
-            level,
-            "hosts",
-            "services",
-            "vulnerable hosts",
-            "potentially-vulnerable hosts",
-            "end-of-support hosts",
-            "at-risk hosts",
+            *_columns(
+                PlaceRow._fields,
+                place=level,
+                vulnerable_hosts="vulnerable hosts",
+                potentially_hosts="potentially-vulnerable hosts",
+                eol_hosts="end-of-support hosts",
+                at_risk_hosts="at-risk hosts",
+            ),
             "% at risk",
         ),
         rows=tuple((*r, _pct(r.at_risk_hosts, r.hosts)) for r in places),
@@ -311,19 +318,7 @@ def _at_risk_services(reader: Reader, f: Filter) -> Section:
     return Section(
         key="at_risk_services",
         title=f"Services at risk (the first {AT_RISK_LIMIT}, most severe first)",
-        columns=(
-            "ip",
-            "port",
-            "protocol",
-            "product",
-            "version",
-            "verdict",
-            "eol",
-            "cves",
-            "country",
-            "asn",
-            "banner",
-        ),
+        columns=AtRiskService._fields,
         rows=tuple(tuple(r) for r in reader.at_risk(f, AT_RISK_LIMIT)),
         notes=(
             "Vulnerable, potentially vulnerable or end-of-support services; the full list "

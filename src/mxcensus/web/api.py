@@ -254,15 +254,9 @@ def group_out(keys: list[str], g: c.GroupRow) -> GroupOut:
     name = None
     if "product_line" in named:
         name = line_name(str(named.get("product") or ""), _str(named["product_line"]))
-    return GroupOut(
-        keys=named,
-        name=name,
-        hosts=g.hosts,
-        services=g.services,
-        vulnerable=g.vulnerable,
-        potentially_vulnerable=g.potentially,
-        eol=g.eol,
-    )
+    d = g._asdict() | {"keys": named, "name": name}
+    d["potentially_vulnerable"] = d.pop("potentially")  # the API spells the count out
+    return GroupOut(**d)
 
 
 def _str(v: object) -> str | None:
