@@ -34,7 +34,11 @@ def rec(
 
 
 def events(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
-    return {(e.kind, e.ip, e.port, e.cve) for e in diff(exposed(before), exposed(now))}
+    out = set()
+    for e in diff(exposed(before), exposed(now)):
+        assert e.endpoint is not None  # every change is about a service
+        out.add((e.kind, e.endpoint.ip, e.endpoint.port, e.cve))
+    return out
 
 
 def test_unchanged_services_say_nothing() -> None:
@@ -176,4 +180,7 @@ def test_records_out_of_order_are_refused_not_misread() -> None:
 def test_events_keep_the_domain_their_name_came_from() -> None:
     now = [rec("192.0.2.1", hostname="mx1.example.org", source="mx:example.org")]
     (e,) = [e for e in diff(iter(()), exposed(now)) if e.kind == "new"]
-    assert (e.hostname, e.domain, e.asn) == ("mx1.example.org", "example.org", 64500)
+    assert e.endpoint is not None
+    assert (e.endpoint.hostname, e.domain, e.endpoint.asn) == (
+        "mx1.example.org", "example.org", 64500,
+    )  # fmt: skip

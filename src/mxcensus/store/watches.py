@@ -27,6 +27,9 @@ from mxcensus.errors import UsageError
 from mxcensus.model import ScanId
 from mxcensus.store.db import Store
 
+_NO_ENDPOINT = (None,) * 5
+"""The ip, port, protocol, hostname and asn of an event about no service (a problem)."""
+
 
 class RunRow(NamedTuple):
     id: str
@@ -253,15 +256,17 @@ class WatchStore:
         now: datetime,
         batch: int = 5_000,
     ) -> int:
-        """The run's events (``watch.events.Event``), its feed files ((sha256, path)) and
+        """The run's events (``watch.events.Event``: its ``endpoint`` None for a problem,
+        whose service columns stay NULL), its feed files ((sha256, path)) and
         ``done``: one transaction. Returns the events stored."""
         count = 0
         with self._tx():
             rows: list[list[Any]] = []
             for e in events:
+                ip, port, protocol, hostname, asn = e.endpoint or _NO_ENDPOINT
                 rows.append([
-                    watch, run, now, e.kind, e.ip, e.port, e.protocol, e.cve, e.hostname,
-                    e.domain, e.asn, e.summary, orjson.dumps(e.evidence).decode(),
+                    watch, run, now, e.kind, ip, port, protocol, e.cve, hostname,
+                    e.domain, asn, e.summary, orjson.dumps(e.evidence).decode(),
                 ])  # fmt: skip
                 count += 1
                 if len(rows) >= batch:

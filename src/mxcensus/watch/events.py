@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mxcensus.model import Outcome
 
@@ -103,29 +103,36 @@ class Service:
         )  # fmt: skip
 
 
+class Endpoint(NamedTuple):
+    """The exposed service an event is about: where it answers, the name it was found under
+    and its network."""
+
+    ip: str
+    port: int
+    protocol: str
+    """As the scan named it: smtp, submission, imaps …"""
+    hostname: str | None
+    """The name the service was found under (a domain's MX or web name), if any."""
+    asn: int | None
+    """The service's autonomous system, where the enrichment knew it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One change a run found, or a problem it met; the service's fields are None for a
-    problem (a domain that did not resolve, a file that went away)."""
+    """One change a run found, or a problem it met (a domain that did not resolve, a file
+    that went away), which is about no service."""
 
     kind: str
     """One of :data:`KINDS`."""
     summary: str
     """One line for people: the service, what it runs and what changed."""
-    ip: str | None = None
-    """The service's address."""
-    port: int | None = None
-    protocol: str | None = None
-    """As the scan named it: smtp, submission, imaps …"""
+    endpoint: Endpoint | None = None
+    """The service the event is about; None for a problem."""
     cve: str | None = None
     """The CVE whose verdict changed; None for events about the service as a whole."""
-    hostname: str | None = None
-    """The name the service was found under (a domain's MX or web name), if any."""
     domain: str | None = None
     """The watched domain that led to the service (or the problem), if any: contacts are
     routed by it."""
-    asn: int | None = None
-    """The service's autonomous system, where the enrichment knew it."""
     evidence: dict[str, Any] = field(default_factory=dict)
     """``before`` and ``now`` (:data:`BRIEF`, the verdict) and the remediation."""
 
@@ -172,10 +179,8 @@ def diff(before: Iterable[Service], now: Iterable[Service]) -> Iterator[Event]:
 
 
 def _where(s: Service) -> dict[str, Any]:
-    return {
-        "ip": s.ip, "port": s.port, "protocol": s.protocol, "hostname": s.hostname,
-        "domain": s.domain, "asn": s.asn,
-    }  # fmt: skip
+    """An event's fields that say which service it is about."""
+    return {"endpoint": Endpoint(s.ip, s.port, s.protocol, s.hostname, s.asn), "domain": s.domain}
 
 
 def _label(s: Service) -> str:

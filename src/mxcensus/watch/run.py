@@ -354,12 +354,13 @@ def _with_asn(events: Iterator[ev.Event], nets: Sequence[tuple[Any, int]]) -> It
     import dataclasses
 
     for e in events:
-        if e.asn is None and e.ip and nets:
-            addr = ipaddress.ip_address(e.ip)
+        at = e.endpoint
+        if at is not None and at.asn is None and nets:
+            addr = ipaddress.ip_address(at.ip)
             asn = next((a for net, a in nets if addr.version == net.version and addr in net),
                        None)  # fmt: skip
             if asn is not None:
-                e = dataclasses.replace(e, asn=asn)
+                e = dataclasses.replace(e, endpoint=at._replace(asn=asn))
         yield e
 
 
