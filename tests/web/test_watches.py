@@ -12,7 +12,7 @@ import pytest
 
 from mxcensus.store.db import Store
 from mxcensus.store.watches import WatchStore
-from mxcensus.watch.spec import Watch
+from mxcensus.watch.spec import Watch, Watched
 from tests.watch.test_feed_webhook import feed_file
 from tests.web.conftest import Running, copy_census, start_service
 
@@ -24,7 +24,7 @@ def watching(census_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     feed = where / "feed"
     feed.mkdir()
     feed_file(feed, "2026-01-10", {"203.0.113.10": "4.92", "203.0.113.11": "4.96"})
-    spec = Watch(name="cert-feed", feed=str(feed), schedule="every 30d")
+    spec = Watch(name="cert-feed", watched=Watched(feed=str(feed)), schedule="every 30d")
     spec.check()
     with Store.open(db) as store:
         WatchStore(store).add_watch(spec.name, spec.to_json(), _now(), replace=False)

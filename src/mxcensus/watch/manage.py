@@ -15,7 +15,15 @@ from mxcensus.errors import MxcensusError, UsageError
 from mxcensus.store.db import Store, default_db_path
 from mxcensus.store.watches import EventRow, MuteRow, RunRow, WatchStore
 from mxcensus.watch.run import RunOptions, RunReport, run_watch, utcnow
-from mxcensus.watch.spec import Schedule, Smtp, Watch
+from mxcensus.watch.spec import (
+    Lookup,
+    Notification,
+    Scanning,
+    Schedule,
+    Smtp,
+    Watch,
+    Watched,
+)
 
 
 @dataclass(frozen=True)
@@ -72,13 +80,22 @@ class WatchInput:
                 ca_file=path(self.smtp_ca), timeout=self.smtp_timeout,
             )  # fmt: skip
         return Watch(
-            name=self.name, networks=tuple(self.net or ()), asns=tuple(self.asn or ()),
-            files=paths(self.file), domains=tuple(d.lower().rstrip(".") for d in self.domain or ()),
-            web_names=self.web_names, feed=path(self.feed), feed_format=self.feed_format,
-            asn_db=paths(self.asn_db), prefix_file=path(self.prefix_file), resolver=self.resolver,
-            dns_timeout=self.dns_timeout, schedule=schedule, contacts=path(self.contacts),
-            smtp=smtp, ports=self.ports, probes=self.probes, rate=self.rate,
-            allow_reserved=self.allow_reserved, exclude=tuple(self.exclude or ()),
+            name=self.name,
+            watched=Watched(
+                networks=tuple(self.net or ()), asns=tuple(self.asn or ()), files=paths(self.file),
+                domains=tuple(d.lower().rstrip(".") for d in self.domain or ()),
+                web_names=self.web_names, feed=path(self.feed), feed_format=self.feed_format,
+            ),
+            lookup=Lookup(
+                asn_db=paths(self.asn_db), prefix_file=path(self.prefix_file),
+                resolver=self.resolver, dns_timeout=self.dns_timeout,
+            ),
+            schedule=schedule,
+            notification=Notification(contacts=path(self.contacts), smtp=smtp),
+            scanning=Scanning(
+                ports=self.ports, probes=self.probes, rate=self.rate,
+                allow_reserved=self.allow_reserved, exclude=tuple(self.exclude or ()),
+            ),
             geo_db=paths(self.geo_db),
         )  # fmt: skip
 

@@ -32,7 +32,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from mxcensus.watch.messages import (
     webhook_body,
 )
 from mxcensus.watch.resolve import Name, Problem, Resolver, asn_prefixes, resolve_domains
-from mxcensus.watch.spec import Watch
+from mxcensus.watch.spec import Lookup, Watch
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -172,30 +172,28 @@ def resolve_targets(spec: Watch) -> _Targets:
     from mxcensus.targets.intervals import key_of
     from mxcensus.targets.parse import parse_exclusions, read_list
 
-    targets = list(spec.networks)
-    for f in spec.files:
+    targets = list(spec.watched.networks)
+    for f in spec.watched.files:
         try:
             targets.extend(tok for _, tok in read_list(Path(f)))
         except TargetError as exc:
             raise UsageError(f"watch {spec.name}: {exc}") from None
     problems: list[Problem] = []
     asn_nets: list[tuple[Any, int]] = []
-    if spec.asns:
-        prefixes, missing = asn_prefixes(
-            spec.asns,
-            mmdbs=[Path(p) for p in spec.asn_db],
-            prefix_file=Path(spec.prefix_file) if spec.prefix_file else None,
-        )
+    if spec.watched.asns:
+        prefixes, missing = _prefixes(spec.lookup, spec.watched.asns)
         targets.extend(prefixes)
         problems.extend(missing)
         asn_nets = _asn_map(spec)
     names: list[Name] = []
-    if spec.domains:
-        resolver = Resolver(spec.resolver, spec.dns_timeout)
-        found, failed = resolve_domains(spec.domains, resolver, web_names=spec.web_names)
+    if spec.watched.domains:
+        resolver = Resolver(spec.lookup.resolver, spec.lookup.dns_timeout)
+        found, failed = resolve_domains(
+            spec.watched.domains, resolver, web_names=spec.watched.web_names
+        )
         problems.extend(failed)
-        block = blocklist.blocked(allow_reserved=spec.allow_reserved)
-        excluded = parse_exclusions(spec.exclude, None)
+        block = blocklist.blocked(allow_reserved=spec.scanning.allow_reserved)
+        excluded = parse_exclusions(spec.scanning.exclude, None)
         for n in found:
             key = key_of(ipaddress.ip_address(n.ip))
             if key in block or key in excluded:
@@ -208,14 +206,16 @@ def resolve_targets(spec: Watch) -> _Targets:
     return _Targets(targets, names, problems, asn_nets)
 
 
+def _prefixes(lookup: Lookup, asns: Sequence[int]) -> tuple[list[str], list[Problem]]:
+    """The prefixes of ``asns`` in the watch's ASN databases or prefix list."""
+    prefix_file = Path(lookup.prefix_file) if lookup.prefix_file else None
+    return asn_prefixes(asns, mmdbs=[Path(p) for p in lookup.asn_db], prefix_file=prefix_file)
+
+
 def _asn_map(spec: Watch) -> list[tuple[Any, int]]:
     out: list[tuple[Any, int]] = []
-    for asn in spec.asns:
-        prefixes, _ = asn_prefixes(
-            [asn],
-            mmdbs=[Path(p) for p in spec.asn_db],
-            prefix_file=Path(spec.prefix_file) if spec.prefix_file else None,
-        )
+    for asn in spec.watched.asns:
+        prefixes, _ = _prefixes(spec.lookup, [asn])
         out.extend((ipaddress.ip_network(p), asn) for p in prefixes)
     return out
 
@@ -249,9 +249,8 @@ def _scan_pass(
         request = ScanRequest(resume=resume)
     else:
         request = ScanRequest(
-            targets=tuple(found.targets), hostnames=hostnames, ports=spec.ports,
-            probes=spec.probes, rate=spec.rate, allow_reserved=spec.allow_reserved,
-            exclude=spec.exclude, name=f"watch {spec.name} {run}",
+            targets=tuple(found.targets), hostnames=hostnames, name=f"watch {spec.name} {run}",
+            **asdict(spec.scanning),
         )  # fmt: skip
     store_for_events = Store.open(opts.db)
     try:
@@ -351,8 +350,6 @@ def _chain(*parts: Any) -> Iterator[ev.Event]:
 
 def _with_asn(events: Iterator[ev.Event], nets: Sequence[tuple[Any, int]]) -> Iterator[ev.Event]:
     """Events without an ASN (no MMDB enrichment) get the one of the watched prefix."""
-    import dataclasses
-
     for e in events:
         at = e.endpoint
         if at is not None and at.asn is None and nets:
@@ -360,7 +357,7 @@ def _with_asn(events: Iterator[ev.Event], nets: Sequence[tuple[Any, int]]) -> It
             asn = next((a for net, a in nets if addr.version == net.version and addr in net),
                        None)  # fmt: skip
             if asn is not None:
-                e = dataclasses.replace(e, endpoint=at._replace(asn=asn))
+                e = replace(e, endpoint=at._replace(asn=asn))
         yield e
 
 
@@ -368,8 +365,8 @@ def _with_asn(events: Iterator[ev.Event], nets: Sequence[tuple[Any, int]]) -> It
 
 
 def feed_format(path: Path, spec: Watch) -> str:
-    if spec.feed_format:
-        return spec.feed_format
+    if spec.watched.feed_format:
+        return spec.watched.feed_format
     fmt = feed_format_of(path.name)
     if fmt is None:
         raise UsageError(f"watch {spec.name}: {path}: no feed format takes this file name")
@@ -387,9 +384,9 @@ def _sha256(path: Path) -> str:
 def new_feed_days(spec: Watch, seen: set[str]) -> list[tuple[str, list[tuple[Path, str]]]]:
     """The feed's files not imported yet, by day (the file name's leading YYYY-MM-DD, else
     its modification day), oldest first: ``[(day, [(path, sha256)])]``."""
-    assert spec.feed is not None
+    assert spec.watched.feed is not None
     days: dict[str, list[tuple[Path, str]]] = defaultdict(list)
-    for path in sorted(Path(spec.feed).iterdir()):
+    for path in sorted(Path(spec.watched.feed).iterdir()):
         if not path.is_file() or path.name.startswith(".") or path.name.endswith(_SKIP):
             continue
         sha = _sha256(path)
@@ -414,7 +411,9 @@ def _feed_pass(spec: Watch, opts: RunOptions, report: RunReport) -> str | None:
         run = new_id("run", now)
         with Store.open(opts.db) as store:
             WatchStore(store).start_run(run, spec.name, "feed", now, None)
-        return _fail(opts, spec.name, run, [f"feed {spec.feed}: {exc.strerror or exc}"], report)
+        return _fail(
+            opts, spec.name, run, [f"feed {spec.watched.feed}: {exc.strerror or exc}"], report
+        )
     failure = None
     for day, files in days:
         now = opts.clock()
@@ -425,8 +424,8 @@ def _feed_pass(spec: Watch, opts: RunOptions, report: RunReport) -> str | None:
             formats = {feed_format(p, spec) for p, _ in files}
             if len(formats) > 1:
                 failure = _fail_in(ws, opts, spec.name, run, [
-                    f"feed {spec.feed}: {day}: both Shadowserver and Shodan files; give the "
-                    "watch --feed-format"], report)  # fmt: skip
+                    f"feed {spec.watched.feed}: {day}: both Shadowserver and Shodan files; "
+                    "give the watch --feed-format"], report)  # fmt: skip
                 continue
             enricher = GeoEnricher(spec.geo_db)
             try:
@@ -469,9 +468,9 @@ def _host_match(ip: str, value: str) -> bool:
 
 def notify(store: Store, spec: Watch, opts: RunOptions, report: RunReport) -> None:
     """Route the watch's open events and file a ticket per contact whose interval allows."""
-    if spec.contacts is None:
+    if spec.notification.contacts is None:
         return
-    contacts = load_contacts(Path(spec.contacts))
+    contacts = load_contacts(Path(spec.notification.contacts))
     ws = WatchStore(store)
     now = opts.clock()
     pending = ws.events(watch=spec.name, states=("open", "unrouted"))
@@ -541,7 +540,8 @@ def _outgoing(
 ) -> list[Outgoing]:  # fmt: skip
     out = []
     if contact.emails:
-        sender = spec.smtp.sender if spec.smtp else "mxcensus@localhost"
+        smtp = spec.notification.smtp
+        sender = smtp.sender if smtp else "mxcensus@localhost"
         domain = sender.rpartition("@")[2] or "localhost"
         subject, body = render_text(
             language=contact.language, ticket=ticket, watch=spec.name, contact=contact.name,
@@ -589,15 +589,15 @@ def deliver(
     ws = WatchStore(store)
     rows = ws.due(opts.clock() if backoff else datetime.max.replace(tzinfo=UTC), spec.name)
     contacts: Contacts | None = None
-    if spec.contacts and any(r.channel == "webhook" for r in rows):
+    if spec.notification.contacts and any(r.channel == "webhook" for r in rows):
         with contextlib.suppress(MxcensusError):
-            contacts = load_contacts(Path(spec.contacts))
+            contacts = load_contacts(Path(spec.notification.contacts))
 
     def secret(name: str) -> bytes:
         return _secret(contacts, name)
 
     channels = Channels(
-        smtp=spec.smtp, secrets=secret, tries=opts.tries, backoff=opts.backoff,
+        smtp=spec.notification.smtp, secrets=secret, tries=opts.tries, backoff=opts.backoff,
         webhook_timeout=opts.webhook_timeout,
     )  # fmt: skip
     for row in rows:

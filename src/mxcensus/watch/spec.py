@@ -143,39 +143,101 @@ def split_host_port(text: str, default: int, option: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class Watched:
+    """What a watch looks at: addresses to scan, or a feed to import instead."""
+
+    networks: tuple[str, ...] = ()
+    """IPs, CIDRs and ranges."""
+    asns: tuple[int, ...] = ()
+    """Scanned as their prefixes, found through :class:`Lookup`."""
+    files: tuple[str, ...] = ()
+    """Target lists (absolute paths), read at each run."""
+    domains: tuple[str, ...] = ()
+    """Domains: their MX hosts' addresses (A/AAAA), with ``web_names`` also those of the
+    usual OWA names."""
+    web_names: bool = False
+    """Also look at :data:`WEB_NAMES` of each domain."""
+    feed: str | None = None
+    """A directory of Shadowserver CSVs or Shodan downloads, imported instead of scanning."""
+    feed_format: str | None = None
+    """The feed's format; None: by file name (.csv Shadowserver, else Shodan)."""
+
+    @property
+    def scanned(self) -> bool:
+        """Whether there is anything to scan (else only a feed)."""
+        return bool(self.networks or self.asns or self.files or self.domains)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Where a watch's ASNs find their prefixes and its domains their addresses."""
+
+    asn_db: tuple[str, ...] = ()
+    """ASN MMDB files."""
+    prefix_file: str | None = None
+    """A prefix list (PREFIX ASN a line), instead of or besides ``asn_db``."""
+    resolver: str | None = None
+    """The DNS server, ``host:port``; None: the system's."""
+    dns_timeout: float = 5.0
+    """Seconds per DNS query."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Who is told of a watch's events, and through which mail server."""
+
+    contacts: str | None = None
+    """The contacts file (YAML or CSV); None: events are stored, nobody is told."""
+    smtp: Smtp | None = None
+    """The user's mail server; None: contacts are reached by webhook only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scanning:
+    """How a scan watch scans: the options it fixes, named as
+    :class:`~mxcensus.engine.request.ScanRequest` names them (None: the scan's default)."""
+
+    ports: str | None = None
+    """The ports to scan, as ``--ports`` takes them (``25,465,587``, ``1-1024``)."""
+    probes: str | None = None
+    """The probes to run, comma-separated."""
+    rate: int | None = None
+    """New connections per second."""
+    allow_reserved: bool = False
+    """Whether loopback and private space may be scanned."""
+    exclude: tuple[str, ...] = ()
+    """CIDRs never to contact."""
+
+
+_GROUPS: dict[str, type[Any]] = {
+    "watched": Watched,
+    "lookup": Lookup,
+    "notification": Notification,
+    "scanning": Scanning,
+}
+"""The fields of :class:`Watch` that are groups, stored flat (their fields at the top)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Watch:
-    """A standing watch list. ``networks``: IPs, CIDRs, ranges; ``asns``: resolved to
-    prefixes through ``asn_db`` (MMDB files) or ``prefix_file``; ``files``: target lists;
-    ``domains``: MX (and with ``web_names`` the usual OWA names) to A/AAAA through
-    ``resolver`` (``host:port``; default the system's); ``feed``: a directory of
-    Shadowserver CSVs or Shodan downloads imported instead of scanning."""
+    """A standing watch list: what it looks at, how names and ASNs are looked up, when it
+    runs, whom it tells and how it scans. Stored as one flat JSON object, the groups' fields
+    in their place at the top (as the stores written before they were grouped hold it)."""
 
     name: str
-    networks: tuple[str, ...] = ()
-    asns: tuple[int, ...] = ()
-    files: tuple[str, ...] = ()
-    domains: tuple[str, ...] = ()
-    web_names: bool = False
-    feed: str | None = None
-    feed_format: str | None = None  # None: by file name (.csv Shadowserver, else Shodan)
-    asn_db: tuple[str, ...] = ()
-    prefix_file: str | None = None
-    resolver: str | None = None
-    dns_timeout: float = 5.0
+    watched: Watched = Watched()
+    lookup: Lookup = Lookup()
     schedule: str | None = None
-    contacts: str | None = None
-    smtp: Smtp | None = None
-    ports: str | None = None
-    probes: str | None = None
-    rate: int | None = None
-    allow_reserved: bool = False
-    exclude: tuple[str, ...] = ()
+    """``every DURATION`` or a cron expression (:class:`Schedule`); None: ``watch run`` only."""
+    notification: Notification = Notification()
+    scanning: Scanning = Scanning()
     geo_db: tuple[str, ...] = ()
+    """MMDB files the services found are placed with."""
     extra: dict[str, Any] = field(default_factory=dict)  # room for later settings
 
     @property
     def kind(self) -> str:
-        return "feed" if self.feed is not None else "scan"
+        return "feed" if self.watched.feed is not None else "scan"
 
     def check(self) -> None:
         """Everything that can be judged now; one :class:`UsageError` line per problem."""
@@ -184,97 +246,113 @@ class Watch:
                 f"watch name {self.name!r}: use 1-64 of a-z 0-9 . _ - (starting with a letter"
                 " or digit)"
             )
-        if self.feed is not None and (self.networks or self.asns or self.files or self.domains):
+        w, look, told = self.watched, self.lookup, self.notification
+        if w.feed is not None and w.scanned:
             raise UsageError(
                 f"watch {self.name}: a feed watch imports what the feed holds; give either "
                 "--feed or targets (--net, --asn, --file, --domain), not both"
             )
-        if self.feed is None and not (self.networks or self.asns or self.files or self.domains):
+        if w.feed is None and not w.scanned:
             raise UsageError(
                 f"watch {self.name}: nothing to watch (give --net, --asn, --file, --domain "
                 "or --feed)"
             )
-        for spec in (*self.networks, *self.exclude):
+        for spec in (*w.networks, *self.scanning.exclude):
             if not _is_address_spec(spec):
                 raise UsageError(f"watch {self.name}: {spec!r}: not an IP, CIDR or range")
             parse_spec(spec, f"watch {self.name}")
-        for asn in self.asns:
+        for asn in w.asns:
             ASN.check(asn, "--asn")
-        if self.asns and not (self.asn_db or self.prefix_file):
+        if w.asns and not (look.asn_db or look.prefix_file):
             raise UsageError(
                 f"watch {self.name}: --asn needs --asn-db MMDB or --prefix-file FILE to find "
                 "the ASN's prefixes"
             )
-        for d in self.domains:
+        for d in w.domains:
             if not DOMAIN.match(d):
                 raise UsageError(f"watch {self.name}: {d!r}: not a domain name")
-        for path in (*self.files, *self.asn_db, *self.geo_db, self.prefix_file, self.contacts):
+        for path in (*w.files, *look.asn_db, *self.geo_db, look.prefix_file, told.contacts):
             if path is not None and not Path(path).is_file():
                 raise UsageError(f"watch {self.name}: {path}: no such file")
-        if self.feed is not None and not Path(self.feed).is_dir():
-            raise UsageError(f"watch {self.name}: --feed {self.feed}: no such directory")
+        if w.feed is not None and not Path(w.feed).is_dir():
+            raise UsageError(f"watch {self.name}: --feed {w.feed}: no such directory")
         formats = FEEDS
-        if self.feed_format is not None and self.feed_format not in formats:
-            raise UsageError(f"--feed-format {self.feed_format!r}: one of {', '.join(formats)}")
-        if self.resolver is not None:
-            host, _ = split_host_port(self.resolver, 53, "--resolver")
+        if w.feed_format is not None and w.feed_format not in formats:
+            raise UsageError(f"--feed-format {w.feed_format!r}: one of {', '.join(formats)}")
+        if look.resolver is not None:
+            host, _ = split_host_port(look.resolver, 53, "--resolver")
             try:
                 ipaddress.ip_address(host)
             except ValueError:
-                raise UsageError(f"--resolver {self.resolver!r}: give the server's IP") from None
-        DNS_TIMEOUT.check(self.dns_timeout, "--dns-timeout")
+                raise UsageError(f"--resolver {look.resolver!r}: give the server's IP") from None
+        DNS_TIMEOUT.check(look.dns_timeout, "--dns-timeout")
         if self.schedule is not None:
             Schedule.parse(self.schedule)
-        if self.smtp is not None:
-            split_host_port(self.smtp.server, 25, "--smtp")
-            if self.smtp.security not in SMTP_SECURITY:
+        smtp = told.smtp
+        if smtp is not None:
+            split_host_port(smtp.server, 25, "--smtp")
+            if smtp.security not in SMTP_SECURITY:
                 raise UsageError(
-                    f"--smtp-security {self.smtp.security!r}: one of {', '.join(SMTP_SECURITY)}"
+                    f"--smtp-security {smtp.security!r}: one of {', '.join(SMTP_SECURITY)}"
                 )
-            SMTP_TIMEOUT.check(self.smtp.timeout, "--smtp-timeout")
-            if "@" not in self.smtp.sender or any(c in self.smtp.sender for c in "\r\n<>"):
-                raise UsageError(f"--sender {self.smtp.sender!r}: not an e-mail address")
-        if self.contacts is not None:
+            SMTP_TIMEOUT.check(smtp.timeout, "--smtp-timeout")
+            if "@" not in smtp.sender or any(c in smtp.sender for c in "\r\n<>"):
+                raise UsageError(f"--sender {smtp.sender!r}: not an e-mail address")
+        if told.contacts is not None:
             from mxcensus.watch.contacts import load_contacts
 
-            load_contacts(Path(self.contacts))
+            load_contacts(Path(told.contacts))
 
     def to_json(self) -> str:
-        return orjson.dumps(dataclasses.asdict(self)).decode()
+        """The stored form: one flat object, the groups' fields in their place."""
+        flat: dict[str, Any] = {}
+        for name, value in dataclasses.asdict(self).items():
+            if name in _GROUPS:
+                flat.update(value)
+            else:
+                flat[name] = value
+        return orjson.dumps(flat).decode()
 
     @classmethod
     def from_json(cls, text: str) -> Watch:
+        """The watch :meth:`to_json` stored (keys it does not know are passed over)."""
         data = orjson.loads(text)
         smtp = data.pop("smtp", None)
-        known = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
         }
         values["smtp"] = Smtp(**smtp) if smtp else None
-        return cls(**values)
+
+        def given(kind: type[Any]) -> dict[str, Any]:
+            names = {f.name for f in dataclasses.fields(kind)} - _GROUPS.keys()
+            return {k: v for k, v in values.items() if k in names}
+
+        groups = {name: kind(**given(kind)) for name, kind in _GROUPS.items()}
+        return cls(**given(cls), **groups)
 
     def describe(self) -> list[tuple[str, str]]:
         """(label, value) lines for ``watch show``."""
+        w, smtp = self.watched, self.notification.smtp
         out = [("kind", self.kind)]
         for label, values in (
-            ("networks", self.networks),
-            ("asns", tuple(f"AS{a}" for a in self.asns)),
-            ("files", self.files),
-            ("domains", self.domains),
-            ("exclude", self.exclude),
+            ("networks", w.networks),
+            ("asns", tuple(f"AS{a}" for a in w.asns)),
+            ("files", w.files),
+            ("domains", w.domains),
+            ("exclude", self.scanning.exclude),
         ):
             if values:
                 out.append((label, ", ".join(values)))
-        if self.domains:
-            out.append(("web names", ", ".join(WEB_NAMES) if self.web_names else "no"))
-            out.append(("resolver", self.resolver or "system"))
-        if self.feed:
-            out.append(("feed", f"{self.feed} ({self.feed_format or 'by file name'})"))
+        if w.domains:
+            out.append(("web names", ", ".join(WEB_NAMES) if w.web_names else "no"))
+            out.append(("resolver", self.lookup.resolver or "system"))
+        if w.feed:
+            out.append(("feed", f"{w.feed} ({w.feed_format or 'by file name'})"))
         out.append(("schedule", self.schedule or "none (watch run only)"))
-        out.append(("contacts", self.contacts or "none (events are stored, nobody is told)"))
-        if self.smtp:
-            out.append(("smtp", f"{self.smtp.server} ({self.smtp.security}), from "
-                                f"{self.smtp.sender}"))  # fmt: skip
+        contacts = self.notification.contacts
+        out.append(("contacts", contacts or "none (events are stored, nobody is told)"))
+        if smtp:
+            out.append(("smtp", f"{smtp.server} ({smtp.security}), from {smtp.sender}"))
         return out
 
 
