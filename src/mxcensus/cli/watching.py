@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,7 +13,7 @@ import typer
 
 from mxcensus.bounds import Range
 from mxcensus.cli.app import DbOption, GeoDbOption, QuietOption, app, command, group
-from mxcensus.cli.options import bounded
+from mxcensus.cli.options import bounded, grouped
 from mxcensus.errors import MxcensusError, UsageError
 
 if TYPE_CHECKING:
@@ -37,62 +38,97 @@ Name = Annotated[str, typer.Argument(metavar="NAME", help="The watch's name.")]
 Strings = list[str] | None
 
 
-@command(watch_app, "add")
-def watch_add(
-    name: Name,
-    net: Annotated[Strings, typer.Option("--net", help="IP, CIDR or range (repeatable).")] = None,
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """What the watch looks at (the spec's ``Watched``)."""
+
+    net: Annotated[Strings, typer.Option("--net", help="IP, CIDR or range (repeatable).")] = None
     asn: Annotated[
         list[int] | None,
         bounded("--asn", bounds=ASN_RANGE, help="An ASN whose prefixes to watch (repeatable)."),
-    ] = None,
-    file: Annotated[Strings, typer.Option("--file", help="File of targets (repeatable).")] = None,
+    ] = None
+    file: Annotated[Strings, typer.Option("--file", help="File of targets (repeatable).")] = None
     domain: Annotated[
         Strings, typer.Option("--domain", help="Domain: its MX hosts' A/AAAA (repeatable).")
-    ] = None,
+    ] = None
     web_names: Annotated[
         bool, typer.Option(help="Also autodiscover., owa., mail., webmail. of each domain.")
-    ] = False,
+    ] = False
     feed: Annotated[
         Path | None, typer.Option(help="Directory of Shadowserver CSVs or Shodan downloads.")
-    ] = None,
+    ] = None
     feed_format: Annotated[
         str | None, typer.Option(help="One of {feed_formats} (default: by file name).")
-    ] = None,
+    ] = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Where its ASNs and domains resolve (the spec's ``Lookup``)."""
+
     asn_db: Annotated[
         list[Path] | None, typer.Option(help="ASN MMDB to find --asn prefixes in (repeatable).")
-    ] = None,
-    prefix_file: Annotated[
-        Path | None, typer.Option(help="Prefix list: PREFIX ASN a line.")
-    ] = None,
+    ] = None
+    prefix_file: Annotated[Path | None, typer.Option(help="Prefix list: PREFIX ASN a line.")] = None
     resolver: Annotated[
         str | None, typer.Option(help="DNS server IP[:PORT] for domains (default: system).")
-    ] = None,
+    ] = None
     dns_timeout: Annotated[
         float, bounded("--dns-timeout", bounds=DNS_TIMEOUT, help="Seconds per DNS query.")
-    ] = 5.0,
-    every: Annotated[str | None, typer.Option(help="Run every DURATION (30m, 12h, 1d).")] = None,
-    cron: Annotated[str | None, typer.Option(help="Run on a cron expression (UTC).")] = None,
-    contacts: Annotated[Path | None, typer.Option(help="Contacts file (YAML or CSV).")] = None,
-    smtp: Annotated[str | None, typer.Option(help="Your SMTP server HOST[:PORT].")] = None,
+    ] = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """When it runs: one of the two, or neither (``watch run`` only)."""
+
+    every: Annotated[str | None, typer.Option(help="Run every DURATION (30m, 12h, 1d).")] = None
+    cron: Annotated[str | None, typer.Option(help="Run on a cron expression (UTC).")] = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Whom it tells, through which mail server (the spec's ``Notification``)."""
+
+    contacts: Annotated[Path | None, typer.Option(help="Contacts file (YAML or CSV).")] = None
+    smtp: Annotated[str | None, typer.Option(help="Your SMTP server HOST[:PORT].")] = None
     smtp_security: Annotated[
         str, typer.Option(help="starttls (required), tls (implicit) or none.")
-    ] = "starttls",
-    smtp_user: Annotated[str | None, typer.Option(help="Log in as USER.")] = None,
+    ] = "starttls"
+    smtp_user: Annotated[str | None, typer.Option(help="Log in as USER.")] = None
     smtp_password_file: Annotated[
         Path | None, typer.Option(help="Password file (else env MXCENSUS_SMTP_PASSWORD).")
-    ] = None,
-    smtp_ca: Annotated[Path | None, typer.Option(help="CA bundle for the SMTP server.")] = None,
+    ] = None
+    smtp_ca: Annotated[Path | None, typer.Option(help="CA bundle for the SMTP server.")] = None
     smtp_timeout: Annotated[
         float, bounded("--smtp-timeout", bounds=TIMEOUT, help="Seconds to wait for the server.")
-    ] = 30.0,
-    sender: Annotated[str, typer.Option(help="From address.")] = "mxcensus@localhost",
-    ports: Annotated[str | None, typer.Option("-p", "--ports", help="Ports to scan.")] = None,
-    probes: Annotated[str | None, typer.Option(help="Probes: {probes}.")] = None,
+    ] = 30.0
+    sender: Annotated[str, typer.Option(help="From address.")] = "mxcensus@localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class Scanning:
+    """How it scans (the spec's ``Scanning``)."""
+
+    ports: Annotated[str | None, typer.Option("-p", "--ports", help="Ports to scan.")] = None
+    probes: Annotated[str | None, typer.Option(help="Probes: {probes}.")] = None
     rate: Annotated[
         int | None, bounded("--rate", bounds=RATE, help="New connections per second.")
-    ] = None,
-    allow_reserved: Annotated[bool, typer.Option(help="Allow loopback and private space.")] = False,
-    exclude: Annotated[Strings, typer.Option(help="CIDR never to contact (repeatable).")] = None,
+    ] = None
+    allow_reserved: Annotated[bool, typer.Option(help="Allow loopback and private space.")] = False
+    exclude: Annotated[Strings, typer.Option(help="CIDR never to contact (repeatable).")] = None
+
+
+@command(watch_app, "add")
+@grouped
+def watch_add(
+    name: Name,
+    *,
+    watched: Watched,
+    lookup: Lookup,
+    when: When,
+    notification: Notification,
+    scanning: Scanning,
     geo_db: GeoDbOption = None,
     replace: Annotated[bool, typer.Option(help="Replace a watch of that name.")] = False,
     db: DbOption = None,
@@ -100,14 +136,8 @@ def watch_add(
     """Add a watch: what to look at, when, and whom to tell (checked now, run later)."""
     from mxcensus.watch.manage import WatchInput, add_watch
 
-    given = WatchInput(
-        name=name, net=net, asn=asn, file=file, domain=domain, web_names=web_names, feed=feed,
-        feed_format=feed_format, asn_db=asn_db, prefix_file=prefix_file, resolver=resolver,
-        dns_timeout=dns_timeout, every=every, cron=cron, contacts=contacts, smtp=smtp,
-        smtp_security=smtp_security, smtp_user=smtp_user, smtp_password_file=smtp_password_file,
-        smtp_ca=smtp_ca, smtp_timeout=smtp_timeout, sender=sender, ports=ports, probes=probes,
-        rate=rate, allow_reserved=allow_reserved, exclude=exclude, geo_db=geo_db,
-    )  # fmt: skip
+    groups = (watched, lookup, when, notification, scanning)
+    given = WatchInput(name, **{k: v for g in groups for k, v in asdict(g).items()}, geo_db=geo_db)
     spec = add_watch(db, given.to_watch(), replace=replace)
     typer.echo(f"watch {spec.name}: added ({spec.kind}; {spec.schedule or 'no schedule'})")
 
@@ -139,29 +169,36 @@ def watch_remove(name: Name, db: DbOption = None) -> None:
     typer.echo(f"watch {name}: removed ({events} event{'' if events == 1 else 's'} with it)")
 
 
-Tries = Annotated[
-    int, bounded("--tries", bounds=TRIES, help="Delivery tries per message in this run.")
+Names = Annotated[
+    list[str] | None, typer.Argument(metavar="[NAME]...", help="Watches (default: all).")
 ]
-Backoff = Annotated[
-    float, bounded("--backoff", bounds=BACKOFF, help="Seconds before the 2nd try (doubling).")
-]
-HookTimeout = Annotated[
-    float, bounded("--webhook-timeout", bounds=TIMEOUT, help="Seconds to wait for a webhook.")
-]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a pass delivers notifications (``watch run`` and ``watch daemon`` alike)."""
+
+    tries: Annotated[
+        int, bounded("--tries", bounds=TRIES, help="Delivery tries per message in this run.")
+    ] = 3
+    backoff: Annotated[
+        float, bounded("--backoff", bounds=BACKOFF, help="Seconds before the 2nd try (doubling).")
+    ] = 1.0
+    webhook_timeout: Annotated[
+        float, bounded("--webhook-timeout", bounds=TIMEOUT, help="Seconds to wait for a webhook.")
+    ] = 10.0
 
 
 @command(watch_app, "run")
+@grouped
 def watch_run(
-    names: Annotated[
-        list[str] | None, typer.Argument(metavar="[NAME]...", help="Watches (default: all).")
-    ] = None,
+    names: Names = None,
     dry_run: Annotated[
         Path | None,
         typer.Option("--dry-run", metavar="DIR", help="Write what would be sent to DIR."),
     ] = None,
-    tries: Tries = 3,
-    backoff: Backoff = 1.0,
-    webhook_timeout: HookTimeout = 10.0,
+    *,
+    delivery: Delivery,
     quiet: QuietOption = False,
     db: DbOption = None,
 ) -> None:
@@ -173,7 +210,7 @@ def watch_run(
     from mxcensus.cli.watch_view import run_lines
     from mxcensus.watch.manage import run_many
 
-    opts = _options(db, dry_run, tries, backoff, webhook_timeout)
+    opts = _options(db, dry_run, delivery)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     bad = total = 0
     for name, outcome in run_many(opts, names or ()):
@@ -187,16 +224,14 @@ def watch_run(
 
 
 @command(watch_app, "daemon")
+@grouped
 def watch_daemon(
-    names: Annotated[
-        list[str] | None, typer.Argument(metavar="[NAME]...", help="Watches (default: all).")
-    ] = None,
+    names: Names = None,
     poll: Annotated[
         float, bounded("--poll", bounds=POLL, help="Seconds between outbox passes at most.")
     ] = 30.0,
-    tries: Tries = 3,
-    backoff: Backoff = 1.0,
-    webhook_timeout: HookTimeout = 10.0,
+    *,
+    delivery: Delivery,
     db: DbOption = None,
 ) -> None:
     """Run watches on their schedules (--every / --cron of watch add) until stopped.
@@ -211,7 +246,7 @@ def watch_daemon(
         for line, err in run_lines(name, outcome)[0]:
             typer.echo(line, err=err)
 
-    opts = _options(db, None, tries, backoff, webhook_timeout)
+    opts = _options(db, None, delivery)
     scheduler = Scheduler(opts, watches=names or (), poll=poll, on_run=report)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.stop(0))
     typer.echo(f"mxcensus watch daemon: {opts.db}; Ctrl-C or SIGTERM stops", err=True)
@@ -222,14 +257,11 @@ def watch_daemon(
     typer.echo("mxcensus watch daemon: stopped", err=True)
 
 
-def _options(
-    db: Path | None, dry_run: Path | None, tries: int, backoff: float, timeout: float
-) -> RunOptions:
+def _options(db: Path | None, dry_run: Path | None, delivery: Delivery) -> RunOptions:
     from mxcensus.store.db import default_db_path
     from mxcensus.watch.run import RunOptions
 
-    return RunOptions(db=db or default_db_path(), dry_run=dry_run, tries=tries,
-                      backoff=backoff, webhook_timeout=timeout)  # fmt: skip
+    return RunOptions(db=db or default_db_path(), dry_run=dry_run, **asdict(delivery))
 
 
 # -- events ------------------------------------------------------------------------------
