@@ -108,6 +108,7 @@ class Endpoint(NamedTuple):
     and its network."""
 
     ip: str
+    """The service's address."""
     port: int
     protocol: str
     """As the scan named it: smtp, submission, imaps …"""
