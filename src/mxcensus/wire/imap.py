@@ -34,6 +34,11 @@ class Response(Framed):
     def untagged(self) -> bool:
         return self.tag == b"*"
 
+    @property
+    def is_status(self) -> bool:
+        """A status response (``OK``/``NO``/``BAD``/``PREAUTH``/``BYE``), tagged or not."""
+        return self.kind in _STATUS
+
 
 class ResponseParser(LiteralLines):
     """Incremental IMAP response parser holding at most ``limit`` bytes of a response."""
@@ -83,10 +88,6 @@ def _response(raw: bytes) -> Response:
     if tag == b"+":
         return Response(tag, b"", rest, raw=raw)
     return Response(tag, kind, text, raw=raw)
-
-
-def is_status(response: Response) -> bool:
-    return response.kind in _STATUS
 
 
 def capabilities(response: Response) -> tuple[str, ...]:
