@@ -86,9 +86,11 @@ class Certificate:
 
 @dataclass(frozen=True, slots=True)
 class TlsInfo:
-    version: str  # "TLSv1.3"
-    cipher: str
-    chain: tuple[Certificate, ...] = ()
+    """The TLS session a probe established, or one an import reports."""
+
+    version: str  # "TLSv1.3"; "" when not known
+    cipher: str  # the suite's name as the source gives it (a scan: OpenSSL's); "" when not known
+    chain: tuple[Certificate, ...] = ()  # as the server sent it, leaf first, never verified
 
 
 @dataclass(frozen=True, slots=True)

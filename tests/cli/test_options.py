@@ -75,3 +75,27 @@ def test_report_and_trend_share_their_rendering_options(capsys: pytest.CaptureFi
         out = help_of(capsys, path)
         order = [out.index(f" {o} ") for o in shared]
         assert order == sorted(order), path
+
+
+def test_lab_shows_the_population_first_then_how_it_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = help_of(capsys, "lab")
+    population = ("--size", "--seed", "--base", "--hostile-fraction", "--hidden-fraction")
+    population += ("--ports", "--tarpit-interval", "--epoch")
+    running = ("--truth", "--duration", "--counters", "--workers", "--mmdb", "--die-with-parent")
+    order = [out.index(f" {o} ") for o in (*population, *running)]
+    assert order == sorted(order)
+
+
+def test_the_lab_population_is_its_lab_config() -> None:
+    from mxcensus.cli.lab import Population
+    from mxcensus.lab.population import LabConfig
+
+    assert Population().config() == LabConfig()  # the options' defaults are the library's
+    given = Population(size=5, seed=7, hostile_fraction=0.5, ports="143, 25", epoch=2)
+    assert given.config() == LabConfig(
+        size=5, seed=7, hostile_fraction=0.5, ports=(143, 25), epoch=2
+    )
+    auto = Population(size=3, base="auto", ports="25").config()
+    assert auto.base != "auto" and auto.base.startswith("127.") and auto.ports == (25,)

@@ -78,7 +78,6 @@ def _smtp(p: object, _i: int) -> object:
 def _imap(p: object, _i: int) -> object:
     r = p.next_response()  # type: ignore[attr-defined]
     if r is not None:
-        imap.is_status(r)
         imap.capabilities(r)
     return r
 

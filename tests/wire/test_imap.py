@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mxcensus.wire import FramingError, TooLarge
-from mxcensus.wire.imap import Response, ResponseParser, capabilities, is_status
+from mxcensus.wire.imap import Response, ResponseParser, capabilities
 
 DOVECOT = (
     b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
@@ -29,7 +29,7 @@ def responses(data: bytes, limit: int = 65536) -> list[Response]:
 
 def test_greeting_with_capability_code() -> None:
     [g] = responses(DOVECOT)
-    assert g.untagged and g.kind == b"OK" and is_status(g)
+    assert g.untagged and g.kind == b"OK" and g.is_status
     assert g.raw == DOVECOT
     assert capabilities(g)[:2] == ("IMAP4REV1", "SASL-IR")
     assert "STARTTLS" in capabilities(g)
@@ -37,7 +37,7 @@ def test_greeting_with_capability_code() -> None:
 
 def test_untagged_capability_then_tagged_ok() -> None:
     caps, done = responses(CAPA)
-    assert caps.kind == b"CAPABILITY"
+    assert caps.kind == b"CAPABILITY" and not caps.is_status and done.is_status
     assert capabilities(caps) == ("IMAP4REV1", "STARTTLS", "AUTH=GSSAPI", "LOGINDISABLED")
     assert (done.tag, done.kind, done.text) == (b"a1", b"OK", b"CAPABILITY completed.")
     assert capabilities(done) == ()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mxcensus.bounds import Range
 from mxcensus.cli.app import app, command
-from mxcensus.cli.options import bounded
+from mxcensus.cli.options import bounded, grouped
 from mxcensus.engine.request import SEED, WORKERS
+
+if TYPE_CHECKING:
+    from mxcensus.lab.population import LabConfig
 
 SIZE = Range(1, 100_000)
 """Up to nine listening sockets per host: 100,000 hosts is the most one machine serves."""
@@ -21,61 +25,51 @@ INTERVAL = Range(0.001, 600.0, float)
 EPOCH = Range(0, 1000)
 
 LabSeed = Annotated[int, bounded("--seed", bounds=SEED, help="Seed of the lab population.")]
-HostileFraction = Annotated[
-    float,
-    bounded("--hostile-fraction", bounds=FRACTION,
-            help="Share of hostile hosts (tarpit, reset, giant banner, …)."),
-]  # fmt: skip
-HiddenFraction = Annotated[
-    float,
-    bounded("--hidden-fraction", bounds=FRACTION,
-            help="Fraction of well-behaved hosts whose greetings name no product."),
-]  # fmt: skip
-TarpitInterval = Annotated[
-    float,
-    bounded("--tarpit-interval", bounds=INTERVAL,
-            help="Seconds between the bytes of a tarpit greeting."),
-]  # fmt: skip
-
-Base = Annotated[
-    str,
-    typer.Option(
-        help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
-    ),
-]
-Mmdb = Annotated[
-    Path | None,
-    typer.Option(help="Write the hosts' simulated countries, ASNs and owners here as an MMDB "
-                 "file (read it with --geo-db)."),
-]  # fmt: skip
 
 
-@command(app)
-def lab(
-    size: Annotated[int, bounded("--size", bounds=SIZE, help="Simulated hosts.")] = 200,
-    seed: LabSeed = 1,
-    truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
-    duration: Annotated[
-        float, bounded("--duration", bounds=DURATION, help="Stop after this many seconds.")
-    ] = 600.0,
-    base: Base = "127.64.0.0",
-    hostile_fraction: HostileFraction = 0.05,
-    hidden_fraction: HiddenFraction = 0.0,
+@dataclass(frozen=True, slots=True)
+class Population:
+    """The options that say which population the lab serves: the fields of its
+    :class:`~mxcensus.lab.population.LabConfig` (by the same names), as the user gives them."""
+
+    size: Annotated[int, bounded("--size", bounds=SIZE, help="Simulated hosts.")] = 200
+    seed: LabSeed = 1
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Hosts get the loopback addresses after this one; 'auto' picks a free range."
+        ),
+    ] = "127.64.0.0"
+    hostile_fraction: Annotated[
+        float,
+        bounded(
+            "--hostile-fraction",
+            bounds=FRACTION,
+            help="Share of hostile hosts (tarpit, reset, giant banner, …).",
+        ),
+    ] = 0.05
+    hidden_fraction: Annotated[
+        float,
+        bounded(
+            "--hidden-fraction",
+            bounds=FRACTION,
+            help="Fraction of well-behaved hosts whose greetings name no product.",
+        ),
+    ] = 0.0
     ports: Annotated[
         str | None,
         typer.Option(
             help="Ports to serve, a subset of {lab_ports} (default: all).", show_default=False
         ),
-    ] = None,
-    counters: Annotated[
-        Path | None,
-        typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        bounded("--workers", bounds=WORKERS, help="Server processes (default: up to 2)."),
-    ] = None,
-    tarpit_interval: TarpitInterval = 2.0,
+    ] = None
+    tarpit_interval: Annotated[
+        float,
+        bounded(
+            "--tarpit-interval",
+            bounds=INTERVAL,
+            help="Seconds between the bytes of a tarpit greeting.",
+        ),
+    ] = 2.0
     epoch: Annotated[
         int,
         bounded(
@@ -84,8 +78,42 @@ def lab(
             help="Serve the population this many epochs later: some hosts patched, "
             "some new, some gone (the truth lists what changed).",
         ),
-    ] = 0,
-    mmdb: Mmdb = None,
+    ] = 0
+
+    def config(self) -> LabConfig:
+        """The lab's configuration: the ports parsed, ``--base auto`` resolved to a free
+        range for them."""
+        from mxcensus.lab.population import ALL_PORTS, LabConfig, free_base, parse_ports
+
+        served = ALL_PORTS if self.ports is None else parse_ports(self.ports)
+        base = free_base(self.size, served) if self.base == "auto" else self.base
+        return LabConfig(**{**asdict(self), "ports": served, "base": base})
+
+
+@command(app)
+@grouped
+def lab(
+    *,
+    population: Population,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth JSON here.")] = None,
+    duration: Annotated[
+        float, bounded("--duration", bounds=DURATION, help="Stop after this many seconds.")
+    ] = 600.0,
+    counters: Annotated[
+        Path | None,
+        typer.Option(help="Write connection counts here on SIGUSR1 and at the end."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        bounded("--workers", bounds=WORKERS, help="Server processes (default: up to 2)."),
+    ] = None,
+    mmdb: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the hosts' simulated countries, ASNs and owners here as an "
+            "MMDB file (read it with --geo-db)."
+        ),
+    ] = None,
     die_with_parent: Annotated[
         bool, typer.Option(help="Stop when the process that started the lab is gone.")
     ] = False,
@@ -98,18 +126,9 @@ def lab(
     appears once every address listens. Stops after --duration, on SIGTERM or Ctrl-C;
     SIGUSR1 writes the counters.
     """
-    from mxcensus.lab.population import ALL_PORTS, LabConfig, free_base, parse_ports
     from mxcensus.lab.runner import run_lab
 
-    served = ALL_PORTS if ports is None else parse_ports(ports)
-    if base == "auto":
-        base = free_base(size, served)
-    config = LabConfig(
-        size=size, seed=seed, base=base, hostile_fraction=hostile_fraction,
-        hidden_fraction=hidden_fraction, ports=served, tarpit_interval=tarpit_interval,
-        epoch=epoch,
-    )  # fmt: skip
-
+    config = population.config()
     if mmdb is not None:
         from mxcensus.lab.geography import write_geo_db
 
@@ -117,16 +136,22 @@ def lab(
 
     def ready(hosts: int, sockets: int) -> None:
         print(
-            f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {base}"
-            f" (seed {seed}{f', epoch {epoch}' if epoch else ''}); stops in {duration:g} s",
+            f"mxcensus lab: {hosts} hosts, {sockets} listening sockets after {config.base}"
+            f" (seed {config.seed}{f', epoch {config.epoch}' if config.epoch else ''});"
+            f" stops in {duration:g} s",
             file=sys.stderr,
             flush=True,
         )
 
     result = run_lab(
-        config, duration=duration, truth=truth, counters=counters, workers=workers,
-        on_ready=ready, die_with_parent=die_with_parent,
-    )  # fmt: skip
+        config,
+        duration=duration,
+        truth=truth,
+        counters=counters,
+        workers=workers,
+        on_ready=ready,
+        die_with_parent=die_with_parent,
+    )
     total = sum(result.counters.values())
     print(f"mxcensus lab: stopped ({result.reason}); {total} connections", file=sys.stderr)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from mxcensus.engine.parts import ShardParts, Survey, read_rows, survey
 from mxcensus.engine.plan import ScanPlan
+from mxcensus.engine.session import Analysing, analyze
 from mxcensus.errors import PartsError, UsageError
 from mxcensus.model import ScanId
 from mxcensus.store import cluster
@@ -57,11 +58,9 @@ def ingest(
     *,
     name: str,
     db: Path | None = None,
-    on_event: Callable[[object], None] | None = None,
+    on_event: Callable[[Ingesting | Analysing], None] | None = None,
 ) -> IngestDone:
     """Bring the finished shards under ``uri`` into the scan ``name`` (made when new)."""
-    from mxcensus.engine.session import Analysing, analyze
-
     notify = on_event or (lambda event: None)
     found = survey(uri)  # raises before anything is written
     with Store.open(db if db is not None else default_db_path()) as store:

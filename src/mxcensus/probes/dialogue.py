@@ -19,7 +19,7 @@ import errno
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from mxcensus.model import Outcome, Step, TlsInfo, Transcript, Transport
 from mxcensus.probes.connect import (
@@ -32,7 +32,7 @@ from mxcensus.probes.connect import (
 )
 from mxcensus.probes.interface import Endpoint, ProbeConfig, ProtocolSpec
 from mxcensus.probes.tls import shared_context
-from mxcensus.wire import FramingError, TooLarge
+from mxcensus.wire import Framed, FramingError, TooLarge
 
 M = TypeVar("M")
 
@@ -209,13 +209,6 @@ class Dialogue:
             duration_ms=int((self.loop.time() - self.t0) * 1000),
             hostname=self.endpoint.hostname,
         )
-
-
-class Framed(Protocol):
-    """A message a wire parser returns: its exact bytes as received."""
-
-    @property
-    def raw(self) -> bytes: ...
 
 
 F = TypeVar("F", bound=Framed)

@@ -9,7 +9,7 @@ part a web-service token may not widen: a reader bound to one adds it to every q
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +97,22 @@ class _Params:
         return "(" + " OR ".join(out) + ")"
 
 
+def _matched(column: str) -> Any:
+    """A criterion whose values are matched against ``column``: any of them may match."""
+    return field(default=(), metadata={"column": column})
+
+
+def _matches(criteria: Scope | Filter, p: _Params) -> list[str]:
+    """The condition of each criterion of ``criteria`` declared :func:`_matched` and given,
+    in the order of its fields."""
+    out = []
+    for f in fields(criteria):
+        values = getattr(criteria, f.name)
+        if "column" in f.metadata and values:
+            out.append(p.one_of(f.metadata["column"], values))
+    return out
+
+
 def parse_network(text: str) -> Network:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
@@ -110,17 +126,12 @@ class Scope:
     empty scope sees nothing)."""
 
     networks: tuple[Network, ...] = ()
-    asns: tuple[int, ...] = ()
-    countries: tuple[str, ...] = ()
+    asns: tuple[int, ...] = _matched("s.asn")
+    countries: tuple[str, ...] = _matched("s.country")
 
     def sql(self, p: _Params) -> str:
-        parts = []
-        if self.networks:
-            parts.append(p.networks("s.ip", self.networks))
-        if self.asns:
-            parts.append(p.one_of("s.asn", self.asns))
-        if self.countries:
-            parts.append(p.one_of("s.country", self.countries))
+        parts = [p.networks("s.ip", self.networks)] if self.networks else []
+        parts += _matches(self, p)
         return "(" + " OR ".join(parts) + ")" if parts else "false"
 
 
@@ -131,23 +142,24 @@ class Filter:
     accepted a connection (what reports count); ``verdicts`` are services' verdicts
     (``worst_status``); ``cves``: services with a verdict on one of those CVEs;
     ``at_risk``: vulnerable, potentially vulnerable or end of support; ``seen_from`` /
-    ``seen_to``: when the service was observed (inclusive)."""
+    ``seen_to``: when the service was observed (inclusive). A criterion matched against
+    one column declares it (:func:`_matched`); :meth:`where` reads them from the fields."""
 
     scans: tuple[ScanId, ...] = ()
     exposed: bool = True
-    ips: tuple[str, ...] = ()
+    ips: tuple[str, ...] = _matched("s.ip")
     networks: tuple[Network, ...] = ()
-    countries: tuple[str, ...] = ()
-    continents: tuple[str, ...] = ()
-    asns: tuple[int, ...] = ()
-    orgs: tuple[str, ...] = ()
-    ports: tuple[int, ...] = ()
-    protocols: tuple[str, ...] = ()
-    products: tuple[str, ...] = ()
-    product_lines: tuple[str, ...] = ()
-    versions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = _matched("s.country")
+    continents: tuple[str, ...] = _matched("s.continent")
+    asns: tuple[int, ...] = _matched("s.asn")
+    orgs: tuple[str, ...] = _matched("s.org")
+    ports: tuple[int, ...] = _matched("s.port")
+    protocols: tuple[str, ...] = _matched("s.protocol")
+    products: tuple[str, ...] = _matched("s.product")
+    product_lines: tuple[str, ...] = _matched("s.product_line")
+    versions: tuple[str, ...] = _matched("s.version")
     cves: tuple[str, ...] = ()
-    verdicts: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = _matched("s.worst_status")
     kev: bool | None = None
     eol: bool | None = None
     at_risk: bool | None = None
@@ -168,21 +180,7 @@ class Filter:
         conds = [scans]
         if self.exposed:
             conds.append(EXPOSED_SQL)
-        for column, values in (
-            ("s.ip", self.ips),
-            ("s.country", self.countries),
-            ("s.continent", self.continents),
-            ("s.asn", self.asns),
-            ("s.org", self.orgs),
-            ("s.port", self.ports),
-            ("s.protocol", self.protocols),
-            ("s.product", self.products),
-            ("s.product_line", self.product_lines),
-            ("s.version", self.versions),
-            ("s.worst_status", self.verdicts),
-        ):
-            if values:
-                conds.append(p.one_of(column, values))
+        conds += _matches(self, p)
         if self.networks:
             conds.append(p.networks("s.ip", self.networks))
         if self.cves:

@@ -16,6 +16,7 @@ WireError
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 
 class WireError(Exception):
@@ -36,6 +37,15 @@ class TooLarge(WireError):
 
 
 DEFAULT_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Framed:
+    """What every parser here returns: a message whose ``raw`` is its exact bytes as
+    received (what a probe records of a step). Each protocol's message adds what it is made
+    of, positionally; ``raw`` is given by keyword."""
+
+    raw: bytes = field(kw_only=True)
 
 
 class BufferedParser:

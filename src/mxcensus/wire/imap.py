@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mxcensus.wire import FramingError, LiteralLines
+from mxcensus.wire import Framed, FramingError, LiteralLines
 
 _TAG_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_")
 _MAX_TAG = 64
@@ -21,19 +21,23 @@ _CAP_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
+class Response(Framed):
     """One response: ``tag`` is ``b"*"``, ``b"+"`` or the command's tag; ``kind`` is the
     status (``OK``/``NO``/``BAD``/``PREAUTH``/``BYE``) or the untagged data's name
-    (``CAPABILITY``), upper-cased; ``text`` what follows it; ``raw`` the exact bytes."""
+    (``CAPABILITY``), upper-cased; ``text`` what follows it."""
 
     tag: bytes
     kind: bytes
     text: bytes
-    raw: bytes
 
     @property
     def untagged(self) -> bool:
         return self.tag == b"*"
+
+    @property
+    def is_status(self) -> bool:
+        """A status response (``OK``/``NO``/``BAD``/``PREAUTH``/``BYE``), tagged or not."""
+        return self.kind in _STATUS
 
 
 class ResponseParser(LiteralLines):
@@ -82,12 +86,8 @@ def _response(raw: bytes) -> Response:
         word, _, text = text.partition(b" ")
         kind, text = word.upper(), number + (b" " + text if text else b"")
     if tag == b"+":
-        return Response(tag, b"", rest, raw)
-    return Response(tag, kind, text, raw)
-
-
-def is_status(response: Response) -> bool:
-    return response.kind in _STATUS
+        return Response(tag, b"", rest, raw=raw)
+    return Response(tag, kind, text, raw=raw)
 
 
 def capabilities(response: Response) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, FramingError, LiteralLines
+from mxcensus.wire import DEFAULT_LIMIT, Framed, FramingError, LiteralLines
 
 _STATUS = (b"OK", b"NO", b"BYE")
 _AFTER_STATUS = frozenset(b" (\r\n")
@@ -22,15 +22,14 @@ _STRING_START = frozenset(b'"{')
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
+class Response(Framed):
     """One response: ``lines`` the data lines before the status line (each as received,
     literals included), ``status`` ``OK``/``NO``/``BYE`` upper-cased, ``text`` what follows
-    the status word on its line (response code, message), ``raw`` the exact bytes."""
+    the status word on its line (response code, message)."""
 
     lines: tuple[bytes, ...]
     status: bytes
     text: bytes
-    raw: bytes
 
     @property
     def ok(self) -> bool:
@@ -66,7 +65,7 @@ class ResponseParser(LiteralLines):
             self._line = self._segment = self._searched = 0
             lines, self._lines = tuple(self._lines), []
             text = line.rstrip(b"\r\n")[len(kind) :].lstrip(b" ")
-            return Response(lines, kind, text, raw)
+            return Response(lines, kind, text, raw=raw)
 
 
 def _line_kind(buf: bytearray, start: int) -> bytes | None:

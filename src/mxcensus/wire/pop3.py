@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, BufferedParser, FramingError
+from mxcensus.wire import DEFAULT_LIMIT, BufferedParser, Framed, FramingError
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
+class Response(Framed):
     """``ok`` for ``+OK``; ``text`` the status line after it; ``lines`` the multi-line body
-    (unstuffed, without the final ``.``); ``raw`` the exact bytes."""
+    (unstuffed, without the final ``.``)."""
 
     ok: bool
     text: bytes
     lines: tuple[bytes, ...]
-    raw: bytes
 
 
 class ResponseParser(BufferedParser):
@@ -64,7 +63,7 @@ class ResponseParser(BufferedParser):
         raw = bytes(buf[:end])
         del buf[:end]
         lines, self._lines, self._pos = tuple(self._lines), [], 0
-        return Response(ok, text, lines, raw)
+        return Response(ok, text, lines, raw=raw)
 
 
 def _strip(line: bytearray | bytes) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mxcensus.wire import DEFAULT_LIMIT, FramingError, TooLarge
+from mxcensus.wire import DEFAULT_LIMIT, Framed, FramingError, TooLarge
 
 _DIGITS = frozenset(b"0123456789")
 # a complete reply at the start of the buffer: continuation lines, then a final line
@@ -21,7 +21,7 @@ _SEPARATORS = frozenset(b" -\r\n")
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(Framed):
     """One complete reply: its code (the last line's) and the exact bytes received.
 
     ``lines`` (the text of each line without code, separator and line end) is derived from
@@ -29,7 +29,6 @@ class Reply:
     """
 
     code: int
-    raw: bytes
 
     @property
     def lines(self) -> tuple[bytes, ...]:
@@ -45,7 +44,7 @@ class Reply:
 def _whole(raw: bytes) -> Reply:
     """The reply of ``raw``, a complete reply (every line framed, the last one final)."""
     last = raw.rfind(b"\n", 0, len(raw) - 1) + 1
-    return Reply(int(raw[last : last + 3]), raw)
+    return Reply(int(raw[last : last + 3]), raw=raw)
 
 
 class ReplyParser:
@@ -116,7 +115,7 @@ class ReplyParser:
                 raw = bytes(buf[: nl + 1])
                 del buf[: nl + 1]
                 self._pos = self._searched = 0
-                return Reply(code, raw)
+                return Reply(code, raw=raw)
             if self._pos > self._limit:
                 raise TooLarge(self._limit, bytes(buf[: self._limit]))
 
