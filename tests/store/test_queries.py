@@ -398,3 +398,30 @@ def test_a_failed_read_is_one_line(tmp_path: Path) -> None:
         assert str(caught.value).startswith(f"{db}: reading the store failed: Out of Memory")
         assert "\n" not in str(caught.value)
         assert len(list(chain.from_iterable(reader.flat_rows(Filter())))) > 19_000  # restored
+
+
+def test_unjudged_counts_come_with_the_totals(tmp_path: Path) -> None:
+    """The services that could not be judged are counted in the totals' one pass over the
+    services; they are what a query of their own counts, with and without places, under a
+    narrower filter too, and both kinds occur in the census."""
+    from bench.census import build_census
+
+    db = tmp_path / "u.duckdb"
+    build_census(db, 20_000, locations=200)
+    with Store.open(db, read_only=True) as store:
+        reader = store.reader()
+        for f in (Filter(), Filter(countries=("DE", "FR")), Filter(products=("exim",))):
+            w = reader._where(f)
+            known = "s.product <> 'unknown' AND s.worst_status = 'unknown'"
+            (own,) = reader._all(
+                f"""SELECT count(*) FILTER (WHERE s.product = 'unknown'),
+                           count(DISTINCT s.ip) FILTER (WHERE s.product = 'unknown'),
+                           count(*) FILTER (WHERE {known}),
+                           count(DISTINCT s.ip) FILTER (WHERE {known})
+                    FROM services s WHERE {w.sql}""",
+                w.params,
+            )
+            for geo in (False, True):
+                assert tuple(reader.totals(f, geo=geo).unjudged) == own
+        everything = reader.totals(Filter()).unjudged
+        assert everything.unidentified > 0 and everything.product_known > 0

@@ -115,7 +115,7 @@ def build_report(
             ),
         ),
         _verdict_section(tot),
-        _unjudged_section(reader, f, tot),
+        _unjudged_section(tot),
     ]
     if full:
         sections += [
@@ -208,9 +208,9 @@ UNJUDGED = (
 not-vulnerable one."""
 
 
-def _unjudged_section(reader: Reader, f: Filter, tot: Totals) -> Section:
+def _unjudged_section(tot: Totals) -> Section:
     """How many exposed services could not be judged, and why."""
-    u = reader.unjudged(f)
+    u = tot.unjudged
     counts = ((u.unidentified, u.unidentified_hosts), (u.product_known, u.product_known_hosts))
     rows = tuple(
         (why, services, hosts, _pct(services, tot.services))

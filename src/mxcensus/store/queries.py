@@ -54,6 +54,7 @@ from mxcensus.store.filters import (
 )
 from mxcensus.store.results import (
     CHURN,
+    NONE_UNJUDGED,
     AtRiskService,
     ChurnCount,
     ChurnHost,
@@ -87,6 +88,10 @@ MEMORY_LIMIT = "160MB"
 """DuckDB's memory for a long read (:meth:`Reader.bounded_memory`), with one thread: a
 sort of ten million services then spills to disk instead of holding them (two threads
 need more than twice the memory to sort the same rows)."""
+
+PRODUCT_KNOWN_UNJUDGED_SQL = "(s.product <> 'unknown' AND s.worst_status = 'unknown')"
+"""A service whose product is known but whose verdict stays unknown (version hidden,
+disputed, fixes not collected)."""
 
 
 class Reader:
@@ -245,10 +250,11 @@ class Reader:
     # -- counts --------------------------------------------------------------------------
 
     def totals(self, f: Filter, *, geo: bool = False) -> Totals:
-        """Hosts and exposed services, both per verdict, in one pass over the services (one
-        GROUP BY ip); with ``geo``, the same pass also yields hosts per country and per
-        continent (GROUPING SETS), a host placed where its IP address is. ``rows`` counts
-        the filter's rows with the ports that never connected."""
+        """Hosts and exposed services, both per verdict, and those that could not be judged
+        (:class:`Unjudged`), in one pass over the services (one GROUP BY ip); with ``geo``,
+        the same pass also yields hosts per country and per continent (GROUPING SETS), a
+        host placed where its IP address is. ``rows`` counts the filter's rows with the ports
+        that never connected."""
         w = self._where(f)
         sev = severity_sql("s.worst_status")
         per_sev = ", ".join(f"count_if(sev = {n}) AS s{n}" for n, _ in sql.SEVERITIES)
@@ -264,11 +270,17 @@ class Reader:
             WITH h AS (SELECT ip, any_value(country) AS country,
                               any_value(continent) AS continent, max(sev) AS ms,
                               count(*) AS n, bool_or(eol IS TRUE) AS eol,
-                              count_if(eol IS TRUE) AS neol, count_if(kev) AS nkev, {per_sev}
-                       FROM (SELECT s.ip, s.country, s.continent, s.eol, s.kev, {sev} AS sev
+                              count_if(eol IS TRUE) AS neol, count_if(kev) AS nkev,
+                              count_if(unidentified) AS nunid, count_if(unjudged) AS nunj,
+                              {per_sev}
+                       FROM (SELECT s.ip, s.country, s.continent, s.eol, s.kev, {sev} AS sev,
+                                    s.product = 'unknown' AS unidentified,
+                                    {PRODUCT_KNOWN_UNJUDGED_SQL} AS unjudged
                              FROM services s WHERE {w.sql})
                        GROUP BY ip)
             SELECT {head}, count(*), coalesce(sum(n), 0)::BIGINT, {host_cols}, {svc_cols},
+                   coalesce(sum(nunid), 0)::BIGINT, count_if(nunid > 0),
+                   coalesce(sum(nunj), 0)::BIGINT, count_if(nunj > 0),
                    coalesce(sum(nkev), 0)::BIGINT, coalesce(sum(neol), 0)::BIGINT,
                    count_if(eol), count_if(ms >= {AT_RISK_SEVERITY} OR eol)
             FROM h {tail}
@@ -314,22 +326,6 @@ class Reader:
             return None
         rows = self._all(query + order, w.params)
         return rows if all(r[-1] for r in rows[:1]) else None
-
-    def unjudged(self, f: Filter) -> Unjudged:
-        """How many exposed services could not be judged, and on how many hosts, by why."""
-        w = self._where(f)
-        known = "s.product <> 'unknown' AND s.worst_status = 'unknown'"
-        rows = self._all(
-            f"""
-            SELECT count(*) FILTER (WHERE s.product = 'unknown'),
-                   count(DISTINCT s.ip) FILTER (WHERE s.product = 'unknown'),
-                   count(*) FILTER (WHERE {known}),
-                   count(DISTINCT s.ip) FILTER (WHERE {known})
-            FROM services s WHERE {w.sql}
-            """,
-            w.params,
-        )
-        return Unjudged._make(int(v or 0) for v in rows[0]) if rows else Unjudged(0, 0, 0, 0)
 
     def eol_lines(self, f: Filter) -> list[EolLine]:
         """End-of-support services per product line (lines with at least one)."""
@@ -717,6 +713,7 @@ def _totals(rows: int, result: list[tuple[Any, ...]]) -> Totals:
     """:meth:`Reader.totals` from its GROUPING SETS rows."""
     k = len(sql.SEVERITIES)
     hosts = services = kev = eol_services = eol_hosts = at_risk = 0
+    unjudged = NONE_UNJUDGED
     by_host: dict[str, int] = {}
     by_service: dict[str, int] = {}
     places: dict[str, list[PlaceRow]] = {"country": [], "continent": []}
@@ -726,6 +723,7 @@ def _totals(rows: int, result: list[tuple[Any, ...]]) -> Totals:
         eol, risk = r[-2], r[-1]
         if gc and gk:
             hosts, services = int(n_hosts or 0), int(n_services or 0)
+            unjudged = Unjudged._make(int(v or 0) for v in r[6 + 2 * k : 10 + 2 * k])
             kev, eol_services = int(r[-4] or 0), int(r[-3] or 0)
             eol_hosts, at_risk = int(eol or 0), int(risk or 0)
             for i, (_, name) in enumerate(sql.SEVERITIES):
@@ -742,7 +740,17 @@ def _totals(rows: int, result: list[tuple[Any, ...]]) -> Totals:
     for level in places:
         places[level].sort(key=lambda t: (-t.at_risk_hosts, -t.hosts, str(t.place or "~")))
     return Totals(
-        rows, hosts, services, by_host, by_service, places, eol_hosts, at_risk, kev, eol_services
+        rows,
+        hosts,
+        services,
+        by_host,
+        by_service,
+        places,
+        eol_hosts,
+        at_risk,
+        kev,
+        eol_services,
+        unjudged,
     )
 
 

@@ -61,6 +61,20 @@ class PlaceRow(NamedTuple):
     at_risk_hosts: int
 
 
+class Unjudged(NamedTuple):
+    """Exposed services whose verdict is unknown, by why: no product identified, or a
+    product identified whose verdicts stay unknown (version hidden, disputed, fixes not
+    collected)."""
+
+    unidentified: int
+    unidentified_hosts: int
+    product_known: int
+    product_known_hosts: int
+
+
+NONE_UNJUDGED = Unjudged(0, 0, 0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Totals:
     rows: int  # every row of the filter, ports that never connected included
@@ -73,17 +87,7 @@ class Totals:
     at_risk_hosts: int = 0  # vulnerable, potentially vulnerable or end of support
     kev_services: int = 0  # vulnerable or potentially so to a KEV CVE
     eol_services: int = 0
-
-
-class Unjudged(NamedTuple):
-    """Exposed services whose verdict is unknown, by why: no product identified, or a
-    product identified whose verdicts stay unknown (version hidden, disputed, fixes not
-    collected)."""
-
-    unidentified: int
-    unidentified_hosts: int
-    product_known: int
-    product_known_hosts: int
+    unjudged: Unjudged = NONE_UNJUDGED  # exposed services whose verdict is unknown
 
 
 class EolLine(NamedTuple):
