@@ -77,3 +77,37 @@ def test_prefix_list_and_mmdb(tmp_path: Path) -> None:
     plist.write_text("192.0.2.0/25 198.51.100.0/24\n")
     with pytest.raises(UsageError, match=r"prefixes\.txt:1: expected one prefix and one ASN"):
         asn_prefixes([64500], prefix_file=plist)
+
+
+def test_a_watch_reads_its_asn_database_once_for_all_its_asns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The targets and the prefix → ASN map of a watch come from one read of each
+    database, however many ASNs the watch names."""
+    from mxcensus.watch import resolve
+    from mxcensus.watch.run import resolve_targets
+    from mxcensus.watch.spec import Lookup, Watch, Watched
+
+    mmdb = write_mmdb(tmp_path / "asn.mmdb", "GeoLite2-ASN", {
+        "203.0.113.0/25": {"autonomous_system_number": 64500},
+        "203.0.113.128/25": {"autonomous_system_number": 64501},
+        "198.51.100.0/24": {"autonomous_system_number": 64500},
+    })  # fmt: skip
+    reads: list[Path] = []
+    walk = resolve._mmdb_networks
+
+    def counted(path: Path) -> Iterator[tuple[int, str]]:
+        reads.append(path)
+        return walk(path)
+
+    monkeypatch.setattr(resolve, "_mmdb_networks", counted)
+    spec = Watch("asns", Watched(asns=(64501, 64500, 64999)), Lookup(asn_db=(str(mmdb),)))
+    found = resolve_targets(spec)
+    assert reads == [mmdb]
+    assert found.targets == ["198.51.100.0/24", "203.0.113.0/25", "203.0.113.128/25"]
+    assert [(str(net), asn) for net, asn in found.asn_nets] == [
+        ("203.0.113.128/25", 64501), ("198.51.100.0/24", 64500), ("203.0.113.0/25", 64500),
+    ]  # fmt: skip
+    assert [p.message for p in found.problems] == [
+        "AS64999: no prefix in the ASN database or prefix list"
+    ]

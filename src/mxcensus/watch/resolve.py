@@ -164,6 +164,15 @@ def asn_prefixes(
     asns: Iterable[int], *, mmdbs: Iterable[Path] = (), prefix_file: Path | None = None
 ) -> tuple[list[str], list[Problem]]:
     """The prefixes of ``asns`` (CIDR text, sorted) and the ASNs that have none."""
+    found, problems = prefixes_by_asn(asns, mmdbs=mmdbs, prefix_file=prefix_file)
+    return sorted({n for nets in found.values() for n in nets}), problems
+
+
+def prefixes_by_asn(
+    asns: Iterable[int], *, mmdbs: Iterable[Path] = (), prefix_file: Path | None = None
+) -> tuple[dict[int, list[str]], list[Problem]]:
+    """Each of ``asns`` with its prefixes (CIDR text, sorted), from one read of each
+    database, and the ASNs that have none."""
     wanted = set(asns)
     found: dict[int, set[str]] = {a: set() for a in wanted}
     for path in mmdbs:
@@ -179,7 +188,7 @@ def asn_prefixes(
         for a in sorted(wanted)
         if not found[a]
     ]
-    return sorted({n for nets in found.values() for n in nets}), problems
+    return {a: sorted(nets) for a, nets in found.items()}, problems
 
 
 def _mmdb_networks(path: Path) -> Iterator[tuple[int, str]]:

@@ -59,7 +59,7 @@ from mxcensus.watch.messages import (
     render_text,
     webhook_body,
 )
-from mxcensus.watch.resolve import Name, Problem, Resolver, asn_prefixes, resolve_domains
+from mxcensus.watch.resolve import Name, Problem, Resolver, prefixes_by_asn, resolve_domains
 from mxcensus.watch.spec import Lookup, Watch
 
 log = logging.getLogger(__name__)
@@ -181,10 +181,12 @@ def resolve_targets(spec: Watch) -> _Targets:
     problems: list[Problem] = []
     asn_nets: list[tuple[Any, int]] = []
     if spec.watched.asns:
-        prefixes, missing = _prefixes(spec.lookup, spec.watched.asns)
-        targets.extend(prefixes)
+        by_asn, missing = _prefixes(spec.lookup, spec.watched.asns)
+        targets.extend(sorted({p for prefixes in by_asn.values() for p in prefixes}))
         problems.extend(missing)
-        asn_nets = _asn_map(spec)
+        asn_nets = [
+            (ipaddress.ip_network(p), asn) for asn in spec.watched.asns for p in by_asn[asn]
+        ]
     names: list[Name] = []
     if spec.watched.domains:
         resolver = Resolver(spec.lookup.resolver, spec.lookup.dns_timeout)
@@ -206,18 +208,11 @@ def resolve_targets(spec: Watch) -> _Targets:
     return _Targets(targets, names, problems, asn_nets)
 
 
-def _prefixes(lookup: Lookup, asns: Sequence[int]) -> tuple[list[str], list[Problem]]:
-    """The prefixes of ``asns`` in the watch's ASN databases or prefix list."""
+def _prefixes(lookup: Lookup, asns: Sequence[int]) -> tuple[dict[int, list[str]], list[Problem]]:
+    """The prefixes of each of ``asns`` in the watch's ASN databases or prefix list, each
+    database read once however many ASNs the watch names."""
     prefix_file = Path(lookup.prefix_file) if lookup.prefix_file else None
-    return asn_prefixes(asns, mmdbs=[Path(p) for p in lookup.asn_db], prefix_file=prefix_file)
-
-
-def _asn_map(spec: Watch) -> list[tuple[Any, int]]:
-    out: list[tuple[Any, int]] = []
-    for asn in spec.watched.asns:
-        prefixes, _ = _prefixes(spec.lookup, [asn])
-        out.extend((ipaddress.ip_network(p), asn) for p in prefixes)
-    return out
+    return prefixes_by_asn(asns, mmdbs=[Path(p) for p in lookup.asn_db], prefix_file=prefix_file)
 
 
 def _scan_pass(
