@@ -341,9 +341,9 @@ def owner_sql(per: str) -> str:
 
 
 def shadow_sql(w: Where, apps: Apps, per: str | None) -> tuple[str, dict[str, Any]]:
-    """The rows of ``results.ShadowSource`` but its ``hostname_source`` (at-risk CVEs and
-    tags of older rows only), then ``hostname_source``, ``pid`` and ``sev_rank``, for
-    the services of ``w``; ``apps`` names the applications (as parameters)."""
+    """The rows of ``results.ShadowSource`` (at-risk CVEs and tags of older rows only: a
+    profile's are looked up by ``pid``), then ``pid`` and ``sev_rank``, for the services of
+    ``w``; ``apps`` names the applications (as parameters)."""
     params = dict(w.params)
     families = apps.families
     whens = []
